@@ -1,0 +1,226 @@
+// Package train trains fcn models: the optimiser (SGD with Caffe's per-parameter
+// multipliers), learning-rate schedules, and the evaluation metrics of FCN's score.py.
+package train
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/fcn-dev/fcn/layers"
+	"gorgonia.org/tensor"
+)
+
+// NamedParam is a parameter with its model-wide unique name, "<layer>.<param>"
+// (e.g. "upscore2.weight"): the key of its momentum buffer in State.
+type NamedParam struct {
+	Name  string
+	Param *layers.Param
+}
+
+// SGDConfig holds the solver settings. Start from DefaultSGDConfig: a zero BiasLRMult
+// freezes every bias.
+type SGDConfig struct {
+	Momentum    float64 // μ, in [0, 1)
+	WeightDecay float64 // L2 coefficient, ≥ 0
+	Nesterov    bool    // PyTorch's Nesterov variant; needs Momentum > 0
+	// BiasLRMult and BiasDecayMult multiply the parameter's own LRMult and DecayMult for
+	// parameters whose Param.Name is BiasName. FCN's convention is 2 and 0.
+	BiasLRMult    float64
+	BiasDecayMult float64
+	BiasName      string // "" means "bias"
+}
+
+// DefaultSGDConfig is plain SGD: no momentum, no decay, biases treated like weights.
+func DefaultSGDConfig() SGDConfig {
+	return SGDConfig{BiasLRMult: 1, BiasDecayMult: 1, BiasName: "bias"}
+}
+
+// SGD is stochastic gradient descent with momentum, in PyTorch's formulation:
+//
+//	g ← grad + wd·w            (wd = WeightDecay · DecayMult [· BiasDecayMult])
+//	v ← μ·v + g
+//	w ← w − lr·v               (lr = the step's rate · LRMult [· BiasLRMult])
+//
+// With Nesterov, w ← w − lr·(g + μ·v) after the same v update. v starts at zero, which
+// equals PyTorch's "buffer = g on the first step" (no dampening). Caffe's SGDSolver puts lr
+// inside the buffer (v ← μ·v + lr·g; w ← w − v); the two agree while lr is constant and
+// differ only in how a change of lr reaches the momentum already accumulated.
+//
+// A parameter whose effective lr multiplier is 0 (Param.Frozen, or a bias with
+// BiasLRMult 0) is left alone bit for bit: no decay, no momentum update.
+// The arithmetic is float32, element by element, in a fixed order: results do not depend
+// on the goroutine count.
+type SGD struct {
+	cfg    SGDConfig
+	params []NamedParam
+	bufs   [][]float32 // momentum buffers, parallel to params
+}
+
+// NewSGD checks the configuration and the parameters (float32, unique names, Grad of the
+// Value's size) and allocates zeroed momentum buffers.
+func NewSGD(cfg SGDConfig, params []NamedParam) (*SGD, error) {
+	if cfg.BiasName == "" {
+		cfg.BiasName = "bias"
+	}
+	checks := []struct {
+		name string
+		v    float64
+		ok   bool
+	}{
+		{"momentum", cfg.Momentum, cfg.Momentum >= 0 && cfg.Momentum < 1},
+		{"weight_decay", cfg.WeightDecay, cfg.WeightDecay >= 0 && !math.IsInf(cfg.WeightDecay, 0)},
+		{"bias_lr_mult", cfg.BiasLRMult, cfg.BiasLRMult >= 0 && !math.IsInf(cfg.BiasLRMult, 0)},
+		{"bias_decay_mult", cfg.BiasDecayMult, cfg.BiasDecayMult >= 0 && !math.IsInf(cfg.BiasDecayMult, 0)},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			return nil, fmt.Errorf("sgd: %s out of range: %v", c.name, c.v)
+		}
+	}
+	if cfg.Nesterov && cfg.Momentum == 0 {
+		return nil, fmt.Errorf("sgd: nesterov needs momentum > 0")
+	}
+	o := &SGD{cfg: cfg, params: append([]NamedParam(nil), params...), bufs: make([][]float32, len(params))}
+	seen := make(map[string]bool, len(params))
+	for i, np := range params {
+		p := np.Param
+		switch {
+		case np.Name == "":
+			return nil, fmt.Errorf("sgd: parameter %d has no name", i)
+		case seen[np.Name]:
+			return nil, fmt.Errorf("sgd: parameter name %q appears twice", np.Name)
+		case p == nil || p.Value == nil || p.Grad == nil:
+			return nil, fmt.Errorf("sgd: parameter %s: missing value or gradient tensor", np.Name)
+		case p.Value.Dtype() != tensor.Float32 || p.Grad.Dtype() != tensor.Float32:
+			return nil, fmt.Errorf("sgd: parameter %s: value and gradient must be float32, got %v and %v", np.Name, p.Value.Dtype(), p.Grad.Dtype())
+		case p.Value.Len() != p.Grad.Len():
+			return nil, fmt.Errorf("sgd: parameter %s: gradient has %d elements, value %d", np.Name, p.Grad.Len(), p.Value.Len())
+		case p.LRMult < 0 || p.DecayMult < 0:
+			return nil, fmt.Errorf("sgd: parameter %s: negative lr_mult %v or decay_mult %v", np.Name, p.LRMult, p.DecayMult)
+		}
+		seen[np.Name] = true
+		o.bufs[i] = make([]float32, p.Value.Len())
+	}
+	return o, nil
+}
+
+// Params returns the parameters in update order.
+func (o *SGD) Params() []NamedParam { return o.params }
+
+// multipliers returns the effective lr and decay multipliers of parameter i, read at every
+// step so that a change of Param.LRMult (unfreezing) takes effect.
+func (o *SGD) multipliers(i int) (lrMult, decayMult float64) {
+	p := o.params[i].Param
+	lrMult, decayMult = p.LRMult, p.DecayMult
+	if p.Name == o.cfg.BiasName {
+		lrMult *= o.cfg.BiasLRMult
+		decayMult *= o.cfg.BiasDecayMult
+	}
+	return lrMult, decayMult
+}
+
+// Step applies one update with learning rate lr (the schedule's rate for this step) to
+// every trainable parameter, reading Param.Grad. It does not clear the gradients.
+func (o *SGD) Step(lr float64) {
+	mu := float32(o.cfg.Momentum)
+	for i, np := range o.params {
+		lrMult, decayMult := o.multipliers(i)
+		if lrMult == 0 {
+			continue
+		}
+		w := np.Param.Value.Data().([]float32)
+		g := np.Param.Grad.Data().([]float32)
+		v := o.bufs[i]
+		rate := float32(lr * lrMult)
+		wd := float32(o.cfg.WeightDecay * decayMult)
+		// The explicit float32 conversions round each product, so the compiler cannot fuse
+		// it into an FMA on some targets and not others: the same bits everywhere.
+		for j := range w {
+			d := g[j]
+			if wd != 0 {
+				d += float32(wd * w[j])
+			}
+			if mu != 0 {
+				v[j] = float32(mu*v[j]) + d
+				if o.cfg.Nesterov {
+					d += float32(mu * v[j])
+				} else {
+					d = v[j]
+				}
+			}
+			w[j] -= float32(rate * d)
+		}
+	}
+}
+
+// Scale multiplies the gradient of every trainable parameter by s. The trainer calls
+// Scale(1/iter_size) after accumulating iter_size backward passes, before Step, as Caffe's
+// Normalize does, so that accumulation over k batches of n equals one batch of k·n
+// under a mean-normalised loss. Frozen parameters' gradients are left as they are.
+func (o *SGD) Scale(s float64) {
+	if s == 1 {
+		return
+	}
+	f := float32(s)
+	for i, np := range o.params {
+		if lrMult, _ := o.multipliers(i); lrMult == 0 {
+			continue
+		}
+		g := np.Param.Grad.Data().([]float32)
+		for j := range g {
+			g[j] *= f
+		}
+	}
+}
+
+// ZeroGrad sets every parameter's gradient to zero (Backward adds into it).
+func (o *SGD) ZeroGrad() {
+	for _, np := range o.params {
+		clear(np.Param.Grad.Data().([]float32))
+	}
+}
+
+// State returns a copy of every momentum buffer, keyed by parameter name, for checkpoints.
+// Frozen parameters have all-zero buffers; they are included so that State's keys do not
+// depend on which parameters happen to be frozen.
+func (o *SGD) State() map[string][]float32 {
+	m := make(map[string][]float32, len(o.params))
+	for i, np := range o.params {
+		m[np.Name] = append([]float32(nil), o.bufs[i]...)
+	}
+	return m
+}
+
+// SetState restores momentum buffers written by State. It checks everything first and
+// changes nothing when the state does not match: the same names, the same lengths.
+func (o *SGD) SetState(state map[string][]float32) error {
+	var missing, unexpected []string
+	for _, np := range o.params {
+		if _, ok := state[np.Name]; !ok {
+			missing = append(missing, np.Name)
+		}
+	}
+	index := make(map[string]int, len(o.params))
+	for i, np := range o.params {
+		index[np.Name] = i
+	}
+	for name, buf := range state {
+		i, ok := index[name]
+		if !ok {
+			unexpected = append(unexpected, name)
+			continue
+		}
+		if len(buf) != len(o.bufs[i]) {
+			return fmt.Errorf("sgd state: momentum of %s has %d elements, the parameter %d", name, len(buf), len(o.bufs[i]))
+		}
+	}
+	if len(missing) > 0 || len(unexpected) > 0 {
+		sort.Strings(unexpected)
+		return fmt.Errorf("sgd state does not match the model: missing %v, unexpected %v", missing, unexpected)
+	}
+	for i, np := range o.params {
+		copy(o.bufs[i], state[np.Name])
+	}
+	return nil
+}

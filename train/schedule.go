@@ -1,0 +1,84 @@
+package train
+
+import (
+	"fmt"
+	"math"
+)
+
+// Learning-rate policies, named as in Caffe's solver.prototxt.
+const (
+	PolicyFixed = "fixed" // lr = base
+	PolicyStep  = "step"  // lr = base · gamma^⌊step/step_size⌋
+	PolicyPoly  = "poly"  // lr = base · (1 − step/max_steps)^power
+)
+
+// Schedule gives the learning rate of every step. Steps count from 0: LR(0) is the rate of
+// the first update, as Caffe's iter_.
+//
+// An optional linear warm-up multiplies the policy's rate by (step+1)/WarmupSteps for
+// step < WarmupSteps, so the first update uses base/WarmupSteps and the update at step
+// WarmupSteps−1 already uses the full rate. The warm-up multiplies; it does not shift the
+// policy's own clock (poly still decays over MaxSteps counted from step 0).
+type Schedule struct {
+	Policy      string  // PolicyFixed, PolicyStep or PolicyPoly
+	BaseLR      float64 // Caffe's base_lr
+	StepSize    int     // step: steps between drops (> 0)
+	Gamma       float64 // step: factor per drop
+	Power       float64 // poly: exponent
+	MaxSteps    int     // poly: Caffe's max_iter, usually train.steps (> 0); the rate is 0 from there on
+	WarmupSteps int     // linear warm-up length; 0 for none
+}
+
+// Validate reports a schedule that LR cannot honour.
+func (s Schedule) Validate() error {
+	if math.IsNaN(s.BaseLR) || math.IsInf(s.BaseLR, 0) || s.BaseLR < 0 {
+		return fmt.Errorf("schedule: base lr must be a finite number ≥ 0, got %v", s.BaseLR)
+	}
+	if s.WarmupSteps < 0 {
+		return fmt.Errorf("schedule: warmup_steps must be ≥ 0, got %d", s.WarmupSteps)
+	}
+	switch s.Policy {
+	case PolicyFixed:
+	case PolicyStep:
+		if s.StepSize <= 0 {
+			return fmt.Errorf("schedule: policy step needs step_size > 0, got %d", s.StepSize)
+		}
+		if !(s.Gamma > 0) || math.IsInf(s.Gamma, 0) {
+			return fmt.Errorf("schedule: policy step needs gamma > 0, got %v", s.Gamma)
+		}
+	case PolicyPoly:
+		if s.MaxSteps <= 0 {
+			return fmt.Errorf("schedule: policy poly needs max steps > 0, got %d", s.MaxSteps)
+		}
+		if !(s.Power >= 0) || math.IsInf(s.Power, 0) {
+			return fmt.Errorf("schedule: policy poly needs power ≥ 0, got %v", s.Power)
+		}
+	default:
+		return fmt.Errorf("schedule: unknown policy %q (want %s, %s or %s)", s.Policy, PolicyFixed, PolicyStep, PolicyPoly)
+	}
+	return nil
+}
+
+// LR is the learning rate for the update at step (0-based). It assumes Validate passed;
+// a negative step is treated as 0.
+func (s Schedule) LR(step int) float64 {
+	if step < 0 {
+		step = 0
+	}
+	lr := s.BaseLR
+	switch s.Policy {
+	case PolicyStep:
+		lr *= math.Pow(s.Gamma, float64(step/s.StepSize))
+	case PolicyPoly:
+		// Past max_iter Caffe would raise a negative base to a fractional power (NaN);
+		// we hold the rate at 0 instead.
+		if step >= s.MaxSteps {
+			return 0
+		}
+		lr *= math.Pow(1-float64(step)/float64(s.MaxSteps), s.Power)
+	}
+	if step < s.WarmupSteps {
+		lr *= float64(step+1) / float64(s.WarmupSteps)
+	}
+	return lr
+}

@@ -1,0 +1,71 @@
+package train
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestScheduleLR(t *testing.T) {
+	// Expected values worked out by hand (the poly^0.9 ones with a calculator:
+	// 0.5^0.9 = 0.535886731268..., 0.7^0.9 = 0.725417846937...).
+	tests := []struct {
+		name string
+		s    Schedule
+		want map[int]float64
+	}{
+		{"fixed", Schedule{Policy: PolicyFixed, BaseLR: 0.01},
+			map[int]float64{0: 0.01, 1: 0.01, 999999: 0.01}},
+		{"step", Schedule{Policy: PolicyStep, BaseLR: 0.1, StepSize: 3, Gamma: 0.5},
+			map[int]float64{0: 0.1, 2: 0.1, 3: 0.05, 5: 0.05, 6: 0.025, 9: 0.0125}},
+		{"poly power 1 is linear", Schedule{Policy: PolicyPoly, BaseLR: 0.1, Power: 1, MaxSteps: 4},
+			map[int]float64{0: 0.1, 1: 0.075, 2: 0.05, 3: 0.025, 4: 0, 100: 0}},
+		{"poly power 2", Schedule{Policy: PolicyPoly, BaseLR: 0.01, Power: 2, MaxSteps: 10},
+			map[int]float64{0: 0.01, 5: 0.0025, 9: 0.0001, 10: 0}},
+		{"poly power 0.9", Schedule{Policy: PolicyPoly, BaseLR: 0.01, Power: 0.9, MaxSteps: 10},
+			map[int]float64{5: 0.005358867312681466, 3: 0.007254178469372199}},
+		{"warm-up on fixed", Schedule{Policy: PolicyFixed, BaseLR: 0.1, WarmupSteps: 4},
+			map[int]float64{0: 0.025, 1: 0.05, 2: 0.075, 3: 0.1, 4: 0.1, 50: 0.1}},
+		{"warm-up on step", Schedule{Policy: PolicyStep, BaseLR: 0.1, StepSize: 2, Gamma: 0.1, WarmupSteps: 4},
+			// step 3: 0.1·0.1 (one drop) · 4/4
+			map[int]float64{0: 0.025, 1: 0.05, 2: 0.1 * 0.1 * 3 / 4, 3: 0.01, 4: 0.001}},
+		{"warm-up on poly", Schedule{Policy: PolicyPoly, BaseLR: 0.1, Power: 1, MaxSteps: 4, WarmupSteps: 2},
+			// step 0: 0.1·1·½; step 1: 0.1·¾·1
+			map[int]float64{0: 0.05, 1: 0.075, 2: 0.05}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.s.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			for step, want := range tc.want {
+				got := tc.s.LR(step)
+				if math.Abs(got-want) > 1e-15*math.Max(1, math.Abs(want)) {
+					t.Errorf("LR(%d) = %.17g, want %.17g", step, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestScheduleValidate(t *testing.T) {
+	tests := []struct {
+		s    Schedule
+		want string
+	}{
+		{Schedule{Policy: "cosine", BaseLR: 0.1}, `unknown policy "cosine"`},
+		{Schedule{Policy: PolicyFixed, BaseLR: -1}, "base lr"},
+		{Schedule{Policy: PolicyFixed, BaseLR: math.NaN()}, "base lr"},
+		{Schedule{Policy: PolicyStep, BaseLR: 0.1, Gamma: 0.1}, "step_size"},
+		{Schedule{Policy: PolicyStep, BaseLR: 0.1, StepSize: 5}, "gamma"},
+		{Schedule{Policy: PolicyPoly, BaseLR: 0.1, Power: 0.9}, "max steps"},
+		{Schedule{Policy: PolicyPoly, BaseLR: 0.1, Power: -1, MaxSteps: 5}, "power"},
+		{Schedule{Policy: PolicyFixed, BaseLR: 0.1, WarmupSteps: -2}, "warmup_steps"},
+	}
+	for _, tc := range tests {
+		err := tc.s.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want an error containing %q", tc.s, err, tc.want)
+		}
+	}
+}
