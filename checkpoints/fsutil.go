@@ -1,0 +1,138 @@
+package checkpoints
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// tmpPrefix starts the name of anything being written; readers ignore such names and
+// Save removes them, since they are left only by interrupted writes.
+const tmpPrefix = ".tmp-"
+
+// digest is what writing a file learned about it.
+type digest struct {
+	size   int64
+	sha256 string
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeFileSync creates path (which must not exist) and writes it with writeSynced.
+func writeFileSync(path string, fill func(io.Writer) error) (digest, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return digest{}, err
+	}
+	return writeSynced(f, fill)
+}
+
+// writeSynced lets fill write f and fsyncs f before closing it, so that once the file (or
+// the folder holding it) is renamed into place its bytes are on disk. It returns the size
+// and SHA-256 of what was written.
+func writeSynced(f *os.File, fill func(io.Writer) error) (d digest, err error) {
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	h := sha256.New()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw := &countingWriter{w: io.MultiWriter(bw, h)}
+	if err := fill(cw); err != nil {
+		return digest{}, err
+	}
+	if err := bw.Flush(); err != nil {
+		return digest{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return digest{}, fmt.Errorf("fsync %s: %w", f.Name(), err)
+	}
+	return digest{size: cw.n, sha256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// writeFileAtomic replaces path with what fill writes: a temporary file in the same folder
+// is written and fsynced, renamed over path, and the folder fsynced. A crash leaves either
+// the old file or the new one (plus, at worst, a ".tmp-" file that is never read).
+func writeFileAtomic(path string, fill func(io.Writer) error) (digest, error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-")
+	if err != nil {
+		return digest{}, err
+	}
+	tmp := f.Name()
+	d, err := writeSynced(f, fill)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return digest{}, err
+	}
+	return d, nil
+}
+
+// freshName returns an unused path in dir whose name starts with prefix, to rename
+// something to (os.Rename refuses to replace a folder, even an empty one).
+func freshName(dir, prefix string) (string, error) {
+	p, err := os.MkdirTemp(dir, prefix)
+	if err != nil {
+		return "", err
+	}
+	return p, os.Remove(p)
+}
+
+// syncDir fsyncs a folder so that the entries created, renamed or removed in it survive
+// a crash.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// hashingReader feeds everything read through it to a SHA-256.
+type hashingReader struct {
+	r io.Reader
+	h hashWriter
+}
+
+type hashWriter interface {
+	io.Writer
+	Sum([]byte) []byte
+}
+
+func (r *hashingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	return n, err
+}
+
+// errNotExist reports whether err says a file is absent.
+func errNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
