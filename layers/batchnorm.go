@@ -1,0 +1,295 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+)
+
+// BatchNormConfig holds batchnorm's hyper-parameters. Start from DefaultBatchNormConfig:
+// the constructor takes the fields literally.
+type BatchNormConfig struct {
+	Eps float64 `yaml:"eps" mapstructure:"eps"` // added to the variance, > 0
+	// Momentum is PyTorch's: running = (1−momentum)·running + momentum·batch, in [0, 1].
+	Momentum float64 `yaml:"momentum" mapstructure:"momentum"`
+}
+
+// DefaultBatchNormConfig is PyTorch's: eps 1e-5, momentum 0.1.
+func DefaultBatchNormConfig() BatchNormConfig { return BatchNormConfig{Eps: 1e-5, Momentum: 0.1} }
+
+// BatchNorm normalises each channel of an N×C×… input: y = γ·(x−μ)/√(σ²+eps) + β.
+// In training μ and σ² are the batch's (biased variance) and the running statistics are
+// updated with the unbiased variance, as PyTorch's BatchNorm2d; in evaluation the running
+// statistics are used. Backward in training differentiates through μ and σ² too.
+// Layers start in training mode, as PyTorch modules do.
+//
+// With one value per channel (N·H·W = 1) the unbiased variance is undefined; the
+// running variance is then updated with the biased one (0) instead of failing.
+type BatchNorm struct {
+	name, prefix          string
+	eps, momentum         float64
+	training, lastTrained bool
+	weight, bias          *Param
+	runMean, runVar       *tensor.Dense
+	dt                    tensor.Dtype
+	n, c, s               int       // batch, channels, elements per channel per image
+	mean, invStd          []float64 // per channel, of the last Forward (batch or running)
+}
+
+// NewBatchNorm validates cfg and returns the layer.
+func NewBatchNorm(name string, cfg BatchNormConfig) (*BatchNorm, error) {
+	prefix := layerPrefix("batchnorm", name)
+	if !(cfg.Eps > 0) || math.IsInf(cfg.Eps, 0) {
+		return nil, fmt.Errorf("%s: eps must be a positive number, got %v (default 1e-5)", prefix, cfg.Eps)
+	}
+	if !(cfg.Momentum >= 0 && cfg.Momentum <= 1) {
+		return nil, fmt.Errorf("%s: momentum must be in [0, 1], got %v (default 0.1)", prefix, cfg.Momentum)
+	}
+	return &BatchNorm{name: name, prefix: prefix, eps: cfg.Eps, momentum: cfg.Momentum, training: true}, nil
+}
+
+// Name is the layer's node name.
+func (l *BatchNorm) Name() string { return l.name }
+
+// Type implements Layer.
+func (l *BatchNorm) Type() string { return "batchnorm" }
+
+// Params implements Layer: weight (γ) and bias (β), one per channel, after the first Setup.
+func (l *BatchNorm) Params() []*Param {
+	if l.weight == nil {
+		return nil
+	}
+	return []*Param{l.weight, l.bias}
+}
+
+// Buffers returns the running statistics, named as PyTorch's state_dict names them
+// (running_mean, running_var), for checkpoints; nil before the first Setup. They are the
+// layer's own tensors: writing into them (e.g. when loading a checkpoint) takes effect.
+func (l *BatchNorm) Buffers() map[string]*tensor.Dense {
+	if l.runMean == nil {
+		return nil
+	}
+	return map[string]*tensor.Dense{"running_mean": l.runMean, "running_var": l.runVar}
+}
+
+// SetTraining implements TrainingSetter.
+func (l *BatchNorm) SetTraining(training bool) { l.training = training }
+
+// Init implements Initializer: γ = 1, β = 0, running mean 0, running variance 1.
+func (l *BatchNorm) Init(*rand.Rand) {
+	if l.weight == nil {
+		return
+	}
+	if l.dt == tensor.Float32 {
+		batchNormReset[float32](l)
+	} else {
+		batchNormReset[float64](l)
+	}
+}
+
+func batchNormReset[T Float](l *BatchNorm) {
+	fillConst(floatsOf[T](l.weight.Value), 1)
+	fillConst(floatsOf[T](l.bias.Value), 0)
+	fillConst(floatsOf[T](l.runMean), 0)
+	fillConst(floatsOf[T](l.runVar), 1)
+}
+
+// Setup implements Layer.
+func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if err := checkInputCount(l.prefix, in, 1); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDtype(l.prefix, dt); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if len(x) < 2 || x.TotalSize() == 0 {
+		return nil, fmt.Errorf("%s: input must be N×C×… with no empty dimension, got %s", l.prefix, dimsString(x))
+	}
+	n, c := x[0], x[1]
+	if l.weight != nil {
+		if c != l.c {
+			return nil, fmt.Errorf("%s: input has %d channels (%s) but the layer was set up for %d", l.prefix, c, dimsString(x), l.c)
+		}
+		if dt != l.dt {
+			return nil, fmt.Errorf("%s: dtype %v but the parameters are %v", l.prefix, dt, l.dt)
+		}
+	} else {
+		newVec := func() *tensor.Dense { return tensor.New(tensor.WithShape(c), tensor.Of(dt)) }
+		l.weight = &Param{Name: "weight", Value: newVec(), Grad: newVec(), LRMult: 1, DecayMult: 1}
+		l.bias = &Param{Name: "bias", Value: newVec(), Grad: newVec(), LRMult: 1, DecayMult: 1}
+		l.runMean, l.runVar = newVec(), newVec()
+		l.dt, l.c = dt, c
+		// Parameters start zero (the Setup contract) until Init; the running variance
+		// must start at 1 regardless, so evaluation before any training is well defined.
+		if dt == tensor.Float32 {
+			fillConst(floatsOf[float32](l.runVar), 1)
+		} else {
+			fillConst(floatsOf[float64](l.runVar), 1)
+		}
+		l.mean, l.invStd = make([]float64, c), make([]float64, c)
+	}
+	l.n, l.s = n, x.TotalSize()/(n*c)
+	return x.Clone(), nil
+}
+
+// Forward implements Layer.
+func (l *BatchNorm) Forward(in []*tensor.Dense, out *tensor.Dense) {
+	l.lastTrained = l.training
+	if isFloat32(out) {
+		batchNormForward(l, floatsOf[float32](in[0]), floatsOf[float32](out))
+	} else {
+		batchNormForward(l, floatsOf[float64](in[0]), floatsOf[float64](out))
+	}
+}
+
+// Backward implements Layer, for the mode of the last Forward.
+func (l *BatchNorm) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	var dx32 []float32
+	var dx64 []float64
+	if dIn[0] != nil {
+		if isFloat32(dOut) {
+			dx32 = floatsOf[float32](dIn[0])
+		} else {
+			dx64 = floatsOf[float64](dIn[0])
+		}
+	}
+	if isFloat32(dOut) {
+		batchNormBackward(l, floatsOf[float32](in[0]), floatsOf[float32](dOut), dx32)
+	} else {
+		batchNormBackward(l, floatsOf[float64](in[0]), floatsOf[float64](dOut), dx64)
+	}
+}
+
+func batchNormForward[T Float](l *BatchNorm, x, y []T) {
+	n, c, s := l.n, l.c, l.s
+	gamma, beta := floatsOf[T](l.weight.Value), floatsOf[T](l.bias.Value)
+	rm, rv := floatsOf[T](l.runMean), floatsOf[T](l.runVar)
+	m := float64(n * s)
+	for ch := 0; ch < c; ch++ {
+		var mean, variance float64
+		if l.training {
+			// Two passes, in float64, so the variance does not suffer cancellation.
+			for i := 0; i < n; i++ {
+				mean += bnSum(x[(i*c+ch)*s:][:s])
+			}
+			mean /= m
+			for i := 0; i < n; i++ {
+				variance += bnSumSqDev(x[(i*c+ch)*s:][:s], mean)
+			}
+			variance /= m
+			unbiased := variance
+			if m > 1 {
+				unbiased = variance * m / (m - 1)
+			}
+			rm[ch] = T((1-l.momentum)*float64(rm[ch]) + l.momentum*mean)
+			rv[ch] = T((1-l.momentum)*float64(rv[ch]) + l.momentum*unbiased)
+		} else {
+			mean, variance = float64(rm[ch]), float64(rv[ch])
+		}
+		inv := 1 / math.Sqrt(variance+l.eps)
+		l.mean[ch], l.invStd[ch] = mean, inv
+		a := float64(gamma[ch]) * inv // y = a·x + b
+		b := float64(beta[ch]) - a*mean
+		for i := 0; i < n; i++ {
+			xs, ys := x[(i*c+ch)*s:][:s], y[(i*c+ch)*s:][:s]
+			for j, v := range xs {
+				ys[j] = T(a*float64(v) + b)
+			}
+		}
+	}
+}
+
+// batchNormBackward adds the parameter gradients and, if dx is non-nil, the input gradient.
+// Training: with x̂ = (x−μ)·inv, dx = γ·inv·(g − mean(g) − x̂·mean(g·x̂)).
+// Evaluation: μ and inv are constants, so dx = γ·inv·g.
+func batchNormBackward[T Float](l *BatchNorm, x, dy, dx []T) {
+	n, c, s := l.n, l.c, l.s
+	gamma := floatsOf[T](l.weight.Value)
+	dGamma, dBeta := floatsOf[T](l.weight.Grad), floatsOf[T](l.bias.Grad)
+	m := float64(n * s)
+	for ch := 0; ch < c; ch++ {
+		mean, inv := l.mean[ch], l.invStd[ch]
+		var sg, sgx float64 // Σ g, Σ g·x̂
+		for i := 0; i < n; i++ {
+			a, b := bnSumDot(dy[(i*c+ch)*s:][:s], x[(i*c+ch)*s:][:s], mean)
+			sg += a
+			sgx += b * inv
+		}
+		dGamma[ch] += T(sgx)
+		dBeta[ch] += T(sg)
+		if dx == nil {
+			continue
+		}
+		k := float64(gamma[ch]) * inv
+		var mg, mgx float64
+		if l.lastTrained {
+			mg, mgx = sg/m, sgx/m
+		}
+		for i := 0; i < n; i++ {
+			xs, gs, ds := x[(i*c+ch)*s:][:s], dy[(i*c+ch)*s:][:s], dx[(i*c+ch)*s:][:s]
+			for j, g := range gs {
+				xh := (float64(xs[j]) - mean) * inv
+				ds[j] += T(k * (float64(g) - mg - xh*mgx))
+			}
+		}
+	}
+}
+
+// The reductions below keep four float64 partial sums: one running sum is bound by the
+// add latency, four are not. The order is fixed, so results stay deterministic.
+
+// bnSum is Σ x.
+func bnSum[T Float](x []T) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// bnSumSqDev is Σ (x−mean)².
+func bnSumSqDev[T Float](x []T, mean float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		d0, d1, d2, d3 := float64(x[i])-mean, float64(x[i+1])-mean, float64(x[i+2])-mean, float64(x[i+3])-mean
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := float64(x[i]) - mean
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// bnSumDot is (Σ g, Σ g·(x−mean)).
+func bnSumDot[T Float](g, x []T, mean float64) (sg, sgx float64) {
+	x = x[:len(g)]
+	var a0, a1, b0, b1 float64
+	i := 0
+	for ; i+2 <= len(g); i += 2 {
+		g0, g1 := float64(g[i]), float64(g[i+1])
+		a0 += g0
+		a1 += g1
+		b0 += g0 * (float64(x[i]) - mean)
+		b1 += g1 * (float64(x[i+1]) - mean)
+	}
+	for ; i < len(g); i++ {
+		a0 += float64(g[i])
+		b0 += float64(g[i]) * (float64(x[i]) - mean)
+	}
+	return a0 + a1, b0 + b1
+}

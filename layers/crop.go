@@ -1,0 +1,164 @@
+package layers
+
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+)
+
+// CropConfig holds crop's hyper-parameters.
+type CropConfig struct {
+	// Offset is where the window starts in input 0: one value (both axes) or [h, w].
+	// nil means "auto": the graph computes Caffe's coord_map offset and calls SetOffset
+	// (experiment files write `offset: auto`).
+	Offset []int `yaml:"offset" mapstructure:"offset"`
+}
+
+// Crop is FCN's Crop layer: input 0 (N×C×H×W) cropped to input 1's spatial size
+// h×w, starting at (offset h, offset w). Input 1 is only a size reference (its
+// channels and values are not read) and gets no gradient.
+type Crop struct {
+	name, prefix string
+	auto         bool
+	offSet       bool // an offset is known (given, or SetOffset called)
+	off          [2]int
+	n, c, h, w   int // input 0
+	oh, ow       int // input 1's spatial size = output's
+	setUp        bool
+}
+
+// NewCrop validates cfg and returns the layer.
+func NewCrop(name string, cfg CropConfig) (*Crop, error) {
+	prefix := layerPrefix("crop", name)
+	l := &Crop{name: name, prefix: prefix}
+	if cfg.Offset == nil {
+		l.auto = true
+		return l, nil
+	}
+	off, err := spatialPair(prefix, "offset", cfg.Offset, [2]int{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.off, l.offSet = off, true
+	return l, nil
+}
+
+// Name is the layer's node name.
+func (l *Crop) Name() string { return l.name }
+
+// Type implements Layer.
+func (l *Crop) Type() string { return "crop" }
+
+// Params implements Layer: crop has none.
+func (l *Crop) Params() []*Param { return nil }
+
+// AutoOffset reports whether the offset is to be computed by the graph (offset: auto).
+func (l *Crop) AutoOffset() bool { return l.auto }
+
+// Offset returns the offset in force (h, w); (0, 0) for an auto crop before SetOffset.
+func (l *Crop) Offset() (h, w int) { return l.off[0], l.off[1] }
+
+// SetOffset sets the crop offset, as the graph does for `offset: auto` after composing
+// the coord maps between the two inputs. It checks the window against the shapes of the
+// last Setup, if any.
+func (l *Crop) SetOffset(h, w int) error {
+	if h < 0 || w < 0 {
+		return fmt.Errorf("%s: offset (%d, %d) is negative: input 1 does not lie inside input 0 (check the coord maps / padding)", l.prefix, h, w)
+	}
+	if l.setUp {
+		if err := l.checkWindow([2]int{h, w}); err != nil {
+			return err
+		}
+	}
+	l.off, l.offSet = [2]int{h, w}, true
+	return nil
+}
+
+// CoordMap implements CoordMapper as Caffe's coord_map does for Crop: scale 1 and
+// offset −offset (from input 0 to the output). For an auto crop it is valid only after
+// SetOffset; the graph sets crops in topological order, so earlier crops are known.
+func (l *Crop) CoordMap() (scale, offset [2]float64) {
+	return [2]float64{1, 1}, [2]float64{-float64(l.off[0]), -float64(l.off[1])}
+}
+
+func (l *Crop) checkWindow(off [2]int) error {
+	if off[0]+l.oh > l.h || off[1]+l.ow > l.w {
+		return fmt.Errorf("%s: crop window %d×%d at offset (%d, %d) exceeds input 0's %d×%d (input 0 %s, input 1 %d×%d)",
+			l.prefix, l.oh, l.ow, off[0], off[1], l.h, l.w, dimsString(tensor.Shape{l.n, l.c, l.h, l.w}), l.oh, l.ow)
+	}
+	return nil
+}
+
+// Setup implements Layer. With an auto offset not yet set it only checks that input 1
+// fits inside input 0; SetOffset then checks the actual window.
+func (l *Crop) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if err := checkInputCount(l.prefix, in, 2); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDtype(l.prefix, dt); err != nil {
+		return nil, err
+	}
+	if err := checkNCHW(l.prefix, "input 0", in[0]); err != nil {
+		return nil, err
+	}
+	if len(in[1]) < 2 {
+		return nil, fmt.Errorf("%s: input 1 must have spatial dimensions (…×H×W), got %s", l.prefix, dimsString(in[1]))
+	}
+	l.n, l.c, l.h, l.w = in[0][0], in[0][1], in[0][2], in[0][3]
+	l.oh, l.ow = in[1][len(in[1])-2], in[1][len(in[1])-1]
+	if l.oh <= 0 || l.ow <= 0 {
+		return nil, fmt.Errorf("%s: input 1 has an empty spatial size %s", l.prefix, dimsString(in[1]))
+	}
+	off := l.off // zero while an auto offset is unset: the weakest check
+	if err := l.checkWindow(off); err != nil {
+		if !l.offSet {
+			return nil, fmt.Errorf("%s: input 1 (%s) is larger than input 0 (%s)", l.prefix, dimsString(in[1]), dimsString(in[0]))
+		}
+		return nil, err
+	}
+	l.setUp = true
+	return tensor.Shape{l.n, l.c, l.oh, l.ow}, nil
+}
+
+// Forward implements Layer.
+func (l *Crop) Forward(in []*tensor.Dense, out *tensor.Dense) {
+	if !l.offSet {
+		panic(l.prefix + ": offset auto but SetOffset was never called")
+	}
+	if isFloat32(out) {
+		cropCopy(l, floatsOf[float32](in[0]), floatsOf[float32](out), false)
+	} else {
+		cropCopy(l, floatsOf[float64](in[0]), floatsOf[float64](out), false)
+	}
+}
+
+// Backward implements Layer: dOut is scattered into dIn[0] at the offset; input 1 gets nothing.
+func (l *Crop) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	if dIn[0] == nil {
+		return
+	}
+	if isFloat32(dOut) {
+		cropCopy(l, floatsOf[float32](dIn[0]), floatsOf[float32](dOut), true)
+	} else {
+		cropCopy(l, floatsOf[float64](dIn[0]), floatsOf[float64](dOut), true)
+	}
+}
+
+// cropCopy copies big's window into small (forward) or, with back, adds small into
+// big's window (backward).
+func cropCopy[T Float](l *Crop, big, small []T, back bool) {
+	plane, oplane := l.h*l.w, l.oh*l.ow
+	for nc := 0; nc < l.n*l.c; nc++ {
+		for r := 0; r < l.oh; r++ {
+			b := big[nc*plane+(r+l.off[0])*l.w+l.off[1]:][:l.ow]
+			s := small[nc*oplane+r*l.ow:][:l.ow]
+			if back {
+				for i, g := range s {
+					b[i] += g
+				}
+			} else {
+				copy(s, b)
+			}
+		}
+	}
+}

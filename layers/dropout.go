@@ -1,0 +1,137 @@
+package layers
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+)
+
+// DropoutConfig holds dropout's hyper-parameters. Start from DefaultDropoutConfig: the
+// constructor takes P literally (P = 0 is valid and means no dropout).
+type DropoutConfig struct {
+	P float64 `yaml:"p" mapstructure:"p"` // probability of zeroing an element, 0 ≤ P < 1
+}
+
+// DefaultDropoutConfig is P = 0.5, as Caffe and PyTorch.
+func DefaultDropoutConfig() DropoutConfig { return DropoutConfig{P: 0.5} }
+
+// dropoutStream separates dropout's PCG stream from other users of the same seed.
+const dropoutStream = 0x64726f706f7574 // "dropout"
+
+// Dropout is inverted dropout: in training each element is zeroed with probability P
+// and the survivors are scaled by 1/(1−P), so evaluation is the identity. Layers start
+// in training mode, as PyTorch modules do.
+//
+// The mask comes from the layer's own PCG generator, reseeded by SetSeed: the same seed
+// gives the same mask, bit for bit, whatever else runs. Without SetSeed between two
+// forwards the stream simply continues.
+type Dropout struct {
+	name, prefix string
+	p            float64
+	training     bool
+	pcg          *rand.PCG
+	mask         []uint8 // 1 for elements kept by the last training forward, else 0
+	size         int
+}
+
+// NewDropout validates cfg and returns the layer.
+func NewDropout(name string, cfg DropoutConfig) (*Dropout, error) {
+	prefix := layerPrefix("dropout", name)
+	if !(cfg.P >= 0 && cfg.P < 1) { // also rejects NaN
+		return nil, fmt.Errorf("%s: p must be in [0, 1), got %v", prefix, cfg.P)
+	}
+	return &Dropout{name: name, prefix: prefix, p: cfg.P, training: true, pcg: rand.NewPCG(0, dropoutStream)}, nil
+}
+
+// Name is the layer's node name.
+func (l *Dropout) Name() string { return l.name }
+
+// Type implements Layer.
+func (l *Dropout) Type() string { return "dropout" }
+
+// Params implements Layer: dropout has none.
+func (l *Dropout) Params() []*Param { return nil }
+
+// SetTraining implements TrainingSetter.
+func (l *Dropout) SetTraining(training bool) { l.training = training }
+
+// SetSeed implements Stochastic.
+func (l *Dropout) SetSeed(seed uint64) { l.pcg.Seed(seed, dropoutStream) }
+
+// Setup implements Layer.
+func (l *Dropout) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if err := checkInputCount(l.prefix, in, 1); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDtype(l.prefix, dt); err != nil {
+		return nil, err
+	}
+	l.size = in[0].TotalSize()
+	if cap(l.mask) >= l.size {
+		l.mask = l.mask[:l.size]
+	} else {
+		l.mask = make([]uint8, l.size)
+	}
+	return in[0].Clone(), nil
+}
+
+// Forward implements Layer.
+func (l *Dropout) Forward(in []*tensor.Dense, out *tensor.Dense) {
+	if l.training {
+		l.drawMask()
+	}
+	if isFloat32(out) {
+		dropoutApply(l, floatsOf[float32](in[0]), floatsOf[float32](out), false)
+	} else {
+		dropoutApply(l, floatsOf[float64](in[0]), floatsOf[float64](out), false)
+	}
+}
+
+// Backward implements Layer: the same mask and scale as the forward.
+func (l *Dropout) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	if dIn[0] == nil {
+		return
+	}
+	if isFloat32(dOut) {
+		dropoutApply(l, floatsOf[float32](dOut), floatsOf[float32](dIn[0]), true)
+	} else {
+		dropoutApply(l, floatsOf[float64](dOut), floatsOf[float64](dIn[0]), true)
+	}
+}
+
+// drawMask keeps an element when a uniform draw in [0, 1) with 53 random bits is ≥ p.
+func (l *Dropout) drawMask() {
+	for i := range l.mask {
+		u := float64(l.pcg.Uint64()>>11) * 0x1p-53
+		l.mask[i] = uint8(b2i(u >= l.p))
+	}
+}
+
+// dropoutApply writes (or, with add, adds) x·mask/(1−p) into y in training, x in eval.
+// It multiplies by the 0/1 mask rather than branching on it: the mask is random, so a
+// branch would mispredict half the time.
+func dropoutApply[T Float](l *Dropout, x, y []T, add bool) {
+	x, y = x[:l.size], y[:l.size]
+	if !l.training {
+		if add {
+			for i, v := range x {
+				y[i] += v
+			}
+		} else {
+			copy(y, x)
+		}
+		return
+	}
+	scale := T(1 / (1 - l.p))
+	m := l.mask[:l.size]
+	if add {
+		for i, v := range x {
+			y[i] += v * scale * T(m[i])
+		}
+	} else {
+		for i, v := range x {
+			y[i] = v * scale * T(m[i])
+		}
+	}
+}

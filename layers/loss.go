@@ -1,0 +1,255 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	"gorgonia.org/tensor"
+)
+
+// Loss normalisations.
+const (
+	NormalizeMean = "mean" // divide by the number (or total class weight) of valid pixels
+	NormalizeSum  = "sum"  // no division: FCN's unnormalised loss
+)
+
+// SoftmaxCrossEntropyConfig holds the loss's hyper-parameters (the `loss` section of an
+// experiment). Start from DefaultSoftmaxCrossEntropyConfig: the constructor takes the
+// fields literally, and an empty Normalize is an error.
+type SoftmaxCrossEntropyConfig struct {
+	// Normalize is "mean" (over valid pixels; with class weights the weighted mean
+	// Σ w_y·ℓ / Σ w_y, as PyTorch's cross_entropy) or "sum" (Σ w_y·ℓ, FCN's unnormalised
+	// loss; Caffe's normalize: false divides that by the batch size, which FCN keeps at 1).
+	Normalize string `yaml:"normalize" mapstructure:"normalize"`
+	// IgnoreLabel marks pixels that contribute neither loss nor gradient (VOC's 255).
+	IgnoreLabel int `yaml:"ignore_label" mapstructure:"ignore_label"`
+	// ClassWeights, if set, has one non-negative weight per class.
+	ClassWeights []float64 `yaml:"class_weights" mapstructure:"class_weights"`
+}
+
+// DefaultSoftmaxCrossEntropyConfig is mean normalisation, ignore label 255, no weights.
+func DefaultSoftmaxCrossEntropyConfig() SoftmaxCrossEntropyConfig {
+	return SoftmaxCrossEntropyConfig{Normalize: NormalizeMean, IgnoreLabel: 255}
+}
+
+// SoftmaxCrossEntropy is the per-pixel softmax cross-entropy loss. Inputs: scores
+// N×C×H×W (float) and labels N×H×W (Int32 tensor); output: shape (1), the loss.
+// Labels get no gradient.
+//
+// A label that is neither in [0, C) nor the ignore label cannot be reported from Forward,
+// which returns no error: such pixels are treated as ignored and counted (InvalidLabels).
+// Call CheckLabels to turn them into an error, e.g. once per batch in the data loader.
+// A batch with no valid pixel has loss 0 and gradient 0 (never NaN).
+type SoftmaxCrossEntropy struct {
+	name, prefix string
+	mean         bool
+	ignore       int
+	weights      []float64
+	n, c, s      int       // batch, classes, pixels per image
+	lse          []float64 // per pixel log Σ exp(scores), from Forward, for Backward
+	wpix         []float64 // per pixel class weight of its label, 0 where ignored
+	se           []float64 // per pixel scratch
+	norm         float64   // the divisor of the last Forward (0: no valid pixel)
+	invalid      int
+}
+
+// NewSoftmaxCrossEntropy validates cfg and returns the loss layer. The number of class
+// weights is checked against the scores' channels in Setup.
+func NewSoftmaxCrossEntropy(name string, cfg SoftmaxCrossEntropyConfig) (*SoftmaxCrossEntropy, error) {
+	prefix := layerPrefix("softmax_cross_entropy", name)
+	l := &SoftmaxCrossEntropy{name: name, prefix: prefix, ignore: cfg.IgnoreLabel}
+	switch cfg.Normalize {
+	case NormalizeMean:
+		l.mean = true
+	case NormalizeSum:
+	default:
+		return nil, fmt.Errorf("%s: normalize must be %q or %q, got %q", prefix, NormalizeMean, NormalizeSum, cfg.Normalize)
+	}
+	for i, w := range cfg.ClassWeights {
+		if !(w >= 0) || math.IsInf(w, 0) {
+			return nil, fmt.Errorf("%s: class_weights[%d] is %v, want a finite number ≥ 0", prefix, i, w)
+		}
+	}
+	l.weights = append([]float64(nil), cfg.ClassWeights...)
+	return l, nil
+}
+
+// Name is the layer's node name.
+func (l *SoftmaxCrossEntropy) Name() string { return l.name }
+
+// Type implements Layer.
+func (l *SoftmaxCrossEntropy) Type() string { return "softmax_cross_entropy" }
+
+// Params implements Layer: the loss has none.
+func (l *SoftmaxCrossEntropy) Params() []*Param { return nil }
+
+// InvalidLabels is the number of pixels in the last Forward whose label was neither a
+// class nor the ignore label (they were treated as ignored).
+func (l *SoftmaxCrossEntropy) InvalidLabels() int { return l.invalid }
+
+// Setup implements Layer.
+func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if err := checkInputCount(l.prefix, in, 2); err != nil {
+		return nil, fmt.Errorf("%w (scores N×C×H×W, labels N×H×W)", err)
+	}
+	if err := checkFloatDtype(l.prefix, dt); err != nil {
+		return nil, err
+	}
+	if err := checkNCHW(l.prefix, "scores", in[0]); err != nil {
+		return nil, err
+	}
+	sc, lb := in[0], in[1]
+	if len(lb) != 3 || lb[0] != sc[0] || lb[1] != sc[2] || lb[2] != sc[3] {
+		return nil, fmt.Errorf("%s: labels are %s but scores %s need labels %s (N×H×W)",
+			l.prefix, dimsString(lb), dimsString(sc), dimsString(tensor.Shape{sc[0], sc[2], sc[3]}))
+	}
+	if len(l.weights) > 0 && len(l.weights) != sc[1] {
+		return nil, fmt.Errorf("%s: %d class_weights for %d classes (scores %s)", l.prefix, len(l.weights), sc[1], dimsString(sc))
+	}
+	l.n, l.c, l.s = sc[0], sc[1], sc[2]*sc[3]
+	l.lse = growFloat64(l.lse, l.n*l.s)
+	l.wpix = growFloat64(l.wpix, l.n*l.s)
+	l.se = growFloat64(l.se, l.s)
+	return tensor.Shape{1}, nil
+}
+
+// CheckLabels returns an error naming the first label that is neither in [0, C) nor
+// the ignore label, with its position and the number of such labels; it also checks
+// the tensor's dtype and shape against the last Setup.
+func (l *SoftmaxCrossEntropy) CheckLabels(labels *tensor.Dense) error {
+	if labels.Dtype() != tensor.Int32 {
+		return fmt.Errorf("%s: labels must be int32, got %v", l.prefix, labels.Dtype())
+	}
+	want := tensor.Shape{l.n, l.s}
+	if sh := labels.Shape(); len(sh) != 3 || sh[0] != l.n || sh[1]*sh[2] != l.s {
+		return fmt.Errorf("%s: labels are %s, want N×H×W with N=%d and H·W=%d", l.prefix, dimsString(sh), want[0], want[1])
+	}
+	w := labels.Shape()[2]
+	bad, first := 0, -1
+	for i, y := range int32sOf(labels) {
+		if !l.validLabel(y) && int(y) != l.ignore {
+			if bad == 0 {
+				first = i
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		y := int32sOf(labels)[first]
+		n, p := first/l.s, first%l.s
+		return fmt.Errorf("%s: label %d at image %d, row %d, column %d is not a class in [0, %d) nor the ignore label %d (%d such pixels)",
+			l.prefix, y, n, p/w, p%w, l.c, l.ignore, bad)
+	}
+	return nil
+}
+
+func (l *SoftmaxCrossEntropy) validLabel(y int32) bool {
+	return y >= 0 && int(y) < l.c && int(y) != l.ignore
+}
+
+func (l *SoftmaxCrossEntropy) weight(y int32) float64 {
+	if len(l.weights) == 0 {
+		return 1
+	}
+	return l.weights[y]
+}
+
+// Forward implements Layer.
+func (l *SoftmaxCrossEntropy) Forward(in []*tensor.Dense, out *tensor.Dense) {
+	labels := int32sOf(in[1])
+	if isFloat32(out) {
+		floatsOf[float32](out)[0] = float32(lossForward(l, floatsOf[float32](in[0]), labels))
+	} else {
+		floatsOf[float64](out)[0] = lossForward(l, floatsOf[float64](in[0]), labels)
+	}
+}
+
+// Backward implements Layer: dScores = dOut·w_y·(softmax − onehot(y))/norm on valid pixels.
+func (l *SoftmaxCrossEntropy) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	if dIn[0] == nil {
+		return
+	}
+	labels := int32sOf(in[1])
+	if isFloat32(dOut) {
+		lossBackward(l, floatsOf[float32](in[0]), labels, float64(floatsOf[float32](dOut)[0]), floatsOf[float32](dIn[0]))
+	} else {
+		lossBackward(l, floatsOf[float64](in[0]), labels, floatsOf[float64](dOut)[0], floatsOf[float64](dIn[0]))
+	}
+}
+
+// lossForward computes, per pixel, the stable log Σ_c exp(x_c) = m + log Σ_c exp(x_c − m)
+// with m the pixel's max score, and the loss lse − x_y; channel-outer loops keep memory
+// access contiguous.
+func lossForward[T Float](l *SoftmaxCrossEntropy, x []T, labels []int32) float64 {
+	c, s := l.c, l.s
+	var total, norm float64
+	l.invalid = 0
+	for n := 0; n < l.n; n++ {
+		xs, lab := x[n*c*s:][:c*s], labels[n*s:][:s]
+		mx, se := l.lse[n*s:][:s], l.se[:s]
+		for p, v := range xs[:s] {
+			mx[p] = float64(v)
+		}
+		for ch := 1; ch < c; ch++ {
+			for p, v := range xs[ch*s:][:s] {
+				mx[p] = max(mx[p], float64(v))
+			}
+		}
+		clear(se)
+		for ch := 0; ch < c; ch++ {
+			for p, v := range xs[ch*s:][:s] {
+				se[p] += math.Exp(float64(v) - mx[p])
+			}
+		}
+		wpix := l.wpix[n*s:][:s]
+		for p, y := range lab {
+			lse := mx[p] + math.Log(se[p])
+			mx[p] = lse // the buffer now holds lse for Backward
+			if !l.validLabel(y) {
+				if int(y) != l.ignore {
+					l.invalid++
+				}
+				wpix[p] = 0
+				continue
+			}
+			w := l.weight(y)
+			wpix[p] = w
+			total += w * (lse - float64(xs[int(y)*s+p]))
+			norm += w
+		}
+	}
+	if !l.mean {
+		l.norm = 1
+		return total
+	}
+	l.norm = norm
+	if norm == 0 {
+		return 0
+	}
+	return total / norm
+}
+
+func lossBackward[T Float](l *SoftmaxCrossEntropy, x []T, labels []int32, dOut float64, dx []T) {
+	if l.norm == 0 {
+		return // no valid pixel: the loss is the constant 0
+	}
+	c, s := l.c, l.s
+	scale := dOut / l.norm
+	for n := 0; n < l.n; n++ {
+		xs, dxs, lab := x[n*c*s:][:c*s], dx[n*c*s:][:c*s], labels[n*s:][:s]
+		lse, wpix := l.lse[n*s:][:s], l.wpix[n*s:][:s]
+		for ch := 0; ch < c; ch++ {
+			xc, dc := xs[ch*s:][:s], dxs[ch*s:][:s]
+			for p, w := range wpix {
+				if w == 0 {
+					continue // ignored, invalid, or a class of weight 0
+				}
+				g := math.Exp(float64(xc[p]) - lse[p])
+				if int(lab[p]) == ch {
+					g--
+				}
+				dc[p] += T(scale * w * g)
+			}
+		}
+	}
+}

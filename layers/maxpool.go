@@ -1,0 +1,182 @@
+package layers
+
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+)
+
+// MaxPoolConfig holds maxpool's hyper-parameters. Spatial fields take one value (both
+// axes) or an [h, w] pair, as in experiment files.
+type MaxPoolConfig struct {
+	Kernel []int `yaml:"kernel" mapstructure:"kernel"` // required, ≥ 1
+	Stride []int `yaml:"stride" mapstructure:"stride"` // nil: = kernel; else ≥ 1
+	Pad    []int `yaml:"pad" mapstructure:"pad"`       // nil: 0; 0 ≤ pad < kernel
+	// Ceil rounds the output size up, as Caffe's pooling does (PyTorch's ceil_mode),
+	// instead of down; the last window must still start inside the image (+pad).
+	Ceil bool `yaml:"ceil" mapstructure:"ceil"`
+}
+
+// MaxPool is spatial max pooling. Padding acts as −∞: a padded position is never
+// selected. Ties go to the first position in row-major window order, as in Caffe.
+type MaxPool struct {
+	name, prefix        string
+	kernel, stride, pad [2]int
+	ceil                bool
+	n, c, h, w, oh, ow  int
+	argmax              []int32 // per output element: h·W+w of the selected input in its plane
+}
+
+// NewMaxPool validates cfg and returns the layer.
+func NewMaxPool(name string, cfg MaxPoolConfig) (*MaxPool, error) {
+	prefix := layerPrefix("maxpool", name)
+	if cfg.Kernel == nil {
+		return nil, fmt.Errorf("%s: kernel is required", prefix)
+	}
+	k, err := spatialPair(prefix, "kernel", cfg.Kernel, [2]int{}, 1)
+	if err != nil {
+		return nil, err
+	}
+	s, err := spatialPair(prefix, "stride", cfg.Stride, k, 1)
+	if err != nil {
+		return nil, err
+	}
+	p, err := spatialPair(prefix, "pad", cfg.Pad, [2]int{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	for a := range 2 {
+		if p[a] >= k[a] {
+			// A window could then lie entirely in the padding and select nothing.
+			return nil, fmt.Errorf("%s: pad %v must be smaller than kernel %v", prefix, p, k)
+		}
+	}
+	return &MaxPool{name: name, kernel: k, stride: s, pad: p, ceil: cfg.Ceil, prefix: prefix}, nil
+}
+
+// Name is the layer's node name.
+func (l *MaxPool) Name() string { return l.name }
+
+// Type implements Layer.
+func (l *MaxPool) Type() string { return "maxpool" }
+
+// Params implements Layer: maxpool has none.
+func (l *MaxPool) Params() []*Param { return nil }
+
+// poolOutSize is Caffe's pooling output size. Floor: ⌊(in+2p−k)/s⌋+1. Ceil:
+// ⌈(in+2p−k)/s⌉+1, minus one if the last window would start at or beyond in+p
+// (Caffe applies that rule only when p > 0, PyTorch always; with p = 0 it can only
+// fire when s > k, where Caffe's window would be empty, so PyTorch's rule is used).
+func poolOutSize(in, k, s, p int, ceil bool) int {
+	span := in + 2*p - k
+	var out int
+	if ceil {
+		out = (span+s-1)/s + 1
+		if (out-1)*s >= in+p {
+			out--
+		}
+	} else {
+		out = span/s + 1
+	}
+	return out
+}
+
+// Setup implements Layer.
+func (l *MaxPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if err := checkInputCount(l.prefix, in, 1); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDtype(l.prefix, dt); err != nil {
+		return nil, err
+	}
+	if err := checkNCHW(l.prefix, "input", in[0]); err != nil {
+		return nil, err
+	}
+	n, c, h, w := in[0][0], in[0][1], in[0][2], in[0][3]
+	if h+2*l.pad[0] < l.kernel[0] || w+2*l.pad[1] < l.kernel[1] {
+		return nil, fmt.Errorf("%s: kernel %d×%d is larger than the padded input %d×%d (input %s, pad %d×%d)",
+			l.prefix, l.kernel[0], l.kernel[1], h+2*l.pad[0], w+2*l.pad[1], dimsString(in[0]), l.pad[0], l.pad[1])
+	}
+	l.n, l.c, l.h, l.w = n, c, h, w
+	l.oh = poolOutSize(h, l.kernel[0], l.stride[0], l.pad[0], l.ceil)
+	l.ow = poolOutSize(w, l.kernel[1], l.stride[1], l.pad[1], l.ceil)
+	l.argmax = growInt32(l.argmax, n*c*l.oh*l.ow)
+	return tensor.Shape{n, c, l.oh, l.ow}, nil
+}
+
+// CoordMap implements CoordMapper (Caffe's coord_map for pooling).
+func (l *MaxPool) CoordMap() (scale, offset [2]float64) {
+	for a := range 2 {
+		s, k, p := float64(l.stride[a]), float64(l.kernel[a]), float64(l.pad[a])
+		scale[a] = 1 / s
+		offset[a] = (p - (k-1)/2) / s
+	}
+	return scale, offset
+}
+
+// Forward implements Layer.
+func (l *MaxPool) Forward(in []*tensor.Dense, out *tensor.Dense) {
+	if isFloat32(out) {
+		maxPoolForward(l, floatsOf[float32](in[0]), floatsOf[float32](out))
+	} else {
+		maxPoolForward(l, floatsOf[float64](in[0]), floatsOf[float64](out))
+	}
+}
+
+// Backward implements Layer: each output's gradient goes to the input it selected.
+func (l *MaxPool) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	if dIn[0] == nil {
+		return
+	}
+	if isFloat32(dOut) {
+		maxPoolBackward(l, floatsOf[float32](dOut), floatsOf[float32](dIn[0]))
+	} else {
+		maxPoolBackward(l, floatsOf[float64](dOut), floatsOf[float64](dIn[0]))
+	}
+}
+
+func maxPoolForward[T Float](l *MaxPool, x, y []T) {
+	kh, kw, sh, sw, ph, pw := l.kernel[0], l.kernel[1], l.stride[0], l.stride[1], l.pad[0], l.pad[1]
+	plane, oplane := l.h*l.w, l.oh*l.ow
+	for nc := 0; nc < l.n*l.c; nc++ {
+		xp := x[nc*plane : (nc+1)*plane]
+		yp := y[nc*oplane : (nc+1)*oplane]
+		ap := l.argmax[nc*oplane : (nc+1)*oplane]
+		for oh := 0; oh < l.oh; oh++ {
+			h0 := oh*sh - ph
+			h1 := min(h0+kh, l.h)
+			h0 = max(h0, 0)
+			for ow := 0; ow < l.ow; ow++ {
+				w0 := ow*sw - pw
+				w1 := min(w0+kw, l.w)
+				w0 = max(w0, 0)
+				// Setup's size rules guarantee a non-empty window.
+				best := h0*l.w + w0
+				m := xp[best]
+				for ih := h0; ih < h1; ih++ {
+					row := ih * l.w
+					for iw := w0; iw < w1; iw++ {
+						// v != v: a NaN wins and sticks, so NaNs propagate as in PyTorch.
+						if v := xp[row+iw]; v > m || (v != v && m == m) {
+							m, best = v, row+iw
+						}
+					}
+				}
+				yp[oh*l.ow+ow] = m
+				ap[oh*l.ow+ow] = int32(best)
+			}
+		}
+	}
+}
+
+func maxPoolBackward[T Float](l *MaxPool, dy, dx []T) {
+	plane, oplane := l.h*l.w, l.oh*l.ow
+	for nc := 0; nc < l.n*l.c; nc++ {
+		dxp := dx[nc*plane : (nc+1)*plane]
+		dyp := dy[nc*oplane : (nc+1)*oplane]
+		ap := l.argmax[nc*oplane : (nc+1)*oplane]
+		for o, g := range dyp {
+			dxp[ap[o]] += g
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	"gorgonia.org/tensor"
+)
+
+// SumConfig holds sum's hyper-parameters.
+type SumConfig struct {
+	// Coeffs scales each input (Caffe's Eltwise coeff), e.g. FCN-8s at-once's
+	// [1, 0.01] for pool4 and [1, 0.0001] for pool3. nil means all 1; otherwise one per input.
+	Coeffs []float64 `yaml:"coeffs" mapstructure:"coeffs"`
+	// InputNames, if set (one per input), name the inputs in error messages instead of
+	// "input 0", "input 1", ...; the graph fills them with node names.
+	InputNames []string `yaml:"-" mapstructure:"-"`
+}
+
+// Sum is the element-wise weighted sum Σ coeff_i·in_i of two or more inputs of exactly
+// the same shape.
+type Sum struct {
+	name, prefix string
+	given        []float64 // coeffs as configured (nil: all 1)
+	coeffs       []float64 // one per input of the last Setup
+	names        []string
+	size         int
+}
+
+// NewSum validates cfg and returns the layer. The number of inputs is checked by Setup.
+func NewSum(name string, cfg SumConfig) (*Sum, error) {
+	prefix := layerPrefix("sum", name)
+	for i, c := range cfg.Coeffs {
+		if math.IsNaN(c) || math.IsInf(c, 0) {
+			return nil, fmt.Errorf("%s: coeffs[%d] is %v, want a finite number", prefix, i, c)
+		}
+	}
+	if cfg.Coeffs != nil && len(cfg.Coeffs) < 2 {
+		return nil, fmt.Errorf("%s: coeffs has %d value(s), a sum needs at least 2 inputs", prefix, len(cfg.Coeffs))
+	}
+	return &Sum{
+		name: name, prefix: prefix,
+		given: append([]float64(nil), cfg.Coeffs...),
+		names: append([]string(nil), cfg.InputNames...),
+	}, nil
+}
+
+// Name is the layer's node name.
+func (l *Sum) Name() string { return l.name }
+
+// Type implements Layer.
+func (l *Sum) Type() string { return "sum" }
+
+// Params implements Layer: sum has none.
+func (l *Sum) Params() []*Param { return nil }
+
+// Coeffs returns the coefficient of every input (all 1 if none were given), as of the last Setup.
+func (l *Sum) Coeffs() []float64 { return append([]float64(nil), l.coeffs...) }
+
+func (l *Sum) inputName(i int) string {
+	if i < len(l.names) && l.names[i] != "" {
+		return l.names[i]
+	}
+	return fmt.Sprintf("input %d", i)
+}
+
+// Setup implements Layer.
+func (l *Sum) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if len(in) < 2 {
+		return nil, fmt.Errorf("%s: needs at least 2 inputs, got %d", l.prefix, len(in))
+	}
+	if err := checkFloatDtype(l.prefix, dt); err != nil {
+		return nil, err
+	}
+	if l.given != nil && len(l.given) != len(in) {
+		return nil, fmt.Errorf("%s: %d coeffs for %d inputs", l.prefix, len(l.given), len(in))
+	}
+	l.coeffs = l.coeffs[:0]
+	for i := range in {
+		c := 1.0
+		if l.given != nil {
+			c = l.given[i]
+		}
+		l.coeffs = append(l.coeffs, c)
+	}
+	if l.names != nil && len(l.names) != len(in) {
+		return nil, fmt.Errorf("%s: %d input names for %d inputs", l.prefix, len(l.names), len(in))
+	}
+	for i := 1; i < len(in); i++ {
+		if !in[i].Eq(in[0]) {
+			a, b := in[0], in[i]
+			// Same batch: show C×H×W as users think of feature maps.
+			if len(a) == 4 && len(b) == 4 && a[0] == b[0] {
+				a, b = a[1:], b[1:]
+			}
+			return nil, fmt.Errorf("%s: %s is %s but %s is %s", l.prefix, l.inputName(0), dimsString(a), l.inputName(i), dimsString(b))
+		}
+	}
+	l.size = in[0].TotalSize()
+	return in[0].Clone(), nil
+}
+
+// Forward implements Layer.
+func (l *Sum) Forward(in []*tensor.Dense, out *tensor.Dense) {
+	if isFloat32(out) {
+		y := floatsOf[float32](out)
+		for i, x := range in {
+			sumAxpy(float32(l.coeffs[i]), floatsOf[float32](x), y[:l.size], i == 0)
+		}
+	} else {
+		y := floatsOf[float64](out)
+		for i, x := range in {
+			sumAxpy(l.coeffs[i], floatsOf[float64](x), y[:l.size], i == 0)
+		}
+	}
+}
+
+// Backward implements Layer: dIn[i] += coeff_i·dOut.
+func (l *Sum) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	for i, d := range dIn {
+		if d == nil {
+			continue
+		}
+		if isFloat32(dOut) {
+			sumAxpy(float32(l.coeffs[i]), floatsOf[float32](dOut), floatsOf[float32](d)[:l.size], false)
+		} else {
+			sumAxpy(l.coeffs[i], floatsOf[float64](dOut), floatsOf[float64](d)[:l.size], false)
+		}
+	}
+}
+
+// sumAxpy is y = a·x (overwrite) or y += a·x. A coefficient of exactly 1 skips the
+// multiply, so a plain sum is bit-exact.
+func sumAxpy[T Float](a T, x, y []T, overwrite bool) {
+	x = x[:len(y)]
+	switch {
+	case overwrite && a == 1:
+		copy(y, x)
+	case overwrite:
+		for i, v := range x {
+			y[i] = a * v
+		}
+	case a == 1:
+		for i, v := range x {
+			y[i] += v
+		}
+	default:
+		for i, v := range x {
+			y[i] += a * v
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package layers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"gorgonia.org/tensor"
+)
+
+// Small helpers shared by the parameter-free layers and batchnorm/loss.
+
+// floatsOf returns d's backing array as []T without allocating. Dense.Data builds its
+// slice through reflect and allocates on every call, which Forward and Backward must not
+// do in steady state. It panics if d's dtype is not T (a programmer error: Setup fixed
+// the dtype).
+func floatsOf[T Float](d *tensor.Dense) []T {
+	var z T
+	if d.Dtype() != dtypeFor[T]() {
+		panic(fmt.Sprintf("layers: tensor dtype %v, kernel wants %T", d.Dtype(), z))
+	}
+	raw := d.Raw
+	if len(raw) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/int(unsafe.Sizeof(z)))
+}
+
+// int32sOf is floatsOf for Int32 label tensors.
+func int32sOf(d *tensor.Dense) []int32 {
+	if d.Dtype() != tensor.Int32 {
+		panic(fmt.Sprintf("layers: tensor dtype %v, want int32", d.Dtype()))
+	}
+	raw := d.Raw
+	if len(raw) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/4)
+}
+
+// dtypeFor is the tensor dtype whose kernels run with element type T (Float is
+// ~float32 | ~float64, so the size decides).
+func dtypeFor[T Float]() tensor.Dtype {
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		return tensor.Float32
+	}
+	return tensor.Float64
+}
+
+// isFloat32 reports whether the tensor runs the float32 kernels (else float64).
+func isFloat32(d *tensor.Dense) bool { return d.Dtype() == tensor.Float32 }
+
+// checkFloatDtype rejects dtypes the kernels do not implement.
+func checkFloatDtype(prefix string, dt tensor.Dtype) error {
+	if dt != tensor.Float32 && dt != tensor.Float64 {
+		return fmt.Errorf("%s: dtype %v not supported (float32 or float64)", prefix, dt)
+	}
+	return nil
+}
+
+// layerPrefix is the start of every error a layer returns: its type and its name.
+func layerPrefix(typ, name string) string {
+	if name == "" {
+		return typ
+	}
+	return typ + " " + name
+}
+
+// dimsString writes a shape as "21×16×16".
+func dimsString(s tensor.Shape) string {
+	var b strings.Builder
+	for i, d := range s {
+		if i > 0 {
+			b.WriteString("×")
+		}
+		b.WriteString(strconv.Itoa(d))
+	}
+	if len(s) == 0 {
+		return "scalar"
+	}
+	return b.String()
+}
+
+// checkInputCount returns an error unless there are exactly want inputs.
+func checkInputCount(prefix string, in []tensor.Shape, want int) error {
+	if len(in) != want {
+		return fmt.Errorf("%s: needs %d input(s), got %d", prefix, want, len(in))
+	}
+	return nil
+}
+
+// checkNCHW returns an error unless s is a non-empty 4-D shape.
+func checkNCHW(prefix, what string, s tensor.Shape) error {
+	if len(s) != 4 {
+		return fmt.Errorf("%s: %s must be 4-D N×C×H×W, got %s", prefix, what, dimsString(s))
+	}
+	for _, d := range s {
+		if d <= 0 {
+			return fmt.Errorf("%s: %s has an empty dimension: %s", prefix, what, dimsString(s))
+		}
+	}
+	return nil
+}
+
+// spatialPair turns a config value for a spatial hyper-parameter (nil: use def;
+// one value: both axes; two values: [h, w]) into (h, w), checking each is ≥ min.
+func spatialPair(prefix, field string, v []int, def [2]int, min int) ([2]int, error) {
+	var p [2]int
+	switch len(v) {
+	case 0:
+		p = def
+	case 1:
+		p = [2]int{v[0], v[0]}
+	case 2:
+		p = [2]int{v[0], v[1]}
+	default:
+		return p, fmt.Errorf("%s: %s must be one int or an [h, w] pair, got %d values", prefix, field, len(v))
+	}
+	for _, x := range p {
+		if x < min {
+			return p, fmt.Errorf("%s: %s must be ≥ %d, got %v", prefix, field, min, v)
+		}
+	}
+	return p, nil
+}
+
+// growInt32 returns a slice of length n reusing buf's storage when it is large enough.
+func growInt32(buf []int32, n int) []int32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]int32, n)
+}
+
+// growFloat64 is growInt32 for float64.
+func growFloat64(buf []float64, n int) []float64 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float64, n)
+}
+
+// fillConst sets every element of v to c.
+func fillConst[T Float](v []T, c T) {
+	for i := range v {
+		v[i] = c
+	}
+}
+
+// b2i is 1 for true and 0 for false; the compiler emits SETcc, so kernels can multiply
+// by a condition instead of branching on unpredictable data.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
