@@ -1,0 +1,163 @@
+// Package configs is fcn's experiment schema: typed sections loaded with viper from YAML,
+// with `--set key=value` overrides and FCN_* environment variables on top, checked
+// strictly before any work starts, and the shipped experiments embedded in the binary.
+//
+// Precedence, lowest first: the file (or shipped experiment), then FCN_* environment
+// variables (FCN_TRAIN_STEPS=10 sets train.steps), then --set overrides in the order
+// given (a later --set of the same key wins). Values from the environment and --set are
+// read as YAML scalars or flow lists ("5", "0.001", "true", "[1, 2]"); keys of string type
+// take the text as it is. Unknown keys, values of the wrong type and out-of-range values
+// are errors that name the file, the dotted key (model.layers[3] (upscore2) for a layer)
+// and, for unknown keys and names, the closest valid one.
+//
+// Loaded experiments are resolved: section defaults are filled, every layer's inputs are
+// explicit, model.upsample has been copied into every deconv's mode, and the keys that
+// follow others when not set (data.synthetic.classes and data.num_classes follow
+// model.classes, loss.ignore_label follows data.ignore_label) hold their values. Writing
+// one with WriteYAML and loading it back gives an equal Experiment.
+package configs
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/fcn-dev/fcn/data"
+)
+
+// Experiment is one experiment file, resolved.
+type Experiment struct {
+	// Name names the run folder (runs/<name>-<time>); default: the file's base name.
+	Name       string      `yaml:"name"`
+	Data       data.Config `yaml:"data"`
+	Model      Model       `yaml:"model"`
+	Train      Train       `yaml:"train"`
+	Optim      Optim       `yaml:"optim"`
+	Schedule   Schedule    `yaml:"schedule"`
+	Loss       Loss        `yaml:"loss"`
+	Eval       Eval        `yaml:"eval"`
+	Checkpoint Checkpoint  `yaml:"checkpoint"`
+
+	// Source is where the experiment came from ("default.yaml (shipped)" or the path
+	// given), for messages. It is not part of the schema.
+	Source string `yaml:"-"`
+}
+
+// Model is the network: a Caffe-style list of named layers wired by inputs.
+type Model struct {
+	// Classes is the number of classes; `out: classes` in a layer refers to it.
+	Classes int `yaml:"classes"`
+	// Upsample, when set, is the mode of every deconv layer (learned, frozen, random,
+	// resize_conv, bilinear): a model-wide switch for studies. Load copies it into each
+	// deconv's mode.
+	Upsample string `yaml:"upsample"`
+	// Layers in file order. The scores the loss reads are the output of the last layer.
+	Layers []LayerSpec `yaml:"layers"`
+}
+
+// Train is the training loop.
+type Train struct {
+	Steps     int    `yaml:"steps"`      // optimiser updates (> 0)
+	BatchSize int    `yaml:"batch_size"` // images per forward pass (> 0)
+	IterSize  int    `yaml:"iter_size"`  // forward/backward passes accumulated per update (≥ 1), Caffe's iter_size
+	Seed      uint64 `yaml:"seed"`       // seeds initialisation, shuffling, augmentation and dropout
+	Workers   int    `yaml:"workers"`    // goroutines; 0 means GOMAXPROCS. Results do not depend on it.
+}
+
+// Optim is the SGD solver. The per-layer lr_mult/decay_mult multiply these; bias_lr_mult
+// and bias_decay_mult multiply them again for parameters named "bias" (FCN: 2 and 0).
+type Optim struct {
+	LR            float64 `yaml:"lr"`              // base learning rate (≥ 0)
+	Momentum      float64 `yaml:"momentum"`        // [0, 1)
+	WeightDecay   float64 `yaml:"weight_decay"`    // ≥ 0
+	Nesterov      bool    `yaml:"nesterov"`        // needs momentum > 0
+	BiasLRMult    float64 `yaml:"bias_lr_mult"`    // ≥ 0
+	BiasDecayMult float64 `yaml:"bias_decay_mult"` // ≥ 0
+}
+
+// Schedule is the learning-rate policy (see train.Schedule): fixed, step (lr·gamma^⌊it/step_size⌋)
+// or poly (lr·(1 − it/train.steps)^power), with an optional linear warm-up.
+type Schedule struct {
+	Policy      string  `yaml:"policy"`
+	Power       float64 `yaml:"power"`
+	StepSize    int     `yaml:"step_size"`
+	Gamma       float64 `yaml:"gamma"`
+	WarmupSteps int     `yaml:"warmup_steps"`
+}
+
+// Loss is the per-pixel softmax cross-entropy.
+type Loss struct {
+	// Normalize is "mean" (over valid pixels) or "sum" (FCN's unnormalised loss).
+	Normalize string `yaml:"normalize"`
+	// IgnoreLabel marks pixels without loss; when not set it follows data.ignore_label,
+	// and it may not differ from it.
+	IgnoreLabel int `yaml:"ignore_label"`
+	// ClassWeights, if set, has one weight (≥ 0) per class.
+	ClassWeights []float64 `yaml:"class_weights"`
+}
+
+// Eval is evaluation during training.
+type Eval struct {
+	Every int    `yaml:"every"` // steps between evaluations; 0: only at the end
+	Split string `yaml:"split"` // "val" (data.val_split) or "train" (data.train_split)
+}
+
+// Checkpoint is checkpointing during training.
+type Checkpoint struct {
+	Every int `yaml:"every"` // steps between checkpoints; 0: only at the end (and on interrupt)
+	Keep  int `yaml:"keep"`  // how many recent checkpoints to keep besides the best; 0: all
+}
+
+// Schedule policies, loss normalisations, upsampling modes and evaluation splits.
+var (
+	Policies       = []string{"fixed", "step", "poly"}
+	Normalizations = []string{"mean", "sum"}
+	UpsampleModes  = []string{"learned", "frozen", "random", "resize_conv", "bilinear"}
+	EvalSplits     = []string{"val", "train"}
+)
+
+// Default is an experiment with every section default filled and no layers. Load starts
+// from it, so a file needs to give only what differs.
+func Default() Experiment {
+	return Experiment{
+		Data:       data.DefaultConfig(),
+		Train:      Train{Steps: 1000, BatchSize: 8, IterSize: 1, Seed: 1},
+		Optim:      Optim{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, BiasLRMult: 1, BiasDecayMult: 1},
+		Schedule:   Schedule{Policy: "fixed", Power: 0.9, Gamma: 0.1},
+		Loss:       Loss{Normalize: "mean", IgnoreLabel: data.DefaultConfig().IgnoreLabel},
+		Eval:       Eval{Split: "val"},
+		Checkpoint: Checkpoint{Keep: 2},
+	}
+}
+
+// shipped holds the experiments embedded in the binary. Files named study-*.yaml are
+// studies (issue 7), not experiments: they are embedded too but not listed by Names.
+//
+//go:embed *.yaml
+var shipped embed.FS
+
+// Names lists the shipped experiments, sorted.
+func Names() []string {
+	entries, _ := fs.ReadDir(shipped, ".")
+	var names []string
+	for _, e := range entries {
+		n, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if ok && !strings.HasPrefix(n, "study-") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ReadShipped returns the text of a shipped file by name without ".yaml" (an experiment,
+// or a study such as "study-upsampling").
+func ReadShipped(name string) ([]byte, error) {
+	b, err := shipped.ReadFile(name + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("no shipped file %q (shipped experiments: %s)", name, strings.Join(Names(), ", "))
+	}
+	return b, nil
+}

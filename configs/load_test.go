@@ -1,0 +1,261 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// tiny is a small valid experiment used as a base by the tests.
+const tiny = `
+name: tiny
+data: {format: synthetic}
+model:
+  classes: 3
+  layers:
+    - {name: conv1, type: conv, out: 8, kernel: 3, pad: 1}
+    - {name: relu1, type: relu}
+    - {name: pool1, type: maxpool, kernel: 2}
+    - {name: score, type: conv, out: classes, kernel: 1}
+    - {name: up, type: deconv, out: classes, kernel: 4, stride: 2, pad: 1, bias: false}
+train: {steps: 10, batch_size: 2}
+`
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestOverridesReachEveryRequiredKey(t *testing.T) {
+	sets := []string{
+		"train.steps=42", "train.batch_size=3", "train.seed=9", "data.format=voc", "data.root=/data/voc",
+		"model.classes=5", "optim.lr=0.001", "eval.every=7", "checkpoint.every=11", "model.upsample=frozen",
+	}
+	e, err := Load("fcn16s-tiny", sets, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{e.Train.Steps, e.Train.BatchSize, e.Train.Seed, e.Data.Format, e.Data.Root, e.Model.Classes,
+		e.Optim.LR, e.Eval.Every, e.Checkpoint.Every, e.Model.Upsample}
+	want := []any{42, 3, uint64(9), "voc", "/data/voc", 5, 0.001, 7, 11, "frozen"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, l := range e.Model.Layers {
+		if l.Type == "deconv" && l.Mode != "frozen" {
+			t.Errorf("model.upsample=frozen: %s has mode %q", l.Name, l.Mode)
+		}
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	path := writeFile(t, "tiny.yaml", tiny)
+	tests := []struct {
+		name      string
+		sets, env []string
+		steps     int
+		batch     int
+	}{
+		{name: "file", steps: 10, batch: 2},
+		{name: "env over file", env: []string{"FCN_TRAIN_STEPS=20", "HOME=/x", "FCN_TRAIN_BATCH_SIZE=4"}, steps: 20, batch: 4},
+		{name: "set over env", env: []string{"FCN_TRAIN_STEPS=20"}, sets: []string{"train.steps=30"}, steps: 30, batch: 2},
+		{name: "last set wins", sets: []string{"train.steps=30", "TRAIN.STEPS=31"}, steps: 31, batch: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Load(path, tc.sets, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Train.Steps != tc.steps || e.Train.BatchSize != tc.batch {
+				t.Errorf("steps %d batch %d, want %d and %d", e.Train.Steps, e.Train.BatchSize, tc.steps, tc.batch)
+			}
+		})
+	}
+}
+
+func TestOverrideValues(t *testing.T) {
+	path := writeFile(t, "tiny.yaml", tiny)
+	e, err := Load(path, []string{
+		"name=123",                                 // a string key takes the text as it is
+		"data.root='/a b'",                         // a quoted YAML string is unquoted
+		"loss.class_weights=[1, 2, 0.5]",           // a flow list
+		"optim.nesterov=true",                      // a boolean
+		"model.layers[up].learn=false",             // one layer's option, by name
+		"model.layers[0].out=16",                   // ... by index
+		"model.layers[conv1].kernel=[3, 5]",        // a pair
+		"model.layers[conv1].init=gaussian",        // string option
+		"model.layers[conv1].std=0.01",             //
+		"schedule.warmup_steps=1e1",                // an integral float is an integer
+		"data.synthetic.seed=18446744073709551615", // the largest uint64
+	}, []string{"FCN_DATA_SYNTHETIC_N_TRAIN=64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Name != "123" || e.Data.Root != "/a b" || !slices.Equal(e.Loss.ClassWeights, []float64{1, 2, 0.5}) || !e.Optim.Nesterov {
+		t.Errorf("name %q root %q weights %v nesterov %v", e.Name, e.Data.Root, e.Loss.ClassWeights, e.Optim.Nesterov)
+	}
+	up, conv := e.Model.Layer("up"), e.Model.Layer("conv1")
+	if up.Learnable() || conv.OutChannels(3) != 16 || conv.KernelSize() != [2]int{3, 5} || conv.InitName() != "gaussian" || conv.StdDev() != 0.01 {
+		t.Errorf("layer sets: up %+v conv1 %+v", up, conv)
+	}
+	if e.Schedule.WarmupSteps != 10 || e.Data.Synthetic.NTrain != 64 || e.Data.Synthetic.Seed != 18446744073709551615 {
+		t.Errorf("warmup %d n_train %d seed %d", e.Schedule.WarmupSteps, e.Data.Synthetic.NTrain, e.Data.Synthetic.Seed)
+	}
+}
+
+func TestResolution(t *testing.T) {
+	e, err := Parse("x.yaml", "x", []byte(tiny), []string{"data.ignore_label=254"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInputs := [][]string{{"data"}, {"conv1"}, {"relu1"}, {"pool1"}, {"score"}}
+	for i, l := range e.Model.Layers {
+		if !slices.Equal(l.Inputs, wantInputs[i]) {
+			t.Errorf("%s inputs %v, want %v", l.Name, l.Inputs, wantInputs[i])
+		}
+	}
+	if e.Loss.IgnoreLabel != 254 || e.Data.Synthetic.Classes != 3 {
+		t.Errorf("loss.ignore_label %d (follows data's 254), synthetic classes %d (follows model's 3)", e.Loss.IgnoreLabel, e.Data.Synthetic.Classes)
+	}
+	// Defaults of the getters, for options left out.
+	pool, up := e.Model.Layer("pool1"), e.Model.Layer("up")
+	if pool.StrideHW() != [2]int{2, 2} || pool.PadHW() != [2]int{} || pool.CeilMode() {
+		t.Errorf("maxpool defaults: stride %v pad %v ceil %v", pool.StrideHW(), pool.PadHW(), pool.CeilMode())
+	}
+	if up.InitName() != "bilinear" || !up.Learnable() || up.LRMultiplier() != 1 || up.DecayMultiplier() != 1 || up.GroupCount() != 1 ||
+		up.DilationHW() != [2]int{1, 1} || up.OutputPaddingHW() != [2]int{} || up.IsSame() || up.Mode != "" {
+		t.Errorf("deconv defaults: %+v", up)
+	}
+	if c := e.Model.Layer("conv1"); c.InitName() != "he" || !c.HasBias() || c.StrideHW() != [2]int{1, 1} {
+		t.Errorf("conv defaults: %+v", c)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	cases := []struct {
+		name string
+		sets []string
+	}{{"default", nil}, {"default", []string{"model.upsample=bilinear", "train.steps=7", "loss.class_weights=[1,1,2,1,1]"}}}
+	for _, n := range Names() {
+		cases = append(cases, struct {
+			name string
+			sets []string
+		}{n, []string{"data.root=/some/where"}})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+strings.Join(tc.sets, ","), func(t *testing.T) {
+			a, err := Load(tc.name, tc.sets, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			if err := a.WriteYAML(path); err != nil {
+				t.Fatal(err)
+			}
+			b, err := Load(path, nil, nil)
+			if err != nil {
+				t.Fatalf("loading the written file: %v", err)
+			}
+			if b.Source != path {
+				t.Errorf("source %q, want %q", b.Source, path)
+			}
+			b.Source = a.Source
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("round trip changed the experiment: %v", Diff(a, b))
+			}
+			if d := Diff(a, b); len(d) != 0 || Digest(a) != Digest(b) {
+				t.Errorf("Diff %v, digests %s %s", d, Digest(a), Digest(b))
+			}
+		})
+	}
+}
+
+func TestDigestAndDiff(t *testing.T) {
+	base := mustLoad(t, "fcn8s")
+	tests := []struct {
+		sets       []string
+		diff       []string
+		sameDigest bool
+	}{
+		{nil, nil, true},
+		{[]string{"train.steps=5", "optim.lr=1e-9"}, []string{"train.steps", "optim.lr"}, true},
+		{[]string{"data.prefetch=9"}, []string{"data.prefetch"}, true},
+		{[]string{"model.classes=5"}, []string{"data.num_classes", "model.classes"}, false},
+		{[]string{"model.layers[pool1].stride=1"}, []string{"model.layers[4].stride"}, false},
+		{[]string{"model.layers[fc6].pad=1"}, []string{"model.layers[31].pad"}, false},
+		{[]string{"data.root=/elsewhere"}, []string{"data.root"}, false},
+	}
+	for _, tc := range tests {
+		e := mustLoad(t, "fcn8s", tc.sets...)
+		if d := Diff(base, e); !slices.Equal(d, tc.diff) {
+			t.Errorf("%v: Diff = %v, want %v", tc.sets, d, tc.diff)
+		}
+		if same := Digest(base) == Digest(e); same != tc.sameDigest {
+			t.Errorf("%v: same digest %v, want %v", tc.sets, same, tc.sameDigest)
+		}
+		if dd := DiffDigest(base, e); (len(dd) == 0) != tc.sameDigest {
+			t.Errorf("%v: DiffDigest = %v", tc.sets, dd)
+		}
+	}
+	// A layer added shows up by its keys.
+	small := mustLoad(t, "fcn32s")
+	if d := Diff(small, base); !slices.Contains(d, "model.layers[40].name") {
+		t.Errorf("fcn32s vs fcn8s: %v", d)
+	}
+	if len(Digest(base)) != 64 {
+		t.Errorf("digest %q is not a hex SHA-256", Digest(base))
+	}
+}
+
+func TestOrder(t *testing.T) {
+	// Inputs may name later layers; Order puts every layer after its inputs.
+	e, err := Parse("fwd.yaml", "fwd", []byte(`
+model:
+  classes: 2
+  layers:
+    - {name: out, type: sum, inputs: [a, b]}
+    - {name: b, type: relu, inputs: [a]}
+    - {name: a, type: conv, inputs: [data], out: classes, kernel: 1}
+`), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := e.Model.Order()
+	if err != nil || !slices.Equal(order, []int{2, 1, 0}) {
+		t.Errorf("Order = %v, %v; want [2 1 0]", order, err)
+	}
+}
+
+func TestLevenshtein(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		d    int
+	}{{"kitten", "sitting", 3}, {"", "abc", 3}, {"strdie", "stride", 2}, {"stride", "stride", 0}, {"trian", "train", 2}, {"flaw", "lawn", 2}} {
+		if d := levenshtein(tc.a, tc.b); d != tc.d {
+			t.Errorf("levenshtein(%q, %q) = %d, want %d", tc.a, tc.b, d, tc.d)
+		}
+	}
+}
+
+func TestEnvNamesAreUnique(t *testing.T) {
+	seen := map[string]string{}
+	for k := range leafKeys() {
+		if other, dup := seen[envName(k)]; dup {
+			t.Errorf("%s and %s share the variable %s", k, other, envName(k))
+		}
+		seen[envName(k)] = k
+	}
+	for _, k := range []string{"train.steps", "train.batch_size", "data.root", "optim.lr", "data.synthetic.n_train", "model.upsample"} {
+		if _, ok := seen[envName(k)]; !ok {
+			t.Errorf("no environment variable for %s", k)
+		}
+	}
+}

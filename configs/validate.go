@@ -1,0 +1,333 @@
+package configs
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// finite reports a usable number (not NaN, not ±Inf).
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// oneOf checks an enumerated value, suggesting the closest valid one.
+func oneOf(p *problems, key, v string, valid []string) {
+	if !slices.Contains(valid, v) {
+		p.add(key, "unknown value %q%s", v, suggestList(v, valid))
+	}
+}
+
+// Validate checks an experiment built or changed in code as Load checks a file
+// (everything but unknown keys and types, which only a file can get wrong). It does not
+// resolve: call it on an experiment whose inputs are explicit, as Load returns them.
+func (e *Experiment) Validate() error {
+	p := &problems{source: e.Source, origin: map[string]string{}}
+	if p.source == "" {
+		p.source = "experiment " + e.Name
+	}
+	validate(e, p)
+	return p.err()
+}
+
+// validate checks every section; problems go to p, in file order.
+func validate(e *Experiment, p *problems) {
+	if !nameRE.MatchString(e.Name) {
+		p.add("name", "%q cannot name a run folder: use letters, digits, '.', '_' and '-'", e.Name)
+	}
+	d := e.Data
+	if p.noData && d.Root == "" {
+		d.Root = "." // the dataset is not read: only its other keys must make sense
+	}
+	if err := d.Validate(); err != nil {
+		dataErrors(err, p)
+	}
+	validateModel(e, p)
+	if e.Model.Classes > 0 {
+		if names, err := e.Data.ClassNames(); err == nil && len(names) != e.Model.Classes {
+			p.add("model.classes", "is %d but the data has %d classes (%s); make them agree", e.Model.Classes, len(names), strings.Join(names, ", "))
+		}
+	}
+
+	t := e.Train
+	if t.Steps <= 0 {
+		p.add("train.steps", "must be > 0, got %d", t.Steps)
+	}
+	if t.BatchSize <= 0 {
+		p.add("train.batch_size", "must be > 0, got %d", t.BatchSize)
+	}
+	if t.IterSize < 1 {
+		p.add("train.iter_size", "must be ≥ 1 (batches accumulated per update), got %d", t.IterSize)
+	}
+	if t.Workers < 0 {
+		p.add("train.workers", "must be ≥ 0 (0: GOMAXPROCS), got %d", t.Workers)
+	}
+
+	o := e.Optim
+	if !finite(o.LR) || o.LR < 0 {
+		p.add("optim.lr", "must be a number ≥ 0, got %v", o.LR)
+	}
+	if !(o.Momentum >= 0 && o.Momentum < 1) {
+		p.add("optim.momentum", "must be in [0, 1), got %v", o.Momentum)
+	}
+	if !finite(o.WeightDecay) || o.WeightDecay < 0 {
+		p.add("optim.weight_decay", "must be ≥ 0, got %v", o.WeightDecay)
+	}
+	if o.Nesterov && o.Momentum == 0 {
+		p.add("optim.nesterov", "needs optim.momentum > 0")
+	}
+	if !finite(o.BiasLRMult) || o.BiasLRMult < 0 {
+		p.add("optim.bias_lr_mult", "must be ≥ 0, got %v", o.BiasLRMult)
+	}
+	if !finite(o.BiasDecayMult) || o.BiasDecayMult < 0 {
+		p.add("optim.bias_decay_mult", "must be ≥ 0, got %v", o.BiasDecayMult)
+	}
+
+	s := e.Schedule
+	oneOf(p, "schedule.policy", s.Policy, Policies)
+	if s.Policy == "step" {
+		if s.StepSize <= 0 {
+			p.add("schedule.step_size", "must be > 0 for policy step, got %d", s.StepSize)
+		}
+		if !finite(s.Gamma) || s.Gamma <= 0 {
+			p.add("schedule.gamma", "must be > 0 for policy step, got %v", s.Gamma)
+		}
+	}
+	if s.Policy == "poly" && (!finite(s.Power) || s.Power < 0) {
+		p.add("schedule.power", "must be ≥ 0 for policy poly, got %v", s.Power)
+	}
+	if s.WarmupSteps < 0 {
+		p.add("schedule.warmup_steps", "must be ≥ 0, got %d", s.WarmupSteps)
+	}
+
+	l := e.Loss
+	oneOf(p, "loss.normalize", l.Normalize, Normalizations)
+	if l.IgnoreLabel != e.Data.IgnoreLabel {
+		p.add("loss.ignore_label", "is %d but data.ignore_label is %d: the loss must ignore what the data marks as ignored", l.IgnoreLabel, e.Data.IgnoreLabel)
+	}
+	if l.ClassWeights != nil {
+		if e.Model.Classes > 0 && len(l.ClassWeights) != e.Model.Classes {
+			p.add("loss.class_weights", "has %d weights for %d classes (model.classes)", len(l.ClassWeights), e.Model.Classes)
+		}
+		for i, w := range l.ClassWeights {
+			if !finite(w) || w < 0 {
+				p.add(fmt.Sprintf("loss.class_weights[%d]", i), "must be a number ≥ 0, got %v", w)
+			}
+		}
+	}
+
+	if e.Eval.Every < 0 {
+		p.add("eval.every", "must be ≥ 0 (0: only at the end), got %d", e.Eval.Every)
+	}
+	oneOf(p, "eval.split", e.Eval.Split, EvalSplits)
+	if e.Checkpoint.Every < 0 {
+		p.add("checkpoint.every", "must be ≥ 0 (0: only at the end), got %d", e.Checkpoint.Every)
+	}
+	if e.Checkpoint.Keep < 0 {
+		p.add("checkpoint.keep", "must be ≥ 0 (0: keep all), got %d", e.Checkpoint.Keep)
+	}
+}
+
+// reserved are the names of the graph's inputs.
+var reserved = []string{"data", "label"}
+
+func validateModel(e *Experiment, p *problems) {
+	m := &e.Model
+	if m.Classes <= 0 {
+		p.add("model.classes", "must be > 0, got %d", m.Classes)
+	}
+	if m.Upsample != "" {
+		oneOf(p, "model.upsample", m.Upsample, UpsampleModes)
+	}
+	if len(m.Layers) == 0 {
+		p.add("model.layers", "the model has no layers")
+		return
+	}
+	names := map[string]int{}
+	var all []string
+	for i, l := range m.Layers {
+		label := layerLabel(i, l.Name)
+		switch {
+		case l.Name == "":
+			// reported by the decoder when missing; here when empty
+			p.add(label, "name must not be empty")
+		case slices.Contains(reserved, l.Name):
+			p.add(label, "%q is reserved for the network's input; choose another name", l.Name)
+		case !nameRE.MatchString(l.Name):
+			p.add(label, "name %q: use letters, digits, '.', '_' and '-'", l.Name)
+		default:
+			if j, dup := names[l.Name]; dup {
+				p.add(label, "name %q is already used by model.layers[%d]", l.Name, j)
+			} else {
+				names[l.Name] = i
+				all = append(all, l.Name)
+			}
+		}
+	}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		label := layerLabel(i, l.Name)
+		for _, in := range l.Inputs {
+			if in == "data" {
+				continue
+			}
+			if _, ok := names[in]; !ok {
+				p.add(label, "unknown input %q%s", in, suggestList(in, append([]string{"data"}, all...)))
+			}
+		}
+		validateLayer(l, label, m.Classes, p)
+	}
+	if len(p.list) == 0 {
+		if _, err := m.Order(); err != nil {
+			p.add("model.layers", "%s", strings.TrimPrefix(err.Error(), "model.layers: "))
+		}
+	}
+}
+
+// validateLayer checks one layer's options and arity against its type.
+func validateLayer(l *LayerSpec, label string, classes int, p *problems) {
+	bad := func(opt, format string, args ...any) {
+		p.add(label, opt+": "+format, args...)
+	}
+	arity := func(lo, hi int) {
+		n := len(l.Inputs)
+		switch {
+		case lo == hi && n != lo:
+			bad("inputs", "a %s layer takes %d input(s), got %d", l.Type, lo, n)
+		case n < lo:
+			bad("inputs", "a %s layer takes at least %d inputs, got %d", l.Type, lo, n)
+		case hi > 0 && n > hi:
+			bad("inputs", "a %s layer takes at most %d inputs, got %d", l.Type, hi, n)
+		}
+	}
+	pairMin := func(opt string, v *Pair, lo int) {
+		if v != nil && (v[0] < lo || v[1] < lo) {
+			bad(opt, "must be ≥ %d, got %v", lo, v.String())
+		}
+	}
+	params := func() {
+		if l.LRMult != nil && (!finite(*l.LRMult) || *l.LRMult < 0) {
+			bad("lr_mult", "must be ≥ 0, got %v", *l.LRMult)
+		}
+		if l.DecayMult != nil && (!finite(*l.DecayMult) || *l.DecayMult < 0) {
+			bad("decay_mult", "must be ≥ 0, got %v", *l.DecayMult)
+		}
+	}
+	switch l.Type {
+	case "conv", "deconv":
+		arity(1, 1)
+		params()
+		if l.Out == nil {
+			bad("out", "required: the number of output channels, or `classes`")
+		} else if !l.Out.Classes && l.Out.N < 1 {
+			bad("out", "must be ≥ 1, got %d", l.Out.N)
+		}
+		if l.Kernel == nil {
+			bad("kernel", "required: an integer or an [h, w] pair")
+		}
+		pairMin("kernel", l.Kernel, 1)
+		pairMin("stride", l.Stride, 1)
+		pairMin("pad", l.Pad, 0)
+		pairMin("dilation", l.Dilation, 1)
+		if l.Groups != nil {
+			if *l.Groups < 1 {
+				bad("groups", "must be ≥ 1, got %d", *l.Groups)
+			} else if out := l.OutChannels(classes); out > 0 && out%*l.Groups != 0 {
+				bad("groups", "%d does not divide the %d output channels", *l.Groups, out)
+			}
+		}
+		inits := convInits
+		if l.Type == "deconv" {
+			inits = deconvInits
+		}
+		if l.Init != "" {
+			oneOf(p, label+": init", l.Init, inits)
+		}
+		if l.Std != nil {
+			if l.InitName() != "gaussian" {
+				bad("std", "applies only to init: gaussian (init is %s)", l.InitName())
+			} else if !finite(*l.Std) || *l.Std <= 0 {
+				bad("std", "must be > 0, got %v", *l.Std)
+			}
+		} else if l.InitName() == "gaussian" && !(l.Type == "deconv" && l.Mode != "" && l.Mode != "random") {
+			bad("std", "required with init: gaussian")
+		}
+		if l.Type == "deconv" {
+			pairMin("output_padding", l.OutputPadding, 0)
+			op, s, d := l.OutputPaddingHW(), l.StrideHW(), l.DilationHW()
+			for a := range 2 {
+				if op[a] >= s[a] && op[a] >= d[a] {
+					bad("output_padding", "%s must be smaller than the stride %s or the dilation %s", Pair(op), Pair(s), Pair(d))
+					break
+				}
+			}
+			if l.IsSame() && (l.PadHW() != [2]int{} || op != [2]int{}) {
+				bad("same", "computes its own padding: pad and output_padding must be 0")
+			}
+			if l.Mode != "" {
+				oneOf(p, label+": mode", l.Mode, UpsampleModes)
+			}
+		}
+	case "maxpool":
+		arity(1, 1)
+		if l.Kernel == nil {
+			bad("kernel", "required: an integer or an [h, w] pair")
+		}
+		pairMin("kernel", l.Kernel, 1)
+		pairMin("stride", l.Stride, 1)
+		pairMin("pad", l.Pad, 0)
+		if l.Kernel != nil && l.Pad != nil && (l.Pad[0] >= l.Kernel[0] || l.Pad[1] >= l.Kernel[1]) {
+			bad("pad", "%s must be smaller than the kernel %s", l.Pad.String(), l.Kernel.String())
+		}
+	case "relu":
+		arity(1, 1)
+	case "dropout":
+		arity(1, 1)
+		if l.P != nil && !(*l.P >= 0 && *l.P < 1) {
+			bad("p", "must be in [0, 1), got %v", *l.P)
+		}
+	case "crop":
+		arity(2, 2)
+		if l.Offset != nil && !l.Offset.Auto && (l.Offset.HW[0] < 0 || l.Offset.HW[1] < 0) {
+			bad("offset", "must be ≥ 0, got %v", Pair(l.Offset.HW).String())
+		}
+	case "sum":
+		arity(2, 0)
+		if l.Coeffs != nil && len(l.Coeffs) != len(l.Inputs) {
+			bad("coeffs", "has %d values for %d inputs", len(l.Coeffs), len(l.Inputs))
+		}
+		for i, c := range l.Coeffs {
+			if !finite(c) {
+				bad("coeffs", "value %d is %v", i, c)
+			}
+		}
+	case "batchnorm":
+		arity(1, 1)
+		params()
+		if l.Eps != nil && (!finite(*l.Eps) || *l.Eps <= 0) {
+			bad("eps", "must be > 0, got %v", *l.Eps)
+		}
+		if l.Momentum != nil && !(*l.Momentum >= 0 && *l.Momentum <= 1) {
+			bad("momentum", "must be in [0, 1], got %v", *l.Momentum)
+		}
+	case "resize":
+		arity(1, 1)
+		if l.Factor == nil {
+			bad("factor", "required: an integer or an [h, w] pair")
+		}
+		pairMin("factor", l.Factor, 1)
+		if l.Mode != "" {
+			oneOf(p, label+": mode", l.Mode, resizeModes)
+		}
+	}
+}
+
+// String writes a pair as YAML would: one number or [h, w].
+func (p Pair) String() string {
+	if p[0] == p[1] {
+		return fmt.Sprint(p[0])
+	}
+	return fmt.Sprintf("[%d, %d]", p[0], p[1])
+}
