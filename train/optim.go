@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/layers"
 	"gorgonia.org/tensor"
 )
@@ -34,6 +35,15 @@ type SGDConfig struct {
 // DefaultSGDConfig is plain SGD: no momentum, no decay, biases treated like weights.
 func DefaultSGDConfig() SGDConfig {
 	return SGDConfig{BiasLRMult: 1, BiasDecayMult: 1, BiasName: "bias"}
+}
+
+// SGDConfigFor maps an experiment's optim section onto SGDConfig (the learning rate is
+// the schedule's: see ScheduleFor).
+func SGDConfigFor(o configs.Optim) SGDConfig {
+	return SGDConfig{
+		Momentum: o.Momentum, WeightDecay: o.WeightDecay, Nesterov: o.Nesterov,
+		BiasLRMult: o.BiasLRMult, BiasDecayMult: o.BiasDecayMult, BiasName: "bias",
+	}
 }
 
 // SGD is stochastic gradient descent with momentum, in PyTorch's formulation:

@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/fcn-dev/fcn/configs"
 )
 
 // Learning-rate policies, named as in Caffe's solver.prototxt.
@@ -27,6 +29,16 @@ type Schedule struct {
 	Power       float64 // poly: exponent
 	MaxSteps    int     // poly: Caffe's max_iter, usually train.steps (> 0); the rate is 0 from there on
 	WarmupSteps int     // linear warm-up length; 0 for none
+}
+
+// ScheduleFor is the schedule of an experiment: base rate optim.lr, poly decaying over
+// train.steps.
+func ScheduleFor(e *configs.Experiment) Schedule {
+	s := e.Schedule
+	return Schedule{
+		Policy: s.Policy, BaseLR: e.Optim.LR, StepSize: s.StepSize, Gamma: s.Gamma,
+		Power: s.Power, MaxSteps: e.Train.Steps, WarmupSteps: s.WarmupSteps,
+	}
 }
 
 // Validate reports a schedule that LR cannot honour.

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/fcn-dev/fcn/configs"
 )
 
 func TestScheduleLR(t *testing.T) {
@@ -67,5 +69,26 @@ func TestScheduleValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate(%+v) = %v, want an error containing %q", tc.s, err, tc.want)
 		}
+	}
+}
+
+func TestScheduleFor(t *testing.T) {
+	e, err := configs.Load("default", []string{"optim.lr=0.1", "train.steps=4", "schedule.policy=poly", "schedule.power=1", "schedule.warmup_steps=0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ScheduleFor(e)
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// poly over train.steps = 4 with power 1: 0.1, 0.075, 0.05, 0.025.
+	for step, want := range []float64{0.1, 0.075, 0.05, 0.025, 0} {
+		if got := s.LR(step); math.Abs(got-want) > 1e-15 {
+			t.Errorf("LR(%d) = %v, want %v", step, got, want)
+		}
+	}
+	c := SGDConfigFor(e.Optim)
+	if c.Momentum != e.Optim.Momentum || c.WeightDecay != e.Optim.WeightDecay || c.BiasLRMult != e.Optim.BiasLRMult || c.BiasDecayMult != e.Optim.BiasDecayMult {
+		t.Errorf("SGDConfigFor(%+v) = %+v", e.Optim, c)
 	}
 }
