@@ -120,9 +120,11 @@ func (l *SoftmaxCrossEntropy) CheckLabels(labels *tensor.Dense) error {
 	if labels.Dtype() != tensor.Int32 {
 		return fmt.Errorf("%s: labels must be int32, got %v", l.prefix, labels.Dtype())
 	}
-	want := tensor.Shape{l.n, l.s}
+	if l.s == 0 {
+		return fmt.Errorf("%s: CheckLabels called before Setup", l.prefix)
+	}
 	if sh := labels.Shape(); len(sh) != 3 || sh[0] != l.n || sh[1]*sh[2] != l.s {
-		return fmt.Errorf("%s: labels are %s, want N×H×W with N=%d and H·W=%d", l.prefix, dimsString(sh), want[0], want[1])
+		return fmt.Errorf("%s: labels are %s, want N×H×W with N=%d and H·W=%d as set up", l.prefix, dimsString(sh), l.n, l.s)
 	}
 	w := labels.Shape()[2]
 	bad, first := 0, -1

@@ -76,6 +76,7 @@ func TestLossHand(t *testing.T) {
 
 func TestLossInvalidLabels(t *testing.T) {
 	l := newLoss(t, "mean", 255, nil)
+	tuWantErr(t, l.CheckLabels(tuLabels([]int{1, 1, 1}, []int32{0})), "before Setup")
 	scores := tuDense([]int{2, 3, 2, 2}, tuRandom(1, 24))
 	labels := tuLabels([]int{2, 2, 2}, []int32{0, 1, 2, 255, 1, 3, -1, 0})
 	tuNoPanic(t, func() { tuRun(t, l, nil, scores, labels) })
