@@ -8,6 +8,7 @@ type ReLUConfig struct{}
 // ReLU is max(x, 0), element-wise, on a tensor of any shape.
 type ReLU struct {
 	name, prefix string
+	size         int
 }
 
 // NewReLU returns the layer.
@@ -32,6 +33,7 @@ func (l *ReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkFloatDtype(l.prefix, dt); err != nil {
 		return nil, err
 	}
+	l.size = in[0].TotalSize()
 	return in[0].Clone(), nil
 }
 
@@ -39,9 +41,9 @@ func (l *ReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 // Backward reads only out.
 func (l *ReLU) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	if isFloat32(out) {
-		reluForward(floatsOf[float32](in[0]), floatsOf[float32](out))
+		reluForward(floatsOf[float32](in[0])[:l.size], floatsOf[float32](out))
 	} else {
-		reluForward(floatsOf[float64](in[0]), floatsOf[float64](out))
+		reluForward(floatsOf[float64](in[0])[:l.size], floatsOf[float64](out))
 	}
 }
 
@@ -52,9 +54,9 @@ func (l *ReLU) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tens
 		return
 	}
 	if isFloat32(out) {
-		reluBackward(floatsOf[float32](out), floatsOf[float32](dOut), floatsOf[float32](dIn[0]))
+		reluBackward(floatsOf[float32](out)[:l.size], floatsOf[float32](dOut), floatsOf[float32](dIn[0]))
 	} else {
-		reluBackward(floatsOf[float64](out), floatsOf[float64](dOut), floatsOf[float64](dIn[0]))
+		reluBackward(floatsOf[float64](out)[:l.size], floatsOf[float64](dOut), floatsOf[float64](dIn[0]))
 	}
 }
 
