@@ -68,8 +68,8 @@ type Stochastic interface {
 	SetSeed(seed uint64)
 }
 
-// CoordMapper is implemented by layers that map output coordinates to input
-// coordinates affinely, as Caffe's coord_map.py: input = scale·output + offset,
+// CoordMapper is implemented by layers whose output coordinates are an affine function
+// of their input coordinates, as in Caffe's coord_map.py: output = scale·input + offset,
 // per spatial axis (H, W). Pass-through layers (relu, dropout, sum, batchnorm)
 // need not implement it: the graph treats them as scale 1, offset 0.
 // conv/maxpool: scale 1/s, offset (p − (k_eff−1)/2)/s; deconv: scale s, offset (k_eff−1)/2 − p.
