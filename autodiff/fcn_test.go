@@ -4,6 +4,7 @@ package autodiff
 // end to end in float64.
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -268,5 +269,76 @@ func TestRealLayerShapeMismatchMessage(t *testing.T) {
 	}, tensor.Float32)
 	if err == nil || !strings.HasPrefix(err.Error(), "fuse: upscore2 is 21×16×16 but score_pool3 is 21×15×15") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// The FCN reference offsets again, with fcn's own conv, maxpool (ceil), deconv, crop
+// and sum supplying the coordinate maps (2 channels throughout: the geometry does not
+// depend on them). Built, not run.
+func TestFCN8sOffsetsWithRealLayers(t *testing.T) {
+	no := false
+	k := func(v ...int) []int { return v }
+	var nodes []Node
+	add := func(name string, l layers.Layer, err error, inputs ...string) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, Node{Name: name, Layer: l, Inputs: inputs})
+	}
+	conv := func(name string, kernel, pad int, inputs ...string) {
+		l, err := layers.NewConv(name, layers.ConvConfig{Out: 2, Kernel: k(kernel), Pad: k(pad)})
+		add(name, l, err, inputs...)
+	}
+	for b, n := range []int{2, 2, 3, 3, 3} {
+		for i := 1; i <= n; i++ {
+			pad := 1
+			if b == 0 && i == 1 {
+				pad = 100
+			}
+			conv(fmt.Sprintf("conv%d_%d", b+1, i), 3, pad)
+			r, err := layers.NewReLU(fmt.Sprintf("relu%d_%d", b+1, i), layers.ReLUConfig{})
+			add(r.Name(), r, err)
+		}
+		p, err := layers.NewMaxPool(fmt.Sprintf("pool%d", b+1), layers.MaxPoolConfig{Kernel: k(2), Stride: k(2), Ceil: true})
+		add(p.Name(), p, err)
+	}
+	conv("fc6", 7, 0)
+	conv("fc7", 1, 0)
+	conv("score_fr", 1, 0)
+	deconv := func(name string, kernel, stride int) {
+		l, err := layers.NewDeconv(name, layers.DeconvConfig{
+			ConvConfig: layers.ConvConfig{Out: 2, Kernel: k(kernel), Stride: k(stride), Bias: &no}, Mode: "frozen"})
+		add(name, l, err)
+	}
+	crop := func(name, from, to string) {
+		l, err := layers.NewCrop(name, layers.CropConfig{})
+		add(name, l, err, from, to)
+	}
+	sum := func(name, a, b string) {
+		l, err := layers.NewSum(name, layers.SumConfig{})
+		add(name, l, err, a, b)
+	}
+	deconv("upscore2", 4, 2)
+	conv("score_pool4", 1, 0, "pool4")
+	crop("score_pool4c", "score_pool4", "upscore2")
+	sum("fuse_pool4", "upscore2", "score_pool4c")
+	deconv("upscore_pool4", 4, 2)
+	conv("score_pool3", 1, 0, "pool3")
+	crop("score_pool3c", "score_pool3", "upscore_pool4")
+	sum("fuse_pool3", "upscore_pool4", "score_pool3c")
+	deconv("upscore8", 16, 8)
+	crop("score", "upscore8", "data")
+
+	g, err := Build([]InputSpec{{Name: "data", Shape: tensor.Shape{1, 3, 500, 500}, Dtype: tensor.Float32}}, nodes, tensor.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"score_pool4c": 5, "score_pool3c": 9, "score": 31} {
+		if h, w, ok := g.CropOffset(name); !ok || h != want || w != want {
+			t.Errorf("%s: offset %d,%d, want %d", name, h, w, want)
+		}
+	}
+	if got := g.Shape("score"); !sameShape(got, tensor.Shape{1, 2, 500, 500}) {
+		t.Errorf("output %v, want 1×2×500×500", got)
 	}
 }

@@ -161,6 +161,15 @@ func TestTopologicalOrderAndDefaults(t *testing.T) {
 	if got, want := strings.Join(g.Order(), ","), "early,late,next,first"; got != want {
 		t.Errorf("order %s, want %s", got, want)
 	}
+	if got, want := strings.Join(g.Nodes(), ","), "late,early,next,first"; got != want {
+		t.Errorf("nodes %s, want %s", got, want)
+	}
+	if in := g.Inputs(); len(in) != 1 || in[0].Name != "data" || !sameShape(in[0].Shape, tensor.Shape{1, 1, 2, 2}) || g.Dtype() != tensor.Float64 {
+		t.Errorf("inputs %v, dtype %v", in, g.Dtype())
+	}
+	if g.Layer("nope") != nil || g.Shape("nope") != nil || g.Value("nope") != nil || g.Grad("nope") != nil {
+		t.Error("accessors return something for an unknown name")
+	}
 	if got := g.nodes[2].Inputs; len(got) != 1 || got[0] != "early" {
 		t.Errorf("next reads %v, want [early]", got)
 	}
