@@ -26,7 +26,9 @@ type command struct {
 
 // commands lists the subcommands; each lives in a file of its own.
 func commands() map[string]command {
-	return map[string]command{}
+	return map[string]command{
+		"data": {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
+	}
 }
 
 func main() {
