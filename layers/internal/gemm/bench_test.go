@@ -1,0 +1,48 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchShapes are the square reference product and the three products of a
+// 3×3 convolution with 64 input and 64 output channels on a 64×64 image
+// (W1-like): forward W·col, input gradient Wᵀ·dY, weight gradient dY·colᵀ.
+var benchShapes = []struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}{
+	{"1024cubed/NN", false, false, 1024, 1024, 1024},
+	{"conv-fwd/NN", false, false, 64, 4096, 576},
+	{"conv-dx/TN", true, false, 576, 4096, 64},
+	{"conv-dw/NT", false, true, 64, 576, 4096},
+	{"small/NN", false, false, 64, 64, 64},
+}
+
+// BenchmarkGemm reports GFLOP/s for every kernel this CPU runs; use -cpu 1,2
+// for the thread counts. The naive reference only runs the small shapes.
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range benchShapes {
+		for _, name := range Kernels() {
+			kern, err := Lookup(name)
+			if err != nil {
+				continue
+			}
+			if name == "naive" && s.m*s.n*s.k > 1<<24 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/%s", s.name, name), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 1))
+				o := newOperands(rng, s.transA, s.transB, s.m, s.n, s.k, 0, 1, 0)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					GemmWith(kern, s.transA, s.transB, s.m, s.n, s.k, 1, o.a, o.lda, o.b, o.ldb, 0, o.c, o.ldc)
+				}
+				b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
