@@ -7,8 +7,8 @@ import (
 	"math"
 
 	"github.com/fcn-dev/fcn/autodiff"
-	"gorgonia.org/tensor"
 	"gonum.org/v1/gonum/dsp/fourier"
+	"gorgonia.org/tensor"
 )
 
 // Checkerboard scores (issue 7). Two measures, both 0 for a perfectly smooth upsampling:
