@@ -6,9 +6,12 @@ import (
 	"testing"
 )
 
-// benchShapes are the square reference product and the three products of a
-// 3×3 convolution with 64 input and 64 output channels on a 64×64 image
-// (W1-like): forward W·col, input gradient Wᵀ·dY, weight gradient dY·colᵀ.
+// benchShapes are the square reference product; the three products of a 3×3
+// convolution with 64 input and 64 output channels on a 64×64 image (W1, per
+// image): forward W·col, input gradient Wᵀ·dY, weight gradient dY·colᵀ; the
+// column product of a 4×4 stride-2 transposed convolution 64→64 on 32×32
+// (W3: Wᵀ·x, then col2im); the first convolution of fcn16s-tiny (3→32 on
+// 128×128, K = 27); and a small product.
 var benchShapes = []struct {
 	name           string
 	transA, transB bool
@@ -18,6 +21,8 @@ var benchShapes = []struct {
 	{"conv-fwd/NN", false, false, 64, 4096, 576},
 	{"conv-dx/TN", true, false, 576, 4096, 64},
 	{"conv-dw/NT", false, true, 64, 576, 4096},
+	{"deconv-fwd/TN", true, false, 1024, 1024, 64},
+	{"conv1-fwd/NN", false, false, 32, 16384, 27},
 	{"small/NN", false, false, 64, 64, 64},
 }
 

@@ -16,6 +16,9 @@ type kernel[T Float] struct {
 	// mc bounds the rows of A packed at once when B is the shared operand.
 	// mc is a multiple of mr and nc of nr.
 	kc, mc, nc int
+	// maxShared bounds the packed shared operand (elements); beyond it K is
+	// cut into super-blocks.
+	maxShared int
 	// packA and packB replace the portable packing routines when non-nil.
 	packA, packB packFunc[T]
 	// tile computes a full mr×nr tile of C (see tileFunc).
@@ -385,9 +388,8 @@ const minWork = 1 << 18
 // thread slowed by other work leaves its share to the others.
 const chunksPerThread = 4
 
-// maxShared bounds the packed shared operand (elements); beyond it K is cut
-// into super-blocks.
-const maxShared = 1 << 22
+// defaultMaxShared is the usual kernel.maxShared: 16 MiB of float32.
+const defaultMaxShared = 1 << 22
 
 // run computes C = alpha·op(A)·op(B) + beta·C with kn over GOMAXPROCS threads.
 func run[T Float](kn *kernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
@@ -424,7 +426,7 @@ func run[T Float](kn *kernel[T], transA, transB bool, m, n, k int, alpha T, a []
 		cl.chunk = min(max(per, 2), kn.mc/kn.mr) * kn.mr
 		cl.chunks = ceilDiv(m, cl.chunk)
 	}
-	cl.kSuper = max(1, maxShared/(cl.pad*cl.kcb)) * cl.kcb
+	cl.kSuper = max(1, kn.maxShared/(cl.pad*cl.kcb)) * cl.kcb
 	cl.shared = grow(cl.shared, cl.pad*min(k, cl.kSuper))
 	cl.group = max(1, 128/w) // about 128 rows or columns per pack task
 	cl.groups = ceilDiv(cl.pad, w*cl.group)

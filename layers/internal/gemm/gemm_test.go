@@ -323,6 +323,47 @@ func TestThreadInvariance(t *testing.T) {
 	}
 }
 
+// TestSuperBlocks shrinks the shared-operand budget so that K is cut into
+// super-blocks, for both ways of splitting C, and checks the result against
+// the reference and across thread counts.
+func TestSuperBlocks(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, kern := range lookupAll(t) {
+		if kern.k32 == nil {
+			continue
+		}
+		small := *kern.k32
+		small.maxShared = 1 // one K block per super-block
+		for _, s := range []struct {
+			transA, transB bool
+			m, n, k        int
+		}{
+			{false, true, 45, 300, 1100}, // split by columns, sharing A
+			{true, false, 600, 20, 1100}, // split by rows, sharing B
+		} {
+			o := newOperands(rng, s.transA, s.transB, s.m, s.n, s.k, 1, 1, 0.5)
+			want, mag := o.reference()
+			var first []float32
+			for _, procs := range []int{1, 2, 3} {
+				runtime.GOMAXPROCS(procs)
+				got := append([]float32(nil), o.c...)
+				run(&small, o.transA, o.transB, o.m, o.n, o.k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, got, o.ldc)
+				o.check(t, kern.Name()+" "+o.String(), got, want, mag)
+				if first == nil {
+					first = got
+					continue
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+						t.Fatalf("%s %v: GOMAXPROCS=%d differs from 1 at %d", kern.Name(), o, procs, i)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestKernelNames checks the registry: the default is runnable and listed,
 // and unknown names are reported.
 func TestKernelNames(t *testing.T) {

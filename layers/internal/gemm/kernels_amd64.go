@@ -11,7 +11,7 @@ type avx512Func func(kc int, a, b, c *float32, ldc int, alpha, beta float32, mas
 func avx512Kernel(name string, mr, nr, kc, mc, nc int, tab [][]avx512Func) *kernel[float32] {
 	full := tab[mr][nr/16]
 	return &kernel[float32]{
-		name: name, mr: mr, nr: nr, kc: kc, mc: mc, nc: nc,
+		name: name, mr: mr, nr: nr, kc: kc, mc: mc, nc: nc, maxShared: defaultMaxShared,
 		packA: packA512, packB: packB512,
 		tile: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 			// Bounds checks here keep the assembly inside the slices.
@@ -30,7 +30,7 @@ func avx512Kernel(name string, mr, nr, kc, mc, nc int, tab [][]avx512Func) *kern
 func avx2Kernel() *kernel[float32] {
 	const mr, nr = 6, 16
 	return &kernel[float32]{
-		name: "avx2", mr: mr, nr: nr, kc: 256, mc: 144, nc: 512,
+		name: "avx2", mr: mr, nr: nr, kc: 256, mc: 144, nc: 512, maxShared: defaultMaxShared,
 		tile: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 			_, _, _ = a[kc*mr-1], b[kc*nr-1], c[(mr-1)*ldc+nr-1]
 			avx2Tile6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)

@@ -12,7 +12,7 @@ const (
 func portableKernel[T Float](name string) *kernel[T] {
 	return &kernel[T]{
 		name: name, mr: portableMR, nr: portableNR,
-		kc: 256, mc: 128, nc: 1024,
+		kc: 256, mc: 128, nc: 1024, maxShared: defaultMaxShared,
 		tile: func(kc int, a, b, c []T, ldc int, alpha, beta T) {
 			portableTile(portableMR, portableNR, kc, a, b, c, ldc, alpha, beta)
 		},
