@@ -1,0 +1,102 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/fcn-dev/fcn/autodiff"
+	"github.com/fcn-dev/fcn/configs"
+	fcndata "github.com/fcn-dev/fcn/data"
+	"gorgonia.org/tensor"
+)
+
+// EvalResult is an evaluation over a whole split.
+type EvalResult struct {
+	Split   string
+	Metrics Metrics // from the confusion matrix of every pixel of the split
+	Loss    float64 // mean over images of the loss (as configured), NaN when undefined
+	Images  int
+	Classes []string // class names, by id
+}
+
+// EvalBatchSize is the batch size evaluation uses: the training batch size when every
+// image of the split has the same size (the synthetic set), else 1, so that images of
+// different sizes are scored at their native size without padding.
+func EvalBatchSize(exp *configs.Experiment) int {
+	if exp.Data.Format == fcndata.FormatSynthetic {
+		return exp.Train.BatchSize
+	}
+	return 1
+}
+
+// SplitName returns the dataset split that exp.Eval.Split ("val" or "train") names.
+func SplitName(exp *configs.Experiment, which string) string {
+	if which == "train" {
+		return exp.Data.TrainSplit
+	}
+	return exp.Data.ValSplit
+}
+
+// Evaluate scores g over every image of ds: the graph runs in evaluation mode (no
+// dropout, batchnorm on running statistics), the images get no random transform, only
+// the normalisation, and each pixel's prediction is the argmax of the scores. All pixels
+// go into one confusion matrix, whose metrics are FCN's (see Metrics). The graph is left
+// in evaluation mode and reshaped as the batches need. Results do not depend on the
+// worker count.
+func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int) (EvalResult, error) {
+	res := EvalResult{Classes: ds.ClassNames(), Loss: math.NaN()}
+	conf, err := NewConfusion(exp.Model.Classes, exp.Data.IgnoreLabel)
+	if err != nil {
+		return res, err
+	}
+	opts := fcndata.LoaderOptions{
+		BatchSize: batchSize, Workers: workers, Prefetch: exp.Data.Prefetch,
+		Transforms: exp.Data.Transforms, IgnoreLabel: exp.Data.IgnoreLabel, Epochs: 1,
+	}
+	ld, err := fcndata.NewLoader(ctx, ds, opts)
+	if err != nil {
+		return res, err
+	}
+	defer ld.Close()
+	g.SetTraining(false)
+	scores := ScoresNode(exp)
+	var lossSum float64
+	lossN := 0
+	for {
+		b, err := ld.Next()
+		if err != nil {
+			if isEOF(err) {
+				break
+			}
+			return res, fmt.Errorf("evaluation: %w", err)
+		}
+		x, y := batchTensors(b)
+		if err := g.Forward(ctx, x, y); err != nil {
+			return res, fmt.Errorf("evaluation on %s: %w", b.IDs[0], err)
+		}
+		if err := conf.AddScores(y, g.Value(scores)); err != nil {
+			return res, fmt.Errorf("evaluation on %s: %w", b.IDs[0], err)
+		}
+		if l := g.Loss(); !math.IsNaN(l) && !math.IsInf(l, 0) {
+			lossSum += l * float64(b.N)
+			lossN += b.N
+		}
+		res.Images += b.N
+	}
+	res.Metrics = conf.Metrics()
+	if lossN > 0 {
+		res.Loss = lossSum / float64(lossN)
+	}
+	return res, nil
+}
+
+// batchTensors wraps a loader batch as the graph's "data" and "label" inputs, sharing
+// its memory: they are valid until the loader's next Next.
+func batchTensors(b *fcndata.Batch) (x, y *tensor.Dense) {
+	nx := b.N * b.C * b.H * b.W
+	ny := b.N * b.H * b.W
+	x = tensor.New(tensor.WithShape(b.N, b.C, b.H, b.W), tensor.WithBacking(b.Images[:nx:nx]))
+	y = tensor.New(tensor.WithShape(b.N, b.H, b.W), tensor.WithBacking(b.Labels[:ny:ny]))
+	return x, y
+}

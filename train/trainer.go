@@ -1,0 +1,500 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fcn-dev/fcn/autodiff"
+	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/configs"
+	fcndata "github.com/fcn-dev/fcn/data"
+	"gorgonia.org/tensor"
+)
+
+// ResumeLatest as Options.Resume resumes from the run folder's newest intact checkpoint.
+const ResumeLatest = "latest"
+
+// PCG streams of the run's generators, one per purpose, all seeded by train.seed, so
+// that drawing more numbers for one purpose never shifts another's.
+const (
+	streamInit   = 0x6663_6e5f_696e_6974 // "fcn_init": parameter initialisation
+	streamLoader = 0x6663_6e5f_6c6f_6164 // "fcn_load": the loader's seed (shuffles, transforms)
+)
+
+// Options configure Run.
+type Options struct {
+	// OutDir is the run folder (created if needed). A fresh run refuses a folder that
+	// already holds checkpoints or metrics.
+	OutDir string
+	// Resume is "" for a fresh run, ResumeLatest for OutDir's newest intact checkpoint
+	// (falling back past damaged ones, saying so), or the path of a checkpoint folder.
+	Resume string
+	// InitFrom names weights to start from (a safetensors file, a checkpoint or a run
+	// folder), loaded by name after the random initialisation: fine-tuning. Strict unless
+	// InitPartial.
+	InitFrom    string
+	InitPartial bool
+	// Out receives progress, evaluation results and notices (nil: discarded).
+	Out      io.Writer
+	Progress ProgressMode
+}
+
+// Result is what a run did.
+type Result struct {
+	RunDir      string
+	Step        int  // updates done
+	Interrupted bool // stopped early by the context; a checkpoint holds the state
+	Checkpoint  string
+	Model       string      // the final model.safetensors ("" when interrupted)
+	Eval        *EvalResult // the last evaluation, if any
+}
+
+// trainer is one run in progress.
+type trainer struct {
+	exp    *configs.Experiment
+	opts   Options
+	out    io.Writer
+	runDir string
+
+	g      *autodiff.Graph
+	sgd    *SGD
+	sched  Schedule
+	seed   uint64
+	rngs   map[string]*rand.PCG
+	loader *fcndata.Loader
+	val    fcndata.Dataset
+
+	pending *fcndata.Batch   // a batch drawn but not yet trained on
+	pos     fcndata.Position // loader position after the last batch trained on
+	epoch   int
+	step    int // updates done
+
+	lastLoss  float64
+	lastEval  *EvalResult
+	evalStep  int // step of lastEval, −1 if none
+	savedStep int // step of the last checkpoint written by this session, −1 if none
+	lastCkpt  string
+	log       *metricsLog
+	prog      *progress
+}
+
+// Run trains exp, writing the run folder opts.OutDir: config.yaml (the resolved
+// experiment), metrics.jsonl, checkpoints/ and, at the end, model.safetensors.
+//
+// Every train.steps update is forward, loss, backward over iter_size batches (gradients
+// accumulated, then scaled by 1/iter_size), and an SGD step at the schedule's rate. The
+// model is evaluated on the eval split every eval.every steps and at the end, and
+// checkpointed every checkpoint.every steps and at the end.
+//
+// Cancelling ctx is a request to stop: the current step is finished, a checkpoint is
+// written and Run returns a Result with Interrupted set and no error. (An evaluation in
+// progress is abandoned; a resume runs it again.) A loss that becomes NaN or infinite stops
+// the run with an error naming the step.
+//
+// Determinism: the same experiment gives the same bits whatever train.workers and
+// GOMAXPROCS, and a run resumed from any checkpoint ends with the same model as an
+// uninterrupted one: initialisation, data order and augmentation, and dropout are drawn
+// from generators derived from train.seed (the loader's by position, dropout's by step),
+// and a checkpoint holds everything else (weights, momenta, loader position, generator
+// states, schedule position).
+func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, error) {
+	if opts.OutDir == "" {
+		return nil, errors.New("train: no run folder (Options.OutDir)")
+	}
+	if opts.Resume != "" && opts.InitFrom != "" {
+		return nil, errors.New("train: --resume and --init-from exclude each other: a resumed run already has its weights")
+	}
+	t := &trainer{exp: exp, opts: opts, out: opts.Out, runDir: opts.OutDir, evalStep: -1, savedStep: -1, lastLoss: math.NaN()}
+	if t.out == nil {
+		t.out = io.Discard
+	}
+	if err := t.setup(ctx); err != nil {
+		if t.loader != nil {
+			t.loader.Close()
+		}
+		return nil, err
+	}
+	defer t.loader.Close()
+	defer t.log.Close()
+	return t.loop(ctx)
+}
+
+// setup checks everything and prepares the run: datasets, loader, model, optimiser,
+// initial or resumed state, run folder. Nothing is written before the experiment, the
+// data and the model have been checked.
+func (t *trainer) setup(ctx context.Context) error {
+	exp := t.exp
+	t.sched = ScheduleFor(exp)
+	if err := t.sched.Validate(); err != nil {
+		return err
+	}
+	var ck *checkpoints.Checkpoint
+	var notes []string
+	if t.opts.Resume != "" {
+		var err error
+		ck, notes, err = loadResume(t.opts.Resume, t.runDir)
+		if err != nil {
+			return err
+		}
+		changed, err := checkResumable(ck, exp)
+		if err != nil {
+			return err
+		}
+		notes = append(notes, changed...)
+		if ck.State.Step > exp.Train.Steps {
+			return fmt.Errorf("cannot resume: %s is at step %d, past train.steps %d", ck.Dir, ck.State.Step, exp.Train.Steps)
+		}
+	}
+	if !t.isResume() {
+		if err := checkFreshRunDir(t.runDir); err != nil {
+			return err
+		}
+	}
+
+	train, err := fcndata.Open(exp.Data, exp.Data.TrainSplit)
+	if err != nil {
+		return err
+	}
+	if err := checkClasses(exp, train, exp.Data.TrainSplit); err != nil {
+		return err
+	}
+	valSplit := SplitName(exp, exp.Eval.Split)
+	if t.val, err = fcndata.Open(exp.Data, valSplit); err != nil {
+		return err
+	}
+	if err := checkClasses(exp, t.val, valSplit); err != nil {
+		return err
+	}
+	if exp.Train.BatchSize > train.Len() {
+		return fmt.Errorf("train.batch_size %d exceeds the %d images of split %q", exp.Train.BatchSize, train.Len(), exp.Data.TrainSplit)
+	}
+
+	t.seed = exp.Train.Seed
+	t.rngs = map[string]*rand.PCG{"init": rand.NewPCG(t.seed, streamInit), "loader": rand.NewPCG(t.seed, streamLoader)}
+	loaderSeed := t.rngs["loader"].Uint64()
+	if ck != nil {
+		t.step, t.epoch = ck.State.Step, ck.State.Epoch
+		t.pos = fcndata.Position{Epoch: ck.State.Loader.Epoch, Index: ck.State.Loader.Index}
+	}
+	lopts := fcndata.LoaderOptions{
+		BatchSize: exp.Train.BatchSize, Workers: exp.Train.Workers, Prefetch: exp.Data.Prefetch,
+		Seed: loaderSeed, Shuffle: true, Train: true, Transforms: exp.Data.Transforms,
+		IgnoreLabel: exp.Data.IgnoreLabel, DropLast: true, Start: t.pos,
+	}
+	// The loader must not stop with ctx: the step under way when a stop is requested is
+	// finished first. Close stops it.
+	if t.loader, err = fcndata.NewLoader(context.WithoutCancel(ctx), train, lopts); err != nil {
+		return err
+	}
+	if t.pending, err = t.loader.Next(); err != nil {
+		return fmt.Errorf("loading the first training batch: %w", err)
+	}
+	b := t.pending
+	if t.g, err = BuildModel(exp, b.N, b.H, b.W, tensor.Float32); err != nil {
+		return fmt.Errorf("model (for %d×%d×%d×%d batches): %w", b.N, b.C, b.H, b.W, err)
+	}
+	if t.sgd, err = NewSGD(SGDConfigFor(exp.Optim), sgdParams(t.g)); err != nil {
+		return err
+	}
+	t.g.Init(rand.New(t.rngs["init"]))
+	if ck != nil {
+		if err := t.restore(ck); err != nil {
+			return err
+		}
+	} else if t.opts.InitFrom != "" {
+		if err := t.initFrom(); err != nil {
+			return err
+		}
+	}
+	t.g.SetTraining(true)
+
+	if err := os.MkdirAll(t.runDir, 0o755); err != nil {
+		return fmt.Errorf("run folder: %w", err)
+	}
+	if err := exp.WriteYAML(filepath.Join(t.runDir, ConfigFile)); err != nil {
+		return err
+	}
+	if ck != nil {
+		if err := trimMetricsLog(t.runDir, t.step, t.evalStep == t.step); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		t.savedStep, t.lastCkpt = t.step, ck.Dir
+	}
+	if t.log, err = openMetricsLog(t.runDir); err != nil {
+		return err
+	}
+	imgs := exp.Train.BatchSize * exp.Train.IterSize
+	t.prog = newProgress(t.out, t.opts.Progress, t.step, exp.Train.Steps, imgs)
+	for _, n := range notes {
+		t.prog.message("%s", n)
+	}
+	if ck != nil {
+		t.prog.message("resuming from %s (step %d of %d)", ck.Dir, t.step, exp.Train.Steps)
+	} else {
+		t.prog.message("training %s: %d steps of %d×%d images (batch %d × iter_size %d), %d parameters; run folder %s",
+			exp.Name, exp.Train.Steps, b.H, b.W, exp.Train.BatchSize, exp.Train.IterSize, t.g.Summary().Params, t.runDir)
+	}
+	return nil
+}
+
+func (t *trainer) isResume() bool { return t.opts.Resume != "" }
+
+// checkFreshRunDir refuses to start a new run over an existing one.
+func checkFreshRunDir(dir string) error {
+	for _, name := range []string{checkpoints.DirName, MetricsFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("%s already holds a run (%s exists): resume it with --resume, or choose another --out", dir, name)
+		}
+	}
+	return nil
+}
+
+// checkClasses makes sure the dataset's class list agrees with model.classes.
+func checkClasses(exp *configs.Experiment, ds fcndata.Dataset, split string) error {
+	if n := len(ds.ClassNames()); n != exp.Model.Classes {
+		return fmt.Errorf("model.classes is %d but the data of split %q has %d classes (set data.classes or data.num_classes, or model.classes)", exp.Model.Classes, split, n)
+	}
+	return nil
+}
+
+// initFrom loads fine-tuning weights over the random initialisation and reports.
+func (t *trainer) initFrom() error {
+	ts, src, err := checkpoints.LoadWeights(t.opts.InitFrom)
+	if err != nil {
+		return err
+	}
+	mode := checkpoints.Strict
+	if t.opts.InitPartial {
+		mode = checkpoints.Partial
+	}
+	rep, err := checkpoints.MatchWeights(ts, ModelShapes(t.g), mode)
+	if err != nil {
+		return fmt.Errorf("--init-from %s: %w", src, err)
+	}
+	if err := SetModelState(t.g, rep.Loaded); err != nil {
+		return fmt.Errorf("--init-from %s: %w", src, err)
+	}
+	fmt.Fprintf(t.out, "init from %s: %s\n", src, rep)
+	if len(rep.Missing) > 0 {
+		fmt.Fprintf(t.out, "tensors missing from the file keep their random initialisation\n")
+	}
+	return nil
+}
+
+// loop trains until train.steps or until ctx asks to stop.
+func (t *trainer) loop(ctx context.Context) (*Result, error) {
+	exp := t.exp
+	total := exp.Train.Steps
+	res := &Result{RunDir: t.runDir}
+	stepCtx := context.WithoutCancel(ctx)
+	interrupted := false
+	// A resumed run whose checkpoint was written before its evaluation finished
+	// evaluates first, as the uninterrupted run did at that step.
+	if t.step > 0 && t.evalDue(t.step) && t.evalStep != t.step {
+		if err := t.evaluate(ctx); err != nil {
+			if ctx.Err() == nil {
+				return nil, err
+			}
+			interrupted = true
+		}
+	}
+	for !interrupted && t.step < total {
+		if ctx.Err() != nil {
+			interrupted = true
+			break
+		}
+		start := time.Now()
+		loss, lr, err := t.trainStep(stepCtx)
+		if err != nil {
+			return nil, err
+		}
+		t.step++
+		t.lastLoss = loss
+		if err := t.log.write(TrainLine{Step: t.step, Loss: loss, LR: lr}); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", MetricsFile, err)
+		}
+		t.prog.stepDone(t.step, loss, lr, time.Since(start))
+		if t.evalDue(t.step) {
+			if err := t.evaluate(ctx); err != nil {
+				if ctx.Err() == nil {
+					return nil, err
+				}
+				interrupted = true
+			}
+		}
+		if !interrupted && (t.step == total || (exp.Checkpoint.Every > 0 && t.step%exp.Checkpoint.Every == 0)) {
+			if err := t.checkpoint(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.Step, res.Eval = t.step, t.lastEval
+	if interrupted || t.step < total {
+		t.prog.close()
+		if t.savedStep != t.step {
+			if err := t.checkpoint(); err != nil {
+				return nil, err
+			}
+		}
+		res.Interrupted, res.Checkpoint = true, t.lastCkpt
+		return res, nil
+	}
+	if t.savedStep != t.step { // a resume of a finished run
+		if err := t.checkpoint(); err != nil {
+			return nil, err
+		}
+	}
+	t.prog.close()
+	res.Checkpoint = t.lastCkpt
+	res.Model = filepath.Join(t.runDir, ModelFile)
+	if err := WriteModel(t.g, res.Model); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// evalDue reports whether the model is evaluated after step: every eval.every steps and
+// at the end.
+func (t *trainer) evalDue(step int) bool {
+	e := t.exp.Eval.Every
+	return step == t.exp.Train.Steps || (e > 0 && step%e == 0)
+}
+
+// nextBatch returns the next training batch, the one drawn during setup first.
+func (t *trainer) nextBatch() (*fcndata.Batch, error) {
+	if b := t.pending; b != nil {
+		t.pending = nil
+		return b, nil
+	}
+	return t.loader.Next()
+}
+
+// trainStep does update t.step (0-based): iter_size forward/backward passes, then SGD.
+// It returns the mean loss and the rate used.
+func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
+	iter := t.exp.Train.IterSize
+	t.g.SetSeed(t.seed, uint64(t.step))
+	t.g.ZeroGrad()
+	var sum float64
+	for k := range iter {
+		b, err := t.nextBatch()
+		if err != nil {
+			return 0, 0, fmt.Errorf("step %d: loading a batch: %w", t.step+1, err)
+		}
+		x, y := batchTensors(b)
+		if err := t.g.Forward(ctx, x, y); err != nil {
+			return 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
+		}
+		l := t.g.Loss()
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return 0, 0, fmt.Errorf("step %d of %d: the loss is %v (batch %d of the step, images %s …): training diverged; lower optim.lr or check the data",
+				t.step+1, t.exp.Train.Steps, l, k+1, b.IDs[0])
+		}
+		if err := t.g.Backward(ctx); err != nil {
+			return 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
+		}
+		sum += l
+		t.pos, t.epoch = b.Next, b.Epoch
+	}
+	t.sgd.Scale(1 / float64(iter))
+	lr = t.sched.LR(t.step)
+	t.sgd.Step(lr)
+	return sum / float64(iter), lr, nil
+}
+
+// evaluate scores the model on the eval split and logs the result.
+func (t *trainer) evaluate(ctx context.Context) error {
+	split := SplitName(t.exp, t.exp.Eval.Split)
+	start := time.Now()
+	res, err := Evaluate(ctx, t.g, t.exp, t.val, EvalBatchSize(t.exp), t.exp.Train.Workers)
+	t.g.SetTraining(true)
+	if err != nil {
+		return err
+	}
+	res.Split = t.exp.Eval.Split
+	t.lastEval, t.evalStep = &res, t.step
+	line := EvalLine{Step: t.step, Split: res.Split, Metrics: res.Metrics, Loss: nullFloat(res.Loss)}
+	if err := t.log.write(line); err != nil {
+		return fmt.Errorf("writing %s: %w", MetricsFile, err)
+	}
+	m := res.Metrics
+	t.prog.message("eval step %d (%s split %q, %d images, %s): miou %.4f  pixel_acc %.4f  mean_acc %.4f  fwiou %.4f  loss %.4f",
+		t.step, res.Split, split, res.Images, time.Since(start).Round(time.Millisecond), m.MeanIoU, m.PixelAcc, m.MeanAcc, m.FWIoU, res.Loss)
+	return nil
+}
+
+// checkpoint saves the state after t.step updates.
+func (t *trainer) checkpoint() error {
+	ck, err := t.snapshot()
+	if err != nil {
+		return err
+	}
+	metric := t.exp.Eval.Split + "_miou"
+	path, err := checkpoints.Save(t.runDir, ck, checkpoints.Retention{Keep: t.exp.Checkpoint.Keep, BestMetric: metric})
+	if err != nil {
+		return err
+	}
+	t.savedStep, t.lastCkpt = t.step, path
+	return nil
+}
+
+// snapshot gathers the checkpoint of the current state.
+func (t *trainer) snapshot() (*checkpoints.Checkpoint, error) {
+	model, err := ModelState(t.g)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := checkpoints.FromMap(t.sgd.State(), ModelShapes(t.g))
+	if err != nil {
+		return nil, err
+	}
+	rng := map[string][]byte{}
+	for name, p := range t.rngs {
+		b, err := p.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		rng[name] = b
+	}
+	metrics := checkpoints.Metrics{}
+	if !math.IsNaN(t.lastLoss) {
+		metrics["train_loss"] = t.lastLoss
+	}
+	if e := t.lastEval; e != nil {
+		p := e.Split + "_"
+		metrics[p+"miou"] = e.Metrics.MeanIoU
+		metrics[p+"pixel_acc"] = e.Metrics.PixelAcc
+		metrics[p+"mean_acc"] = e.Metrics.MeanAcc
+		metrics[p+"fwiou"] = e.Metrics.FWIoU
+		metrics[evalStepKey] = float64(t.evalStep)
+	}
+	pos := t.pos
+	lr := 0.0
+	if t.step > 0 {
+		lr = t.sched.LR(t.step - 1)
+	}
+	return &checkpoints.Checkpoint{
+		Model: model, Optimizer: opt,
+		State: checkpoints.State{
+			Step: t.step, Epoch: t.epoch,
+			Loader:           checkpoints.LoaderPosition{Epoch: pos.Epoch, Index: pos.Index},
+			RNG:              rng,
+			Schedule:         checkpoints.Schedule{Step: t.step, LR: lr},
+			ExperimentDigest: configs.Digest(t.exp),
+			Experiment:       flattenExperiment(t.exp),
+			Metrics:          metrics,
+		},
+	}, nil
+}
+
+// evalStepKey records in a checkpoint's metrics the step its evaluation metrics are from.
+const evalStepKey = "eval_step"
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
