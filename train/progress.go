@@ -17,10 +17,10 @@ type ProgressMode int
 const (
 	// ProgressAuto draws a bar when the output is a terminal and prints plain lines
 	// otherwise (a log file, a pipe, CI).
-	ProgressAuto ProgressMode = iota
-	ProgressBar               // a bar, redrawn in place
-	ProgressPlain             // one line every few steps
-	ProgressOff               // nothing but evaluation results and notices
+	ProgressAuto  ProgressMode = iota
+	ProgressBar                // a bar, redrawn in place
+	ProgressPlain              // one line every few steps
+	ProgressOff                // nothing but evaluation results and notices
 )
 
 // progress reports training as it goes. Messages (evaluation results, notices) are
