@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -359,6 +360,39 @@ func TestSuperBlocks(t *testing.T) {
 						t.Fatalf("%s %v: GOMAXPROCS=%d differs from 1 at %d", kern.Name(), o, procs, i)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestConcurrentCalls runs products from several goroutines at once, sharing
+// the workers, and checks each against the same product computed alone.
+func TestConcurrentCalls(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	rng := rand.New(rand.NewPCG(13, 14))
+	const goroutines = 6
+	ops := make([]*operands, goroutines)
+	want := make([][]float32, goroutines)
+	for g := range ops {
+		ops[g] = newOperands(rng, g%2 == 0, g%3 == 0, 100+17*g, 150+9*g, 80+31*g, g%2, 1, float32(g%2))
+		want[g] = ops[g].run(defaultKernel)
+	}
+	got := make([][]float32, goroutines)
+	var wg sync.WaitGroup
+	for g := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				got[g] = ops[g].run(defaultKernel)
+			}
+		}()
+	}
+	wg.Wait()
+	for g := range ops {
+		for i := range got[g] {
+			if math.Float32bits(got[g][i]) != math.Float32bits(want[g][i]) {
+				t.Fatalf("goroutine %d (%v): element %d is %v, alone %v", g, ops[g], i, got[g][i], want[g][i])
 			}
 		}
 	}
