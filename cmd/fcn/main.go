@@ -27,7 +27,8 @@ type command struct {
 // commands lists the subcommands; each lives in a file of its own.
 func commands() map[string]command {
 	return map[string]command{
-		"data": {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
+		"data":    {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
+		"compare": {summary: "train variants of a study (e.g. upsampling modes) and report them side by side", run: runCompare},
 	}
 }
 

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fcn-dev/fcn/train"
+)
+
+const compareUsage = `usage: fcn compare [--config STUDY] [--set key=value]... [--out DIR]
+
+Train every variant of a study (a base experiment and named sets of overrides) on the same
+data, seeds and step budget, one after the other, then write a report into the study
+folder (default runs/<study>-<time>): report.md (scores, per-class IoU, kernel drift,
+checkerboard scores), metrics.csv, loss.png, miou.png, predictions.png and kernels.png.
+
+--config names a shipped study (study-upsampling, the default) or a study YAML file.
+--set overrides the base experiment of every variant, e.g. --set data.format=voc
+--set data.root=DIR --set model.classes=21 to run the study on your own data.
+
+Run it again with the same --out to continue an interrupted study: finished variants are
+not trained again, an unfinished one continues from its last checkpoint.
+
+flags:
+`
+
+// compareSets collects repeated --set flags.
+type compareSets []string
+
+func (s *compareSets) String() string     { return strings.Join(*s, " ") }
+func (s *compareSets) Set(v string) error { *s = append(*s, v); return nil }
+
+// runCompare is `fcn compare`: the upsampling study (issue 7) and studies like it.
+func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fcn compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, compareUsage); fs.PrintDefaults() }
+	config := fs.String("config", "study-upsampling", "shipped study name or study YAML file")
+	var sets compareSets
+	fs.Var(&sets, "set", "key=value override of the base experiment (repeatable)")
+	out := fs.String("out", "", "study folder (default runs/<study>-<time>); an existing one is continued")
+	progress := fs.String("progress", "plain", "training progress: auto, bar, plain or off")
+	gridImages := fs.Int("images", 4, "val images in the prediction grid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags go before it; see fcn compare -h)", fs.Arg(0))
+	}
+	mode, err := compareProgress(*progress)
+	if err != nil {
+		return err
+	}
+	if *gridImages < 1 {
+		return fmt.Errorf("--images: want at least 1, got %d", *gridImages)
+	}
+	study, err := train.LoadStudy(*config)
+	if err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("runs", study.Name+"-"+time.Now().Format("20060102-150405"))
+	}
+	res, err := train.RunStudy(ctx, study, train.StudyOptions{
+		Out: dir, Sets: sets, Env: os.Environ(), Log: stderr, Progress: mode, GridImages: *gridImages,
+	})
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted; continue with: fcn compare --config %s%s --out %s", *config, compareSetArgs(sets), dir)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "study %s: %d run(s) trained, %d already done; report in %s\n", study.Name, len(res.Trained), len(res.Skipped), filepath.Join(dir, train.ReportMarkdown))
+	for _, f := range res.Report.Files {
+		fmt.Fprintf(stdout, "  %s\n", filepath.Join(dir, f))
+	}
+	return nil
+}
+
+func compareSetArgs(sets []string) string {
+	var b strings.Builder
+	for _, s := range sets {
+		fmt.Fprintf(&b, " --set %s", s)
+	}
+	return b.String()
+}
+
+func compareProgress(s string) (train.ProgressMode, error) {
+	switch s {
+	case "auto":
+		return train.ProgressAuto, nil
+	case "bar":
+		return train.ProgressBar, nil
+	case "plain":
+		return train.ProgressPlain, nil
+	case "off":
+		return train.ProgressOff, nil
+	}
+	return 0, fmt.Errorf("--progress: want auto, bar, plain or off, got %q", s)
+}

@@ -1,0 +1,660 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fcn-dev/fcn/configs"
+	fcndata "github.com/fcn-dev/fcn/data"
+)
+
+// Files of a study's report folder.
+const (
+	ReportMarkdown    = "report.md"
+	ReportCSV         = "metrics.csv"
+	ReportLossPNG     = "loss.png"
+	ReportMIoUPNG     = "miou.png"
+	ReportPredsPNG    = "predictions.png"
+	ReportKernelsPNG  = "kernels.png"
+	reportLinePlotW   = 800
+	reportLinePlotH   = 500
+	reportLossWindows = 50 // the loss curve is a moving mean over steps/50 steps
+)
+
+// StudyReportOptions configure WriteStudyReport.
+type StudyReportOptions struct {
+	GridImages     int // val images in the prediction grid (0: 4)
+	SpectrumImages int // val images the spectral score reads (0: 64)
+}
+
+// StudyPoint is a train line of a run: the step and its loss.
+type StudyPoint struct {
+	Step int
+	Loss float64
+}
+
+// StudyEval is an evaluation of a run.
+type StudyEval struct {
+	Step  int
+	Split string
+	Metrics
+}
+
+// StudyRunReport is what the report knows of one run.
+type StudyRunReport struct {
+	Run   StudyRun
+	Done  *StudyDone
+	Train []StudyPoint
+	Evals []StudyEval
+	// Final is the last evaluation; FinalLoss the mean train loss of the last 10 steps.
+	Final     StudyEval
+	FinalLoss float64
+	// Params counts the trainable parameters.
+	Params int64
+	Layers []StudyLayer
+	// Spectral is the share of the val score maps' spectral energy at multiples of
+	// 1/SpectralStride (Spectrum.Share).
+	Spectral float64
+	// Response is the mean constant-response score over the upsampling layers.
+	Response float64
+	preds    [][]int32
+}
+
+// StudyReport is a written report.
+type StudyReport struct {
+	Plan    *StudyPlan
+	Classes []string
+	Runs    []*StudyRunReport
+	// SpectralStride, and the spectral share of the ground truth (one-hot maps of the
+	// same val images) and of a flat spectrum, for reference.
+	SpectralStride   int
+	GroundTruthShare float64
+	FlatShare        float64
+	SpectrumImages   int
+	Files            []string // written, relative to the report folder
+}
+
+// WriteStudyReport reads every finished run of plan under out, measures the trained
+// models and writes into out: report.md, metrics.csv, loss.png, miou.png,
+// predictions.png and (when some variant trains its deconv weights) kernels.png.
+func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt StudyReportOptions) (*StudyReport, error) {
+	if opt.GridImages <= 0 {
+		opt.GridImages = 4
+	}
+	if opt.SpectrumImages <= 0 {
+		opt.SpectrumImages = 64
+	}
+	exp0 := plan.Runs[0].Exp
+	ds, err := fcndata.Open(exp0.Data, exp0.Data.ValSplit)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	n := min(ds.Len(), opt.SpectrumImages)
+	nGrid := min(n, opt.GridImages)
+	val := make([]fcndata.Sample, n)
+	for i := range val {
+		if val[i], err = ds.Sample(i); err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+	}
+	rep := &StudyReport{Plan: plan, Classes: ds.ClassNames(), SpectralStride: StudySpectralStride(exp0), SpectrumImages: n}
+	gt := Spectrum{Stride: rep.SpectralStride}
+	for _, smp := range val {
+		m := make([]float64, smp.H*smp.W)
+		for c := range exp0.Model.Classes {
+			for j, l := range smp.Label {
+				m[j] = 0
+				if int(l) == c {
+					m[j] = 1
+				}
+			}
+			if err := gt.Add(m, smp.H, smp.W); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rep.GroundTruthShare, rep.FlatShare = gt.Share(), gt.Baseline()
+
+	for _, r := range plan.Runs {
+		dir := filepath.Join(out, r.Dir)
+		rr := &StudyRunReport{Run: r}
+		if rr.Done, err = ReadStudyDone(dir); err != nil {
+			return nil, fmt.Errorf("report: run %s has not finished: %w", r.Dir, err)
+		}
+		if rr.Train, rr.Evals, err = ReadStudyMetrics(filepath.Join(dir, MetricsFile)); err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		if len(rr.Evals) == 0 {
+			return nil, fmt.Errorf("report: run %s has no evaluation in %s", r.Dir, MetricsFile)
+		}
+		rr.Final = rr.Evals[len(rr.Evals)-1]
+		rr.FinalLoss = math.NaN()
+		if k := min(10, len(rr.Train)); k > 0 {
+			rr.FinalLoss = 0
+			for _, p := range rr.Train[len(rr.Train)-k:] {
+				rr.FinalLoss += p.Loss / float64(k)
+			}
+		}
+		a, err := studyAnalyse(ctx, r.Exp, dir, val, nGrid)
+		if err != nil {
+			return nil, fmt.Errorf("report: run %s: %w", r.Dir, err)
+		}
+		rr.Params, rr.Layers, rr.Spectral, rr.preds = a.Params, a.Layers, a.Spectrum.Share(), a.Preds
+		rr.Response = math.NaN()
+		if len(a.Layers) > 0 {
+			rr.Response = 0
+			for _, l := range a.Layers {
+				rr.Response += l.Response / float64(len(a.Layers))
+			}
+		}
+		rep.Runs = append(rep.Runs, rr)
+	}
+
+	if err := rep.writeCSV(filepath.Join(out, ReportCSV)); err != nil {
+		return nil, err
+	}
+	rep.Files = append(rep.Files, ReportCSV)
+	if err := rep.writeCurves(out); err != nil {
+		return nil, err
+	}
+	rep.Files = append(rep.Files, ReportLossPNG, ReportMIoUPNG)
+	var grid []GridImage
+	for i := range nGrid {
+		gi := GridImage{ID: val[i].ID, Image: val[i].Image, Label: val[i].Label, H: val[i].H, W: val[i].W}
+		for _, v := range plan.Variants() {
+			gi.Preds = append(gi.Preds, rep.firstRun(v).preds[i])
+		}
+		grid = append(grid, gi)
+	}
+	if err := WritePredictionGrid(filepath.Join(out, ReportPredsPNG), grid, plan.Variants()); err != nil {
+		return nil, err
+	}
+	rep.Files = append(rep.Files, ReportPredsPNG)
+	if rows, titles := rep.kernelRows(); len(rows) > 0 {
+		if err := WriteKernelGrid(filepath.Join(out, ReportKernelsPNG), rows, titles); err != nil {
+			return nil, err
+		}
+		rep.Files = append(rep.Files, ReportKernelsPNG)
+	}
+	md := rep.Markdown()
+	if err := os.WriteFile(filepath.Join(out, ReportMarkdown), []byte(md), 0o644); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	rep.Files = append([]string{ReportMarkdown}, rep.Files...)
+	return rep, nil
+}
+
+// ReadStudyMetrics reads a run's metrics.jsonl: train lines (step, loss) and evaluation
+// lines (those with a split), each sorted by step; a step logged twice (a resumed run)
+// keeps its last line.
+func ReadStudyMetrics(path string) ([]StudyPoint, []StudyEval, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	trainAt := map[int]StudyPoint{}
+	evalAt := map[int]StudyEval{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for ln := 1; sc.Scan(); ln++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var head struct {
+			Step  *int       `json:"step"`
+			Split string     `json:"split"`
+			Loss  *nullFloat `json:"loss"`
+		}
+		if err := json.Unmarshal(line, &head); err != nil || head.Step == nil {
+			return nil, nil, fmt.Errorf("%s:%d: not a metrics line (want a JSON object with a step)", path, ln)
+		}
+		if head.Split != "" {
+			var m Metrics
+			if err := json.Unmarshal(line, &m); err != nil {
+				return nil, nil, fmt.Errorf("%s:%d: %w", path, ln, err)
+			}
+			evalAt[*head.Step] = StudyEval{Step: *head.Step, Split: head.Split, Metrics: m}
+			continue
+		}
+		if head.Loss == nil {
+			return nil, nil, fmt.Errorf("%s:%d: a train line without a loss", path, ln)
+		}
+		trainAt[*head.Step] = StudyPoint{Step: *head.Step, Loss: float64(*head.Loss)}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var train []StudyPoint
+	for _, p := range trainAt {
+		train = append(train, p)
+	}
+	sort.Slice(train, func(i, j int) bool { return train[i].Step < train[j].Step })
+	var evals []StudyEval
+	for _, e := range evalAt {
+		evals = append(evals, e)
+	}
+	sort.Slice(evals, func(i, j int) bool { return evals[i].Step < evals[j].Step })
+	return train, evals, nil
+}
+
+func (r *StudyReport) firstRun(variant string) *StudyRunReport {
+	for _, rr := range r.Runs {
+		if rr.Run.Variant == variant {
+			return rr
+		}
+	}
+	return nil
+}
+
+func (r *StudyReport) runsOf(variant string) []*StudyRunReport {
+	var out []*StudyRunReport
+	for _, rr := range r.Runs {
+		if rr.Run.Variant == variant {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// writeCSV writes one row per run and step: the train loss and, at evaluated steps,
+// the evaluation's metrics (empty cells where a value is missing).
+func (r *StudyReport) writeCSV(path string) error {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"variant", "seed", "step", "loss", "miou", "pixel_acc", "mean_acc", "fwiou"})
+	num := func(x float64) string {
+		if math.IsNaN(x) {
+			return ""
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	for _, rr := range r.Runs {
+		loss := map[int]float64{}
+		evals := map[int]StudyEval{}
+		var steps []int
+		for _, p := range rr.Train {
+			loss[p.Step] = p.Loss
+			steps = append(steps, p.Step)
+		}
+		for _, e := range rr.Evals {
+			evals[e.Step] = e
+			if _, ok := loss[e.Step]; !ok {
+				steps = append(steps, e.Step)
+			}
+		}
+		slices.Sort(steps)
+		for _, s := range steps {
+			row := []string{rr.Run.Variant, strconv.FormatUint(rr.Run.Seed, 10), strconv.Itoa(s), "", "", "", "", ""}
+			if l, ok := loss[s]; ok {
+				row[3] = num(l)
+			}
+			if e, ok := evals[s]; ok {
+				row[4], row[5], row[6], row[7] = num(e.MeanIoU), num(e.PixelAcc), num(e.MeanAcc), num(e.FWIoU)
+			}
+			w.Write(row)
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// lossWindow is the moving-mean window of the loss curve.
+func (r *StudyReport) lossWindow() int {
+	return max(1, r.Plan.Runs[0].Exp.Train.Steps/reportLossWindows)
+}
+
+// writeCurves draws the train loss (moving mean, mean over seeds) and the val mIoU
+// (mean over seeds) against the step, one line per variant.
+func (r *StudyReport) writeCurves(out string) error {
+	win := r.lossWindow()
+	var loss, miou []PlotSeries
+	for _, v := range r.Plan.Variants() {
+		runs := r.runsOf(v)
+		// Mean over seeds at the steps every seed logged.
+		byStep := map[int][]float64{}
+		for _, rr := range runs {
+			for _, p := range rr.Train {
+				byStep[p.Step] = append(byStep[p.Step], p.Loss)
+			}
+		}
+		var steps []int
+		for s, ls := range byStep {
+			if len(ls) == len(runs) {
+				steps = append(steps, s)
+			}
+		}
+		slices.Sort(steps)
+		var ls PlotSeries
+		ls.Name = v
+		var ys []float64
+		for _, s := range steps {
+			ys = append(ys, reportMean(byStep[s]))
+		}
+		for i := range steps {
+			lo := max(0, i-win+1)
+			ls.X = append(ls.X, float64(steps[i]))
+			ls.Y = append(ls.Y, reportMean(ys[lo:i+1]))
+		}
+		loss = append(loss, ls)
+
+		evalAt := map[int][]float64{}
+		for _, rr := range runs {
+			for _, e := range rr.Evals {
+				evalAt[e.Step] = append(evalAt[e.Step], e.MeanIoU)
+			}
+		}
+		var es []int
+		for s, xs := range evalAt {
+			if len(xs) == len(runs) {
+				es = append(es, s)
+			}
+		}
+		slices.Sort(es)
+		ms := PlotSeries{Name: v}
+		for _, s := range es {
+			ms.X = append(ms.X, float64(s))
+			ms.Y = append(ms.Y, reportMean(evalAt[s]))
+		}
+		miou = append(miou, ms)
+	}
+	seeds := ""
+	if len(r.Plan.Seeds) > 1 {
+		seeds = fmt.Sprintf(", mean over %d seeds", len(r.Plan.Seeds))
+	}
+	lossLabel := "train loss"
+	if win > 1 {
+		lossLabel = fmt.Sprintf("train loss (moving mean over %d steps)", win)
+	}
+	name := r.Plan.Study.Name
+	if err := WriteLinePlot(filepath.Join(out, ReportLossPNG), fmt.Sprintf("%s: train loss%s", name, seeds), "step", lossLabel, loss, reportLinePlotW, reportLinePlotH); err != nil {
+		return err
+	}
+	split := r.Runs[0].Final.Split
+	return writeLinePlot(filepath.Join(out, ReportMIoUPNG), fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), "step", split+" mIoU", miou, reportLinePlotW, reportLinePlotH, &[2]float64{0, 1})
+}
+
+// reportKernelClasses is how many classes' diagonal kernels the kernel picture shows.
+const reportKernelClasses = 5
+
+// kernelRows lists, for the first run of each variant whose deconv weights were trained,
+// each deconv layer: its bilinear initial kernel, the mean of its diagonal kernels and
+// the diagonal kernels of the first classes.
+func (r *StudyReport) kernelRows() ([]KernelRow, []string) {
+	var rows []KernelRow
+	ncls := 0
+	for _, v := range r.Plan.Variants() {
+		rr := r.firstRun(v)
+		for _, l := range rr.Layers {
+			if !l.HasDeconvWeight || !l.Trainable {
+				continue
+			}
+			k := len(l.Diagonal)
+			ncls = max(ncls, min(k, reportKernelClasses))
+			kernels := [][]float64{reportBilinear(l.Kernel), l.Mean}
+			for c := range min(k, reportKernelClasses) {
+				kernels = append(kernels, l.Diagonal[c])
+			}
+			rows = append(rows, KernelRow{Label: []string{v + ": " + l.Name, fmt.Sprintf("drift %.4f", l.Drift)}, KH: l.Kernel[0], KW: l.Kernel[1], Kernels: kernels})
+		}
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	titles := []string{"bilinear", "mean over classes"}
+	for c := range ncls {
+		name := fmt.Sprintf("class %d", c)
+		if c < len(r.Classes) {
+			name = r.Classes[c]
+		}
+		titles = append(titles, name)
+	}
+	// Rows with fewer classes than the widest are padded with empty (NaN) kernels.
+	for i := range rows {
+		for len(rows[i].Kernels) < len(titles) {
+			blank := make([]float64, rows[i].KH*rows[i].KW)
+			for j := range blank {
+				blank[j] = math.NaN()
+			}
+			rows[i].Kernels = append(rows[i].Kernels, blank)
+		}
+	}
+	return rows, titles
+}
+
+// reportBilinear is the kh×kw bilinear kernel (for a square kernel, layers.BilinearKernel).
+func reportBilinear(k [2]int) []float64 {
+	one := func(n int) []float64 {
+		f := (n + 1) / 2
+		c := float64(f) - 0.5
+		if n%2 == 1 {
+			c = float64(f - 1)
+		}
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = 1 - math.Abs(float64(i)-c)/float64(f)
+		}
+		return out
+	}
+	fh, fw := one(k[0]), one(k[1])
+	out := make([]float64, 0, k[0]*k[1])
+	for _, a := range fh {
+		for _, b := range fw {
+			out = append(out, a*b)
+		}
+	}
+	return out
+}
+
+func reportMean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// reportStd is the sample standard deviation (n − 1); 0 for one value.
+func reportStd(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	m := reportMean(xs)
+	var s float64
+	for _, x := range xs {
+		s += (x - m) * (x - m)
+	}
+	return math.Sqrt(s / float64(len(xs)-1))
+}
+
+// reportFmt writes the mean of xs, and ± the std when there are several, with format f.
+func reportFmt(xs []float64, f string) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	m := reportMean(xs)
+	if math.IsNaN(m) {
+		return "n/a"
+	}
+	if len(xs) == 1 {
+		return fmt.Sprintf(f, m)
+	}
+	return fmt.Sprintf(f+" ± "+f, m, reportStd(xs))
+}
+
+// collect applies get to every run of a variant.
+func (r *StudyReport) collect(variant string, get func(*StudyRunReport) float64) []float64 {
+	var xs []float64
+	for _, rr := range r.runsOf(variant) {
+		xs = append(xs, get(rr))
+	}
+	return xs
+}
+
+// Markdown is report.md.
+func (r *StudyReport) Markdown() string {
+	var b strings.Builder
+	p := r.Plan
+	s := p.Study
+	exp := p.Runs[0].Exp
+	fmt.Fprintf(&b, "# Study %s\n\n", s.Name)
+	if s.Description != "" {
+		fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(s.Description))
+	}
+	seeds := make([]string, len(p.Seeds))
+	for i, sd := range p.Seeds {
+		seeds[i] = strconv.FormatUint(sd, 10)
+	}
+	fmt.Fprintf(&b, "Study file %s; base experiment `%s`. Every variant trains %d steps of batch %d (iter_size %d) with seed(s) %s on the same data: %s.\n",
+		s.Source, s.Base, exp.Train.Steps, exp.Train.BatchSize, exp.Train.IterSize, strings.Join(seeds, ", "), reportDataLine(exp))
+	if len(s.Sets) > 0 {
+		fmt.Fprintf(&b, "Overrides of the base in the study: `%s`.\n", strings.Join(s.Sets, "`, `"))
+	}
+	if len(p.Sets) > 0 {
+		fmt.Fprintf(&b, "Overrides from the command line: `%s`.\n", strings.Join(p.Sets, "`, `"))
+	}
+	b.WriteString("\n| variant | overrides |\n|---|---|\n")
+	for _, v := range s.Variants {
+		fmt.Fprintf(&b, "| %s | `%s` |\n", v.Name, strings.Join(v.Sets, "`, `"))
+	}
+
+	several := ""
+	if len(p.Seeds) > 1 {
+		several = fmt.Sprintf(" Values are mean ± sample standard deviation over the %d seeds.", len(p.Seeds))
+	}
+	fmt.Fprintf(&b, "\n## Results\n\nScores of the last evaluation (step %d, %s split).%s\n\n", r.Runs[0].Final.Step, r.Runs[0].Final.Split, several)
+	b.WriteString("| variant | mIoU | pixel acc | mean acc | fwIoU | final train loss | train time | trainable params | constant-response score | spectral share |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, v := range p.Variants() {
+		c := func(get func(*StudyRunReport) float64, f string) string { return reportFmt(r.collect(v, get), f) }
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v,
+			c(func(x *StudyRunReport) float64 { return x.Final.MeanIoU }, "%.4f"),
+			c(func(x *StudyRunReport) float64 { return x.Final.PixelAcc }, "%.4f"),
+			c(func(x *StudyRunReport) float64 { return x.Final.MeanAcc }, "%.4f"),
+			c(func(x *StudyRunReport) float64 { return x.Final.FWIoU }, "%.4f"),
+			c(func(x *StudyRunReport) float64 { return x.FinalLoss }, "%.4f"),
+			c(func(x *StudyRunReport) float64 { return x.Done.TrainSeconds }, "%.1f s"),
+			c(func(x *StudyRunReport) float64 { return float64(x.Params) }, "%.0f"),
+			c(func(x *StudyRunReport) float64 { return x.Response }, "%.4f"),
+			c(func(x *StudyRunReport) float64 { return x.Spectral }, "%.4f"))
+	}
+	fmt.Fprintf(&b, "\nFinal train loss: mean of the last 10 logged steps. Train time: wall-clock time of the training, "+
+		"periodic evaluations and checkpoints included. Trainable params: parameters with a non-zero learning-rate multiplier. "+
+		"Constant-response score: mean over the upsampling layers of the spread of each layer's response to a constant input "+
+		"(0: no checkerboard). Spectral share: share of the val score maps' spectral energy (DC excluded) at frequencies that are "+
+		"multiples of 1/%d, over %d val images; for reference, the ground truth's one-hot maps give %.4f and a flat spectrum %.4f.\n",
+		r.SpectralStride, r.SpectrumImages, r.GroundTruthShare, r.FlatShare)
+
+	b.WriteString("\n## Per-class IoU\n\n| variant |")
+	for _, c := range r.Classes {
+		fmt.Fprintf(&b, " %s |", c)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(r.Classes)) + "\n")
+	for _, v := range p.Variants() {
+		fmt.Fprintf(&b, "| %s |", v)
+		for ci := range r.Classes {
+			xs := r.collect(v, func(x *StudyRunReport) float64 {
+				if ci < len(x.Final.IoU) {
+					return x.Final.IoU[ci]
+				}
+				return math.NaN()
+			})
+			fmt.Fprintf(&b, " %s |", reportFmt(xs, "%.4f"))
+		}
+		b.WriteString("\n")
+	}
+
+	layerNames := r.layerNames()
+	b.WriteString("\n## Upsampling layers\n\n")
+	b.WriteString("Kernel drift ‖W − W_bilinear‖ / ‖W_bilinear‖ of each deconv weight after training (0: still the bilinear init; " +
+		"n/a: the variant has a resize and a conv instead of a deconv).\n\n")
+	r.layerTable(&b, layerNames, func(l StudyLayer) (float64, bool) { return l.Drift, l.HasDeconvWeight })
+	b.WriteString("\nConstant-response score of each upsampling layer alone, with its trained weights: std/mean of its response to a " +
+		"constant input over the interior (0 for bilinear with k = 2s; > 0 when the kernel's taps overlap unevenly).\n\n")
+	r.layerTable(&b, layerNames, func(l StudyLayer) (float64, bool) { return l.Response, !math.IsNaN(l.Response) })
+
+	b.WriteString("\n## Plots\n\n")
+	fmt.Fprintf(&b, "![train loss](%s)\n\n![val mIoU](%s)\n\n", ReportLossPNG, ReportMIoUPNG)
+	fmt.Fprintf(&b, "Val images, ground truth and each variant's prediction (first seed):\n\n![predictions](%s)\n\n", ReportPredsPNG)
+	if slices.Contains(r.Files, ReportKernelsPNG) {
+		fmt.Fprintf(&b, "Trained deconv kernels on the channel diagonal (class c's input to class c's output), their mean, next to the bilinear initial kernel:\n\n![kernels](%s)\n\n", ReportKernelsPNG)
+	}
+
+	b.WriteString("## Runs\n\n| variant | seed | folder | steps | train time |\n|---|---|---|---|---|\n")
+	for _, rr := range r.Runs {
+		last := 0
+		if len(rr.Train) > 0 {
+			last = rr.Train[len(rr.Train)-1].Step
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %s |\n", rr.Run.Variant, rr.Run.Seed, filepath.ToSlash(rr.Run.Dir), last,
+			(time.Duration(rr.Done.TrainSeconds * float64(time.Second))).Round(time.Second))
+	}
+	return b.String()
+}
+
+// reportDataLine describes the data every variant trains on.
+func reportDataLine(exp *configs.Experiment) string {
+	d := exp.Data
+	if d.Format == fcndata.FormatSynthetic {
+		sy := d.Synthetic
+		return fmt.Sprintf("the synthetic shapes, %d×%d, %d classes, %d train and %d val images (data seed %d)", sy.Size, sy.Size, sy.Classes, sy.NTrain, sy.NVal, sy.Seed)
+	}
+	return fmt.Sprintf("%s data in %s, splits %s and %s, %d classes", d.Format, d.Root, d.TrainSplit, d.ValSplit, exp.Model.Classes)
+}
+
+// layerNames lists the upsampling layers in model order (the first run's).
+func (r *StudyReport) layerNames() []string {
+	var names []string
+	for _, l := range r.Runs[0].Layers {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
+func (r *StudyReport) layerTable(b *strings.Builder, names []string, get func(StudyLayer) (float64, bool)) {
+	b.WriteString("| variant |")
+	for _, n := range names {
+		fmt.Fprintf(b, " %s |", n)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(names)) + "\n")
+	for _, v := range r.Plan.Variants() {
+		fmt.Fprintf(b, "| %s |", v)
+		for _, n := range names {
+			var xs []float64
+			ok := true
+			for _, rr := range r.runsOf(v) {
+				for _, l := range rr.Layers {
+					if l.Name == n {
+						x, has := get(l)
+						ok = ok && has
+						xs = append(xs, x)
+					}
+				}
+			}
+			if !ok || len(xs) == 0 {
+				b.WriteString(" n/a |")
+				continue
+			}
+			fmt.Fprintf(b, " %s |", reportFmt(xs, "%.4f"))
+		}
+		b.WriteString("\n")
+	}
+}

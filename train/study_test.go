@@ -1,0 +1,392 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/layers"
+	"gorgonia.org/tensor"
+)
+
+// studyTiny is a study on the default model with tiny synthetic data: 32×32 images, 4
+// steps of batch 4, evaluated every 2 steps.
+const studyTiny = `
+name: tiny
+base: default
+sets: [data.synthetic.size=32, data.synthetic.n_train=16, data.synthetic.n_val=6, train.batch_size=4,
+       eval.every=2, checkpoint.every=2, train.workers=1, optim.lr=0.05]
+steps: 4
+variants:
+  - {name: learned, sets: [model.upsample=learned]}
+  - {name: frozen, sets: [model.upsample=frozen]}
+`
+
+func studyParse(t *testing.T, text string) *Study {
+	t.Helper()
+	s, err := ParseStudy("test.yaml", "test", "", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// studyCounting wraps the trainer, counting the runs it trains; after is called when a
+// run returns.
+type studyCounting struct {
+	trained []string
+	resumed []bool
+	after   func(runDir string)
+}
+
+func (c *studyCounting) train(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
+	c.trained = append(c.trained, filepath.Base(runDir))
+	c.resumed = append(c.resumed, resume)
+	err := StudyTrainer(ProgressOff)(ctx, exp, runDir, resume, log)
+	if c.after != nil {
+		c.after(runDir)
+	}
+	return err
+}
+
+// TestStudyResumeFrozenLearned runs a two-variant study, stopping it after the first
+// variant; the second call must train only the second variant and leave the first run's
+// files untouched. Then: the frozen variant's deconv weights are bit-identical to the
+// bilinear init, the learned ones have drifted, and the report's pictures are PNGs of
+// the sizes their layouts give.
+func TestStudyResumeFrozenLearned(t *testing.T) {
+	s := studyParse(t, studyTiny)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &studyCounting{after: func(string) { cancel() }}
+	_, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: c.train})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("first call: err %v, want context.Canceled", err)
+	}
+	if fmt.Sprint(c.trained) != "[learned-seed1]" {
+		t.Fatalf("first call trained %v, want [learned-seed1]", c.trained)
+	}
+	first := filepath.Join(out, "runs", "learned-seed1")
+	markBefore, err := os.ReadFile(filepath.Join(first, StudyDoneFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelBefore, err := os.Stat(filepath.Join(first, ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "runs", "frozen-seed1", StudyDoneFile)); err == nil {
+		t.Fatal("the second variant is marked done after an interrupted study")
+	}
+
+	c2 := &studyCounting{}
+	res, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: c2.train})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c2.trained) != "[frozen-seed1]" || fmt.Sprint(res.Skipped) != "["+filepath.Join("runs", "learned-seed1")+"]" {
+		t.Fatalf("second call trained %v and skipped %v, want [frozen-seed1] and the learned run", c2.trained, res.Skipped)
+	}
+	markAfter, _ := os.ReadFile(filepath.Join(first, StudyDoneFile))
+	modelAfter, err := os.Stat(filepath.Join(first, ModelFile))
+	if err != nil || !bytes.Equal(markBefore, markAfter) || !modelAfter.ModTime().Equal(modelBefore.ModTime()) {
+		t.Errorf("the finished run was touched: marker equal %v, model time %v → %v", bytes.Equal(markBefore, markAfter), modelBefore.ModTime(), modelAfter.ModTime())
+	}
+
+	// Frozen: every deconv weight bit-identical to the bilinear init.
+	ts, _, err := checkpoints.LoadWeights(filepath.Join(out, "runs", "frozen-seed1", ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := checkpoints.ToMap(ts)
+	frozenDeconvs := 0
+	for _, l := range res.Plan.Runs[1].Exp.Model.Layers {
+		if l.Type != "deconv" {
+			continue
+		}
+		w := weights[l.Name+".weight"]
+		c := l.OutChannels(res.Plan.Runs[1].Exp.Model.Classes)
+		k := l.KernelSize()
+		ref := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(c, c, k[0], k[1]))
+		if err := layers.FillBilinear(ref, 1); err != nil {
+			t.Fatal(err)
+		}
+		want := ref.Data().([]float32)
+		if len(w) != len(want) {
+			t.Fatalf("%s: %d weights, want %d", l.Name, len(w), len(want))
+		}
+		for i := range w {
+			if math.Float32bits(w[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("frozen %s: weight %d is %g, bilinear init %g", l.Name, i, w[i], want[i])
+			}
+		}
+		frozenDeconvs++
+	}
+	if frozenDeconvs != 3 {
+		t.Errorf("checked %d frozen deconvs, want the default model's 3", frozenDeconvs)
+	}
+
+	// The report: learned drift > 0, frozen drift 0; the learned weights did change.
+	rep := res.Report
+	for _, rr := range rep.Runs {
+		for _, l := range rr.Layers {
+			switch rr.Run.Variant {
+			case "learned":
+				if !(l.Drift > 0) || !l.Trainable {
+					t.Errorf("learned %s: drift %g (trainable %v), want > 0", l.Name, l.Drift, l.Trainable)
+				}
+			case "frozen":
+				if l.Drift != 0 || l.Trainable || l.Response > 1e-6 {
+					t.Errorf("frozen %s: drift %g, trainable %v, response %g; want 0, false, 0", l.Name, l.Drift, l.Trainable, l.Response)
+				}
+			}
+		}
+	}
+	studyCheckPNGs(t, out, rep)
+	md, err := os.ReadFile(filepath.Join(out, ReportMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| learned |", "| frozen |", "## Per-class IoU", "Kernel drift", "![train loss](loss.png)"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	csv, err := os.ReadFile(filepath.Join(out, ReportCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if lines[0] != "variant,seed,step,loss,miou,pixel_acc,mean_acc,fwiou" || len(lines) != 1+2*4 {
+		t.Errorf("metrics.csv: header %q and %d rows, want 8 (2 runs × 4 steps)", lines[0], len(lines)-1)
+	}
+	if !strings.HasPrefix(lines[2], "learned,1,2,") || strings.Count(lines[2], ",,") > 0 {
+		t.Errorf("metrics.csv row of an evaluated step: %q, want every column filled", lines[2])
+	}
+}
+
+// studyCheckPNGs decodes every picture of the report and checks its size.
+func studyCheckPNGs(t *testing.T, out string, rep *StudyReport) {
+	t.Helper()
+	var grid []GridImage
+	for range min(4, rep.SpectrumImages) {
+		grid = append(grid, GridImage{H: 32, W: 32})
+	}
+	gw, gh := PredictionGridSize(grid, len(rep.Plan.Variants()))
+	rows, titles := rep.kernelRows()
+	kw, kh := KernelGridSize(rows, len(titles))
+	want := map[string][2]int{
+		ReportLossPNG:    {reportLinePlotW, reportLinePlotH},
+		ReportMIoUPNG:    {reportLinePlotW, reportLinePlotH},
+		ReportPredsPNG:   {gw, gh},
+		ReportKernelsPNG: {kw, kh},
+	}
+	for name, size := range want {
+		f, err := os.Open(filepath.Join(out, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if b := img.Bounds(); b.Dx() != size[0] || b.Dy() != size[1] {
+			t.Errorf("%s is %d×%d, want %d×%d", name, b.Dx(), b.Dy(), size[0], size[1])
+		}
+	}
+}
+
+func TestParseStudyErrors(t *testing.T) {
+	cases := []struct {
+		name, text string
+		want       []string // every one must be in the error
+	}{
+		{"unknown key", "name: x\nbase: default\nseed: [1]\nvariants: [{name: a}]\n", []string{"test.yaml", "seed", `did you mean "seeds"`}},
+		{"unknown variant key", "base: default\nvariants: [{name: a, set: [x=1]}]\n", []string{"variants[0] (a)", `"set"`, `did you mean "sets"`}},
+		{"no base", "variants: [{name: a}]\n", []string{"base: is required"}},
+		{"no variants", "base: default\n", []string{"variants", "at least one variant"}},
+		{"variants not a list", "base: default\nvariants: 3\n", []string{"variants", "list of {name, sets}"}},
+		{"variant without name", "base: default\nvariants: [{sets: [a=1]}]\n", []string{"variants[0]", "name is required"}},
+		{"duplicate variant", "base: default\nvariants: [{name: a}, {name: a}]\n", []string{"variants[1] (a)", "used twice"}},
+		{"bad variant name", "base: default\nvariants: [{name: a/b}]\n", []string{"a/b", "names a folder"}},
+		{"variant sets data", "base: default\nvariants: [{name: a, sets: [data.root=/x]}]\n", []string{"variants[0] (a)", "may not set data.root"}},
+		{"variant sets steps", "base: default\nvariants: [{name: a, sets: [train.steps=9]}]\n", []string{"may not set train.steps"}},
+		{"set without =", "base: default\nsets: [train.steps]\nvariants: [{name: a}]\n", []string{"sets[0]", "key=value"}},
+		{"sets not a list", "base: default\nsets: train.steps=3\nvariants: [{name: a}]\n", []string{"sets", "list of key=value"}},
+		{"seeds wrong type", "base: default\nseeds: [1, x]\nvariants: [{name: a}]\n", []string{"seeds[1]", "integer"}},
+		{"seed twice", "base: default\nseeds: [1, 1]\nvariants: [{name: a}]\n", []string{"seeds[1]", "twice"}},
+		{"steps zero", "base: default\nsteps: 0\nvariants: [{name: a}]\n", []string{"steps", "> 0"}},
+		{"not yaml", "base: [\n", []string{"test.yaml"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseStudy("test.yaml", "test", "", []byte(c.text))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestStudyPlan checks the order of overrides: study sets, steps, command line, variant,
+// seed — a later one wins.
+func TestStudyPlan(t *testing.T) {
+	s := studyParse(t, `
+base: default
+sets: [optim.lr=0.5, optim.momentum=0.5, model.upsample=random]
+steps: 7
+seeds: [3, 4]
+variants:
+  - {name: a, sets: [model.upsample=frozen]}
+  - {name: b}
+`)
+	p, err := s.Plan([]string{"optim.lr=0.25", "model.upsample=learned", "train.steps=9"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Runs) != 4 || fmt.Sprint(p.Variants()) != "[a b]" {
+		t.Fatalf("runs %d, variants %v; want 4 runs of [a b]", len(p.Runs), p.Variants())
+	}
+	for i, want := range []struct {
+		variant, dir, upsample string
+		seed                   uint64
+	}{
+		{"a", "runs/a-seed3", "frozen", 3}, {"a", "runs/a-seed4", "frozen", 4},
+		{"b", "runs/b-seed3", "learned", 3}, {"b", "runs/b-seed4", "learned", 4},
+	} {
+		r := p.Runs[i]
+		e := r.Exp
+		if r.Variant != want.variant || filepath.ToSlash(r.Dir) != want.dir || r.Seed != want.seed || e.Train.Seed != want.seed ||
+			e.Model.Upsample != want.upsample || e.Model.Layer("upscore2").Mode != want.upsample ||
+			e.Optim.LR != 0.25 || e.Optim.Momentum != 0.5 || e.Train.Steps != 9 {
+			t.Errorf("run %d: %s %s seed %d: upsample %q, lr %g, momentum %g, steps %d, seed %d", i, r.Variant, r.Dir, r.Seed,
+				e.Model.Upsample, e.Optim.LR, e.Optim.Momentum, e.Train.Steps, e.Train.Seed)
+		}
+	}
+	// Without seeds: the base's train.seed; without steps: the base's train.steps.
+	s = studyParse(t, "base: default\nvariants: [{name: a}]\n")
+	if p, err = s.Plan([]string{"train.seed=11"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(p.Seeds) != "[11]" || p.Runs[0].Exp.Train.Steps != 600 {
+		t.Errorf("seeds %v, steps %d; want [11] and the default's 600", p.Seeds, p.Runs[0].Exp.Train.Steps)
+	}
+	// Bad overrides are reported before anything runs, naming the variant.
+	s = studyParse(t, "base: default\nvariants: [{name: a}, {name: b, sets: [model.upsample=sideways]}]\n")
+	if _, err = s.Plan(nil, nil); err == nil || !strings.Contains(err.Error(), "variant b") || !strings.Contains(err.Error(), "sideways") {
+		t.Errorf("bad variant override: %v", err)
+	}
+	if _, err = s.Plan([]string{"optim.lrr=1"}, nil); err == nil || !strings.Contains(err.Error(), "optim.lrr") {
+		t.Errorf("bad command-line override: %v", err)
+	}
+}
+
+// TestLoadStudy: shipped studies by name (with or without the study- prefix) and files,
+// with a base path relative to the study file.
+func TestLoadStudy(t *testing.T) {
+	for _, name := range []string{"study-upsampling", "upsampling"} {
+		s, err := LoadStudy(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Name != "upsampling" || len(s.Variants) != 5 {
+			t.Errorf("%s: name %q, %d variants", name, s.Name, len(s.Variants))
+		}
+		p, err := s.Plan(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var modes []string
+		for _, r := range p.Runs {
+			modes = append(modes, r.Exp.Model.Layer("upscore8").Mode)
+		}
+		if fmt.Sprint(modes) != "[learned frozen random resize_conv bilinear]" {
+			t.Errorf("%s: upscore8 modes %v", name, modes)
+		}
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "exps"), 0o755)
+	exp, _ := configs.ReadShipped("default")
+	os.WriteFile(filepath.Join(dir, "exps", "mine.yaml"), exp, 0o644)
+	os.WriteFile(filepath.Join(dir, "study-mine.yaml"), []byte("base: exps/mine.yaml\nvariants: [{name: a}]\n"), 0o644)
+	s, err := LoadStudy(filepath.Join(dir, "study-mine.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "mine" {
+		t.Errorf("name %q, want mine (the file's name)", s.Name)
+	}
+	if _, err := s.Plan(nil, nil); err != nil {
+		t.Errorf("base relative to the study file: %v", err)
+	}
+	if _, err := LoadStudy("no-such-study"); err == nil || !strings.Contains(err.Error(), "study-upsampling") {
+		t.Errorf("unknown study: %v", err)
+	}
+}
+
+// TestStudyRefusesChangedExperiment: a finished run trained with another experiment is
+// not silently reused.
+func TestStudyRefusesChangedExperiment(t *testing.T) {
+	s := studyParse(t, studyTiny)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fake := func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
+		cancel() // one run, then stop
+		return nil
+	}
+	if _, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: fake}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first call: %v", err)
+	}
+	_, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: fake, Sets: []string{"optim.lr=0.125"}})
+	if err == nil || !strings.Contains(err.Error(), "optim.lr") || !strings.Contains(err.Error(), "learned-seed1") {
+		t.Errorf("changed experiment: %v", err)
+	}
+}
+
+// TestStudyResumesInterruptedRun: a run stopped before it finished continues from its
+// checkpoint (resume set), and is then marked done.
+func TestStudyResumesInterruptedRun(t *testing.T) {
+	s := studyParse(t, strings.Replace(studyTiny, "  - {name: frozen, sets: [model.upsample=frozen]}\n", "", 1))
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &studyCounting{}
+	stopped := func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
+		cancel() // stopped as it starts: the trainer writes a checkpoint and returns
+		return c.train(ctx, exp, runDir, resume, log)
+	}
+	if _, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: stopped}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled study: %v", err)
+	}
+	c2 := &studyCounting{}
+	res, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: c2.train})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.trained, c2.trained, c2.resumed) != "[learned-seed1] [learned-seed1] [true]" {
+		t.Errorf("trained %v then %v (resumed %v), want the run resumed the second time", c.trained, c2.trained, c2.resumed)
+	}
+	if len(res.Report.Runs) != 1 || res.Report.Runs[0].Final.Step != 4 {
+		t.Errorf("report after resume: %+v", res.Report.Runs)
+	}
+}
