@@ -27,8 +27,9 @@ type command struct {
 // commands lists the subcommands; each lives in a file of its own.
 func commands() map[string]command {
 	return map[string]command{
-		"data":    {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
-		"compare": {summary: "train variants of a study (e.g. upsampling modes) and report them side by side", run: runCompare},
+		"data":      {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
+		"gradcheck": {summary: "check every layer's gradients against finite differences (--json, --run)", run: runGradcheck},
+		"compare":   {summary: "train variants of a study (e.g. upsampling modes) and report them side by side", run: runCompare},
 	}
 }
 
