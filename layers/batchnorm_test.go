@@ -105,6 +105,8 @@ func (b bnWithStats) Init(rng *rand.Rand) {
 	}
 }
 
+// A step of 1e-4 balances truncation and rounding for batchnorm: at 1e-6 rounding alone
+// reaches ~1e-6 on some seeds (measured), at 1e-3 truncation does.
 func TestBatchnormGradcheck(t *testing.T) {
 	shapes := []tensor.Shape{{2, 3, 5, 7}, {3, 2, 3, 3}, {4, 3}, {1, 2, 1, 3}}
 	for i, s := range shapes {
@@ -117,7 +119,7 @@ func TestBatchnormGradcheck(t *testing.T) {
 			if !train {
 				layer = bnWithStats{l}
 			}
-			tuGradCheck(t, layer, []tensor.Shape{s}, autodiff.CheckOptions{Seed: uint64(i), Training: train}, "input0", "weight", "bias")
+			tuGradCheck(t, layer, []tensor.Shape{s}, autodiff.CheckOptions{Seed: uint64(i), Eps: 1e-4, Training: train}, "input0", "weight", "bias")
 		}
 	}
 }
