@@ -18,9 +18,15 @@ import (
 // are laid out as PyTorch's Conv2d, so weights transfer. Output size per axis is
 // floor((H + 2p − d(k−1) − 1)/s) + 1.
 //
-// Each image is lowered with im2col into a column buffer allocated in Setup and reused,
-// then multiplied per group with gemm; a 1×1, stride-1, unpadded convolution skips
-// im2col because the image already is its column matrix.
+// The batch is lowered with im2col one block of columns at a time (see convChunks: a
+// cache-sized run of rows of one image, or several small images side by side), into a
+// buffer allocated in Setup and reused, and multiplied per group with gemm. The bias is
+// written first and the product added onto it. A 1×1, stride-1, unpadded convolution
+// skips im2col because the image already is its column matrix. The weight gradient
+// dY·colᵀ is accumulated straight into the weight's Grad, block after block in a fixed
+// order. For stride 1 the input gradient is itself a convolution — of dY with the
+// flipped, transposed weight — so it is computed as one (im2col of dY, which only
+// copies, and a GEMM adding into dX) instead of a GEMM followed by col2im.
 type Conv struct {
 	sp           convSpec
 	weight, bias *Param
@@ -31,7 +37,16 @@ type Conv struct {
 	outShape  tensor.Shape
 	geom      im2col.Geom // one image: C_in×H×W read by the kernel at H_out×W_out positions
 	pointwise bool        // 1×1, stride 1, pad 0: no im2col needed
-	col       any         // []float32 or []float64, geom.Rows()·geom.Cols()
+	fwd       convChunks  // blocks of output positions (forward, weight gradient)
+	flipped   bool        // stride 1: the input gradient is a convolution of dY
+	geomT     im2col.Geom // dY (C_out×H_out×W_out) read by the flipped kernel at the H×W input positions
+	bwd       convChunks  // blocks of input positions for the flipped convolution
+	col       any         // []float32 or []float64: one column block
+	tmp       any         // outputs or gradients of several images side by side
+	wt        any         // the flipped weight
+
+	job32 colJob[float32]
+	job64 colJob[float64]
 }
 
 var convInits = []string{"he", "xavier", "gaussian", "zero"}
@@ -93,9 +108,39 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 		OH: oh, OW: ow,
 	}
 	l.pointwise = sp.k == [2]int{1, 1} && sp.s == [2]int{1, 1} && sp.p == [2]int{0, 0}
-	if !l.pointwise {
-		l.col = convGrowBuf(l.col, dt, l.geom.Rows()*l.geom.Cols())
+	size := dt.Size()
+	l.fwd = planChunks(n, oh, ow, l.geom.Rows(), int(size))
+	colN := l.geom.Rows() * l.fwd.maxCols()
+	tmpN := 0
+	if l.fwd.nb > 1 {
+		tmpN = sp.out * l.fwd.maxCols()
 	}
+	// Stride 1: window position (i, j) of dY under the flipped kernel is input pixel
+	// (i, j); tap (u', v') = (kh−1−u, kw−1−v) reads dY at i + p − u·d, i.e. a padding of
+	// (kh−1)·d − p (negative when p exceeds the dilated kernel's reach).
+	l.flipped = !l.pointwise && sp.s == [2]int{1, 1}
+	if l.flipped {
+		l.geomT = im2col.Geom{
+			C: sp.out, H: oh, W: ow,
+			KH: sp.k[0], KW: sp.k[1],
+			SH: 1, SW: 1,
+			PadT: (sp.k[0]-1)*sp.d[0] - sp.p[0], PadL: (sp.k[1]-1)*sp.d[1] - sp.p[1],
+			DH: sp.d[0], DW: sp.d[1],
+			OH: h, OW: w,
+		}
+		l.bwd = planChunks(n, h, w, l.geomT.Rows(), int(size))
+		colN = max(colN, l.geomT.Rows()*l.bwd.maxCols())
+		if l.bwd.nb > 1 {
+			tmpN = max(tmpN, c*l.bwd.maxCols())
+		}
+		l.wt = convGrowBuf(l.wt, dt, l.weight.Value.Shape().TotalSize())
+	}
+	if l.pointwise && l.fwd.nb == 1 {
+		colN = 0 // the image is its own column matrix: no need to cut it either
+		l.fwd.rows = oh
+	}
+	l.col = convGrowBuf(l.col, dt, colN)
+	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
 	return l.outShape.Clone(), nil
 }
 
@@ -135,9 +180,9 @@ func (l *Conv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	convMustShape(l.sp.prefix, "output", out, l.outShape)
 	switch in[0].Dtype() {
 	case tensor.Float32:
-		convForward(l, convData[float32](in[0]), convData[float32](out), convBuf[float32](l.col))
+		convForward(l, convData[float32](in[0]), convData[float32](out), &l.job32)
 	case tensor.Float64:
-		convForward(l, convData[float64](in[0]), convData[float64](out), convBuf[float64](l.col))
+		convForward(l, convData[float64](in[0]), convData[float64](out), &l.job64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
 	}
@@ -155,16 +200,18 @@ func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tens
 	}
 	switch in[0].Dtype() {
 	case tensor.Float32:
-		convBackward(l, convData[float32](in[0]), convData[float32](dOut), convData[float32](dx), convBuf[float32](l.col))
+		convBackward(l, convData[float32](in[0]), convData[float32](dOut), convData[float32](dx), &l.job32)
 	case tensor.Float64:
-		convBackward(l, convData[float64](in[0]), convData[float64](dOut), convData[float64](dx), convBuf[float64](l.col))
+		convBackward(l, convData[float64](in[0]), convData[float64](dOut), convData[float64](dx), &l.job64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
 	}
 }
 
-// convForward runs one batch: per image, im2col then one GEMM per group, then the bias.
-func convForward[T Float](l *Conv, x, y, col []T) {
+// convForward runs one batch, block by block: im2col of the block (in parallel), the
+// bias written into the output, then one GEMM per group adding the product onto it.
+// A block of several images goes through tmp, images side by side, and is copied out.
+func convForward[T Float](l *Conv, x, y []T, job *colJob[T]) {
 	g, G := l.geom, l.sp.groups
 	K := g.Rows() / G // (C_in/G)·kh·kw: the reduction length
 	M := l.sp.out / G // output channels per group
@@ -174,28 +221,42 @@ func convForward[T Float](l *Conv, x, y, col []T) {
 	if l.bias != nil {
 		b = convData[T](l.bias.Value)
 	}
+	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
-	for n := range l.n {
-		xn, yn := x[n*inSz:(n+1)*inSz], y[n*outSz:(n+1)*outSz]
-		cols := xn
-		if !l.pointwise {
-			im2col.Im2Col(g, xn, col)
-			cols = col
+	beta := T(0)
+	if b != nil {
+		beta = 1
+	}
+	for bi := range l.fwd.count() {
+		n0, cnt, r0, r1 := l.fwd.block(bi)
+		ld := cnt * (r1 - r0) * g.OW
+		bm, ldb := col, ld
+		if l.pointwise && cnt == 1 {
+			bm, ldb = x[n0*inSz+r0*g.OW:], P
+		} else {
+			job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
 		}
-		for gi := range G {
-			gemm.Gemm(false, false, M, P, K,
-				1, w[gi*M*K:(gi+1)*M*K], K,
-				cols[gi*K*P:(gi+1)*K*P], P,
-				0, yn[gi*M*P:(gi+1)*M*P], P)
+		cm, ldc := tmp, ld
+		if cnt == 1 {
+			cm, ldc = y[n0*outSz+r0*g.OW:], P
 		}
 		if b != nil {
-			convAddBias(yn, b, P)
+			fillRows(cm, l.sp.out, ld, ldc, b)
+		}
+		for gi := range G {
+			gemm.Gemm(false, false, M, ld, K,
+				1, w[gi*M*K:], K,
+				bm[gi*K*ldb:], ldb,
+				beta, cm[gi*M*ldc:], ldc)
+		}
+		if cnt > 1 {
+			scatterImages(y[n0*outSz:], tmp, cnt, l.sp.out, P, outSz, false)
 		}
 	}
 }
 
 // convBackward adds the bias, weight and (if dx != nil) input gradients of one batch.
-func convBackward[T Float](l *Conv, x, dy, dx, col []T) {
+func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 	g, G := l.geom, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
 	w := convData[T](l.weight.Value)
@@ -206,52 +267,116 @@ func convBackward[T Float](l *Conv, x, dy, dx, col []T) {
 	if l.bias != nil && !l.bias.Frozen() {
 		db = convData[T](l.bias.Grad)
 	}
+	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
-	for n := range l.n {
-		xn, dyn := x[n*inSz:(n+1)*inSz], dy[n*outSz:(n+1)*outSz]
-		if db != nil {
-			convBiasGrad(db, dyn, P)
+	if db != nil {
+		for n := range l.n {
+			convBiasGrad(db, dy[n*outSz:(n+1)*outSz], P)
 		}
-		if dw != nil {
-			// dW_g += dY_g · col_gᵀ
-			cols := xn
-			if !l.pointwise {
-				im2col.Im2Col(g, xn, col)
-				cols = col
+	}
+	if dw != nil {
+		// dW_g += dY_g · col_gᵀ, block after block.
+		for bi := range l.fwd.count() {
+			n0, cnt, r0, r1 := l.fwd.block(bi)
+			ld := cnt * (r1 - r0) * g.OW
+			bm, ldb := col, ld
+			if l.pointwise && cnt == 1 {
+				bm, ldb = x[n0*inSz+r0*g.OW:], P
+			} else {
+				job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
+			}
+			am, lda := dy[n0*outSz+r0*g.OW:], P
+			if cnt > 1 {
+				gatherImages(tmp, dy[n0*outSz:], cnt, l.sp.out, P, outSz)
+				am, lda = tmp, ld
 			}
 			for gi := range G {
-				gemm.Gemm(false, true, M, K, P,
-					1, dyn[gi*M*P:(gi+1)*M*P], P,
-					cols[gi*K*P:(gi+1)*K*P], P,
-					1, dw[gi*M*K:(gi+1)*M*K], K)
+				gemm.Gemm(false, true, M, K, ld,
+					1, am[gi*M*lda:], lda,
+					bm[gi*K*ldb:], ldb,
+					1, dw[gi*M*K:], K)
 			}
 		}
-		if dx == nil {
-			continue
-		}
-		dxn := dx[n*inSz : (n+1)*inSz]
-		if l.pointwise {
-			// The image is its own column matrix: add W_gᵀ·dY_g into it directly.
+	}
+	switch {
+	case dx == nil:
+	case l.pointwise:
+		// The image is its own column matrix: add W_gᵀ·dY_g into it directly.
+		for n := range l.n {
+			dxn, dyn := dx[n*inSz:(n+1)*inSz], dy[n*outSz:(n+1)*outSz]
 			for gi := range G {
 				gemm.Gemm(true, false, K, P, M,
-					1, w[gi*M*K:(gi+1)*M*K], K,
-					dyn[gi*M*P:(gi+1)*M*P], P,
-					1, dxn[gi*K*P:(gi+1)*K*P], P)
+					1, w[gi*M*K:], K,
+					dyn[gi*M*P:], P,
+					1, dxn[gi*K*P:], P)
 			}
-			continue
 		}
-		// dX += col2im(W_gᵀ · dY_g); the column buffer is free again once dW is done.
-		for gi := range G {
-			gemm.Gemm(true, false, K, P, M,
-				1, w[gi*M*K:(gi+1)*M*K], K,
-				dyn[gi*M*P:(gi+1)*M*P], P,
-				0, col[gi*K*P:(gi+1)*K*P], P)
+	case l.flipped:
+		convBackwardFlipped(l, w, dy, dx, col, tmp, job)
+	default:
+		// dX += col2im(W_gᵀ · dY_g), one image's block at a time.
+		for bi := range l.fwd.count() {
+			n0, cnt, r0, r1 := l.fwd.block(bi)
+			cols := (r1 - r0) * g.OW
+			for n := n0; n < n0+cnt; n++ {
+				for gi := range G {
+					gemm.Gemm(true, false, K, cols, M,
+						1, w[gi*M*K:], K,
+						dy[n*outSz+gi*M*P+r0*g.OW:], P,
+						0, col[gi*K*cols:], cols)
+				}
+				job.run(g, dx[n*inSz:], inSz, col, cols, 1, r0, r1, true)
+			}
 		}
-		im2col.Col2Im(g, col, dxn)
 	}
 }
 
-// convBuf returns the column buffer as []T (nil when the layer needs none).
+// convBackwardFlipped adds the input gradient of a stride-1 convolution as the
+// convolution of dY with the flipped weight: dX_g += W'_g · im2col'(dY)_g, where
+// W'_g[c, (o, u', v')] = W[g·M+o, c, kh−1−u', kw−1−v'].
+func convBackwardFlipped[T Float](l *Conv, w, dy, dx, col, tmp []T, job *colJob[T]) {
+	g, gt, G := l.geom, l.geomT, l.sp.groups
+	M := l.sp.out / G // dY channels per group
+	C := g.C / G      // input channels per group
+	kh, kw := g.KH, g.KW
+	kk := kh * kw
+	KT := M * kk // the flipped reduction length
+	wt := convBuf[T](l.wt)
+	for gi := range G {
+		for o := range M {
+			for c := range C {
+				src := w[((gi*M+o)*C+c)*kk:]
+				dst := wt[(gi*C+c)*KT+o*kk:]
+				for u := range kh {
+					for v := range kw {
+						dst[u*kw+v] = src[(kh-1-u)*kw+kw-1-v]
+					}
+				}
+			}
+		}
+	}
+	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
+	for bi := range l.bwd.count() {
+		n0, cnt, r0, r1 := l.bwd.block(bi)
+		ld := cnt * (r1 - r0) * gt.OW
+		job.run(gt, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
+		cm, ldc, beta := dx[n0*inSz+r0*gt.OW:], P, T(1)
+		if cnt > 1 {
+			cm, ldc, beta = tmp, ld, 0
+		}
+		for gi := range G {
+			gemm.Gemm(false, false, C, ld, KT,
+				1, wt[gi*C*KT:], KT,
+				col[gi*KT*ld:], ld,
+				beta, cm[gi*C*ldc:], ldc)
+		}
+		if cnt > 1 {
+			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, true)
+		}
+	}
+}
+
+// convBuf returns a buffer as []T (nil when the layer needs none).
 func convBuf[T Float](buf any) []T {
 	b, _ := buf.([]T)
 	return b

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
+	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"gorgonia.org/tensor"
 )
 
@@ -310,4 +314,268 @@ func convData[T Float](d *tensor.Dense) []T {
 		return nil
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/int(unsafe.Sizeof(z)))
+}
+
+// ---- Work shared by conv and deconv on the fast path: column blocks, parallel
+// im2col/col2im, and the small copies around grouped images.
+
+// Column blocks are sized so that one block of the column matrix stays in the
+// per-core L2 cache between being written by im2col and read by the GEMM's packing,
+// but has enough columns for the GEMM to keep both register tiles and threads busy.
+// Images too small to fill convMinCols columns are placed side by side, several to a
+// block, so that e.g. the 8×8 maps of an FCN's last stage are multiplied in one GEMM
+// per batch instead of one small GEMM per image.
+const (
+	convColBytes = 1 << 20 // target bytes of one column block
+	convMinCols  = 512     // fewer columns than this starves the GEMM
+	convMaxCols  = 4096
+)
+
+// convChunks cuts the columns of a batch's column matrices — n images of oh×ow window
+// positions each — into blocks: nb ≥ 2 whole images side by side, or runs of rows
+// window rows of one image. It depends on shapes only, so the order in which a weight
+// gradient sums its blocks never depends on the thread count.
+type convChunks struct {
+	n, oh, ow int
+	nb        int // images per block
+	rows      int // window rows per block (oh when nb > 1)
+}
+
+// planChunks chooses the blocks for column matrices of krows rows of size-byte elements.
+func planChunks(n, oh, ow, krows, size int) convChunks {
+	target := min(max(convMinCols, convColBytes/(krows*size)), convMaxCols)
+	c := convChunks{n: n, oh: oh, ow: ow, nb: 1, rows: oh}
+	p := oh * ow
+	switch {
+	case 2*p <= target && n > 1:
+		c.nb = min(n, target/p)
+	case p > target:
+		rows := min(max(target/ow, 1), oh)
+		parts := (oh + rows - 1) / rows
+		c.rows = (oh + parts - 1) / parts // even out the blocks
+	}
+	return c
+}
+
+// count is the number of blocks.
+func (c convChunks) count() int {
+	if c.nb > 1 {
+		return (c.n + c.nb - 1) / c.nb
+	}
+	return c.n * ((c.oh + c.rows - 1) / c.rows)
+}
+
+// block returns block i: images [n0, n0+cnt) and window rows [r0, r1) of each. Image j
+// of the block holds columns [j·(r1−r0)·ow, (j+1)·(r1−r0)·ow) of the block.
+func (c convChunks) block(i int) (n0, cnt, r0, r1 int) {
+	if c.nb > 1 {
+		n0 = i * c.nb
+		return n0, min(c.nb, c.n-n0), 0, c.oh
+	}
+	per := (c.oh + c.rows - 1) / c.rows
+	n0, r0 = i/per, (i%per)*c.rows
+	return n0, 1, r0, min(r0+c.rows, c.oh)
+}
+
+// maxCols is the widest block's column count.
+func (c convChunks) maxCols() int { return c.nb * c.rows * c.ow }
+
+// parTasks is work cut into independent tasks: do(i) for i in [0, n) may run in any
+// order, on any goroutine, and tasks write disjoint memory, so the result does not
+// depend on how many goroutines share them.
+type parTasks interface{ do(i int) }
+
+// parJob is the state of one parRun call that its goroutines share. Jobs are reused:
+// next holds the call's generation in its upper 32 bits and the next task in the lower,
+// and a helper takes a task only by a compare-and-swap on next in the generation it
+// was called for, so a helper that wakes up after its call has returned (and the job
+// has moved on to another) takes nothing and reads nothing else.
+type parJob struct {
+	t    parTasks
+	n    atomic.Int64
+	next atomic.Uint64
+	done atomic.Int64
+	fin  chan struct{} // receives once per call, from whoever finishes the last task
+}
+
+// parTicket asks a helper to join generation gen of job j.
+type parTicket struct {
+	j   *parJob
+	gen uint64
+}
+
+// The helpers of parRun: goroutines started on first need (at most GOMAXPROCS−1 at
+// once are asked to help) that live as long as the process, as the GEMM's do. Jobs are
+// recycled through a free list, so a steady-state call allocates nothing.
+var (
+	parQueue   = make(chan parTicket, 256)
+	parWorkers atomic.Int32
+	parFree    struct {
+		sync.Mutex
+		jobs []*parJob
+	}
+)
+
+// parRun runs t.do(0), …, t.do(n−1) on up to GOMAXPROCS goroutines, the caller's
+// included, and returns when all are done. The caller never waits for a helper to
+// arrive, only for tasks already taken to finish.
+func parRun(n int, t parTasks) {
+	helpers := min(n, runtime.GOMAXPROCS(0)) - 1
+	if helpers <= 0 {
+		for i := range n {
+			t.do(i)
+		}
+		return
+	}
+	for {
+		w := parWorkers.Load()
+		if int(w) >= helpers {
+			break
+		}
+		if parWorkers.CompareAndSwap(w, w+1) {
+			go parWorker()
+		}
+	}
+	parFree.Lock()
+	var j *parJob
+	if k := len(parFree.jobs); k > 0 {
+		j = parFree.jobs[k-1]
+		parFree.jobs = parFree.jobs[:k-1]
+	} else {
+		j = &parJob{fin: make(chan struct{}, 1)}
+	}
+	parFree.Unlock()
+	gen := j.next.Load()>>32 + 1
+	j.t = t
+	j.n.Store(int64(n))
+	j.done.Store(0)
+	j.next.Store(gen << 32) // opens the generation: helpers may take tasks from here on
+	for range helpers {
+		select {
+		case parQueue <- parTicket{j, gen}:
+		default: // queue full: make do with fewer helpers
+		}
+	}
+	j.work(gen)
+	<-j.fin
+	j.t = nil
+	parFree.Lock()
+	parFree.jobs = append(parFree.jobs, j)
+	parFree.Unlock()
+}
+
+func parWorker() {
+	for tk := range parQueue {
+		tk.j.work(tk.gen)
+	}
+}
+
+// work takes and runs tasks of generation gen until none are left.
+func (j *parJob) work(gen uint64) {
+	for {
+		cur := j.next.Load()
+		if cur>>32 != gen {
+			return // the call is over
+		}
+		i := int64(cur & (1<<32 - 1))
+		n := j.n.Load()
+		if i >= n {
+			return
+		}
+		if !j.next.CompareAndSwap(cur, cur+1) {
+			continue
+		}
+		// Task i of this generation is ours: the call cannot end before it is done,
+		// so t is still this call's.
+		j.t.do(int(i))
+		if j.done.Add(1) == n {
+			j.fin <- struct{}{}
+		}
+	}
+}
+
+// colJob runs Im2ColPart or Col2ImPart on a block of images in parallel, one task per
+// image and run of channels: tasks touch disjoint rows of the column block and, for
+// col2im, disjoint image planes.
+type colJob[T Float] struct {
+	g        im2col.Geom
+	im       []T // the block's first image; images are imSz apart
+	imSz     int
+	col      []T // the block's first column
+	ld       int
+	r0, r1   int
+	cblk     int // channels per task
+	nblk     int // tasks per image
+	back     bool
+	imgStart int // column offset between images in col: (r1−r0)·OW
+}
+
+// run lowers (back: adds back) images [0, cnt) of im, window rows [r0, r1), to or from
+// the column block col of leading dimension ld.
+func (j *colJob[T]) run(g im2col.Geom, im []T, imSz int, col []T, ld, cnt, r0, r1 int, back bool) {
+	per := max(1, (4*runtime.GOMAXPROCS(0)+cnt-1)/cnt) // a few tasks per thread
+	j.nblk = min(g.C, per)
+	j.cblk = (g.C + j.nblk - 1) / j.nblk
+	j.nblk = (g.C + j.cblk - 1) / j.cblk
+	j.g, j.im, j.imSz, j.col, j.ld, j.r0, j.r1, j.back = g, im, imSz, col, ld, r0, r1, back
+	j.imgStart = (r1 - r0) * g.OW
+	parRun(cnt*j.nblk, j)
+	j.im, j.col = nil, nil
+}
+
+func (j *colJob[T]) do(i int) {
+	img, b := i/j.nblk, i%j.nblk
+	c0 := b * j.cblk
+	c1 := min(c0+j.cblk, j.g.C)
+	im := j.im[img*j.imSz : (img+1)*j.imSz]
+	col := j.col[img*j.imgStart:]
+	if j.back {
+		im2col.Col2ImPart(j.g, col, im, j.ld, c0, c1, j.r0, j.r1)
+	} else {
+		im2col.Im2ColPart(j.g, im, col, j.ld, c0, c1, j.r0, j.r1)
+	}
+}
+
+// fillRows sets rows × cols of c (leading dimension ldc) to v[row], or to 0 when v is nil.
+func fillRows[T Float](c []T, rows, cols, ldc int, v []T) {
+	for r := range rows {
+		row := c[r*ldc : r*ldc+cols]
+		if v == nil {
+			clear(row)
+			continue
+		}
+		b := v[r]
+		for i := range row {
+			row[i] = b
+		}
+	}
+}
+
+// gatherImages copies rows × p of cnt images (image j at src[j·sz], rows at stride p)
+// side by side into dst (leading dimension cnt·p): dst[r, j·p + i] = src_j[r, i].
+func gatherImages[T Float](dst, src []T, cnt, rows, p, sz int) {
+	ld := cnt * p
+	for j := range cnt {
+		for r := range rows {
+			copy(dst[r*ld+j*p:r*ld+(j+1)*p], src[j*sz+r*p:j*sz+(r+1)*p])
+		}
+	}
+}
+
+// scatterImages is gatherImages' inverse: it writes (add: adds) the side-by-side
+// blocks of src back into cnt images.
+func scatterImages[T Float](dst, src []T, cnt, rows, p, sz int, add bool) {
+	ld := cnt * p
+	for j := range cnt {
+		for r := range rows {
+			d, s := dst[j*sz+r*p:j*sz+(r+1)*p], src[r*ld+j*p:r*ld+(j+1)*p]
+			if !add {
+				copy(d, s)
+				continue
+			}
+			for i, v := range s {
+				d[i] += v
+			}
+		}
+	}
 }

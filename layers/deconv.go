@@ -40,9 +40,18 @@ type DeconvConfig struct {
 // (or H_in·s with Same). Weight (C_in, C_out/groups, kh, kw) and bias (C_out) are laid
 // out as PyTorch's ConvTranspose2d and Caffe's Deconvolution, so weights transfer.
 //
-// Forward is col2im(W_gᵀ·x_g) per image and group, as in Caffe; backward-data is the
-// ordinary convolution W_g·im2col(dY)_g; the weight gradient is the conv's with input and
-// output roles swapped, x_g·im2col(dY)_gᵀ. The column buffer is allocated in Setup.
+// Forward is col2im(W_gᵀ·x_g) per group, as in Caffe; backward-data is the ordinary
+// convolution W_g·im2col(dY)_g; the weight gradient is the conv's with input and output
+// roles swapped, x_g·im2col(dY)_gᵀ. Like Conv, the batch is processed in blocks of input
+// positions (a run of rows of one image, or several small images side by side) through
+// a column buffer allocated in Setup, and the weight gradient is accumulated straight
+// into Grad in a fixed block order.
+//
+// When the weight is frozen and holds exactly the bilinear channel-diagonal kernel
+// (IsFrozenBilinear: mode "bilinear" or "frozen", or learn: false after a bilinear
+// init), Forward and Backward take a separable path instead (see bilinear_fast.go):
+// each channel is upsampled on its own, along rows and then columns, at O(C·H·W·k)
+// rather than O(C²·H·W·k²), with the same result up to rounding.
 type Deconv struct {
 	sp      convSpec
 	op      [2]int // output_padding
@@ -59,7 +68,13 @@ type Deconv struct {
 	outShape  tensor.Shape
 	geom      im2col.Geom // one output image C_out×H_out×W_out, windows at H_in×W_in positions
 	pointwise bool        // 1×1, stride 1, no crop, same size: the output is the column matrix
-	col       any
+	chunks    convChunks  // blocks of input positions
+	col       any         // []float32 or []float64: one column block
+	tmp       any         // inputs or input gradients of several images side by side
+
+	job32 colJob[float32]
+	job64 colJob[float64]
+	bil   bilinearPath // the separable path for frozen bilinear weights
 }
 
 var deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero"}
@@ -202,8 +217,20 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 		OH: h, OW: w,
 	}
 	l.pointwise = sp.k == [2]int{1, 1} && sp.s == [2]int{1, 1} && l.pad == [2]int{} && outHW == inHW
-	if !l.pointwise {
-		l.col = convGrowBuf(l.col, dt, l.geom.Rows()*l.geom.Cols())
+	l.chunks = planChunks(n, h, w, l.geom.Rows(), int(dt.Size()))
+	if l.pointwise && l.chunks.nb == 1 {
+		l.chunks.rows = h // the output is its own column matrix: no need to cut it
+		l.col = convGrowBuf(l.col, dt, 0)
+	} else {
+		l.col = convGrowBuf(l.col, dt, l.geom.Rows()*l.chunks.maxCols())
+	}
+	tmpN := 0
+	if l.chunks.nb > 1 {
+		tmpN = c * l.chunks.maxCols()
+	}
+	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
+	if err := l.bil.setup(l, dt); err != nil {
+		return nil, err
 	}
 	return l.outShape.Clone(), nil
 }
@@ -247,6 +274,13 @@ func (l *Deconv) IsFrozenBilinear() bool {
 	return false
 }
 
+// FastBilinear reports whether Forward and Backward, called now, take the separable
+// per-channel path of a frozen bilinear weight rather than the general GEMM path. It is
+// IsFrozenBilinear for shapes set up (false before Setup).
+func (l *Deconv) FastBilinear() bool {
+	return l.outShape != nil && l.bil.usable(l)
+}
+
 // CoordMap implements CoordMapper as Caffe's coord_map: scale s, offset (k_eff−1)/2 − p,
 // with p the top/left crop (⌊P/2⌋ in Same mode).
 func (l *Deconv) CoordMap() (scale, offset [2]float64) {
@@ -270,13 +304,22 @@ func (l *Deconv) MACs() int64 {
 func (l *Deconv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	convMustShape(l.sp.prefix, "input", in[0], l.inShape)
 	convMustShape(l.sp.prefix, "output", out, l.outShape)
-	// A frozen-bilinear fast path (IsFrozenBilinear) slots in here, ahead of the
-	// general path, with the same result.
+	fast := l.bil.usable(l)
 	switch in[0].Dtype() {
 	case tensor.Float32:
-		deconvForward(l, convData[float32](in[0]), convData[float32](out), convBuf[float32](l.col))
+		x, y := convData[float32](in[0]), convData[float32](out)
+		if fast {
+			bilinearForward(l, &l.bil.p32, x, y)
+			return
+		}
+		deconvForward(l, x, y, &l.job32)
 	case tensor.Float64:
-		deconvForward(l, convData[float64](in[0]), convData[float64](out), convBuf[float64](l.col))
+		x, y := convData[float64](in[0]), convData[float64](out)
+		if fast {
+			bilinearForward(l, &l.bil.p64, x, y)
+			return
+		}
+		deconvForward(l, x, y, &l.job64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
 	}
@@ -292,12 +335,22 @@ func (l *Deconv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*te
 		dx = dIn[0]
 		convMustShape(l.sp.prefix, "input gradient", dx, l.inShape)
 	}
-	// The frozen-bilinear fast path's backward-data slots in here too.
+	fast := l.bil.usable(l)
 	switch in[0].Dtype() {
 	case tensor.Float32:
-		deconvBackward(l, convData[float32](in[0]), convData[float32](dOut), convData[float32](dx), convBuf[float32](l.col))
+		x, dy, dxs := convData[float32](in[0]), convData[float32](dOut), convData[float32](dx)
+		if fast {
+			bilinearBackward(l, &l.bil.p32, dy, dxs)
+			return
+		}
+		deconvBackward(l, x, dy, dxs, &l.job32)
 	case tensor.Float64:
-		deconvBackward(l, convData[float64](in[0]), convData[float64](dOut), convData[float64](dx), convBuf[float64](l.col))
+		x, dy, dxs := convData[float64](in[0]), convData[float64](dOut), convData[float64](dx)
+		if fast {
+			bilinearBackward(l, &l.bil.p64, dy, dxs)
+			return
+		}
+		deconvBackward(l, x, dy, dxs, &l.job64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
 	}
@@ -310,8 +363,10 @@ func (l *Deconv) dims() (K, M, P int) {
 	return l.geom.Rows() / G, l.inShape[1] / G, l.geom.Cols()
 }
 
-// deconvForward: per image, col_g = W_gᵀ·x_g for every group, then y = col2im(col) + b.
-func deconvForward[T Float](l *Deconv, x, y, col []T) {
+// deconvForward: per block, col_g = W_gᵀ·x_g for every group, then y += col2im(col)
+// in parallel over output channels, onto the bias written when an image's first block
+// comes up.
+func deconvForward[T Float](l *Deconv, x, y []T, job *colJob[T]) {
 	G := l.sp.groups
 	K, M, P := l.dims()
 	w := convData[T](l.weight.Value)
@@ -319,31 +374,46 @@ func deconvForward[T Float](l *Deconv, x, y, col []T) {
 	if l.bias != nil {
 		b = convData[T](l.bias.Value)
 	}
-	inSz, outSz := M*G*P, l.geom.C*l.geom.H*l.geom.W
-	for n := range l.n {
-		xn, yn := x[n*inSz:(n+1)*inSz], y[n*outSz:(n+1)*outSz]
-		cols := col
-		if l.pointwise {
-			cols = yn // the output image is its own column matrix
+	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
+	g := l.geom
+	inSz, outSz, outP := M*G*P, g.C*g.H*g.W, g.H*g.W
+	for bi := range l.chunks.count() {
+		n0, cnt, r0, r1 := l.chunks.block(bi)
+		ld := cnt * (r1 - r0) * g.OW
+		bm, ldb := x[n0*inSz+r0*g.OW:], P
+		if cnt > 1 {
+			gatherImages(tmp, x[n0*inSz:], cnt, M*G, P, inSz)
+			bm, ldb = tmp, ld
+		}
+		if l.pointwise && cnt == 1 {
+			// The output image is its own column matrix.
+			yn := y[n0*outSz:]
+			fillRows(yn, g.C, P, P, b)
+			for gi := range G {
+				gemm.Gemm(true, false, K, P, M,
+					1, w[gi*M*K:], K,
+					bm[gi*M*ldb:], ldb,
+					1, yn[gi*K*P:], P)
+			}
+			continue
 		}
 		for gi := range G {
-			gemm.Gemm(true, false, K, P, M,
-				1, w[gi*M*K:(gi+1)*M*K], K,
-				xn[gi*M*P:(gi+1)*M*P], P,
-				0, cols[gi*K*P:(gi+1)*K*P], P)
+			gemm.Gemm(true, false, K, ld, M,
+				1, w[gi*M*K:], K,
+				bm[gi*M*ldb:], ldb,
+				0, col[gi*K*ld:], ld)
 		}
-		if !l.pointwise {
-			clear(yn)
-			im2col.Col2Im(l.geom, col, yn)
+		if r0 == 0 {
+			for n := n0; n < n0+cnt; n++ {
+				fillRows(y[n*outSz:], g.C, outP, outP, b)
+			}
 		}
-		if b != nil {
-			convAddBias(yn, b, l.geom.H*l.geom.W)
-		}
+		job.run(g, y[n0*outSz:], outSz, col, ld, cnt, r0, r1, true)
 	}
 }
 
-// deconvBackward: per image, col = im2col(dY); dW_g += x_g·col_gᵀ; dX_g += W_g·col_g.
-func deconvBackward[T Float](l *Deconv, x, dy, dx, col []T) {
+// deconvBackward: per block, col = im2col(dY); dW_g += x_g·col_gᵀ; dX_g += W_g·col_g.
+func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T]) {
 	G := l.sp.groups
 	K, M, P := l.dims()
 	w := convData[T](l.weight.Value)
@@ -354,34 +424,51 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx, col []T) {
 	if l.bias != nil && !l.bias.Frozen() {
 		db = convData[T](l.bias.Grad)
 	}
-	if dw == nil && db == nil && dx == nil {
+	g := l.geom
+	inSz, outSz, outP := M*G*P, g.C*g.H*g.W, g.H*g.W
+	if db != nil {
+		for n := range l.n {
+			convBiasGrad(db, dy[n*outSz:(n+1)*outSz], outP)
+		}
+	}
+	if dw == nil && dx == nil {
 		return
 	}
-	inSz, outSz := M*G*P, l.geom.C*l.geom.H*l.geom.W
-	for n := range l.n {
-		xn, dyn := x[n*inSz:(n+1)*inSz], dy[n*outSz:(n+1)*outSz]
-		if db != nil {
-			convBiasGrad(db, dyn, l.geom.H*l.geom.W)
+	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
+	for bi := range l.chunks.count() {
+		n0, cnt, r0, r1 := l.chunks.block(bi)
+		ld := cnt * (r1 - r0) * g.OW
+		cm, ldc := dy[n0*outSz:], P
+		if !l.pointwise || cnt > 1 {
+			job.run(g, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
+			cm, ldc = col, ld
 		}
-		if dw == nil && dx == nil {
-			continue
-		}
-		cols := dyn
-		if !l.pointwise {
-			im2col.Im2Col(l.geom, dyn, col)
-			cols = col
-		}
-		for gi := range G {
-			wg, cg := w[gi*M*K:(gi+1)*M*K], cols[gi*K*P:(gi+1)*K*P]
-			if dw != nil {
-				gemm.Gemm(false, true, M, K, P,
-					1, xn[gi*M*P:(gi+1)*M*P], P, cg, P,
-					1, dw[gi*M*K:(gi+1)*M*K], K)
+		if dw != nil {
+			am, lda := x[n0*inSz+r0*g.OW:], P
+			if cnt > 1 {
+				gatherImages(tmp, x[n0*inSz:], cnt, M*G, P, inSz)
+				am, lda = tmp, ld
 			}
-			if dx != nil {
-				gemm.Gemm(false, false, M, P, K,
-					1, wg, K, cg, P,
-					1, dx[n*inSz+gi*M*P:n*inSz+(gi+1)*M*P], P)
+			for gi := range G {
+				gemm.Gemm(false, true, M, K, ld,
+					1, am[gi*M*lda:], lda,
+					cm[gi*K*ldc:], ldc,
+					1, dw[gi*M*K:], K)
+			}
+		}
+		if dx != nil {
+			dm, ldd, beta := dx[n0*inSz+r0*g.OW:], P, T(1)
+			if cnt > 1 {
+				dm, ldd, beta = tmp, ld, 0
+			}
+			for gi := range G {
+				gemm.Gemm(false, false, M, ld, K,
+					1, w[gi*M*K:], K,
+					cm[gi*K*ldc:], ldc,
+					beta, dm[gi*M*ldd:], ldd)
+			}
+			if cnt > 1 {
+				scatterImages(dx[n0*inSz:], tmp, cnt, M*G, P, inSz, true)
 			}
 		}
 	}

@@ -10,7 +10,15 @@
 // Padding is given per side for the top and left only; the bottom and right follow from
 // the window count OH×OW, so asymmetric padding (TensorFlow's 'SAME', PyTorch's
 // output_padding) needs no special case: window positions that fall outside the image
-// read zeros (Im2Col) or are dropped (Col2Im).
+// read zeros (Im2Col) or are dropped (Col2Im). A negative padding starts the windows
+// inside the image.
+//
+// The Part variants work on a block of the column matrix — the rows of a range of
+// channels and the columns of a range of window rows — stored with any leading
+// dimension, so a caller can keep a slab of the column matrix in cache while it is
+// multiplied, place several images side by side, or share the work of one image among
+// goroutines (different channels never touch the same rows or, in Col2Im, the same
+// image plane).
 package im2col
 
 // Float is the element type.
@@ -68,44 +76,103 @@ func validRange(n, s, off, size int) (lo, hi int) {
 	return lo, hi
 }
 
+// clampRange intersects [lo, hi) with [a, b), returning an empty range at a when they
+// do not meet.
+func clampRange(lo, hi, a, b int) (int, int) {
+	lo, hi = max(lo, a), min(hi, b)
+	if lo >= hi {
+		return a, a
+	}
+	return lo, hi
+}
+
 // Im2Col writes the column matrix of im (C×H×W) into col (Rows()×Cols()), overwriting it.
 func Im2Col[T Float](g Geom, im, col []T) {
+	Im2ColPart(g, im, col, g.Cols(), 0, g.C, 0, g.OH)
+}
+
+// Im2ColPart writes the block of the column matrix of im made of the rows of channels
+// [c0, c1) and the columns of window rows [oh0, oh1): entry (r, (oh−oh0)·OW + ow) goes to
+// col[r·ld + (oh−oh0)·OW + ow], r being the row's index in the whole matrix. Other
+// entries of col are not touched. ld ≥ (oh1−oh0)·OW.
+func Im2ColPart[T Float](g Geom, im, col []T, ld, c0, c1, oh0, oh1 int) {
+	if c0 >= c1 || oh0 >= oh1 {
+		return
+	}
 	hw := g.H * g.W
-	ohw := g.OH * g.OW
-	_ = im[g.C*hw-1]
-	_ = col[g.Rows()*ohw-1]
-	r := 0
-	for c := 0; c < g.C; c++ {
+	kk := g.KH * g.KW
+	ncol := (oh1 - oh0) * g.OW
+	_ = im[c1*hw-1]
+	_ = col[(c1*kk-1)*ld+ncol-1]
+	// Stride 1 along both axes and rows as long as the image's: consecutive window rows
+	// read consecutive image rows, so a kernel tap's whole block is one contiguous run of
+	// the image, shifted, with the columns that fall off the left or right edge zeroed.
+	contiguous := g.SH == 1 && g.SW == 1 && g.OW == g.W
+	for c := c0; c < c1; c++ {
 		img := im[c*hw : (c+1)*hw]
 		for kh := 0; kh < g.KH; kh++ {
 			offH := kh*g.DH - g.PadT
 			ohLo, ohHi := validRange(g.OH, g.SH, offH, g.H)
+			ohLo, ohHi = clampRange(ohLo, ohHi, oh0, oh1)
 			for kw := 0; kw < g.KW; kw++ {
 				offW := kw*g.DW - g.PadL
 				owLo, owHi := validRange(g.OW, g.SW, offW, g.W)
-				dst := col[r*ohw : (r+1)*ohw]
-				r++
-				if owLo == owHi {
+				r := (c*g.KH+kh)*g.KW + kw
+				dst := col[r*ld : r*ld+ncol]
+				if owLo == owHi || ohLo == ohHi {
 					clear(dst)
 					continue
 				}
-				clear(dst[:ohLo*g.OW])
-				clear(dst[ohHi*g.OW:])
+				clear(dst[:(ohLo-oh0)*g.OW])
+				clear(dst[(ohHi-oh0)*g.OW:])
+				if contiguous {
+					seg := dst[(ohLo-oh0)*g.OW : (ohHi-oh0)*g.OW]
+					start := (ohLo+offH)*g.W + offW // image index of seg[0]
+					// Entries whose image index falls outside the plane lie in the
+					// edge columns, which are zeroed below.
+					lo, hi := max(0, -start), min(len(seg), hw-start)
+					copy(seg[lo:hi], img[start+lo:start+hi])
+					if owLo > 0 || owHi < g.OW {
+						for o := 0; o < len(seg); o += g.OW {
+							row := seg[o : o+g.OW]
+							clear(row[:owLo])
+							clear(row[owHi:])
+						}
+					}
+					continue
+				}
 				for oh := ohLo; oh < ohHi; oh++ {
-					row := dst[oh*g.OW : (oh+1)*g.OW]
-					src := img[(oh*g.SH+offH)*g.W:]
+					row := dst[(oh-oh0)*g.OW : (oh-oh0+1)*g.OW]
+					src := img[(oh*g.SH+offH)*g.W : (oh*g.SH+offH+1)*g.W]
 					clear(row[:owLo])
 					clear(row[owHi:])
 					if g.SW == 1 {
 						copy(row[owLo:owHi], src[owLo+offW:owHi+offW])
 						continue
 					}
-					for ow := owLo; ow < owHi; ow++ {
-						row[ow] = src[ow*g.SW+offW]
-					}
+					gather(row[owLo:owHi], src[owLo*g.SW+offW:], g.SW)
 				}
 			}
 		}
+	}
+}
+
+// gather sets dst[i] = src[i·s].
+func gather[T Float](dst, src []T, s int) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[:(len(dst)-1)*s+1]
+	if s == 2 {
+		for i := range dst {
+			dst[i] = src[2*i]
+		}
+		return
+	}
+	j := 0
+	for i := range dst {
+		dst[i] = src[j]
+		j += s
 	}
 }
 
@@ -113,39 +180,76 @@ func Im2Col[T Float](g Geom, im, col []T) {
 // to the pixel Im2Col would have read it from; entries for padding are dropped.
 // im is accumulated into, not overwritten, so a gradient can be added in place.
 func Col2Im[T Float](g Geom, col, im []T) {
+	Col2ImPart(g, col, im, g.Cols(), 0, g.C, 0, g.OH)
+}
+
+// Col2ImPart adds the block of a column matrix that Im2ColPart with the same arguments
+// would write (rows of channels [c0, c1), columns of window rows [oh0, oh1), leading
+// dimension ld) into im. Only the planes of channels [c0, c1) are touched, and each
+// pixel receives its terms in the same order whatever the block boundaries along
+// channels, so splitting the channels among goroutines does not change the result.
+func Col2ImPart[T Float](g Geom, col, im []T, ld, c0, c1, oh0, oh1 int) {
+	if c0 >= c1 || oh0 >= oh1 {
+		return
+	}
 	hw := g.H * g.W
-	ohw := g.OH * g.OW
-	_ = im[g.C*hw-1]
-	_ = col[g.Rows()*ohw-1]
-	r := 0
-	for c := 0; c < g.C; c++ {
+	kk := g.KH * g.KW
+	ncol := (oh1 - oh0) * g.OW
+	_ = im[c1*hw-1]
+	_ = col[(c1*kk-1)*ld+ncol-1]
+	for c := c0; c < c1; c++ {
 		img := im[c*hw : (c+1)*hw]
 		for kh := 0; kh < g.KH; kh++ {
 			offH := kh*g.DH - g.PadT
 			ohLo, ohHi := validRange(g.OH, g.SH, offH, g.H)
+			ohLo, ohHi = clampRange(ohLo, ohHi, oh0, oh1)
 			for kw := 0; kw < g.KW; kw++ {
 				offW := kw*g.DW - g.PadL
 				owLo, owHi := validRange(g.OW, g.SW, offW, g.W)
-				src := col[r*ohw : (r+1)*ohw]
-				r++
-				if owLo == owHi {
+				r := (c*g.KH+kh)*g.KW + kw
+				if owLo == owHi || ohLo == ohHi {
 					continue
 				}
+				src := col[r*ld : r*ld+ncol]
 				for oh := ohLo; oh < ohHi; oh++ {
-					row := src[oh*g.OW : (oh+1)*g.OW]
-					dst := img[(oh*g.SH+offH)*g.W:]
+					row := src[(oh-oh0)*g.OW+owLo : (oh-oh0)*g.OW+owHi]
+					dst := img[(oh*g.SH+offH)*g.W : (oh*g.SH+offH+1)*g.W]
 					if g.SW == 1 {
-						d := dst[owLo+offW : owHi+offW]
-						for i, v := range row[owLo:owHi] {
-							d[i] += v
-						}
+						add(dst[owLo+offW:owHi+offW], row)
 						continue
 					}
-					for ow := owLo; ow < owHi; ow++ {
-						dst[ow*g.SW+offW] += row[ow]
-					}
+					scatterAdd(dst[owLo*g.SW+offW:], row, g.SW)
 				}
 			}
 		}
+	}
+}
+
+// add sets dst[i] += src[i], four at a time.
+func add[T Float](dst, src []T) {
+	src = src[:len(dst)]
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		d, s := dst[i:i+4:i+4], src[i:i+4:i+4]
+		d[0] += s[0]
+		d[1] += s[1]
+		d[2] += s[2]
+		d[3] += s[3]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}
+
+// scatterAdd sets dst[i·s] += src[i].
+func scatterAdd[T Float](dst, src []T, s int) {
+	if len(src) == 0 {
+		return
+	}
+	dst = dst[:(len(src)-1)*s+1]
+	j := 0
+	for _, v := range src {
+		dst[j] += v
+		j += s
 	}
 }

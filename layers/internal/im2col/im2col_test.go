@@ -39,16 +39,25 @@ func randomGeoms(rng *rand.Rand, n int) []Geom {
 		{C: 2, H: 3, W: 2, KH: 2, KW: 3, SH: 2, SW: 3, PadT: 4, PadL: 0, DH: 2, DW: 1, OH: 5, OW: 2},
 		{C: 1, H: 5, W: 4, KH: 1, KW: 1, SH: 1, SW: 1, PadT: 0, PadL: 0, DH: 1, DW: 1, OH: 5, OW: 4},
 		{C: 3, H: 4, W: 7, KH: 3, KW: 2, SH: 3, SW: 2, PadT: 0, PadL: 2, DH: 1, DW: 3, OH: 3, OW: 6},
+		// Stride 1 with as many window columns as image columns: the contiguous copy path,
+		// with 'same' padding, dilation, and a negative pad (windows start inside).
+		{C: 2, H: 5, W: 6, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, DH: 1, DW: 1, OH: 5, OW: 6},
+		{C: 2, H: 6, W: 5, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, DH: 2, DW: 2, OH: 6, OW: 5},
+		{C: 1, H: 4, W: 4, KH: 2, KW: 3, SH: 1, SW: 1, PadT: -1, PadL: -1, DH: 1, DW: 1, OH: 2, OW: 4},
+		{C: 1, H: 3, W: 4, KH: 5, KW: 5, SH: 1, SW: 1, PadT: 4, PadL: 4, DH: 1, DW: 1, OH: 7, OW: 4},
 	}
 	for range n {
 		gs = append(gs, Geom{
 			C: 1 + rng.IntN(3), H: 1 + rng.IntN(9), W: 1 + rng.IntN(9),
 			KH: 1 + rng.IntN(4), KW: 1 + rng.IntN(4),
 			SH: 1 + rng.IntN(3), SW: 1 + rng.IntN(3),
-			PadT: rng.IntN(4), PadL: rng.IntN(4),
+			PadT: rng.IntN(5) - 1, PadL: rng.IntN(5) - 1,
 			DH: 1 + rng.IntN(3), DW: 1 + rng.IntN(3),
 			OH: 1 + rng.IntN(8), OW: 1 + rng.IntN(8),
 		})
+		if g := &gs[len(gs)-1]; rng.IntN(3) == 0 {
+			g.SH, g.SW, g.OW = 1, 1, g.W // the contiguous path
+		}
 	}
 	return gs
 }
@@ -157,4 +166,73 @@ func TestOutSize(t *testing.T) {
 			t.Errorf("OutSize(%d,%d,%d,%d,%d) = %d, want %d", tc.in, tc.k, tc.s, tc.p, tc.d, got, tc.want)
 		}
 	}
+}
+
+// The Part variants write exactly their block, wherever it is placed (leading dimension,
+// column offset), and blocks that tile the matrix give Im2Col's matrix; Col2ImPart over
+// such a tiling adds up to Col2Im (bit for bit: each pixel gets its terms in the same
+// order).
+func TestPartsTileTheMatrix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, g := range randomGeoms(rng, 300) {
+		im := randSlice(rng, g.C*g.H*g.W)
+		want := refIm2Col(g, im)
+		// Cut channels and window rows at random points.
+		cc := cuts(rng, g.C)
+		rc := cuts(rng, g.OH)
+		kk := g.KH * g.KW
+		c := randSlice(rng, g.Rows()*g.Cols())
+		full := randSlice(rng, len(im))
+		parts := slices.Clone(full)
+		Col2Im(g, c, full)
+		for i := 0; i+1 < len(cc); i++ {
+			for j := 0; j+1 < len(rc); j++ {
+				c0, c1, oh0, oh1 := cc[i], cc[i+1], rc[j], rc[j+1]
+				ncol := (oh1 - oh0) * g.OW
+				ld := ncol + rng.IntN(3)
+				const guard = 12345.0
+				blk := make([]float64, g.Rows()*ld)
+				for k := range blk {
+					blk[k] = guard
+				}
+				Im2ColPart(g, im, blk, ld, c0, c1, oh0, oh1)
+				for r := 0; r < g.Rows(); r++ {
+					for k := 0; k < ld; k++ {
+						got := blk[r*ld+k]
+						inside := r >= c0*kk && r < c1*kk && k < ncol
+						switch {
+						case inside && got != want[r*g.Cols()+oh0*g.OW+k]:
+							t.Fatalf("%+v block c[%d,%d) oh[%d,%d) ld %d: entry (%d,%d) = %v, want %v", g, c0, c1, oh0, oh1, ld, r, k, got, want[r*g.Cols()+oh0*g.OW+k])
+						case !inside && got != guard:
+							t.Fatalf("%+v block c[%d,%d) oh[%d,%d) ld %d: wrote outside the block at (%d,%d)", g, c0, c1, oh0, oh1, ld, r, k)
+						}
+					}
+				}
+				// The same block of c, placed with ld, added back.
+				for r := c0 * kk; r < c1*kk; r++ {
+					copy(blk[r*ld:r*ld+ncol], c[r*g.Cols()+oh0*g.OW:])
+				}
+				Col2ImPart(g, blk, parts, ld, c0, c1, oh0, oh1)
+			}
+		}
+		if len(rc) == 2 && !slices.Equal(parts, full) {
+			t.Fatalf("%+v: Col2ImPart over channel blocks differs from Col2Im", g)
+		}
+		for i := range full {
+			if d := parts[i] - full[i]; d > 1e-12 || d < -1e-12 {
+				t.Fatalf("%+v: Col2ImPart over blocks gives %v at %d, Col2Im %v", g, parts[i], i, full[i])
+			}
+		}
+	}
+}
+
+// cuts returns 0 = b0 < b1 < ... < bk = n at random.
+func cuts(rng *rand.Rand, n int) []int {
+	b := []int{0}
+	for i := 1; i < n; i++ {
+		if rng.IntN(3) == 0 {
+			b = append(b, i)
+		}
+	}
+	return append(b, n)
 }
