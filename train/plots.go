@@ -39,14 +39,23 @@ type PlotSeries struct {
 // WriteLinePlot draws one line per series (with a legend) and writes a w×h PNG.
 // NaN points are left out.
 func WriteLinePlot(path, title, xLabel, yLabel string, series []PlotSeries, w, h int) error {
-	return writeLinePlot(path, title, xLabel, yLabel, series, w, h, nil)
+	return writeLinePlot(path, title, xLabel, yLabel, series, w, h, plotAxis{})
 }
 
-// writeLinePlot is WriteLinePlot with an optional fixed y range.
-func writeLinePlot(path, title, xLabel, yLabel string, series []PlotSeries, w, h int, yRange *[2]float64) error {
+// plotAxis optionally fixes the y range or makes the y axis logarithmic.
+type plotAxis struct {
+	Range *[2]float64
+	Log   bool // for losses, whose first steps would flatten the rest of the curve
+}
+
+func writeLinePlot(path, title, xLabel, yLabel string, series []PlotSeries, w, h int, ax plotAxis) error {
 	p := plot.New()
-	if yRange != nil {
-		p.Y.Min, p.Y.Max = yRange[0], yRange[1]
+	if ax.Range != nil {
+		p.Y.Min, p.Y.Max = ax.Range[0], ax.Range[1]
+	}
+	if ax.Log {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	p.Title.Text = title
 	p.X.Label.Text = xLabel
@@ -56,7 +65,7 @@ func writeLinePlot(path, title, xLabel, yLabel string, series []PlotSeries, w, h
 	for i, s := range series {
 		var xys plotter.XYs
 		for j := range s.X {
-			if j < len(s.Y) && !math.IsNaN(s.Y[j]) && !math.IsInf(s.Y[j], 0) {
+			if j < len(s.Y) && !math.IsNaN(s.Y[j]) && !math.IsInf(s.Y[j], 0) && (!ax.Log || s.Y[j] > 0) {
 				xys = append(xys, plotter.XY{X: s.X[j], Y: s.Y[j]})
 			}
 		}

@@ -382,11 +382,11 @@ func (r *StudyReport) writeCurves(out string) error {
 		lossLabel = fmt.Sprintf("train loss (moving mean over %d steps)", win)
 	}
 	name := r.Plan.Study.Name
-	if err := WriteLinePlot(filepath.Join(out, ReportLossPNG), fmt.Sprintf("%s: train loss%s", name, seeds), "step", lossLabel, loss, reportLinePlotW, reportLinePlotH); err != nil {
+	if err := writeLinePlot(filepath.Join(out, ReportLossPNG), fmt.Sprintf("%s: train loss%s", name, seeds), "step", lossLabel+", log scale", loss, reportLinePlotW, reportLinePlotH, plotAxis{Log: true}); err != nil {
 		return err
 	}
 	split := r.Runs[0].Final.Split
-	return writeLinePlot(filepath.Join(out, ReportMIoUPNG), fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), "step", split+" mIoU", miou, reportLinePlotW, reportLinePlotH, &[2]float64{0, 1})
+	return writeLinePlot(filepath.Join(out, ReportMIoUPNG), fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), "step", split+" mIoU", miou, reportLinePlotW, reportLinePlotH, plotAxis{Range: &[2]float64{0, 1}})
 }
 
 // reportKernelClasses is how many classes' diagonal kernels the kernel picture shows.
