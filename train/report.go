@@ -494,10 +494,14 @@ func reportFmt(xs []float64, f string) string {
 	if math.IsNaN(m) {
 		return "n/a"
 	}
-	if len(xs) == 1 {
-		return fmt.Sprintf(f, m)
+	num, unit, _ := strings.Cut(f, " ") // "%.1f s": the unit goes after the ± part
+	if unit != "" {
+		unit = " " + unit
 	}
-	return fmt.Sprintf(f+" ± "+f, m, reportStd(xs))
+	if len(xs) == 1 {
+		return fmt.Sprintf(num, m) + unit
+	}
+	return fmt.Sprintf(num+" ± "+num, m, reportStd(xs)) + unit
 }
 
 // collect applies get to every run of a variant.
@@ -533,7 +537,11 @@ func (r *StudyReport) Markdown() string {
 	}
 	b.WriteString("\n| variant | overrides |\n|---|---|\n")
 	for _, v := range s.Variants {
-		fmt.Fprintf(&b, "| %s | `%s` |\n", v.Name, strings.Join(v.Sets, "`, `"))
+		sets := "(the base as it is)"
+		if len(v.Sets) > 0 {
+			sets = "`" + strings.Join(v.Sets, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", v.Name, sets)
 	}
 
 	several := ""

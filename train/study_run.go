@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fcn-dev/fcn/configs"
@@ -194,10 +195,22 @@ func studyRunDone(dir string, r StudyRun) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("study: %s: the recorded experiment does not load: %w", dir, err)
 	}
-	if diff := configs.Diff(was, r.Exp); len(diff) > 0 {
+	var diff []string
+	for _, k := range configs.Diff(was, r.Exp) {
+		if !studyResultNeutral(k) {
+			diff = append(diff, k)
+		}
+	}
+	if len(diff) > 0 {
 		return false, fmt.Errorf("study: %s was trained with a different experiment (%v differ); use a new --out folder, or delete that run folder to retrain it", dir, diff)
 	}
 	return true, nil
+}
+
+// studyResultNeutral reports whether a key may differ from the experiment a finished run
+// was trained with: it changes speed or bookkeeping, not the trained model or its curves.
+func studyResultNeutral(key string) bool {
+	return key == "train.workers" || key == "data.prefetch" || strings.HasPrefix(key, "checkpoint.")
 }
 
 // ReadStudyDone reads a run folder's StudyDoneFile (an error wrapping os.ErrNotExist if

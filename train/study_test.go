@@ -357,8 +357,8 @@ func TestStudyRefusesChangedExperiment(t *testing.T) {
 	if _, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: fake}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("first call: %v", err)
 	}
-	_, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: fake, Sets: []string{"optim.lr=0.125"}})
-	if err == nil || !strings.Contains(err.Error(), "optim.lr") || !strings.Contains(err.Error(), "learned-seed1") {
+	_, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: fake, Sets: []string{"optim.lr=0.125", "train.workers=2"}})
+	if err == nil || !strings.Contains(err.Error(), "[optim.lr]") || !strings.Contains(err.Error(), "learned-seed1") {
 		t.Errorf("changed experiment: %v", err)
 	}
 }
@@ -388,5 +388,41 @@ func TestStudyResumesInterruptedRun(t *testing.T) {
 	}
 	if len(res.Report.Runs) != 1 || res.Report.Runs[0].Final.Step != 4 {
 		t.Errorf("report after resume: %+v", res.Report.Runs)
+	}
+}
+
+// TestStudyReportSeeds: with several seeds the tables show mean ± sample std (n − 1):
+// 0.4 and 0.6 give 0.5000 ± 0.1414, 100 s and 110 s give 105.0 ± 7.1 s.
+func TestStudyReportSeeds(t *testing.T) {
+	s := studyParse(t, "base: default\nseeds: [1, 2]\nvariants: [{name: a}]\n")
+	p, err := s.Plan(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &StudyReport{Plan: p, Classes: []string{"bg", "fg"}, SpectralStride: 8}
+	for i, r := range p.Runs {
+		v := 0.4 + 0.2*float64(i)
+		rep.Runs = append(rep.Runs, &StudyRunReport{
+			Run:       r,
+			Done:      &StudyDone{TrainSeconds: 100 + 10*float64(i)},
+			Train:     []StudyPoint{{Step: 600, Loss: 1}},
+			Final:     StudyEval{Step: 600, Split: "val", Metrics: Metrics{MeanIoU: v, PixelAcc: 0.9, MeanAcc: v, FWIoU: v, IoU: []float64{0.9, v}}},
+			FinalLoss: 1,
+			Params:    1234,
+			Layers:    []StudyLayer{{Name: "up", Drift: v, HasDeconvWeight: true, Response: 0}},
+			Response:  0,
+			Spectral:  0.01,
+		})
+	}
+	md := rep.Markdown()
+	for _, want := range []string{
+		"| a | 0.5000 ± 0.1414 | 0.9000 ± 0.0000 | 0.5000 ± 0.1414 | 0.5000 ± 0.1414 | 1.0000 ± 0.0000 | 105.0 ± 7.1 s | 1234 ± 0 |",
+		"| a | 0.9000 ± 0.0000 | 0.5000 ± 0.1414 |", // per-class IoU
+		"mean ± sample standard deviation over the 2 seeds",
+		"| up |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
 	}
 }
