@@ -372,7 +372,14 @@ func suggest(key string, candidates []string) string {
 
 // suggestList is suggest for values (layer types, policies, ...).
 func suggestList(v string, candidates []string) string {
-	if best, ok := closest(v, candidates); ok {
+	best, ok := closest(v, candidates)
+	if len(candidates) > 12 { // a model's layer names: too many to list
+		if ok {
+			return fmt.Sprintf(", did you mean %q?", best)
+		}
+		return ""
+	}
+	if ok {
 		return fmt.Sprintf(", did you mean %q? (one of %s)", best, strings.Join(candidates, ", "))
 	}
 	return fmt.Sprintf(" (one of %s)", strings.Join(candidates, ", "))

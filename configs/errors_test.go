@@ -91,6 +91,9 @@ func TestBadExperiments(t *testing.T) {
 		{name: "cycle",
 			text: replace(t, "{name: relu1, type: relu}", "{name: relu1, type: relu, inputs: [score]}"),
 			want: []string{`model.layers: cycle: relu1 → pool1 → score → relu1`}},
+		{name: "self input",
+			text: replace(t, "{name: relu1, type: relu}", "{name: relu1, type: relu, inputs: [relu1]}"),
+			want: []string{`model.layers: cycle: relu1 → relu1`}},
 		{name: "duplicate name",
 			text: replace(t, "name: relu1,", "name: conv1,"),
 			want: []string{`model.layers[1] (conv1): name "conv1" is already used by model.layers[0]`}},
@@ -220,7 +223,7 @@ func TestValidateInCode(t *testing.T) {
 	e.Model.Layers[1].Inputs = []string{"nowhere"}
 	err := e.Validate()
 	if err == nil || !strings.Contains(err.Error(), "default.yaml (shipped): train.steps: must be > 0") ||
-		!strings.Contains(err.Error(), `model.layers[1] (relu1_1): unknown input "nowhere"`) {
+		!strings.Contains(err.Error(), `model.layers[1] (`+e.Model.Layers[1].Name+`): unknown input "nowhere"`) {
 		t.Errorf("Validate: %v", err)
 	}
 }
