@@ -44,6 +44,7 @@ type Conv struct {
 	col       any         // []float32 or []float64: one column block
 	tmp       any         // outputs or gradients of several images side by side
 	wt        any         // the flipped weight
+	dwt       any         // the weight gradient in the flipped layout
 
 	job32 colJob[float32]
 	job64 colJob[float64]
@@ -134,6 +135,7 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 			tmpN = max(tmpN, c*l.bwd.maxCols())
 		}
 		l.wt = convGrowBuf(l.wt, dt, l.weight.Value.Shape().TotalSize())
+		l.dwt = convGrowBuf(l.dwt, dt, l.weight.Value.Shape().TotalSize())
 	}
 	if l.pointwise && l.fwd.nb == 1 {
 		colN = 0 // the image is its own column matrix: no need to cut it either
@@ -274,8 +276,9 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 			convBiasGrad(db, dy[n*outSz:(n+1)*outSz], P)
 		}
 	}
-	if dw != nil {
-		// dW_g += dY_g · col_gᵀ, block after block.
+	// With the flipped path, one im2col of dY serves both gradients (see
+	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, block after block.
+	if dw != nil && !(l.flipped && dx != nil) {
 		for bi := range l.fwd.count() {
 			n0, cnt, r0, r1 := l.fwd.block(bi)
 			ld := cnt * (r1 - r0) * g.OW
@@ -312,7 +315,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 			}
 		}
 	case l.flipped:
-		convBackwardFlipped(l, w, dy, dx, col, tmp, job)
+		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, job)
 	default:
 		// dX += col2im(W_gᵀ · dY_g), one image's block at a time.
 		for bi := range l.fwd.count() {
@@ -332,21 +335,31 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 }
 
 // convBackwardFlipped adds the input gradient of a stride-1 convolution as the
-// convolution of dY with the flipped weight: dX_g += W'_g · im2col'(dY)_g, where
+// convolution of dY with the flipped weight: dX_g += W'_g · col'_g, where
+// col' = im2col'(dY) reads dY with the flipped kernel at every input position and
 // W'_g[c, (o, u', v')] = W[g·M+o, c, kh−1−u', kw−1−v'].
-func convBackwardFlipped[T Float](l *Conv, w, dy, dx, col, tmp []T, job *colJob[T]) {
+//
+// The same column block gives the weight gradient (when dw != nil): entry
+// ((o, u', v'), (i, j)) of col' is dY[o, i+p−u·d, j+p−v·d] with u = kh−1−u', so
+// dW[g·M+o, c, u, v] = Σ_{i,j} x[c, i, j]·col'[(o, u', v'), (i, j)] = (x_g·col'_gᵀ)[c, (o, u', v')],
+// accumulated over the blocks into wt's twin dwt and added, un-flipped, into dw at the
+// end. One im2col per backward pass instead of two.
+func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, job *colJob[T]) {
 	g, gt, G := l.geom, l.geomT, l.sp.groups
 	M := l.sp.out / G // dY channels per group
 	C := g.C / G      // input channels per group
 	kh, kw := g.KH, g.KW
 	kk := kh * kw
 	KT := M * kk // the flipped reduction length
-	wt := convBuf[T](l.wt)
+	wt, dwt := convBuf[T](l.wt), convBuf[T](l.dwt)
+	flip := func(gi, o, c int) (flipped, orig int) {
+		return (gi*C+c)*KT + o*kk, ((gi*M+o)*C + c) * kk
+	}
 	for gi := range G {
 		for o := range M {
 			for c := range C {
-				src := w[((gi*M+o)*C+c)*kk:]
-				dst := wt[(gi*C+c)*KT+o*kk:]
+				fi, oi := flip(gi, o, c)
+				dst, src := wt[fi:fi+kk], w[oi:oi+kk]
 				for u := range kh {
 					for v := range kw {
 						dst[u*kw+v] = src[(kh-1-u)*kw+kw-1-v]
@@ -360,6 +373,23 @@ func convBackwardFlipped[T Float](l *Conv, w, dy, dx, col, tmp []T, job *colJob[
 		n0, cnt, r0, r1 := l.bwd.block(bi)
 		ld := cnt * (r1 - r0) * gt.OW
 		job.run(gt, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
+		if dw != nil {
+			am, lda := x[n0*inSz+r0*gt.OW:], P
+			if cnt > 1 {
+				gatherImages(tmp, x[n0*inSz:], cnt, g.C, P, inSz)
+				am, lda = tmp, ld
+			}
+			beta := T(1)
+			if bi == 0 {
+				beta = 0
+			}
+			for gi := range G {
+				gemm.Gemm(false, true, C, KT, ld,
+					1, am[gi*C*lda:], lda,
+					col[gi*KT*ld:], ld,
+					beta, dwt[gi*C*KT:], KT)
+			}
+		}
 		cm, ldc, beta := dx[n0*inSz+r0*gt.OW:], P, T(1)
 		if cnt > 1 {
 			cm, ldc, beta = tmp, ld, 0
@@ -372,6 +402,22 @@ func convBackwardFlipped[T Float](l *Conv, w, dy, dx, col, tmp []T, job *colJob[
 		}
 		if cnt > 1 {
 			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, true)
+		}
+	}
+	if dw == nil {
+		return
+	}
+	for gi := range G {
+		for o := range M {
+			for c := range C {
+				fi, oi := flip(gi, o, c)
+				src, dst := dwt[fi:fi+kk], dw[oi:oi+kk]
+				for u := range kh {
+					for v := range kw {
+						dst[u*kw+v] += src[(kh-1-u)*kw+kw-1-v]
+					}
+				}
+			}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"gorgonia.org/tensor"
 )
@@ -544,10 +545,19 @@ func fillRows[T Float](c []T, rows, cols, ldc int, v []T) {
 			clear(row)
 			continue
 		}
-		b := v[r]
-		for i := range row {
-			row[i] = b
-		}
+		fill(row, v[r])
+	}
+}
+
+// fill sets every element of s to v: a few by hand, then by doubling copies, which run
+// at memmove's vector speed where a plain loop stores one element at a time.
+func fill[T Float](s []T, v T) {
+	n := min(len(s), 16)
+	for i := range n {
+		s[i] = v
+	}
+	for n < len(s) {
+		n += copy(s[n:], s[:n])
 	}
 }
 
@@ -579,3 +589,8 @@ func scatterImages[T Float](dst, src []T, cnt, rows, p, sz int, add bool) {
 		}
 	}
 }
+
+// GEMMKernel names the matrix-multiply kernel conv and deconv run on ("avx512", "avx2"
+// or "portable": the fastest this CPU supports, unless the environment variable
+// FCN_GEMM_KERNEL names another), for reports such as fcn bench.
+func GEMMKernel() string { return gemm.KernelName() }

@@ -133,10 +133,16 @@ func Im2ColPart[T Float](g Geom, im, col []T, ld, c0, c1, oh0, oh1 int) {
 					lo, hi := max(0, -start), min(len(seg), hw-start)
 					copy(seg[lo:hi], img[start+lo:start+hi])
 					if owLo > 0 || owHi < g.OW {
+						// A padding's worth of elements per row: stored one by one,
+						// cheaper than a call to clear for each.
 						for o := 0; o < len(seg); o += g.OW {
 							row := seg[o : o+g.OW]
-							clear(row[:owLo])
-							clear(row[owHi:])
+							for i := range row[:owLo] {
+								row[i] = 0
+							}
+							for i := owHi; i < len(row); i++ {
+								row[i] = 0
+							}
 						}
 					}
 					continue
