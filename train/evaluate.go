@@ -100,3 +100,33 @@ func batchTensors(b *fcndata.Batch) (x, y *tensor.Dense) {
 	y = tensor.New(tensor.WithShape(b.N, b.H, b.W), tensor.WithBacking(b.Labels[:ny:ny]))
 	return x, y
 }
+
+// EvaluateWeights builds exp's model, loads weights from path (a safetensors file, a
+// checkpoint folder or a run folder; see LoadModelWeights) and evaluates it on the split
+// which ("val" or "train") names. It returns the result and the file the weights came from.
+func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which string) (EvalResult, string, error) {
+	split := SplitName(exp, which)
+	ds, err := fcndata.Open(exp.Data, split)
+	if err != nil {
+		return EvalResult{}, "", err
+	}
+	if err := checkClasses(exp, ds, split); err != nil {
+		return EvalResult{}, "", err
+	}
+	first, err := ds.Sample(0)
+	if err != nil {
+		return EvalResult{}, "", err
+	}
+	bs := min(EvalBatchSize(exp), ds.Len())
+	g, err := BuildModel(exp, bs, first.H, first.W, tensor.Float32)
+	if err != nil {
+		return EvalResult{}, "", fmt.Errorf("model for %d×%d images: %w", first.H, first.W, err)
+	}
+	src, err := LoadModelWeights(g, path)
+	if err != nil {
+		return EvalResult{}, "", err
+	}
+	res, err := Evaluate(ctx, g, exp, ds, bs, exp.Train.Workers)
+	res.Split = which
+	return res, src, err
+}

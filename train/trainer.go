@@ -198,7 +198,7 @@ func (t *trainer) setup(ctx context.Context) error {
 	}
 	b := t.pending
 	if t.g, err = BuildModel(exp, b.N, b.H, b.W, tensor.Float32); err != nil {
-		return fmt.Errorf("model (for %d×%d×%d×%d batches): %w", b.N, b.C, b.H, b.W, err)
+		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, b.N, b.C, b.H, b.W, err)
 	}
 	if t.sgd, err = NewSGD(SGDConfigFor(exp.Optim), sgdParams(t.g)); err != nil {
 		return err

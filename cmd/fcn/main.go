@@ -30,6 +30,10 @@ func commands() map[string]command {
 		"data":      {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
 		"gradcheck": {summary: "check every layer's gradients against finite differences (--json, --run)", run: runGradcheck},
 		"compare":   {summary: "train variants of a study (e.g. upsampling modes) and report them side by side", run: runCompare},
+		"train":     {summary: "train an experiment; resume a run (--resume); fine-tune (--init-from)", run: runTrain},
+		"eval":      {summary: "evaluate a run or checkpoint on its data: metrics and per-class IoU", run: runEval},
+		"predict":   {summary: "segment images with a trained model: palette masks and overlays", run: runPredict},
+		"summary":   {summary: "print a model's layers, shapes, parameters, MACs and crop offsets", run: runSummary},
 	}
 }
 
@@ -50,7 +54,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		usage(stderr, cmds)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(stderr)
 	defer stop()
 	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -74,4 +78,35 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun `fcn <command> -h` for a command's flags.")
+}
+
+// interruptContext returns a context cancelled by the first SIGINT or SIGTERM, which
+// commands take as a request to stop cleanly (fcn train finishes its step and writes a
+// checkpoint). A second signal exits at once with status 130, leaving whatever was last
+// written completely (checkpoints are written atomically).
+func interruptContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "\nfcn: %v: stopping after the current step (again to abort at once)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "fcn: %v again: aborting\n", s)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/train"
+)
+
+const trainUsage = `usage: fcn train [--config NAME|FILE] [--set key=value]... [--out DIR]
+                 [--resume [CHECKPOINT]] [--init-from PATH [--init-from-partial]]
+
+Trains an experiment (default: the shipped "default", synthetic shapes) and writes the
+run folder (default runs/<experiment>-<time>): config.yaml, metrics.jsonl, checkpoints/,
+model.safetensors.
+
+  fcn train --out DIR --resume          continue DIR from its newest intact checkpoint
+  fcn train --resume DIR/checkpoints/step-0000400   continue from that checkpoint
+  Ctrl-C stops after the current step with a checkpoint; a second Ctrl-C aborts at once.
+
+flags:
+`
+
+// expSetFlag collects repeated --set key=value arguments.
+type expSetFlag []string
+
+func (s *expSetFlag) String() string     { return strings.Join(*s, " ") }
+func (s *expSetFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// resumeFlag is --resume with an optional value: alone it means the run folder's latest
+// checkpoint; --resume=PATH or --resume PATH names a checkpoint folder.
+type resumeFlag struct {
+	set  bool
+	path string
+}
+
+func (r *resumeFlag) String() string { return r.path }
+func (r *resumeFlag) Set(v string) error {
+	r.set = true
+	if v != "true" {
+		r.path = v
+	}
+	return nil
+}
+func (r *resumeFlag) IsBoolFlag() bool { return true }
+
+// runTrain is `fcn train`.
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fcn train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, trainUsage); fs.PrintDefaults() }
+	config := fs.String("config", "", "experiment: a shipped name ("+strings.Join(configs.Names(), ", ")+") or a YAML file (default \"default\")")
+	var sets expSetFlag
+	fs.Var(&sets, "set", "override a key, e.g. --set train.steps=100 (repeatable)")
+	out := fs.String("out", "", "run folder (default runs/<experiment>-<time>)")
+	var resume resumeFlag
+	fs.Var(&resume, "resume", "resume --out's latest checkpoint, or the checkpoint folder given")
+	initFrom := fs.String("init-from", "", "start from these weights (safetensors file, checkpoint or run folder), by name")
+	partial := fs.Bool("init-from-partial", false, "with --init-from: allow missing, unexpected and mismatched tensors")
+	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
+	if err := parseWithOptionalValue(fs, args, &resume); err != nil {
+		return err
+	}
+	mode, err := progressMode(*progress)
+	if err != nil {
+		return err
+	}
+	if resume.set && *initFrom != "" {
+		return errors.New("--resume and --init-from exclude each other: a resumed run already has its weights")
+	}
+	if *partial && *initFrom == "" {
+		return errors.New("--init-from-partial needs --init-from")
+	}
+
+	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, Out: stdout, Progress: mode}
+	var exp *configs.Experiment
+	if resume.set {
+		if exp, err = resumeExperiment(&opts, resume.path, *config, sets); err != nil {
+			return err
+		}
+	} else {
+		if exp, err = configs.Load(*config, sets, os.Environ()); err != nil {
+			return err
+		}
+		if opts.OutDir == "" {
+			opts.OutDir = filepath.Join("runs", exp.Name+"-"+time.Now().Format("20060102-150405"))
+		}
+	}
+	res, err := train.Run(ctx, exp, opts)
+	if err != nil {
+		return err
+	}
+	if res.Interrupted {
+		fmt.Fprintf(stdout, "stopped after step %d of %d; checkpoint %s\nresume with: fcn train --out %s --resume\n",
+			res.Step, exp.Train.Steps, res.Checkpoint, shellQuote(res.RunDir))
+		return nil
+	}
+	fmt.Fprintf(stdout, "done: %d steps", res.Step)
+	if e := res.Eval; e != nil {
+		fmt.Fprintf(stdout, "; %s miou %.4f, pixel_acc %.4f", e.Split, e.Metrics.MeanIoU, e.Metrics.PixelAcc)
+	}
+	fmt.Fprintf(stdout, "\nmodel: %s\nmetrics: %s\n", res.Model, filepath.Join(res.RunDir, train.MetricsFile))
+	return nil
+}
+
+// resumeExperiment decides where a resume reads from and writes to, and which
+// experiment it runs: --config when given, else the run folder's config.yaml; --set
+// applies on top either way (e.g. --set train.steps=2000 to train longer).
+func resumeExperiment(opts *train.Options, path, config string, sets []string) (*configs.Experiment, error) {
+	isDir := func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.IsDir() }
+	isFile := func(p string) bool { fi, err := os.Stat(p); return err == nil && !fi.IsDir() }
+	switch {
+	case path == "":
+		if opts.OutDir == "" {
+			return nil, errors.New("--resume without a checkpoint needs --out DIR, the run folder to continue")
+		}
+		opts.Resume = train.ResumeLatest
+	case isFile(filepath.Join(path, checkpoints.StateFile)): // a checkpoint folder
+		opts.Resume = path
+		if opts.OutDir == "" {
+			if opts.OutDir = train.RunDirOf(path); opts.OutDir == "" {
+				return nil, fmt.Errorf("--resume %s: the checkpoint is not inside a run folder (no %s above it); give --out", path, train.ConfigFile)
+			}
+		}
+	case isDir(filepath.Join(path, checkpoints.DirName)): // a run folder
+		if opts.OutDir == "" || filepath.Clean(opts.OutDir) == filepath.Clean(path) {
+			opts.OutDir, opts.Resume = path, train.ResumeLatest
+		} else {
+			latest, err := checkpoints.Latest(path)
+			if err != nil {
+				return nil, fmt.Errorf("--resume %s: %w", path, err)
+			}
+			opts.Resume = latest
+		}
+	default:
+		return nil, fmt.Errorf("--resume %s: neither a checkpoint folder (with %s) nor a run folder (with %s/)", path, checkpoints.StateFile, checkpoints.DirName)
+	}
+	if config == "" {
+		src := opts.OutDir
+		if opts.Resume != train.ResumeLatest {
+			src = train.RunDirOf(opts.Resume)
+		}
+		if src == "" || !isFile(filepath.Join(src, train.ConfigFile)) {
+			return nil, fmt.Errorf("--resume: no %s in %s to take the experiment from; give --config", train.ConfigFile, opts.OutDir)
+		}
+		config = filepath.Join(src, train.ConfigFile)
+	}
+	return configs.Load(config, sets, os.Environ())
+}
+
+// parseWithOptionalValue parses args, letting the optional-value flag r take the next
+// argument as its value when that argument is not a flag ("--resume PATH"), which the
+// flag package would otherwise treat as the end of the flags.
+func parseWithOptionalValue(fs *flag.FlagSet, args []string, r *resumeFlag) error {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return nil
+		}
+		if r.set && r.path == "" && !strings.HasPrefix(rest[0], "-") {
+			r.path = rest[0]
+			args = rest[1:]
+			continue
+		}
+		return fmt.Errorf("unexpected argument %q", rest[0])
+	}
+}
+
+func progressMode(s string) (train.ProgressMode, error) {
+	switch s {
+	case "auto":
+		return train.ProgressAuto, nil
+	case "bar":
+		return train.ProgressBar, nil
+	case "plain":
+		return train.ProgressPlain, nil
+	case "off":
+		return train.ProgressOff, nil
+	}
+	return 0, fmt.Errorf("--progress: want auto, bar, plain or off, got %q", s)
+}
+
+// shellQuote quotes a path for a command line when it needs it.
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, " \t'\"$\\`!*?[]{}()<>|&;#~") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
+}
