@@ -51,3 +51,44 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// tileBench is one register tile timed with its packed slivers in L1.
+type tileBench struct {
+	name   string
+	mr, nr int
+	run    func(kc int, a, b, c []float32, ldc int)
+}
+
+// tileBenches lists the micro-kernels this CPU runs; archsimd_test.go adds
+// an archsimd tile when built with GOEXPERIMENT=simd.
+func tileBenches() []tileBench {
+	var tb []tileBench
+	for _, name := range Kernels() {
+		kern, err := Lookup(name)
+		if err != nil || kern.k32 == nil {
+			continue
+		}
+		kn := kern.k32
+		tb = append(tb, tileBench{name, kn.mr, kn.nr, func(kc int, a, b, c []float32, ldc int) {
+			kn.tile(kc, a, b, c, ldc, 1, 0)
+		}})
+	}
+	return append(tb, extraTiles...)
+}
+
+var extraTiles []tileBench
+
+// BenchmarkTile measures the micro-kernels alone (k = 256, everything in L1):
+// the ceiling the blocked product can approach.
+func BenchmarkTile(b *testing.B) {
+	const kc = 256
+	for _, tb := range tileBenches() {
+		b.Run(tb.name, func(b *testing.B) {
+			a, bb, c := grow[float32](nil, kc*tb.mr), grow[float32](nil, kc*tb.nr), grow[float32](nil, tb.mr*tb.nr)
+			for i := 0; i < b.N; i++ {
+				tb.run(kc, a, bb, c, tb.nr)
+			}
+			b.ReportMetric(2*float64(kc*tb.mr*tb.nr)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

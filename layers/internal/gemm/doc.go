@@ -47,15 +47,6 @@
 //
 // # Speed
 //
-// Measured on the 2-core AVX-512 development machine (Xeon, KVM, L1d 48 KiB
-// and L2 2 MiB per core) while other jobs were running, so figures are the
-// best of several runs (go test -bench Gemm -cpu 1,2 -count 5):
-//
-//	kernel     1024³, 1 thread   1024³, 2 threads
-//	avx512     ~145 GFLOP/s      see the package README
-//	avx2       ~69 GFLOP/s
-//	portable   ~4.6 GFLOP/s
-//
-// A 14×32 kernel alone, in L1, reaches the machine's FMA roof as measured
-// with other jobs running (~176 GFLOP/s per core).
+// README.md in this folder has the measured figures and the commands that
+// reproduce them (go test -bench Gemm -cpu 1,2 ./layers/internal/gemm).
 package gemm
