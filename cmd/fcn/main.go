@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"eval":      {summary: "evaluate a run or checkpoint on its data: metrics and per-class IoU", run: runEval},
 		"predict":   {summary: "segment images with a trained model: palette masks and overlays", run: runPredict},
 		"summary":   {summary: "print a model's layers, shapes, parameters, MACs and crop offsets", run: runSummary},
+		"bench":     {summary: "time the benchmark workloads W1–W4 (compare with scripts/torch_bench.py)", run: runBench},
 	}
 }
 
