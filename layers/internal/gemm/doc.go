@@ -40,10 +40,12 @@
 // Go 1.26's simd/archsimd package needs GOEXPERIMENT=simd, so the default
 // build could not use it, and today's compiler allocates at most 15 vector
 // registers, cannot broadcast from memory into an FMA and adds moves around
-// FMAs: a packed GEMM with an archsimd micro-kernel was measured at about 180
-// GFLOP/s on 2 cores (42% of the FMA roof). A 14×32 tile needs 32 registers,
-// which only assembly can use today, and the avo generator keeps it readable
-// and lets one description produce every edge variant.
+// FMAs. Its best tile that does not spill, 6×32 with 12 accumulators, ran at
+// 72–83 GFLOP/s on one core against 176 for the 14×32 assembly tile
+// (BenchmarkTile; issue 3 reports ~180 GFLOP/s on 2 cores for a whole GEMM
+// built on archsimd). A 14×32 tile needs 32 registers, which only assembly
+// can use today, and the avo generator keeps it readable and lets one
+// description produce every edge variant.
 //
 // # Speed
 //
