@@ -18,6 +18,10 @@ import (
 // EnvPrefix starts the environment variables that set keys: FCN_TRAIN_STEPS is train.steps.
 const EnvPrefix = "FCN_"
 
+// runtimeEnv are FCN_ variables that tune the program, not the experiment (the GEMM
+// kernel choice); Load leaves them alone instead of rejecting them as unknown keys.
+var runtimeEnv = map[string]bool{"FCN_GEMM_KERNEL": true}
+
 // Load reads an experiment, applies the environment and --set overrides, and checks it.
 //
 // nameOrPath is a shipped experiment's name ("default", "fcn8s", ...; see Names) or the
@@ -67,7 +71,7 @@ func parse(source, name string, text []byte, sets []string, env []string, noData
 	// The environment first, then --set: viper's Set overrides, the last one winning.
 	for _, kv := range env {
 		envName, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(envName, EnvPrefix) {
+		if !strings.HasPrefix(envName, EnvPrefix) || runtimeEnv[envName] {
 			continue
 		}
 		origin := "environment " + kv

@@ -259,3 +259,14 @@ func TestEnvNamesAreUnique(t *testing.T) {
 		}
 	}
 }
+
+// FCN_GEMM_KERNEL picks the matrix-multiply kernel; it is not an experiment key and must
+// not make every experiment fail to load.
+func TestLoadIgnoresRuntimeEnv(t *testing.T) {
+	if _, err := Load("default", nil, []string{"FCN_GEMM_KERNEL=portable"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("default", nil, []string{"FCN_GEMM_KERNL=portable"}); err == nil {
+		t.Fatal("a misspelt FCN_ variable was accepted")
+	}
+}
