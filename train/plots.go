@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	fcndata "github.com/fcn-dev/fcn/data"
 	"gonum.org/v1/plot"
@@ -55,7 +56,7 @@ func writeLinePlot(path, title, xLabel, yLabel string, series []PlotSeries, w, h
 	}
 	if ax.Log {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = plotLogTicks{}
 	}
 	p.Title.Text = title
 	p.X.Label.Text = xLabel
@@ -92,6 +93,45 @@ func writeLinePlot(path, title, xLabel, yLabel string, series []PlotSeries, w, h
 	c := vgimg.NewWith(vgimg.UseWH(plotPx(w), plotPx(h)), vgimg.UseDPI(plotDPI))
 	p.Draw(vgdraw.New(c))
 	return plotWritePNG(path, c.Image())
+}
+
+// plotLogTicks labels a log axis at 1, 2 and 5 times the powers of ten, with unlabelled
+// ticks between (all labelled when the range is narrow): plot.LogTicks labels powers of
+// ten only, often a single one for a loss.
+type plotLogTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plotLogTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return nil
+	}
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * p
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', 3, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	labelled := 0
+	for _, t := range ticks {
+		if t.Label != "" {
+			labelled++
+		}
+	}
+	if labelled < 4 { // a narrow range: label every tick
+		for i := range ticks {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 3, 64)
+		}
+	}
+	return ticks
 }
 
 // plotColor is a dark, distinct colour per series.
