@@ -287,8 +287,12 @@ variants:
 	if p, err = s.Plan([]string{"train.seed=11"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(p.Seeds) != "[11]" || p.Runs[0].Exp.Train.Steps != 600 {
-		t.Errorf("seeds %v, steps %d; want [11] and the default's 600", p.Seeds, p.Runs[0].Exp.Train.Steps)
+	def, err := configs.Load("default", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(p.Seeds) != "[11]" || p.Runs[0].Exp.Train.Steps != def.Train.Steps {
+		t.Errorf("seeds %v, steps %d; want [11] and the default's %d", p.Seeds, p.Runs[0].Exp.Train.Steps, def.Train.Steps)
 	}
 	// Bad overrides are reported before anything runs, naming the variant.
 	s = studyParse(t, "base: default\nvariants: [{name: a}, {name: b, sets: [model.upsample=sideways]}]\n")
