@@ -149,6 +149,9 @@ func plotWritePNG(path string, img image.Image) error {
 		return fmt.Errorf("plot: %w", err)
 	}
 	err = png.Encode(tmp, img)
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

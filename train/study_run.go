@@ -287,6 +287,9 @@ func writeJSONAtomic(path string, v any) error {
 	}
 	_, err = tmp.Write(append(b, '\n'))
 	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
