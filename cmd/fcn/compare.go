@@ -54,7 +54,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags go before it; see fcn compare -h)", fs.Arg(0))
 	}
-	mode, err := compareProgress(*progress)
+	mode, err := progressMode(*progress) // shared with fcn train
 	if err != nil {
 		return err
 	}
@@ -91,18 +91,4 @@ func compareSetArgs(sets []string) string {
 		fmt.Fprintf(&b, " --set %s", s)
 	}
 	return b.String()
-}
-
-func compareProgress(s string) (train.ProgressMode, error) {
-	switch s {
-	case "auto":
-		return train.ProgressAuto, nil
-	case "bar":
-		return train.ProgressBar, nil
-	case "plain":
-		return train.ProgressPlain, nil
-	case "off":
-		return train.ProgressOff, nil
-	}
-	return 0, fmt.Errorf("--progress: want auto, bar, plain or off, got %q", s)
 }
