@@ -596,6 +596,7 @@ func benchConv(b *testing.B, l layers.Layer, in tensor.Shape, backward bool) {
 	if m, ok := l.(layers.MACCounter); ok {
 		macs = m.MACs()
 	}
+	c0 := cpuSeconds()
 	b.ResetTimer()
 	for b.Loop() {
 		l.Forward([]*tensor.Dense{x}, y)
@@ -603,6 +604,7 @@ func benchConv(b *testing.B, l layers.Layer, in tensor.Shape, backward bool) {
 			l.Backward([]*tensor.Dense{x}, y, y, []*tensor.Dense{dx})
 		}
 	}
+	cpu := cpuSeconds() - c0
 	// Forward, input gradient and weight gradient cost the same; frozen weights get none.
 	passes := 1.0
 	if backward {
@@ -613,6 +615,9 @@ func benchConv(b *testing.B, l layers.Layer, in tensor.Shape, backward bool) {
 	}
 	flops := 2 * float64(macs) * passes
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+	}
 }
 
 // BenchmarkConv runs W1 of the benchmark workloads: 3×3 conv, 8×64×64×64, bias.

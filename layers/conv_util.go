@@ -327,8 +327,8 @@ func convData[T Float](d *tensor.Dense) []T {
 // block, so that e.g. the 8×8 maps of an FCN's last stage are multiplied in one GEMM
 // per batch instead of one small GEMM per image.
 const (
-	convColBytes = 1 << 20 // target bytes of one column block
-	convMinCols  = 512     // fewer columns than this starves the GEMM
+	convColBytes = 512 << 10 // target bytes of one column block: a quarter of L2
+	convMinCols  = 256       // fewer columns than this starves the GEMM
 	convMaxCols  = 4096
 )
 
@@ -351,9 +351,12 @@ func planChunks(n, oh, ow, krows, size int) convChunks {
 	case 2*p <= target && n > 1:
 		c.nb = min(n, target/p)
 	case p > target:
-		rows := min(max(target/ow, 1), oh)
+		rows := min(max((target+ow-1)/ow, 1), oh)
 		parts := (oh + rows - 1) / rows
-		c.rows = (oh + parts - 1) / parts // even out the blocks
+		c.rows = rows
+		if even := (oh + parts - 1) / parts; even*ow >= convMinCols {
+			c.rows = even // the same number of blocks, of more even sizes
+		}
 	}
 	return c
 }
@@ -398,6 +401,9 @@ type parJob struct {
 	done atomic.Int64
 	fin  chan struct{} // receives once per call, from whoever finishes the last task
 }
+
+// parClosed in the task half of parJob.next means no task may be taken.
+const parClosed = 1<<32 - 1
 
 // parTicket asks a helper to join generation gen of job j.
 type parTicket struct {
@@ -446,11 +452,15 @@ func parRun(n int, t parTasks) {
 		j = &parJob{fin: make(chan struct{}, 1)}
 	}
 	parFree.Unlock()
+	// Close the job to helpers of any generation before touching it (a helper of the
+	// last one may still be between reading next and its compare-and-swap), set it up,
+	// then open the new generation.
 	gen := j.next.Load()>>32 + 1
+	j.next.Store(gen<<32 | parClosed)
 	j.t = t
 	j.n.Store(int64(n))
 	j.done.Store(0)
-	j.next.Store(gen << 32) // opens the generation: helpers may take tasks from here on
+	j.next.Store(gen << 32)
 	for range helpers {
 		select {
 		case parQueue <- parTicket{j, gen}:

@@ -66,11 +66,20 @@ type Deconv struct {
 	n         int
 	inShape   tensor.Shape
 	outShape  tensor.Shape
-	geom      im2col.Geom // one output image C_out×H_out×W_out, windows at H_in×W_in positions
-	pointwise bool        // 1×1, stride 1, no crop, same size: the output is the column matrix
-	chunks    convChunks  // blocks of input positions
-	col       any         // []float32 or []float64: one column block
-	tmp       any         // inputs or input gradients of several images side by side
+	geom      im2col.Geom   // one output image C_out×H_out×W_out, windows at H_in×W_in positions
+	pointwise bool          // 1×1, stride 1, no crop, same size: the output is the column matrix
+	chunks    convChunks    // blocks of input positions
+	col       any           // []float32 or []float64: one column block
+	tmp       any           // inputs or input gradients of several images side by side
+	subpixel  bool          // forward by phases (dilation 1), not GEMM + col2im
+	phases    []deconvPhase // the sub-pixel forward's phases
+	pchunks   convChunks    // its blocks: whole images
+	rowPhase  []int32       // output row oy: its phase a and window row m, interleaved
+	phaseIdx  []int32       // index in phases of phase (a, b), a·s_w + b
+	wsub      any           // the phases' weight matrices
+	zbuf      any           // the phases' outputs of one block
+	il32      phaseInterleave[float32]
+	il64      phaseInterleave[float64]
 
 	job32 colJob[float32]
 	job64 colJob[float64]
@@ -228,6 +237,18 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 	if l.chunks.nb > 1 {
 		tmpN = c * l.chunks.maxCols()
 	}
+	colN := len(convBuf[float32](l.col)) + len(convBuf[float64](l.col))
+	l.subpixel = !l.pointwise && sp.d == [2]int{1, 1}
+	zN := 0
+	if l.subpixel {
+		colN = max(colN, l.setupPhases(int(dt.Size())))
+		for _, ph := range l.phases {
+			zN += sp.out * l.pchunks.nb * ph.geom.Cols()
+		}
+		l.wsub = convGrowBuf(l.wsub, dt, l.weight.Value.Shape().TotalSize())
+	}
+	l.col = convGrowBuf(l.col, dt, colN)
+	l.zbuf = convGrowBuf(l.zbuf, dt, zN)
 	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
 	if err := l.bil.setup(l, dt); err != nil {
 		return nil, err
@@ -312,11 +333,19 @@ func (l *Deconv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 			bilinearForward(l, &l.bil.p32, x, y)
 			return
 		}
+		if l.subpixel {
+			deconvForwardPhases(l, x, y, &l.job32, &l.il32)
+			return
+		}
 		deconvForward(l, x, y, &l.job32)
 	case tensor.Float64:
 		x, y := convData[float64](in[0]), convData[float64](out)
 		if fast {
 			bilinearForward(l, &l.bil.p64, x, y)
+			return
+		}
+		if l.subpixel {
+			deconvForwardPhases(l, x, y, &l.job64, &l.il64)
 			return
 		}
 		deconvForward(l, x, y, &l.job64)
@@ -469,6 +498,199 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T]) {
 			}
 			if cnt > 1 {
 				scatterImages(dx[n0*inSz:], tmp, cnt, M*G, P, inSz, true)
+			}
+		}
+	}
+}
+
+// deconvPhase is one output phase of the sub-pixel forward pass. With dilation 1,
+// output row oy receives kernel taps u ≡ oy + p (mod s) only: writing a = (oy+p) mod s
+// and oy = Y·s + a − p, those are u = a + t·s from input rows Y − t. So the output
+// pixels of one phase (a, b) are an ordinary stride-1 convolution of x with the
+// sub-kernel W[:, :, a + t·s, b + t'·s], flipped — an im2col of x (contiguous copies)
+// and one GEMM. Every output pixel belongs to exactly one phase, so y is written once,
+// bias included, by interleaving the phases' outputs row by row, and the col2im of the
+// plain path (a scattered add of k²/s² column entries per pixel) disappears.
+type deconvPhase struct {
+	a, b int         // the phase per axis
+	ox0  int         // output column of the phase's first window column
+	geom im2col.Geom // x read by the flipped sub-kernel at the phase's OH×OW pixels
+	woff int         // offset of the phase's weight matrices in wsub
+	zoff int         // offset of its output in zbuf for the block in progress
+	ld   int         // and that output's leading dimension
+}
+
+// floorDiv is ⌊a/b⌋ for b > 0.
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// setupPhases builds the phases, their blocks and the interleaving tables, and returns
+// the column buffer they need.
+func (l *Deconv) setupPhases(size int) int {
+	sp := &l.sp
+	out := [2]int{l.outShape[2], l.outShape[3]}
+	l.phases = l.phases[:0]
+	l.phaseIdx = l.phaseIdx[:0]
+	l.rowPhase = l.rowPhase[:0]
+	for o := range out[0] {
+		s, p := sp.s[0], l.pad[0]
+		a := (o + p) % s
+		y0 := -floorDiv(-(p - a), s) // ⌈(p−a)/s⌉: the phase's first Y
+		l.rowPhase = append(l.rowPhase, int32(a), int32((o+p-a)/s-y0))
+	}
+	maxP, maxRows, woff := 1, 1, 0
+	for a := range sp.s[0] {
+		for b := range sp.s[1] {
+			ph := deconvPhase{a: a, b: b, woff: woff}
+			var taps, lo, cnt [2]int
+			for ax, off := range [2]int{a, b} {
+				s, p, k := sp.s[ax], l.pad[ax], sp.k[ax]
+				taps[ax] = max(0, (k-off+s-1)/s)
+				lo[ax] = -floorDiv(-(p - off), s)  // first Y with Y·s+off−p ≥ 0
+				hi := floorDiv(out[ax]-1+p-off, s) // last Y inside the output
+				cnt[ax] = hi - lo[ax] + 1
+			}
+			ph.ox0 = lo[1]*sp.s[1] + b - l.pad[1]
+			ph.geom = im2col.Geom{
+				C: l.inShape[1], H: l.inShape[2], W: l.inShape[3],
+				KH: taps[0], KW: taps[1],
+				SH: 1, SW: 1,
+				PadT: taps[0] - 1 - lo[0], PadL: taps[1] - 1 - lo[1],
+				DH: 1, DW: 1,
+				OH: cnt[0], OW: cnt[1],
+			}
+			if cnt[0] < 1 || cnt[1] < 1 {
+				l.phaseIdx = append(l.phaseIdx, -1) // no output pixel has this phase
+				continue
+			}
+			woff += ph.geom.Rows() * (sp.out / sp.groups)
+			maxP, maxRows = max(maxP, ph.geom.Cols()), max(maxRows, ph.geom.Rows())
+			l.phaseIdx = append(l.phaseIdx, int32(len(l.phases)))
+			l.phases = append(l.phases, ph)
+		}
+	}
+	// Whole images, as many side by side as the widest phase allows.
+	c := planChunks(l.n, 1, maxP, maxRows, size)
+	l.pchunks = convChunks{n: l.n, oh: 1, ow: maxP, nb: c.nb, rows: 1}
+	return maxRows * l.pchunks.nb * maxP
+}
+
+// deconvForwardPhases is the sub-pixel forward: the phases' weight matrices, then per
+// block of images, per phase, im2col of x and one GEMM per group into zbuf, and finally
+// the block's phases interleaved into y with the bias.
+func deconvForwardPhases[T Float](l *Deconv, x, y []T, job *colJob[T], il *phaseInterleave[T]) {
+	sp := &l.sp
+	G := sp.groups
+	Og := sp.out / G
+	w := convData[T](l.weight.Value)
+	wsub, col, z := convBuf[T](l.wsub), convBuf[T](l.col), convBuf[T](l.zbuf)
+	cin, kh, kw := l.inShape[1], sp.k[0], sp.k[1]
+	Cg := cin / G
+	inSz := cin * l.inShape[2] * l.inShape[3]
+	for _, ph := range l.phases {
+		th, tw := ph.geom.KH, ph.geom.KW
+		Kp := Cg * th * tw
+		// wsub_g[o, (c, t, t')] = W[g·Cg+c, o, a + (th−1−t)·s, b + (tw−1−t')·s]
+		for gi := range G {
+			for o := range Og {
+				for c := range Cg {
+					src := w[((gi*Cg+c)*Og+o)*kh*kw:]
+					dst := wsub[ph.woff+(gi*Og+o)*Kp+c*th*tw:]
+					for t := range th {
+						u := ph.a + (th-1-t)*sp.s[0]
+						for t2 := range tw {
+							dst[t*tw+t2] = src[u*kw+ph.b+(tw-1-t2)*sp.s[1]]
+						}
+					}
+				}
+			}
+		}
+	}
+	il.l, il.y = l, y
+	il.bias = nil
+	if l.bias != nil {
+		il.bias = convData[T](l.bias.Value)
+	}
+	for bi := range l.pchunks.count() {
+		n0, cnt, _, _ := l.pchunks.block(bi)
+		zoff := 0
+		for i := range l.phases {
+			ph := &l.phases[i]
+			ph.ld = cnt * ph.geom.Cols()
+			ph.zoff = zoff
+			zoff += sp.out * ph.ld
+			th, tw := ph.geom.KH, ph.geom.KW
+			if th == 0 || tw == 0 {
+				continue // no tap reaches these pixels: bias only
+			}
+			Kp := Cg * th * tw
+			job.run(ph.geom, x[n0*inSz:], inSz, col, ph.ld, cnt, 0, ph.geom.OH, false)
+			for gi := range G {
+				gemm.Gemm(false, false, Og, ph.ld, Kp,
+					1, wsub[ph.woff+gi*Og*Kp:], Kp,
+					col[gi*Kp*ph.ld:], ph.ld,
+					0, z[ph.zoff+gi*Og*ph.ld:], ph.ld)
+			}
+		}
+		il.z, il.n0, il.cnt = z, n0, cnt
+		parRun(cnt*sp.out, il)
+	}
+	il.z, il.y, il.bias = nil, nil, nil
+}
+
+// phaseInterleave writes the phases' outputs of a block of images into y, one output
+// row at a time, adding the bias. One task per image and channel.
+type phaseInterleave[T Float] struct {
+	l          *Deconv
+	z, y, bias []T
+	n0, cnt    int
+}
+
+func (il *phaseInterleave[T]) do(i int) {
+	l := il.l
+	c := l.sp.out
+	j, o := i/c, i%c
+	oh, ow := l.outShape[2], l.outShape[3]
+	sw := l.sp.s[1]
+	var bv T
+	if il.bias != nil {
+		bv = il.bias[o]
+	}
+	img := il.y[((il.n0+j)*c+o)*oh*ow : ((il.n0+j)*c+o+1)*oh*ow]
+	for oy := range oh {
+		a, m := int(l.rowPhase[2*oy]), int(l.rowPhase[2*oy+1])
+		row := img[oy*ow : (oy+1)*ow]
+		for b := range sw {
+			pi := l.phaseIdx[a*sw+b]
+			if pi < 0 {
+				continue
+			}
+			ph := &l.phases[pi]
+			cols := ph.geom.OW
+			if ph.geom.KH == 0 || ph.geom.KW == 0 {
+				for q := range cols {
+					row[ph.ox0+q*sw] = bv
+				}
+				continue
+			}
+			src := il.z[ph.zoff+o*ph.ld+j*ph.geom.Cols()+m*cols:][:cols]
+			if sw == 1 {
+				dst := row[ph.ox0 : ph.ox0+cols]
+				for q, v := range src {
+					dst[q] = v + bv
+				}
+				continue
+			}
+			dst := row[ph.ox0:][:(cols-1)*sw+1]
+			k := 0
+			for _, v := range src {
+				dst[k] = v + bv
+				k += sw
 			}
 		}
 	}

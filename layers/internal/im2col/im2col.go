@@ -147,20 +147,53 @@ func Im2ColPart[T Float](g Geom, im, col []T, ld, c0, c1, oh0, oh1 int) {
 					}
 					continue
 				}
-				for oh := ohLo; oh < ohHi; oh++ {
-					row := dst[(oh-oh0)*g.OW : (oh-oh0+1)*g.OW]
-					src := img[(oh*g.SH+offH)*g.W : (oh*g.SH+offH+1)*g.W]
-					clear(row[:owLo])
-					clear(row[owHi:])
-					if g.SW == 1 {
-						copy(row[owLo:owHi], src[owLo+offW:owHi+offW])
-						continue
+				if g.SH > 1 && g.DH == 1 && kh >= g.SH {
+					// Tap kh reads, at window row oh, the image row tap kh−SH reads at
+					// window row oh+1: the block of row r−SH·KW moved up by one window
+					// row, and only the last window row is read from the image.
+					prev := col[(r-g.SH*g.KW)*ld : (r-g.SH*g.KW)*ld+ncol]
+					copy(dst[:ncol-g.OW], prev[g.OW:])
+					im2colRow(g, img, dst[ncol-g.OW:], oh1-1, offH, offW, owLo, owHi)
+					continue
+				}
+				if g.SW > 1 && g.DW == 1 && kw >= g.SW {
+					// Likewise along the columns, from row r−SW moved left by one.
+					prev := col[(r-g.SW)*ld : (r-g.SW)*ld+ncol]
+					for oh := ohLo; oh < ohHi; oh++ {
+						o := (oh - oh0) * g.OW
+						row := dst[o : o+g.OW]
+						copy(row[:g.OW-1], prev[o+1:o+g.OW])
+						row[g.OW-1] = 0
+						if owHi == g.OW {
+							row[g.OW-1] = img[(oh*g.SH+offH)*g.W+(g.OW-1)*g.SW+offW]
+						}
 					}
-					gather(row[owLo:owHi], src[owLo*g.SW+offW:], g.SW)
+					continue
+				}
+				for oh := ohLo; oh < ohHi; oh++ {
+					im2colRow(g, img, dst[(oh-oh0)*g.OW:(oh-oh0+1)*g.OW], oh, offH, offW, owLo, owHi)
 				}
 			}
 		}
 	}
+}
+
+// im2colRow writes window row oh of one tap (image offsets offH, offW, valid window
+// columns [owLo, owHi)) into row, zeros where the tap falls outside the image.
+func im2colRow[T Float](g Geom, img, row []T, oh, offH, offW, owLo, owHi int) {
+	ih := oh*g.SH + offH
+	if ih < 0 || ih >= g.H || owLo == owHi {
+		clear(row)
+		return
+	}
+	src := img[ih*g.W : (ih+1)*g.W]
+	clear(row[:owLo])
+	clear(row[owHi:])
+	if g.SW == 1 {
+		copy(row[owLo:owHi], src[owLo+offW:owHi+offW])
+		return
+	}
+	gather(row[owLo:owHi], src[owLo*g.SW+offW:], g.SW)
 }
 
 // gather sets dst[i] = src[i·s].

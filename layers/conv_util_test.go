@@ -1,0 +1,96 @@
+package layers
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countTasks counts how often each task ran.
+type countTasks struct {
+	runs []atomic.Int32
+	spin int
+}
+
+func (c *countTasks) do(i int) {
+	for k := 0; k < c.spin; k++ {
+		runtime.Gosched()
+	}
+	c.runs[i].Add(1)
+}
+
+// parRun runs every task exactly once, call after call on the same recycled jobs,
+// whatever the thread count, with helpers that wake up late; a lost or doubled
+// completion would hang a later call or run a task twice.
+func TestParRunEachTaskOnce(t *testing.T) {
+	for _, procs := range []int{1, 2, 4} {
+		func() {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for call := range 50000 {
+					// Alternate few and many tasks: a helper left over from a small call
+					// must not take a task of the big one after it.
+					n := 1 + call%3
+					if call%2 == 1 {
+						n = 40
+					}
+					c := &countTasks{runs: make([]atomic.Int32, n), spin: call % 2}
+					parRun(n, c)
+					for i := range c.runs {
+						if got := c.runs[i].Load(); got != 1 {
+							t.Errorf("procs %d call %d: task %d of %d ran %d times", procs, call, i, n, got)
+							return
+						}
+					}
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("procs %d: parRun hung", procs)
+			}
+		}()
+	}
+}
+
+func TestPlanChunks(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		n, oh, ow, krows, sz int
+		sideBySide, rowsCut  bool
+	}{
+		{"small images side by side", 8, 8, 8, 2304, 4, true, false},
+		{"large image cut into rows", 8, 128, 128, 288, 4, false, true},
+		{"one image, no partner", 1, 8, 8, 2304, 4, false, false},
+		{"odd rows evened out", 3, 97, 61, 600, 8, false, true},
+	} {
+		c := planChunks(tc.n, tc.oh, tc.ow, tc.krows, tc.sz)
+		if (c.nb > 1) != tc.sideBySide || (c.rows < tc.oh) != tc.rowsCut {
+			t.Errorf("%s: nb %d rows %d of %d", tc.name, c.nb, c.rows, tc.oh)
+		}
+		if c.maxCols() < convMinCols && c.nb < tc.n && c.rows < tc.oh {
+			t.Errorf("%s: blocks of %d columns, fewer than %d", tc.name, c.maxCols(), convMinCols)
+		}
+		// The blocks cover every (image, row) exactly once.
+		seen := make([]int, tc.n*tc.oh)
+		for i := range c.count() {
+			n0, cnt, r0, r1 := c.block(i)
+			if cnt*(r1-r0)*tc.ow > c.maxCols() {
+				t.Errorf("%s: block %d has more columns than maxCols", tc.name, i)
+			}
+			for n := n0; n < n0+cnt; n++ {
+				for r := r0; r < r1; r++ {
+					seen[n*tc.oh+r]++
+				}
+			}
+		}
+		for i, v := range seen {
+			if v != 1 {
+				t.Fatalf("%s: image %d row %d covered %d times", tc.name, i/tc.oh, i%tc.oh, v)
+			}
+		}
+	}
+}
