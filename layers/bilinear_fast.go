@@ -2,8 +2,10 @@ package layers
 
 import (
 	"bytes"
+	"math"
 	"unsafe"
 
+	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"gorgonia.org/tensor"
 )
 
@@ -25,8 +27,16 @@ import (
 //
 // Taps that land outside the output are dropped, exactly as in col2im/im2col, so
 // padding, output_padding and Same behave as on the general path. There is no weight
-// gradient: the weight is frozen. Planes (image, channel) are independent and run in
-// parallel; each is computed the same way whichever goroutine takes it.
+// gradient: the weight is frozen.
+//
+// Each 1-D pass is a product with a small interpolation matrix — Rw (W_in × W_out) along
+// the rows, Rh (H_out × H_in) along the columns — and runs on the GEMM: t = X·Rw for all
+// planes (image, channel) at once, stacked row on row, then Y_p = Rh·t_p plane by
+// plane, the planes spread over the threads. The matrices are mostly zeros, but the
+// GEMM's FMAs do the extra work far faster than scalar Go does the sparse sums; for
+// large maps the products are cut into bands of outputs, each multiplying only the
+// inputs that reach it. Every plane is computed the same way whichever goroutine takes
+// it, and the GEMM does not depend on the thread count, so neither does the result.
 
 // bilinearPath decides when the separable path applies and holds its tables.
 type bilinearPath struct {
@@ -70,74 +80,46 @@ func (b *bilinearPath) usable(l *Deconv) bool {
 	return l.IsFrozenBilinear()
 }
 
-// bilinearTaps lists, for each index o of one axis, the terms Σ coef·src[idx] that
-// make it: entries [start[o], start[o+1]) of idx and coef.
-type bilinearTaps[T Float] struct {
-	start []int32
-	idx   []int32
-	coef  []T
-}
-
-// build fills the taps of a 1-D transposed convolution from n inputs to m outputs
-// (out = in·s − p + u·d, u < k, kernel f) when fwd, or of its adjoint (for each input,
-// the outputs it feeds) when not.
-func (t *bilinearTaps[T]) build(f []float64, n, m, s, p, d int, fwd bool) {
-	t.start, t.idx, t.coef = t.start[:0], t.idx[:0], t.coef[:0]
-	if fwd {
-		// Bucket the (input, tap) pairs by the output they land on, in input-then-tap
-		// order within each output.
-		count := make([]int32, m+1)
-		for i := range n {
-			for u := range f {
-				if o := i*s - p + u*d; o >= 0 && o < m {
-					count[o+1]++
-				}
-			}
-		}
-		for o := range m {
-			count[o+1] += count[o]
-		}
-		t.start = append(t.start, count...)
-		t.idx = append(t.idx, make([]int32, count[m])...)
-		t.coef = append(t.coef, make([]T, count[m])...)
-		next := count[:m]
-		for i := range n {
-			for u := range f {
-				if o := i*s - p + u*d; o >= 0 && o < m {
-					t.idx[next[o]] = int32(i)
-					t.coef[next[o]] = T(f[u])
-					next[o]++
-				}
-			}
-		}
-		return
-	}
-	for i := range n {
-		t.start = append(t.start, int32(len(t.idx)))
-		for u := range f {
-			if o := i*s - p + u*d; o >= 0 && o < m {
-				t.idx = append(t.idx, int32(o))
-				t.coef = append(t.coef, T(f[u]))
-			}
-		}
-	}
-	t.start = append(t.start, int32(len(t.idx)))
-}
-
 // bilinearPlan is the separable path for one dtype.
 type bilinearPlan[T Float] struct {
 	hin, win, hout, wout int
-	rowsF, colsF         bilinearTaps[T] // forward: output row ← input rows; output column ← input columns
-	rowsB, colsB         bilinearTaps[T] // adjoint: input row ← output rows; input column ← output columns
-	stripes              int             // tasks: fixed, so results never depend on the thread count
-	scratch              []T             // stripes × H_in × W_out
-	sums                 []T             // per-plane sums of dY, for the bias gradient
+	planes, c            int
+	rh                   []T // H_out × H_in: output row ← input rows
+	rw                   []T // W_in × W_out: input column → output columns
+	rowsF, rowsB         []bilinearBand
+	colsF, colsB         []bilinearBand
+	stripes              int // tasks: fixed, so results never depend on the thread count
+	t                    []T // planes × H_in × W_out
+	sums                 []T // per-plane sums of dY, for the bias gradient
 
 	// The call in progress, for do.
-	x, y, dy, dx []T
-	b            []T
-	c, planes    int
+	y, dy, dx, b []T
 	back         bool
+}
+
+// bilinearBand is a run of outputs [o0, o1) of a 1-D pass and the inputs [i0, i1)
+// that reach any of them.
+type bilinearBand struct{ o0, o1, i0, i1 int }
+
+// bilinearBands cuts n outputs into runs of about 32 strides (so that each run reads
+// about 32 inputs); reach(o) gives the inputs [lo, hi) that reach output o, lo ≥ hi
+// for none.
+func bilinearBands(n, stride int, reach func(o int) (lo, hi int)) []bilinearBand {
+	per := 32 * stride
+	var bands []bilinearBand
+	for o0 := 0; o0 < n; o0 += per {
+		b := bilinearBand{o0: o0, o1: min(o0+per, n), i0: math.MaxInt, i1: math.MinInt}
+		for o := b.o0; o < b.o1; o++ {
+			if lo, hi := reach(o); lo < hi {
+				b.i0, b.i1 = min(b.i0, lo), max(b.i1, hi)
+			}
+		}
+		if b.i0 >= b.i1 {
+			b.i0, b.i1 = 0, 0 // no input reaches the band: a product of length 0 clears it
+		}
+		bands = append(bands, b)
+	}
+	return bands
 }
 
 // setup sizes the plan for l and returns the reference weight's bytes (reusing ref).
@@ -149,40 +131,96 @@ func (p *bilinearPlan[T]) setup(l *Deconv, ref []byte) []byte {
 	var z T
 	ref = append(ref[:0], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w)*int(unsafe.Sizeof(z)))...)
 
+	sp := &l.sp
 	p.hin, p.win = l.inShape[2], l.inShape[3]
 	p.hout, p.wout = l.outShape[2], l.outShape[3]
-	sp := &l.sp
-	fh, fw := bilinear1D(kh), bilinear1D(kw)
-	p.rowsF.build(fh, p.hin, p.hout, sp.s[0], l.pad[0], sp.d[0], true)
-	p.colsF.build(fw, p.win, p.wout, sp.s[1], l.pad[1], sp.d[1], true)
-	p.rowsB.build(fh, p.hin, p.hout, sp.s[0], l.pad[0], sp.d[0], false)
-	p.colsB.build(fw, p.win, p.wout, sp.s[1], l.pad[1], sp.d[1], false)
 	p.c = sp.out
 	p.planes = l.n * p.c
 	p.stripes = min(p.planes, 32)
-	if n := p.stripes * p.hin * p.wout; cap(p.scratch) < n {
-		p.scratch = make([]T, n)
+	// rh[o, i] and rw[i, o] sum the taps u with o = i·s − pad + u·d.
+	p.rh = interpMatrix(p.rh, bilinear1D(kh), p.hin, p.hout, sp.s[0], l.pad[0], sp.d[0], true)
+	p.rw = interpMatrix(p.rw, bilinear1D(kw), p.win, p.wout, sp.s[1], l.pad[1], sp.d[1], false)
+	reach := func(m []T, rows, cols int, byRow bool) func(int) (int, int) {
+		// The non-zeros of row (byRow) or column o of the rows × cols matrix m.
+		return func(o int) (lo, hi int) {
+			lo, hi = math.MaxInt, math.MinInt
+			n := cols
+			if !byRow {
+				n = rows
+			}
+			for i := range n {
+				var v T
+				if byRow {
+					v = m[o*cols+i]
+				} else {
+					v = m[i*cols+o]
+				}
+				if v != 0 {
+					lo, hi = min(lo, i), max(hi, i+1)
+				}
+			}
+			return lo, hi
+		}
+	}
+	p.rowsF = bilinearBands(p.hout, sp.s[0], reach(p.rh, p.hout, p.hin, true))
+	p.rowsB = bilinearBands(p.hin, 1, reach(p.rh, p.hout, p.hin, false))
+	p.colsF = bilinearBands(p.wout, sp.s[1], reach(p.rw, p.win, p.wout, false))
+	p.colsB = bilinearBands(p.win, 1, reach(p.rw, p.win, p.wout, true))
+	if n := p.planes * p.hin * p.wout; cap(p.t) < n {
+		p.t = make([]T, n)
 	}
 	if cap(p.sums) < p.planes {
 		p.sums = make([]T, p.planes)
 	}
-	p.scratch, p.sums = p.scratch[:p.stripes*p.hin*p.wout], p.sums[:p.planes]
+	p.t, p.sums = p.t[:p.planes*p.hin*p.wout], p.sums[:p.planes]
 	return ref
 }
 
-// bilinearForward writes y = bilinear upsampling of x (+ bias), plane by plane.
+// interpMatrix returns the 1-D transposed convolution from n inputs to m outputs with
+// kernel f as a dense matrix: m × n (outputs by row) when outRows, else n × m.
+func interpMatrix[T Float](buf []T, f []float64, n, m, s, pad, d int, outRows bool) []T {
+	if cap(buf) < n*m {
+		buf = make([]T, n*m)
+	}
+	buf = buf[:n*m]
+	clear(buf)
+	for i := range n {
+		for u, v := range f {
+			o := i*s - pad + u*d
+			if o < 0 || o >= m {
+				continue
+			}
+			if outRows {
+				buf[o*n+i] += T(v)
+			} else {
+				buf[i*m+o] += T(v)
+			}
+		}
+	}
+	return buf
+}
+
+// bilinearForward writes y = bilinear upsampling of x (+ bias): t = X·Rw for all planes,
+// then Y_p = Rh·t_p per plane, in parallel.
 func bilinearForward[T Float](l *Deconv, p *bilinearPlan[T], x, y []T) {
-	p.x, p.y, p.back = x, y, false
+	rows := p.planes * p.hin
+	for _, b := range p.colsF {
+		gemm.Gemm(false, false, rows, b.o1-b.o0, b.i1-b.i0,
+			1, x[b.i0:], p.win,
+			p.rw[b.i0*p.wout+b.o0:], p.wout,
+			0, p.t[b.o0:], p.wout)
+	}
+	p.y, p.back = y, false
 	p.b = nil
 	if l.bias != nil {
 		p.b = convData[T](l.bias.Value)
 	}
 	parRun(p.stripes, p)
-	p.x, p.y, p.b = nil, nil, nil
+	p.y, p.b = nil, nil
 }
 
 // bilinearBackward adds the input gradient (dx may be nil) and, when the bias learns,
-// the bias gradient.
+// the bias gradient: t_p = Rhᵀ·dY_p per plane, in parallel, then dX += t·Rwᵀ.
 func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
 	var db []T
 	if l.bias != nil && !l.bias.Frozen() {
@@ -194,6 +232,15 @@ func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
 	p.dy, p.dx, p.back = dy, dx, true
 	p.b = db
 	parRun(p.stripes, p)
+	if dx != nil {
+		rows := p.planes * p.hin
+		for _, b := range p.colsB {
+			gemm.Gemm(false, true, rows, b.o1-b.o0, b.i1-b.i0,
+				1, p.t[b.i0:], p.wout,
+				p.rw[b.o0*p.wout+b.i0:], p.wout,
+				1, dx[b.o0:], p.win)
+		}
+	}
 	if db != nil {
 		// Plane sums are added image after image, as the general path does.
 		for n := range l.n {
@@ -205,114 +252,42 @@ func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
 	p.dy, p.dx, p.b = nil, nil, nil
 }
 
-// do runs stripe i of the planes.
+// do runs the per-plane pass along the columns for stripe i of the planes.
 func (p *bilinearPlan[T]) do(i int) {
-	t := p.scratch[i*p.hin*p.wout : (i+1)*p.hin*p.wout]
-	inSz, outSz := p.hin*p.win, p.hout*p.wout
+	tSz, outSz := p.hin*p.wout, p.hout*p.wout
 	for pl := i * p.planes / p.stripes; pl < (i+1)*p.planes/p.stripes; pl++ {
-		if p.back {
-			dy := p.dy[pl*outSz : (pl+1)*outSz]
+		t := p.t[pl*tSz : (pl+1)*tSz]
+		if !p.back {
+			y := p.y[pl*outSz : (pl+1)*outSz]
+			beta := T(0)
 			if p.b != nil {
-				var s T
-				for _, v := range dy {
-					s += v
-				}
-				p.sums[pl] = s
+				fill(y, p.b[pl%p.c])
+				beta = 1
 			}
-			if p.dx != nil {
-				bilinearBackPlane(p, dy, p.dx[pl*inSz:(pl+1)*inSz], t)
+			for _, b := range p.rowsF {
+				gemm.Gemm(false, false, b.o1-b.o0, p.wout, b.i1-b.i0,
+					1, p.rh[b.o0*p.hin+b.i0:], p.hin,
+					t[b.i0*p.wout:], p.wout,
+					beta, y[b.o0*p.wout:], p.wout)
 			}
 			continue
 		}
-		var b T
+		dy := p.dy[pl*outSz : (pl+1)*outSz]
 		if p.b != nil {
-			b = p.b[pl%p.c]
-		}
-		bilinearFwdPlane(p, p.x[pl*inSz:(pl+1)*inSz], p.y[pl*outSz:(pl+1)*outSz], t, b)
-	}
-}
-
-// bilinearFwdPlane upsamples one plane: columns into t, then rows into y.
-func bilinearFwdPlane[T Float](p *bilinearPlan[T], x, y, t []T, b T) {
-	hin, win, wout := p.hin, p.win, p.wout
-	cf := &p.colsF
-	for i := range hin {
-		xr, tr := x[i*win:(i+1)*win], t[i*wout:(i+1)*wout]
-		for o := range tr {
 			var s T
-			for k := cf.start[o]; k < cf.start[o+1]; k++ {
-				s += cf.coef[k] * xr[cf.idx[k]]
+			for _, v := range dy {
+				s += v
 			}
-			tr[o] = s
+			p.sums[pl] = s
 		}
-	}
-	rf := &p.rowsF
-	for o := range p.hout {
-		yr := y[o*wout : (o+1)*wout]
-		k0, k1 := rf.start[o], rf.start[o+1]
-		switch k1 - k0 {
-		case 0:
-			for j := range yr {
-				yr[j] = b
-			}
-		case 1:
-			c, t0 := rf.coef[k0], t[int(rf.idx[k0])*wout:][:len(yr)]
-			for j := range yr {
-				yr[j] = b + c*t0[j]
-			}
-		case 2:
-			c0, c1 := rf.coef[k0], rf.coef[k0+1]
-			t0 := t[int(rf.idx[k0])*wout:][:len(yr)]
-			t1 := t[int(rf.idx[k0+1])*wout:][:len(yr)]
-			for j := range yr {
-				yr[j] = b + c0*t0[j] + c1*t1[j]
-			}
-		default:
-			for j := range yr {
-				yr[j] = b
-			}
-			for k := k0; k < k1; k++ {
-				c, tk := rf.coef[k], t[int(rf.idx[k])*wout:][:len(yr)]
-				for j := range yr {
-					yr[j] += c * tk[j]
-				}
-			}
-		}
-	}
-}
-
-// bilinearBackPlane adds the input gradient of one plane: rows of dY into t, then
-// columns of t into dx.
-func bilinearBackPlane[T Float](p *bilinearPlan[T], dy, dx, t []T) {
-	win, wout := p.win, p.wout
-	rb := &p.rowsB
-	for i := range p.hin {
-		tr := t[i*wout : (i+1)*wout]
-		k0, k1 := rb.start[i], rb.start[i+1]
-		if k0 == k1 {
-			clear(tr)
+		if p.dx == nil {
 			continue
 		}
-		c, d0 := rb.coef[k0], dy[int(rb.idx[k0])*wout:][:len(tr)]
-		for j := range tr {
-			tr[j] = c * d0[j]
-		}
-		for k := k0 + 1; k < k1; k++ {
-			c, dk := rb.coef[k], dy[int(rb.idx[k])*wout:][:len(tr)]
-			for j := range tr {
-				tr[j] += c * dk[j]
-			}
-		}
-	}
-	cb := &p.colsB
-	for i := range p.hin {
-		tr, dr := t[i*wout:(i+1)*wout], dx[i*win:(i+1)*win]
-		for j := range dr {
-			var s T
-			for k := cb.start[j]; k < cb.start[j+1]; k++ {
-				s += cb.coef[k] * tr[cb.idx[k]]
-			}
-			dr[j] += s
+		for _, b := range p.rowsB {
+			gemm.Gemm(true, false, b.o1-b.o0, p.wout, b.i1-b.i0,
+				1, p.rh[b.i0*p.hin+b.o0:], p.hin,
+				dy[b.i0*p.wout:], p.wout,
+				0, t[b.o0*p.wout:], p.wout)
 		}
 	}
 }
