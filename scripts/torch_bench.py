@@ -56,11 +56,36 @@ class OneDNNConvTranspose(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
-        gx = F.conv2d(gy, w, stride=ctx.stride, padding=ctx.pad)
-        _, gw, _ = torch.ops.aten.convolution_backward(
-            x, gy, w, None, [ctx.stride] * 2, [ctx.pad] * 2, [1, 1], False, [0, 0], 1,
-            [False, True, False])
+        gy = gy.contiguous()
+        gx = gw = None
+        # Only what autograd asks for: a frozen weight (W2 fwdbwd_frozen, W4's upscore8)
+        # gets no weight gradient, as on fcn's side.
+        if ctx.needs_input_grad[0]:
+            gx = F.conv2d(gy, w, stride=ctx.stride, padding=ctx.pad)
+        if ctx.needs_input_grad[1]:
+            _, gw, _ = torch.ops.aten.convolution_backward(
+                x, gy, w, None, [ctx.stride] * 2, [ctx.pad] * 2, [1, 1], False, [0, 0], 1,
+                [False, True, False])
         return gx, gw, None, None
+
+
+def check_routes():
+    """The oneDNN route computes what nn.ConvTranspose2d computes: output, dX and dW."""
+    torch.manual_seed(1)
+    for c, h, k, s, p in ((21, 5, 16, 8, 4), (6, 7, 4, 2, 1)):
+        x = torch.randn(2, c, h, h, requires_grad=True)
+        w = torch.randn(c, c, k, k, requires_grad=True)
+        g = None
+        got = []
+        for route in ("stock", "onednn"):
+            y = deconv(route, x, w, s, p)
+            if g is None:
+                g = torch.randn_like(y)
+            got.append((y,) + torch.autograd.grad(y, (x, w), g))
+        for name, a, b in zip(("y", "dx", "dw"), got[0], got[1]):
+            err = ((a - b).abs().max() / a.abs().max()).item()
+            if err > 1e-4:
+                raise SystemExit(f"onednn route differs from stock in {name}: rel err {err:.2g}")
 
 
 def deconv(route, x, w, stride, pad):
@@ -168,6 +193,7 @@ def main():
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    check_routes()
     rows = layer_benches(args.iters, args.warmup) + step_benches(args.iters, args.warmup)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters}")
     print(f"{'id':4} {'pass':14} {'route':7} {'median_ms':>10} {'GFLOP/s':>8}")
