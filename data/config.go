@@ -122,18 +122,21 @@ func DefaultTransformConfig() TransformConfig {
 	}
 }
 
-// DefaultSyntheticConfig is sized so that a small FCN learns it in minutes on a CPU.
+// DefaultSyntheticConfig is sized so that a small FCN learns it in minutes on a CPU:
+// large objects (45–70% of the side), one or two a scene, and many training scenes —
+// they cost nothing to store, and with few scenes a small net memorises their colours
+// and textures instead of learning shapes (measured: 512 scenes overfit within 600 steps).
 func DefaultSyntheticConfig() SyntheticConfig {
 	return SyntheticConfig{
-		NTrain:     512,
-		NVal:       128,
+		NTrain:     10000,
+		NVal:       256,
 		Size:       64,
 		Classes:    5,
 		Seed:       1,
 		MinObjects: 1,
-		MaxObjects: 3,
-		MinSize:    0.3,
-		MaxSize:    0.55,
+		MaxObjects: 2,
+		MinSize:    0.45,
+		MaxSize:    0.7,
 	}
 }
 

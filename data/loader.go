@@ -319,3 +319,18 @@ func (l *Loader) Close() error {
 	l.wg.Wait()
 	return nil
 }
+
+// TrainLoaderOptions are the options of a training loader for this data section: random
+// transforms, a fresh shuffle every epoch, full batches only (DropLast), no end.
+func (c Config) TrainLoaderOptions(batchSize, workers int, seed uint64, start Position) LoaderOptions {
+	return LoaderOptions{BatchSize: batchSize, Workers: workers, Prefetch: c.Prefetch, Seed: seed,
+		Shuffle: true, Train: true, Transforms: c.Transforms, IgnoreLabel: c.IgnoreLabel,
+		DropLast: true, Start: start}
+}
+
+// EvalLoaderOptions are the options of an evaluation loader: one pass in dataset order,
+// normalisation only, a short last batch kept.
+func (c Config) EvalLoaderOptions(batchSize, workers int) LoaderOptions {
+	return LoaderOptions{BatchSize: batchSize, Workers: workers, Prefetch: c.Prefetch,
+		Transforms: c.Transforms, IgnoreLabel: c.IgnoreLabel, Epochs: 1}
+}

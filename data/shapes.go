@@ -15,13 +15,13 @@ type shape struct {
 // takes spatial context, not the colour of a pixel.
 var shapes = []shape{
 	{"disc", func(u, v float64) bool { return u*u+v*v <= 1 }},
-	{"square", func(u, v float64) bool { return math.Abs(u) <= 0.78 && math.Abs(v) <= 0.78 }},
 	{"triangle", insideTriangle},
 	{"ring", func(u, v float64) bool { r := u*u + v*v; return r <= 1 && r >= 0.55*0.55 }},
 	{"cross", func(u, v float64) bool {
 		au, av := math.Abs(u), math.Abs(v)
-		return au <= 1 && av <= 1 && (au <= 0.32 || av <= 0.32)
+		return au <= 1 && av <= 1 && (au <= 0.36 || av <= 0.36)
 	}},
+	{"square", func(u, v float64) bool { return math.Abs(u) <= 0.78 && math.Abs(v) <= 0.78 }},
 	{"star", insideStar},
 	{"frame", func(u, v float64) bool {
 		au, av := math.Abs(u), math.Abs(v)
@@ -45,8 +45,9 @@ func SyntheticClassNames(n int) []string {
 	return names
 }
 
-// Equilateral triangle of circumradius 1: inside all three edges, each at distance 0.5
-// (the inradius) from the centre, outward normals at −90°, 30°, 150°.
+// Equilateral triangle of circumradius 1.2 (its area then is near the disc's, so that
+// neither class is mostly boundary): inside all three edges, each at distance 0.6 (the
+// inradius) from the centre, outward normals at −90°, 30°, 150°.
 var triNormals = [3][2]float64{
 	{0, -1},
 	{math.Cos(math.Pi / 6), math.Sin(math.Pi / 6)},
@@ -55,7 +56,7 @@ var triNormals = [3][2]float64{
 
 func insideTriangle(u, v float64) bool {
 	for _, n := range triNormals {
-		if u*n[0]+v*n[1] > 0.5 {
+		if u*n[0]+v*n[1] > 0.6 {
 			return false
 		}
 	}

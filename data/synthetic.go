@@ -140,7 +140,7 @@ func (s *Synthetic) render(r *rng, img []float32, lab []int32) {
 	}
 
 	// Sensor noise over everything.
-	sigma := r.uniform(2, 10)
+	sigma := r.uniform(2, 5)
 	for k := range img {
 		v := float64(img[k]) + sigma*r.tri()
 		if v < 0 {
@@ -166,7 +166,7 @@ func (s *Synthetic) place(r *rng, placed []object, bgAt func(x, y float64) rgb) 
 		o.cos, o.sin = math.Cos(a), math.Sin(a)
 		o.a = randColour(r)
 		for c := range 3 {
-			o.b[c] = math.Min(255, math.Max(0, o.a[c]+r.uniform(-90, 90)))
+			o.b[c] = math.Min(255, math.Max(0, o.a[c]+r.uniform(-40, 40)))
 		}
 		o.texture = r.intn(numTextures)
 		o.period = r.uniform(3, math.Max(4, o.r/1.5))

@@ -1,6 +1,8 @@
 package data
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -44,7 +46,7 @@ func TestSyntheticContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ds.ClassNames(); !slices.Equal(got, []string{"background", "disc", "square", "triangle", "ring", "cross", "star", "frame"}) {
+	if got := ds.ClassNames(); !slices.Equal(got, []string{"background", "disc", "triangle", "ring", "cross", "square", "star", "frame"}) {
 		t.Fatalf("class names %v", got)
 	}
 	pixels := make([]int, c.Classes)
@@ -99,7 +101,7 @@ func TestShapes(t *testing.T) {
 		{"ring", 0, 0, false}, {"ring", 0.8, 0, true}, {"ring", 0, -0.95, true}, {"ring", 1.01, 0, false},
 		{"square", 0.7, -0.7, true}, {"square", 0.9, 0, false},
 		{"frame", 0, 0, false}, {"frame", 0.6, 0.1, true},
-		{"triangle", 0, 0.9, true}, {"triangle", 0, -0.6, false}, {"triangle", 0.8, -0.45, true}, {"triangle", 0.5, 0.5, false},
+		{"triangle", 0, 1.1, true}, {"triangle", 0, -0.7, false}, {"triangle", 0.8, -0.45, true}, {"triangle", 0.5, 0.5, false},
 		{"cross", 0, 0.9, true}, {"cross", 0.6, 0.6, false},
 		{"star", 0, -0.9, true}, {"star", 0, 0.9, false}, {"star", 0, 0, true},
 	} {
@@ -111,10 +113,10 @@ func TestShapes(t *testing.T) {
 
 // The synthetic set cannot be segmented from colour alone. The best any function of a
 // pixel's colour can do is the Bayes classifier of the colour: for every quantised colour
-// (16 levels a channel), predict the class most frequent with that colour. Fitted on the
-// train split it scores far below the 0.80 mIoU the trainer must reach, on val and even on
-// train itself (where it is the optimum for this quantisation), because colours are drawn
-// independently of the class.
+// predict the class most frequent with that colour in the train split. On val it scores
+// far below the 0.80 mIoU the trainer must reach, at every quantisation, because colours
+// are drawn independently of the class. (Its train score rises with finer quantisation
+// only because the table then memorises the colours of individual training objects.)
 func TestColourClassifierFails(t *testing.T) {
 	c := DefaultSyntheticConfig()
 	c.NTrain, c.NVal = 300, 100
@@ -127,8 +129,8 @@ func TestColourClassifierFails(t *testing.T) {
 		trainIoU, trainAcc := fit.score(trainS)
 		t.Logf("colour-only Bayes classifier, %2d levels a channel: val mIoU %.3f (pixel acc %.3f), train mIoU %.3f (pixel acc %.3f)",
 			levels, valIoU, valAcc, trainIoU, trainAcc)
-		if valIoU > 0.4 || trainIoU > 0.5 {
-			t.Fatalf("colour alone reaches mIoU %.3f on val, %.3f on train: the set is too easy", valIoU, trainIoU)
+		if valIoU > 0.3 {
+			t.Fatalf("colour alone reaches mIoU %.3f on val: the set is too easy", valIoU)
 		}
 	}
 }
@@ -264,6 +266,50 @@ func TestConfigValidate(t *testing.T) {
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("error %q should mention %q", err, w)
+			}
+		}
+	}
+}
+
+// The VOC-layout copy written by WriteSyntheticVOC reads back, through the voc format,
+// with exactly the synthetic labels and images within JPEG error.
+func TestWriteSyntheticVOC(t *testing.T) {
+	c := DefaultSyntheticConfig()
+	c.NTrain, c.NVal, c.Size = 6, 3, 40
+	dir := t.TempDir()
+	if err := WriteSyntheticVOC(context.Background(), dir, c, 95); err != nil {
+		t.Fatal(err)
+	}
+	for _, split := range []string{"train", "val"} {
+		syn, _ := NewSynthetic(c, split, nil)
+		cfg := DefaultConfig()
+		cfg.Format, cfg.Root, cfg.NumClasses = FormatVOC, dir, c.Classes
+		voc, err := Open(cfg, split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if voc.Len() != syn.Len() {
+			t.Fatalf("%s: %d samples on disk, %d synthetic", split, voc.Len(), syn.Len())
+		}
+		for i := range syn.Len() {
+			a, _ := syn.Sample(i)
+			b, err := voc.Sample(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(b.ID, fmt.Sprintf("%s_%06d.jpg", split, i)) {
+				t.Fatalf("sample %d of %s is %s", i, split, b.ID)
+			}
+			if !slices.Equal(a.Label, b.Label) {
+				t.Fatalf("%s sample %d: labels differ after the round trip", split, i)
+			}
+			var se float64
+			for k := range a.Image {
+				d := float64(a.Image[k] - b.Image[k])
+				se += d * d
+			}
+			if rmse := math.Sqrt(se / float64(len(a.Image))); rmse > 20 { // noise and 4:2:0 chroma cost a few levels
+				t.Fatalf("%s sample %d: JPEG copy off by RMSE %.1f", split, i, rmse)
 			}
 		}
 	}
