@@ -81,9 +81,10 @@ type Deconv struct {
 	il32      phaseInterleave[float32]
 	il64      phaseInterleave[float64]
 
-	job32 colJob[float32]
-	job64 colJob[float64]
-	bil   bilinearPath // the separable path for frozen bilinear weights
+	job32  colJob[float32]
+	job64  colJob[float64]
+	bil    bilinearPath // the separable path for frozen bilinear weights
+	bilFwd bool         // the last Forward took it
 }
 
 var deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero"}
@@ -326,6 +327,7 @@ func (l *Deconv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	convMustShape(l.sp.prefix, "input", in[0], l.inShape)
 	convMustShape(l.sp.prefix, "output", out, l.outShape)
 	fast := l.bil.usable(l)
+	l.bilFwd = fast
 	switch in[0].Dtype() {
 	case tensor.Float32:
 		x, y := convData[float32](in[0]), convData[float32](out)
@@ -364,7 +366,9 @@ func (l *Deconv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*te
 		dx = dIn[0]
 		convMustShape(l.sp.prefix, "input gradient", dx, l.inShape)
 	}
-	fast := l.bil.usable(l)
+	// The path Forward took: Backward's weights are Forward's (out is the output
+	// Forward wrote with them), so there is no need to compare them again.
+	fast := l.bilFwd
 	switch in[0].Dtype() {
 	case tensor.Float32:
 		x, dy, dxs := convData[float32](in[0]), convData[float32](dOut), convData[float32](dx)
