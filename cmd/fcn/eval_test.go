@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/data"
 	"github.com/fcn-dev/fcn/train"
 )
 
@@ -43,7 +44,7 @@ func TestEvalCommand(t *testing.T) {
 			}
 		}
 		// One row per class, with its name and IoU.
-		for k, name := range []string{"background", "disc", "square"} {
+		for k, name := range data.SyntheticClassNames(3) {
 			row := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%s +%.4f `, k, name, last.IoU[k]))
 			if !row.MatchString(stdout) {
 				t.Errorf("eval %v: no row for class %d %s with IoU %.4f:\n%s", args, k, name, last.IoU[k], stdout)
