@@ -50,11 +50,7 @@ func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, d
 	if err != nil {
 		return res, err
 	}
-	opts := fcndata.LoaderOptions{
-		BatchSize: batchSize, Workers: workers, Prefetch: exp.Data.Prefetch,
-		Transforms: exp.Data.Transforms, IgnoreLabel: exp.Data.IgnoreLabel, Epochs: 1,
-	}
-	ld, err := fcndata.NewLoader(ctx, ds, opts)
+	ld, err := fcndata.NewLoader(ctx, ds, exp.Data.EvalLoaderOptions(batchSize, workers))
 	if err != nil {
 		return res, err
 	}

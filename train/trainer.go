@@ -183,11 +183,7 @@ func (t *trainer) setup(ctx context.Context) error {
 		t.step, t.epoch = ck.State.Step, ck.State.Epoch
 		t.pos = fcndata.Position{Epoch: ck.State.Loader.Epoch, Index: ck.State.Loader.Index}
 	}
-	lopts := fcndata.LoaderOptions{
-		BatchSize: exp.Train.BatchSize, Workers: exp.Train.Workers, Prefetch: exp.Data.Prefetch,
-		Seed: loaderSeed, Shuffle: true, Train: true, Transforms: exp.Data.Transforms,
-		IgnoreLabel: exp.Data.IgnoreLabel, DropLast: true, Start: t.pos,
-	}
+	lopts := exp.Data.TrainLoaderOptions(exp.Train.BatchSize, exp.Train.Workers, loaderSeed, t.pos)
 	// The loader must not stop with ctx: the step under way when a stop is requested is
 	// finished first. Close stops it.
 	if t.loader, err = fcndata.NewLoader(context.WithoutCancel(ctx), train, lopts); err != nil {
