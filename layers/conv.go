@@ -272,9 +272,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	if db != nil {
-		for n := range l.n {
-			convBiasGrad(db, dy[n*outSz:(n+1)*outSz], P)
-		}
+		job.bias.run(db, dy, l.n, l.sp.out, P)
 	}
 	// With the flipped path, one im2col of dY serves both gradients (see
 	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, block after block.

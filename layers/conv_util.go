@@ -259,14 +259,27 @@ func convAddBias[T Float](y, b []T, p int) {
 	}
 }
 
-// convBiasGrad adds the per-channel sums of one image's output gradient dy (C×P) to db.
-func convBiasGrad[T Float](db, dy []T, p int) {
-	for c := range db {
+// biasGradJob adds the bias gradient of a batch — the per-channel sums of the output
+// gradient — one task per channel: each channel adds its image sums image after image,
+// so the result does not depend on how the channels are shared out.
+type biasGradJob[T Float] struct {
+	db, dy  []T
+	n, c, p int
+}
+
+func (j *biasGradJob[T]) run(db, dy []T, n, c, p int) {
+	j.db, j.dy, j.n, j.c, j.p = db, dy, n, c, p
+	parRun(c, j)
+	j.db, j.dy = nil, nil
+}
+
+func (j *biasGradJob[T]) do(c int) {
+	for n := range j.n {
 		var s T
-		for _, v := range dy[c*p : (c+1)*p] {
+		for _, v := range j.dy[(n*j.c+c)*j.p : (n*j.c+c+1)*j.p] {
 			s += v
 		}
-		db[c] += s
+		j.db[c] += s
 	}
 }
 
@@ -519,6 +532,8 @@ type colJob[T Float] struct {
 	nblk     int // tasks per image
 	back     bool
 	imgStart int // column offset between images in col: (r1−r0)·OW
+
+	bias biasGradJob[T] // the layer's bias gradient, in parallel too
 }
 
 // run lowers (back: adds back) images [0, cnt) of im, window rows [r0, r1), to or from

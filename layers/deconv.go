@@ -460,9 +460,7 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T]) {
 	g := l.geom
 	inSz, outSz, outP := M*G*P, g.C*g.H*g.W, g.H*g.W
 	if db != nil {
-		for n := range l.n {
-			convBiasGrad(db, dy[n*outSz:(n+1)*outSz], outP)
-		}
+		job.bias.run(db, dy, l.n, l.sp.out, outP)
 	}
 	if dw == nil && dx == nil {
 		return
