@@ -26,7 +26,8 @@ import (
 // dY·colᵀ is accumulated straight into the weight's Grad, block after block in a fixed
 // order. For stride 1 the input gradient is itself a convolution — of dY with the
 // flipped, transposed weight — so it is computed as one (im2col of dY, which only
-// copies, and a GEMM adding into dX) instead of a GEMM followed by col2im.
+// copies, and a GEMM adding into dX) instead of a GEMM followed by col2im, and the same
+// column block of dY gives the weight gradient too (convBackwardFlipped).
 type Conv struct {
 	sp           convSpec
 	weight, bias *Param
