@@ -309,7 +309,7 @@ func newBenchStepper(n, h, w int, seed uint64) (*benchStepper, error) {
 
 // step is one SGD step: forward, loss, backward, update.
 func (s *benchStepper) step(ctx context.Context) error {
-	s.sgd.ZeroGrad()
+	s.g.ZeroGrad() // as the trainer does
 	if err := s.g.Forward(ctx, s.x, s.lbl); err != nil {
 		return err
 	}
