@@ -364,7 +364,7 @@ func quoteIfString(v any) string {
 // suggest returns `, did you mean "x"?` for the candidate closest to key, or the list of
 // valid keys when none is close.
 func suggest(key string, candidates []string) string {
-	if best, ok := closest(key, candidates); ok {
+	if best, ok := Closest(key, candidates); ok {
 		return fmt.Sprintf(", did you mean %q?", best)
 	}
 	return fmt.Sprintf(" (valid keys: %s)", strings.Join(candidates, ", "))
@@ -372,7 +372,7 @@ func suggest(key string, candidates []string) string {
 
 // suggestList is suggest for values (layer types, policies, ...).
 func suggestList(v string, candidates []string) string {
-	best, ok := closest(v, candidates)
+	best, ok := Closest(v, candidates)
 	if len(candidates) > 12 { // a model's layer names: too many to list
 		if ok {
 			return fmt.Sprintf(", did you mean %q?", best)
@@ -385,9 +385,10 @@ func suggestList(v string, candidates []string) string {
 	return fmt.Sprintf(" (one of %s)", strings.Join(candidates, ", "))
 }
 
-// closest returns the candidate with the smallest Levenshtein distance to s, when that
-// distance is small enough for the suggestion to be plausible (at most about half of s).
-func closest(s string, candidates []string) (string, bool) {
+// Closest returns the candidate with the smallest Levenshtein distance to s (ignoring
+// case), when that distance is small enough for a "did you mean" to be plausible (at most
+// about half of s). Every command that suggests names uses it, so they agree.
+func Closest(s string, candidates []string) (string, bool) {
 	best, bestD := "", math.MaxInt
 	for _, c := range candidates {
 		if d := levenshtein(strings.ToLower(s), strings.ToLower(c)); d < bestD {

@@ -155,7 +155,7 @@ func readSource(nameOrPath string) (text []byte, source, name string, err error)
 		}
 		if _, err := os.Stat(nameOrPath); err != nil {
 			hint := ""
-			if best, ok := closest(nameOrPath, Names()); ok {
+			if best, ok := Closest(nameOrPath, Names()); ok {
 				hint = fmt.Sprintf("; did you mean %q?", best)
 			}
 			return nil, "", "", fmt.Errorf("unknown experiment %q%s (shipped experiments: %s; or give the path of a YAML file)",
@@ -212,7 +212,7 @@ func suggestEnv(name string, leaves map[string]reflect.Type) string {
 		names = append(names, envName(k))
 		byName[envName(k)] = k
 	}
-	if best, ok := closest(name, names); ok {
+	if best, ok := Closest(name, names); ok {
 		return fmt.Sprintf(", did you mean %s (%s)?", best, byName[best])
 	}
 	return " (FCN_<SECTION>_<KEY>, e.g. FCN_TRAIN_STEPS for train.steps)"

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/data"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -179,7 +180,7 @@ func readDataSection(path string) (data.Config, error) {
 		sort.Strings(md.Unused)
 		for _, k := range md.Unused {
 			msg := fmt.Sprintf("data.%s: unknown key", k)
-			if s := closest(k, valid); s != "" {
+			if s, ok := configs.Closest(k, valid); ok {
 				msg += fmt.Sprintf(" (did you mean data.%s?)", s)
 			}
 			msgs = append(msgs, msg)
@@ -187,35 +188,4 @@ func readDataSection(path string) (data.Config, error) {
 		return cfg, fmt.Errorf("%s: %s", path, strings.Join(msgs, "; "))
 	}
 	return cfg, nil
-}
-
-// closest returns the candidate nearest to key by edit distance, if reasonably near.
-func closest(key string, candidates []string) string {
-	best, bestD := "", len(key)/2+2
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(key), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
