@@ -111,7 +111,7 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	}
 	l.pointwise = sp.k == [2]int{1, 1} && sp.s == [2]int{1, 1} && sp.p == [2]int{0, 0}
 	size := dt.Size()
-	l.fwd = planChunks(n, oh, ow, l.geom.Rows(), int(size))
+	l.fwd = planChunks(n, oh, ow, l.geom.Rows(), int(size), sp.out/sp.groups)
 	colN := l.geom.Rows() * l.fwd.maxCols()
 	tmpN := 0
 	if l.fwd.nb > 1 {
@@ -130,7 +130,7 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 			DH: sp.d[0], DW: sp.d[1],
 			OH: h, OW: w,
 		}
-		l.bwd = planChunks(n, h, w, l.geomT.Rows(), int(size))
+		l.bwd = planChunks(n, h, w, l.geomT.Rows(), int(size), c/sp.groups)
 		colN = max(colN, l.geomT.Rows()*l.bwd.maxCols())
 		if l.bwd.nb > 1 {
 			tmpN = max(tmpN, c*l.bwd.maxCols())

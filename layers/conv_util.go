@@ -355,9 +355,12 @@ type convChunks struct {
 	rows      int // window rows per block (oh when nb > 1)
 }
 
-// planChunks chooses the blocks for column matrices of krows rows of size-byte elements.
-func planChunks(n, oh, ow, krows, size int) convChunks {
-	target := min(max(convMinCols, convColBytes/(krows*size)), convMaxCols)
+// planChunks chooses the blocks for column matrices of krows rows of size-byte elements
+// multiplied by a weight matrix of m rows. Each GEMM call packs the weight anew, so a
+// block has at least 4·m columns: packing the weight then costs at most a quarter of
+// packing the block.
+func planChunks(n, oh, ow, krows, size, m int) convChunks {
+	target := min(max(convMinCols, convColBytes/(krows*size), 4*m), convMaxCols)
 	c := convChunks{n: n, oh: oh, ow: ow, nb: 1, rows: oh}
 	p := oh * ow
 	switch {

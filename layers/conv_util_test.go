@@ -67,7 +67,7 @@ func TestPlanChunks(t *testing.T) {
 		{"one image, no partner", 1, 8, 8, 2304, 4, false, false},
 		{"odd rows evened out", 3, 97, 61, 600, 8, false, true},
 	} {
-		c := planChunks(tc.n, tc.oh, tc.ow, tc.krows, tc.sz)
+		c := planChunks(tc.n, tc.oh, tc.ow, tc.krows, tc.sz, 32)
 		if (c.nb > 1) != tc.sideBySide || (c.rows < tc.oh) != tc.rowsCut {
 			t.Errorf("%s: nb %d rows %d of %d", tc.name, c.nb, c.rows, tc.oh)
 		}

@@ -227,7 +227,7 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 		OH: h, OW: w,
 	}
 	l.pointwise = sp.k == [2]int{1, 1} && sp.s == [2]int{1, 1} && l.pad == [2]int{} && outHW == inHW
-	l.chunks = planChunks(n, h, w, l.geom.Rows(), int(dt.Size()))
+	l.chunks = planChunks(n, h, w, l.geom.Rows(), int(dt.Size()), c/sp.groups)
 	if l.pointwise && l.chunks.nb == 1 {
 		l.chunks.rows = h // the output is its own column matrix: no need to cut it
 		l.col = convGrowBuf(l.col, dt, 0)
@@ -577,7 +577,7 @@ func (l *Deconv) setupPhases(size int) int {
 		}
 	}
 	// Whole images, as many side by side as the widest phase allows.
-	c := planChunks(l.n, 1, maxP, maxRows, size)
+	c := planChunks(l.n, 1, maxP, maxRows, size, sp.out/sp.groups)
 	l.pchunks = convChunks{n: l.n, oh: 1, ow: maxP, nb: c.nb, rows: 1}
 	return maxRows * l.pchunks.nb * maxP
 }
