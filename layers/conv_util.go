@@ -333,16 +333,21 @@ func convData[T Float](d *tensor.Dense) []T {
 // ---- Work shared by conv and deconv on the fast path: column blocks, parallel
 // im2col/col2im, and the small copies around grouped images.
 
-// Column blocks are sized so that one block of the column matrix stays in the
-// per-core L2 cache between being written by im2col and read by the GEMM's packing,
-// but has enough columns for the GEMM to keep both register tiles and threads busy.
-// Images too small to fill convMinCols columns are placed side by side, several to a
-// block, so that e.g. the 8×8 maps of an FCN's last stage are multiplied in one GEMM
-// per batch instead of one small GEMM per image.
+// Column blocks are large: each block is one GEMM call, and with two or more threads
+// every call costs a round of waking and waiting for helpers, which for the short
+// products of an FCN's first stages (32 or 64 output channels) cost as much as the
+// product itself with blocks sized for L2; measured on the 2-core machine, W1 forward
+// plus backward went from 79 to 52 ms and the W4 step from ~570 to ~500 ms going from
+// 512 KiB to 4 MiB blocks, the column block then living in L3. Images too small to fill
+// convMinCols columns are placed side by side, several to a block, so that e.g. the
+// 16×16 maps of an FCN's last stage are multiplied in one GEMM per few images instead
+// of one small GEMM per image. The sizes depend on the shapes only — never on the
+// thread count — since the order in which a weight gradient sums its blocks follows
+// them.
 const (
-	convColBytes = 512 << 10 // target bytes of one column block: a quarter of L2
-	convMinCols  = 256       // fewer columns than this starves the GEMM
-	convMaxCols  = 4096
+	convColBytes = 4 << 20 // target bytes of one column block
+	convMinCols  = 2048    // fewer columns than this spend too much on waking helpers
+	convMaxCols  = 16384
 )
 
 // convChunks cuts the columns of a batch's column matrices — n images of oh×ow window
