@@ -233,18 +233,21 @@ func convForward[T Float](l *Conv, x, y []T, job *colJob[T]) {
 	for bi := range l.fwd.count() {
 		n0, cnt, r0, r1 := l.fwd.block(bi)
 		ld := cnt * (r1 - r0) * g.OW
-		bm, ldb := col, ld
-		if l.pointwise && cnt == 1 {
-			bm, ldb = x[n0*inSz+r0*g.OW:], P
-		} else {
-			job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
-		}
 		cm, ldc := tmp, ld
 		if cnt == 1 {
 			cm, ldc = y[n0*outSz+r0*g.OW:], P
 		}
 		if b != nil {
-			fillRows(cm, l.sp.out, ld, ldc, b)
+			job.setFill(cm, l.sp.out, ld, ldc, b)
+		}
+		bm, ldb := col, ld
+		if l.pointwise && cnt == 1 {
+			bm, ldb = x[n0*inSz+r0*g.OW:], P
+			if b != nil {
+				job.run(g, nil, 0, nil, 0, 0, r0, r1, false) // the bias alone
+			}
+		} else {
+			job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
 		}
 		for gi := range G {
 			gemm.Gemm(false, false, M, ld, K,

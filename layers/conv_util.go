@@ -540,24 +540,55 @@ type colJob[T Float] struct {
 	nblk     int // tasks per image
 	back     bool
 	imgStart int // column offset between images in col: (r1−r0)·OW
+	ncol     int // im2col/col2im tasks; the fill's follow
+
+	fill struct { // set by setFill for one run
+		dst, v                []T
+		rows, cols, ld, tasks int
+	}
 
 	bias biasGradJob[T] // the layer's bias gradient, in parallel too
 }
 
 // run lowers (back: adds back) images [0, cnt) of im, window rows [r0, r1), to or from
-// the column block col of leading dimension ld.
+// the column block col of leading dimension ld, together with the fill set by setFill
+// if any (cnt may be 0 for the fill alone).
 func (j *colJob[T]) run(g im2col.Geom, im []T, imSz int, col []T, ld, cnt, r0, r1 int, back bool) {
-	per := max(1, (4*runtime.GOMAXPROCS(0)+cnt-1)/cnt) // a few tasks per thread
-	j.nblk = min(g.C, per)
-	j.cblk = (g.C + j.nblk - 1) / j.nblk
-	j.nblk = (g.C + j.cblk - 1) / j.cblk
+	procs := runtime.GOMAXPROCS(0)
+	j.nblk, j.cblk, j.ncol = 0, 0, 0
+	if cnt > 0 {
+		per := max(1, (4*procs+cnt-1)/cnt) // a few tasks per thread
+		j.nblk = min(g.C, per)
+		j.cblk = (g.C + j.nblk - 1) / j.nblk
+		j.nblk = (g.C + j.cblk - 1) / j.cblk
+		j.ncol = cnt * j.nblk
+	}
 	j.g, j.im, j.imSz, j.col, j.ld, j.r0, j.r1, j.back = g, im, imSz, col, ld, r0, r1, back
 	j.imgStart = (r1 - r0) * g.OW
-	parRun(cnt*j.nblk, j)
+	nf := 0
+	if j.fill.dst != nil {
+		nf = min(j.fill.rows, 2*procs)
+	}
+	j.fill.tasks = nf
+	parRun(j.ncol+nf, j)
 	j.im, j.col = nil, nil
+	j.fill.dst, j.fill.v = nil, nil
+}
+
+// setFill makes the next run also set rows × cols of dst (leading dimension ld) to
+// v[row] — an output block's bias, written while the block is lowered.
+func (j *colJob[T]) setFill(dst []T, rows, cols, ld int, v []T) {
+	j.fill.dst, j.fill.rows, j.fill.cols, j.fill.ld, j.fill.v = dst, rows, cols, ld, v
 }
 
 func (j *colJob[T]) do(i int) {
+	if i >= j.ncol {
+		f := &j.fill
+		t := i - j.ncol
+		r0, r1 := t*f.rows/f.tasks, (t+1)*f.rows/f.tasks
+		fillRows(f.dst[r0*f.ld:], r1-r0, f.cols, f.ld, f.v[r0:r1])
+		return
+	}
 	img, b := i/j.nblk, i%j.nblk
 	c0 := b * j.cblk
 	c1 := min(c0+j.cblk, j.g.C)
