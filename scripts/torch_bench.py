@@ -94,27 +94,18 @@ def deconv(route, x, w, stride, pad):
     return F.conv_transpose2d(x, w, stride=stride, padding=pad)
 
 
-def layer_benches(iters, warmup):
+def layer_benches(iters, warmup, only, routes):
     rows = []
-    # W1: conv 3x3 64->64 on 64x64.
-    x = torch.randn(N, 64, 64, 64, requires_grad=True)
-    conv = nn.Conv2d(64, 64, 3, padding=1)
-    flops = 2 * N * 64 * 64 * 64 * 64 * 9
-    with torch.no_grad():
-        rows.append(("W1", "fwd", "", median_ms(lambda: conv(x), iters, warmup), flops))
-
-    def w1_fb():
-        x.grad = None
-        conv.zero_grad(set_to_none=True)
-        conv(x).sum().backward()
-    rows.append(("W1", "fwdbwd", "", median_ms(w1_fb, iters, warmup), 3 * flops))
-
+    if "W1" in only:
+        rows += w1_benches(iters, warmup)
     # W2: k16 s8 p4 21->21, 16x16 -> 128x128; W3: k4 s2 p1 64->64, 32x32 -> 64x64.
     for wid, c, h, k, s, p in (("W2", 21, 16, 16, 8, 4), ("W3", 64, 32, 4, 2, 1)):
+        if wid not in only:
+            continue
         x = torch.randn(N, c, h, h, requires_grad=True)
         w = torch.randn(c, c, k, k, requires_grad=True)
         flops = 2 * N * c * c * h * h * k * k
-        for route in ("stock", "onednn"):
+        for route in routes:
             with torch.no_grad():
                 rows.append((wid, "fwd", route,
                              median_ms(lambda: deconv(route, x, w, s, p), iters, warmup), flops))
@@ -131,6 +122,23 @@ def layer_benches(iters, warmup):
                     deconv(route, x, wf, s, p).sum().backward()
                 rows.append((wid, "fwdbwd_frozen", route,
                              median_ms(fb_frozen, iters, warmup), 2 * flops))
+    return rows
+
+
+def w1_benches(iters, warmup):
+    rows = []
+    # W1: conv 3x3 64->64 on 64x64.
+    x = torch.randn(N, 64, 64, 64, requires_grad=True)
+    conv = nn.Conv2d(64, 64, 3, padding=1)
+    flops = 2 * N * 64 * 64 * 64 * 64 * 9
+    with torch.no_grad():
+        rows.append(("W1", "fwd", "", median_ms(lambda: conv(x), iters, warmup), flops))
+
+    def w1_fb():
+        x.grad = None
+        conv.zero_grad(set_to_none=True)
+        conv(x).sum().backward()
+    rows.append(("W1", "fwdbwd", "", median_ms(w1_fb, iters, warmup), 3 * flops))
     return rows
 
 
@@ -167,13 +175,13 @@ def bilinear(k):
     return f.view(-1, 1) * f.view(1, -1)
 
 
-def step_benches(iters, warmup):
+def step_benches(iters, warmup, routes):
     rows = []
     torch.manual_seed(0)
     x = torch.randn(N, 3, 128, 128)
     y = torch.randint(0, 21, (N, 128, 128))
     y[torch.rand(N, 128, 128) < 0.05] = 255
-    for route in ("stock", "onednn"):
+    for route in routes:
         net = FCN16sTiny(route)
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
@@ -191,10 +199,21 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", help="also write the rows as JSON to this file")
+    ap.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads to run")
+    ap.add_argument("--routes", default="stock,onednn",
+                    help="transposed-convolution routes to time (stock, onednn)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     check_routes()
-    rows = layer_benches(args.iters, args.warmup) + step_benches(args.iters, args.warmup)
+    only = {w.strip().upper() for w in args.only.split(",")}
+    if not only <= {"W1", "W2", "W3", "W4"}:
+        raise SystemExit(f"--only: unknown workload in {args.only!r} (want W1, W2, W3, W4)")
+    routes = [r.strip().lower() for r in args.routes.split(",")]
+    if not set(routes) <= {"stock", "onednn"}:
+        raise SystemExit(f"--routes: unknown route in {args.routes!r} (want stock, onednn)")
+    rows = layer_benches(args.iters, args.warmup, only, routes)
+    if "W4" in only:
+        rows += step_benches(args.iters, args.warmup, routes)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters}")
     print(f"{'id':4} {'pass':14} {'route':7} {'median_ms':>10} {'GFLOP/s':>8}")
     out = []
