@@ -139,8 +139,8 @@ func (o *SGD) Step(lr float64) {
 		if lrMult == 0 {
 			continue
 		}
-		w := np.Param.Value.Data().([]float32)
-		g := np.Param.Grad.Data().([]float32)
+		w := np.Param.Value.Float32s()
+		g := np.Param.Grad.Float32s()
 		v := o.bufs[i]
 		rate := float32(lr * lrMult)
 		wd := float32(o.cfg.WeightDecay * decayMult)
@@ -177,7 +177,7 @@ func (o *SGD) Scale(s float64) {
 		if lrMult, _ := o.multipliers(i); lrMult == 0 {
 			continue
 		}
-		g := np.Param.Grad.Data().([]float32)
+		g := np.Param.Grad.Float32s()
 		for j := range g {
 			g[j] *= f
 		}
@@ -187,7 +187,7 @@ func (o *SGD) Scale(s float64) {
 // ZeroGrad sets every parameter's gradient to zero (Backward adds into it).
 func (o *SGD) ZeroGrad() {
 	for _, np := range o.params {
-		clear(np.Param.Grad.Data().([]float32))
+		clear(np.Param.Grad.Float32s())
 	}
 }
 
