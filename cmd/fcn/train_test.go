@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -251,15 +252,34 @@ func TestResumeCommandForms(t *testing.T) {
 }
 
 // startFCN starts fcn as a process and returns a channel of its stdout lines.
-func startFCN(t *testing.T, args ...string) (*exec.Cmd, <-chan string, *bytes.Buffer) {
+// lockedBuffer is a bytes.Buffer safe to read while the child process's stderr is being
+// copied into it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startFCN(t *testing.T, args ...string) (*exec.Cmd, <-chan string, *lockedBuffer) {
 	t.Helper()
 	cmd := fcnProcess(t, args...)
 	pr, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := new(lockedBuffer)
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +291,7 @@ func startFCN(t *testing.T, args ...string) (*exec.Cmd, <-chan string, *bytes.Bu
 			lines <- sc.Text()
 		}
 	}()
-	return cmd, lines, &stderr
+	return cmd, lines, stderr
 }
 
 // waitLine reads lines until one contains s, returning everything read.
@@ -364,10 +384,10 @@ func TestSIGINT(t *testing.T) {
 		}
 	})
 
-	// Steps of 160×160 images take tens of milliseconds: the second signal lands while
-	// the step the first one lets finish is still running.
+	// Steps of 320×320 images are slow enough that the second signal, sent as soon as the
+	// first is acknowledged, lands while the step the first one lets finish still runs.
 	t.Run("twice", func(t *testing.T) {
-		slow := []string{"--set", "train.steps=60", "--set", "data.synthetic.size=160", "--set", "eval.every=0", "--set", "checkpoint.every=10", "--set", "checkpoint.keep=0", "--progress", "plain"}
+		slow := []string{"--set", "train.steps=60", "--set", "data.synthetic.size=320", "--set", "eval.every=0", "--set", "checkpoint.every=10", "--set", "checkpoint.keep=0", "--progress", "plain"}
 		ref := filepath.Join(t.TempDir(), "ref")
 		if code, o, e := runInProcess(t, append([]string{"train", "--config", cfg, "--out", ref}, slow...)...); code != 0 {
 			t.Fatalf("%s\n%s", o, e)
@@ -376,7 +396,14 @@ func TestSIGINT(t *testing.T) {
 		cmd, lines, stderr := startFCN(t, append([]string{"train", "--config", cfg, "--out", dir}, slow...)...)
 		waitLine(t, lines, "step 21/60")
 		cmd.Process.Signal(os.Interrupt)
-		time.Sleep(15 * time.Millisecond)
+		// Send the second signal once the first has been read (two SIGINTs sent at once
+		// can merge into one before Go reads them).
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "stopping after the current step"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the first SIGINT was not acknowledged:\n%s", stderr)
+			}
+			time.Sleep(time.Millisecond)
+		}
 		cmd.Process.Signal(os.Interrupt)
 		rest := drain(lines)
 		if code := exitCode(cmd.Wait()); code != 130 {
@@ -428,7 +455,7 @@ func TestKill9(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, checkpoints.DirName, checkpoints.LatestFile)); err == nil || time.Now().After(deadline) {
 				break
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(15 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
