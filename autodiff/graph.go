@@ -66,6 +66,10 @@ type Graph struct {
 
 	need []bool // scratch for Backward: node output needs a gradient
 	mark []bool // scratch for Backward: node lies upstream of the seed
+	// scratch for Backward, per input then node: how many backward edges write its
+	// gradient, and whether the one that does may assign it (layers.GradAssigner)
+	writers []int
+	assign  []bool
 }
 
 // gnode is a node as the graph runs it.
@@ -204,6 +208,8 @@ func Build(inputs []InputSpec, nodes []Node, dt tensor.Dtype) (*Graph, error) {
 	}
 	g.need = make([]bool, len(g.nodes))
 	g.mark = make([]bool, len(g.nodes))
+	g.writers = make([]int, len(g.specs)+len(g.nodes))
+	g.assign = make([]bool, len(g.specs)+len(g.nodes))
 	if err := g.setup(true); err != nil {
 		return nil, err
 	}
@@ -605,14 +611,48 @@ func (g *Graph) backward(ctx context.Context, seed int, dOut *tensor.Dense) erro
 			}
 		}
 	}
+	// A gradient written by a single backward edge whose layer can assign it is
+	// assigned rather than zeroed and added into: most activation gradients of a chain.
+	wants := func(s int) bool { return s < nIn && floatIn(s) || s >= nIn && g.need[s-nIn] }
+	clear(g.writers)
+	for _, i := range g.order {
+		if !g.mark[i] || !g.need[i] {
+			continue
+		}
+		for _, s := range g.nodes[i].srcs {
+			if wants(s) {
+				g.writers[s]++
+			}
+		}
+	}
+	clear(g.assign)
+	for _, i := range g.order {
+		n := g.nodes[i]
+		ga, ok := n.Layer.(layers.GradAssigner)
+		if !ok {
+			continue
+		}
+		for j, s := range n.srcs {
+			on := g.mark[i] && g.need[i] && wants(s) && g.writers[s] == 1
+			if ga.SetAssignGrad(j, on) && on {
+				g.assign[s] = true
+			}
+		}
+	}
 	for i := range g.specs {
 		if floatIn(i) {
-			zeroDense(g.inGrad[i].get(g.dt, g.specs[i].Shape))
+			d := g.inGrad[i].get(g.dt, g.specs[i].Shape)
+			if !(g.writers[i] == 1 && g.assign[i]) {
+				zeroDense(d)
+			}
 		}
 	}
 	for i, n := range g.nodes {
 		if g.need[i] {
-			zeroDense(n.grad.get(g.dt, n.outShape))
+			d := n.grad.get(g.dt, n.outShape)
+			if s := nIn + i; !(g.writers[s] == 1 && g.assign[s]) {
+				zeroDense(d)
+			}
 		}
 	}
 	if !g.need[seed] {

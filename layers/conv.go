@@ -49,6 +49,8 @@ type Conv struct {
 
 	job32 colJob[float32]
 	job64 colJob[float64]
+
+	assignDx bool // Backward writes the input gradient instead of adding (GradAssigner)
 }
 
 var convInits = []string{"he", "xavier", "gaussian", "zero"}
@@ -191,6 +193,15 @@ func (l *Conv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	}
 }
 
+// SetAssignGrad implements GradAssigner for the input.
+func (l *Conv) SetAssignGrad(i int, assign bool) bool {
+	if i != 0 {
+		return false
+	}
+	l.assignDx = assign
+	return assign
+}
+
 // Backward implements Layer. The weight gradient dY·colᵀ is accumulated straight into
 // the weight's Grad; frozen parameters (LRMult 0) get no gradient, as in Caffe.
 func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
@@ -303,6 +314,10 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 			}
 		}
 	}
+	beta := T(1) // dX is added into, unless assigned
+	if l.assignDx {
+		beta = 0
+	}
 	switch {
 	case dx == nil:
 	case l.pointwise:
@@ -313,13 +328,17 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 				gemm.Gemm(true, false, K, P, M,
 					1, w[gi*M*K:], K,
 					dyn[gi*M*P:], P,
-					1, dxn[gi*K*P:], P)
+					beta, dxn[gi*K*P:], P)
 			}
 		}
 	case l.flipped:
-		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, job)
+		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, beta, job)
 	default:
-		// dX += col2im(W_gᵀ · dY_g), one image's block at a time.
+		// dX += col2im(W_gᵀ · dY_g), one image's block at a time; col2im adds, and
+		// blocks share input rows, so an assigned dX is cleared first.
+		if beta == 0 {
+			clear(dx)
+		}
 		for bi := range l.fwd.count() {
 			n0, cnt, r0, r1 := l.fwd.block(bi)
 			cols := (r1 - r0) * g.OW
@@ -345,8 +364,9 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 // ((o, u', v'), (i, j)) of col' is dY[o, i+p−u·d, j+p−v·d] with u = kh−1−u', so
 // dW[g·M+o, c, u, v] = Σ_{i,j} x[c, i, j]·col'[(o, u', v'), (i, j)] = (x_g·col'_gᵀ)[c, (o, u', v')],
 // accumulated over the blocks into wt's twin dwt and added, un-flipped, into dw at the
-// end. One im2col per backward pass instead of two.
-func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, job *colJob[T]) {
+// end. One im2col per backward pass instead of two. dxBeta is 1 to add into dX, 0 to
+// overwrite it (the blocks cover every input position once).
+func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBeta T, job *colJob[T]) {
 	g, gt, G := l.geom, l.geomT, l.sp.groups
 	M := l.sp.out / G // dY channels per group
 	C := g.C / G      // input channels per group
@@ -392,7 +412,7 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, job *
 					beta, dwt[gi*C*KT:], KT)
 			}
 		}
-		cm, ldc, beta := dx[n0*inSz+r0*gt.OW:], P, T(1)
+		cm, ldc, beta := dx[n0*inSz+r0*gt.OW:], P, dxBeta
 		if cnt > 1 {
 			cm, ldc, beta = tmp, ld, 0
 		}
@@ -403,7 +423,7 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, job *
 				beta, cm[gi*C*ldc:], ldc)
 		}
 		if cnt > 1 {
-			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, true)
+			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, dxBeta != 0)
 		}
 	}
 	if dw == nil {

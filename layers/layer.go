@@ -82,3 +82,14 @@ type CoordMapper interface {
 type MACCounter interface {
 	MACs() int64
 }
+
+// GradAssigner is implemented by layers whose Backward can write an input's gradient
+// instead of adding into it. The graph turns assignment on for an input whose gradient
+// has no other contributor and then need not zero that buffer before the backward pass:
+// one pass fewer over every large activation gradient per step.
+type GradAssigner interface {
+	// SetAssignGrad makes later Backward calls overwrite dIn[i] (assign) or add into it
+	// (the default). It reports whether Backward will overwrite dIn[i]: false if the
+	// layer cannot for that input (a wrapper, say, whose inner layer cannot).
+	SetAssignGrad(i int, assign bool) bool
+}

@@ -46,11 +46,24 @@ type SoftmaxCrossEntropy struct {
 	ignore       int
 	weights      []float64
 	n, c, s      int       // batch, classes, pixels per image
-	lse          []float64 // per pixel log Σ exp(scores), from Forward, for Backward
+	lse          []float64 // per pixel log Σ exp(scores), from Forward
+	sum          []float64 // per pixel Σ exp(scores − max), from Forward, for Backward
 	wpix         []float64 // per pixel class weight of its label, 0 where ignored
-	se           []float64 // per pixel scratch
-	norm         float64   // the divisor of the last Forward (0: no valid pixel)
+	exps, coef   any       // []T: exp(score − max) per score from Forward; Backward's per pixel factor
+	job32        lossJob[float32]
+	job64        lossJob[float64]
+	norm         float64 // the divisor of the last Forward (0: no valid pixel)
 	invalid      int
+	assign       bool // Backward overwrites the scores' gradient (GradAssigner)
+}
+
+// SetAssignGrad implements GradAssigner for the scores.
+func (l *SoftmaxCrossEntropy) SetAssignGrad(i int, assign bool) bool {
+	if i != 0 {
+		return false // labels have no gradient
+	}
+	l.assign = assign
+	return assign
 }
 
 // NewSoftmaxCrossEntropy validates cfg and returns the loss layer. The number of class
@@ -109,7 +122,9 @@ func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.
 	l.n, l.c, l.s = sc[0], sc[1], sc[2]*sc[3]
 	l.lse = growFloat64(l.lse, l.n*l.s)
 	l.wpix = growFloat64(l.wpix, l.n*l.s)
-	l.se = growFloat64(l.se, l.s)
+	l.sum = growFloat64(l.sum, l.n*l.s)
+	l.exps = convGrowBuf(l.exps, dt, l.n*l.c*l.s)
+	l.coef = convGrowBuf(l.coef, dt, l.n*l.s)
 	return tensor.Shape{1}, nil
 }
 
@@ -160,65 +175,21 @@ func (l *SoftmaxCrossEntropy) weight(y int32) float64 {
 func (l *SoftmaxCrossEntropy) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	labels := int32sOf(in[1])
 	if isFloat32(out) {
-		floatsOf[float32](out)[0] = float32(lossForward(l, floatsOf[float32](in[0]), labels))
+		floatsOf[float32](out)[0] = float32(lossForward(l, &l.job32, floatsOf[float32](in[0]), labels))
 	} else {
-		floatsOf[float64](out)[0] = lossForward(l, floatsOf[float64](in[0]), labels)
+		floatsOf[float64](out)[0] = lossForward(l, &l.job64, floatsOf[float64](in[0]), labels)
 	}
 }
 
-// Backward implements Layer: dScores = dOut·w_y·(softmax − onehot(y))/norm on valid pixels.
-func (l *SoftmaxCrossEntropy) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
-	if dIn[0] == nil {
-		return
-	}
-	labels := int32sOf(in[1])
-	if isFloat32(dOut) {
-		lossBackward(l, floatsOf[float32](in[0]), labels, float64(floatsOf[float32](dOut)[0]), floatsOf[float32](dIn[0]))
-	} else {
-		lossBackward(l, floatsOf[float64](in[0]), labels, floatsOf[float64](dOut)[0], floatsOf[float64](dIn[0]))
-	}
-}
-
-// lossForward computes, per pixel, the stable log Σ_c exp(x_c) = m + log Σ_c exp(x_c − m)
-// with m the pixel's max score, and the loss lse − x_y; channel-outer loops keep memory
-// access contiguous.
-func lossForward[T Float](l *SoftmaxCrossEntropy, x []T, labels []int32) float64 {
-	c, s := l.c, l.s
+func lossForward[T Float](l *SoftmaxCrossEntropy, j *lossJob[T], x []T, labels []int32) float64 {
+	j.l, j.x, j.e, j.labels, j.back = l, x, convBuf[T](l.exps), labels, false
+	j.run(l.n)
 	var total, norm float64
 	l.invalid = 0
-	for n := 0; n < l.n; n++ {
-		xs, lab := x[n*c*s:][:c*s], labels[n*s:][:s]
-		mx, se := l.lse[n*s:][:s], l.se[:s]
-		for p, v := range xs[:s] {
-			mx[p] = float64(v)
-		}
-		for ch := 1; ch < c; ch++ {
-			for p, v := range xs[ch*s:][:s] {
-				mx[p] = max(mx[p], float64(v))
-			}
-		}
-		clear(se)
-		for ch := 0; ch < c; ch++ {
-			for p, v := range xs[ch*s:][:s] {
-				se[p] += math.Exp(float64(v) - mx[p])
-			}
-		}
-		wpix := l.wpix[n*s:][:s]
-		for p, y := range lab {
-			lse := mx[p] + math.Log(se[p])
-			mx[p] = lse // the buffer now holds lse for Backward
-			if !l.validLabel(y) {
-				if int(y) != l.ignore {
-					l.invalid++
-				}
-				wpix[p] = 0
-				continue
-			}
-			w := l.weight(y)
-			wpix[p] = w
-			total += w * (lse - float64(xs[int(y)*s+p]))
-			norm += w
-		}
+	for i := range j.total {
+		total += j.total[i]
+		norm += j.norm[i]
+		l.invalid += j.invalid[i]
 	}
 	if !l.mean {
 		l.norm = 1
@@ -231,27 +202,156 @@ func lossForward[T Float](l *SoftmaxCrossEntropy, x []T, labels []int32) float64
 	return total / norm
 }
 
-func lossBackward[T Float](l *SoftmaxCrossEntropy, x []T, labels []int32, dOut float64, dx []T) {
+func lossBackward[T Float](l *SoftmaxCrossEntropy, j *lossJob[T], labels []int32, dOut float64, dx []T) {
 	if l.norm == 0 {
+		if l.assign {
+			clear(dx)
+		}
 		return // no valid pixel: the loss is the constant 0
 	}
+	j.l, j.dx, j.e, j.labels, j.back = l, dx, convBuf[T](l.exps), labels, true
+	j.scale = dOut / l.norm
+	j.run(l.n)
+}
+
+// Backward implements Layer: dScores = dOut·w_y·(softmax − onehot(y))/norm on valid pixels.
+func (l *SoftmaxCrossEntropy) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
+	if dIn[0] == nil {
+		return
+	}
+	labels := int32sOf(in[1])
+	if isFloat32(dOut) {
+		lossBackward(l, &l.job32, labels, float64(floatsOf[float32](dOut)[0]), floatsOf[float32](dIn[0]))
+	} else {
+		lossBackward(l, &l.job64, labels, floatsOf[float64](dOut)[0], floatsOf[float64](dIn[0]))
+	}
+}
+
+// lossPixelBlock is the pixels of one task of the loss: tasks are fixed blocks of one
+// image, independent of the thread count, and their partial sums are added in task
+// order, so the loss is the same bit for bit however many goroutines run.
+const lossPixelBlock = 2048
+
+// lossJob runs the loss's forward or backward pass over blocks of pixels in parallel.
+type lossJob[T Float] struct {
+	l       *SoftmaxCrossEntropy
+	x, dx   []T
+	e       []T // exp(x − max) per score, from Forward, for Backward
+	labels  []int32
+	scale   float64 // Backward: dOut / norm
+	back    bool
+	blocks  int // per image
+	total   []float64
+	norm    []float64
+	invalid []int
+}
+
+func (j *lossJob[T]) run(n int) {
+	j.blocks = (j.l.s + lossPixelBlock - 1) / lossPixelBlock
+	tasks := n * j.blocks
+	if !j.back {
+		if cap(j.total) < tasks {
+			j.total, j.norm, j.invalid = make([]float64, tasks), make([]float64, tasks), make([]int, tasks)
+		}
+		j.total, j.norm, j.invalid = j.total[:tasks], j.norm[:tasks], j.invalid[:tasks]
+	}
+	parRun(tasks, j)
+	j.x, j.dx, j.e, j.labels = nil, nil, nil, nil
+}
+
+func (j *lossJob[T]) do(i int) {
+	n, b := i/j.blocks, i%j.blocks
+	p0 := b * lossPixelBlock
+	p1 := min(p0+lossPixelBlock, j.l.s)
+	if j.back {
+		lossBackwardBlock(j, n, p0, p1)
+	} else {
+		j.total[i], j.norm[i], j.invalid[i] = lossForwardBlock(j, n, p0, p1)
+	}
+}
+
+// lossForwardBlock computes, for pixels [p0, p1) of image n, the stable
+// log Σ_c exp(x_c) = m + log Σ_c exp(x_c − m) with m the pixel's max score, keeps
+// exp(x_c − m) for Backward, and returns the block's weighted loss, weight and number
+// of invalid labels. Channel-outer loops keep memory access contiguous.
+func lossForwardBlock[T Float](j *lossJob[T], n, p0, p1 int) (total, norm float64, invalid int) {
+	l := j.l
 	c, s := l.c, l.s
-	scale := dOut / l.norm
-	for n := 0; n < l.n; n++ {
-		xs, dxs, lab := x[n*c*s:][:c*s], dx[n*c*s:][:c*s], labels[n*s:][:s]
-		lse, wpix := l.lse[n*s:][:s], l.wpix[n*s:][:s]
-		for ch := 0; ch < c; ch++ {
-			xc, dc := xs[ch*s:][:s], dxs[ch*s:][:s]
-			for p, w := range wpix {
-				if w == 0 {
-					continue // ignored, invalid, or a class of weight 0
-				}
-				g := math.Exp(float64(xc[p]) - lse[p])
-				if int(lab[p]) == ch {
-					g--
-				}
-				dc[p] += T(scale * w * g)
+	base := n*c*s + p0
+	np := p1 - p0
+	lab := j.labels[n*s+p0:][:np]
+	mx, se := l.lse[n*s+p0:][:np], l.sum[n*s+p0:][:np]
+	for p, v := range j.x[base:][:np] {
+		mx[p] = float64(v)
+	}
+	for ch := 1; ch < c; ch++ {
+		for p, v := range j.x[base+ch*s:][:np] {
+			mx[p] = max(mx[p], float64(v))
+		}
+	}
+	clear(se)
+	for ch := 0; ch < c; ch++ {
+		xs, es := j.x[base+ch*s:][:np], j.e[base+ch*s:][:np]
+		for p, v := range xs {
+			e := expOf(v - T(mx[p]))
+			es[p] = e
+			se[p] += float64(e)
+		}
+	}
+	wpix := l.wpix[n*s+p0:][:np]
+	for p, y := range lab {
+		lse := mx[p] + math.Log(se[p])
+		mx[p] = lse // the buffer now holds lse
+		if !l.validLabel(y) {
+			if int(y) != l.ignore {
+				invalid++
 			}
+			wpix[p] = 0
+			continue
+		}
+		w := l.weight(y)
+		wpix[p] = w
+		total += w * (lse - float64(j.x[base+int(y)*s+p]))
+		norm += w
+	}
+	return total, norm, invalid
+}
+
+// lossBackwardBlock adds dOut·w_y·(softmax − onehot(y))/norm for pixels [p0, p1) of
+// image n, with softmax = exp(x − m) / Σ exp(x − m) from Forward's buffers.
+func lossBackwardBlock[T Float](j *lossJob[T], n, p0, p1 int) {
+	l := j.l
+	c, s := l.c, l.s
+	base := n*c*s + p0
+	np := p1 - p0
+	lab := j.labels[n*s+p0:][:np]
+	// Per pixel: a = scale·w/Σexp multiplies exp(x − m); the label's channel also
+	// loses scale·w.
+	se, wpix := l.sum[n*s+p0:][:np], l.wpix[n*s+p0:][:np]
+	coef := convBuf[T](l.coef)[n*s+p0:][:np]
+	for p, w := range wpix {
+		coef[p] = T(j.scale * w / se[p])
+	}
+	for ch := 0; ch < c; ch++ {
+		es, dc := j.e[base+ch*s:][:np], j.dx[base+ch*s:][:np]
+		if l.assign {
+			for p, a := range coef {
+				dc[p] = 0
+				if a != 0 { // ignored pixels get no gradient, even from a non-finite score
+					dc[p] = a * es[p]
+				}
+			}
+			continue
+		}
+		for p, a := range coef {
+			if a != 0 {
+				dc[p] += a * es[p]
+			}
+		}
+	}
+	for p, w := range wpix {
+		if w != 0 {
+			j.dx[base+int(lab[p])*s+p] -= T(j.scale * w)
 		}
 	}
 }

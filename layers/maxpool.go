@@ -25,6 +25,15 @@ type MaxPool struct {
 	ceil                bool
 	n, c, h, w, oh, ow  int
 	argmax              []int32 // per output element: h·W+w of the selected input in its plane
+	job32               poolJob[float32]
+	job64               poolJob[float64]
+	assign              bool // Backward overwrites dIn (GradAssigner)
+}
+
+// SetAssignGrad implements GradAssigner.
+func (l *MaxPool) SetAssignGrad(i int, assign bool) bool {
+	l.assign = assign
+	return assign
 }
 
 // NewMaxPool validates cfg and returns the layer.
@@ -117,9 +126,9 @@ func (l *MaxPool) CoordMap() (scale, offset [2]float64) {
 // Forward implements Layer.
 func (l *MaxPool) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	if isFloat32(out) {
-		maxPoolForward(l, floatsOf[float32](in[0]), floatsOf[float32](out))
+		l.job32.run(l, floatsOf[float32](in[0]), floatsOf[float32](out), false)
 	} else {
-		maxPoolForward(l, floatsOf[float64](in[0]), floatsOf[float64](out))
+		l.job64.run(l, floatsOf[float64](in[0]), floatsOf[float64](out), false)
 	}
 }
 
@@ -129,54 +138,126 @@ func (l *MaxPool) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*t
 		return
 	}
 	if isFloat32(dOut) {
-		maxPoolBackward(l, floatsOf[float32](dOut), floatsOf[float32](dIn[0]))
+		l.job32.run(l, floatsOf[float32](dIn[0]), floatsOf[float32](dOut), true)
 	} else {
-		maxPoolBackward(l, floatsOf[float64](dOut), floatsOf[float64](dIn[0]))
+		l.job64.run(l, floatsOf[float64](dIn[0]), floatsOf[float64](dOut), true)
 	}
 }
 
-func maxPoolForward[T Float](l *MaxPool, x, y []T) {
-	kh, kw, sh, sw, ph, pw := l.kernel[0], l.kernel[1], l.stride[0], l.stride[1], l.pad[0], l.pad[1]
+// poolJob runs maxpool's forward (x → y) or backward (dy into x, the input gradient)
+// over runs of whole planes in parallel; planes are independent, so the result does
+// not depend on how the runs are shared out.
+type poolJob[T Float] struct {
+	l      *MaxPool
+	x, y   []T
+	back   bool
+	planes int // per task
+}
+
+func (j *poolJob[T]) run(l *MaxPool, x, y []T, back bool) {
+	j.l, j.x, j.y, j.back = l, x, y, back
+	j.planes = max(1, eltBlock/(l.h*l.w))
+	parRun((l.n*l.c+j.planes-1)/j.planes, j)
+	j.l, j.x, j.y = nil, nil, nil
+}
+
+func (j *poolJob[T]) do(i int) {
+	l := j.l
+	nc0 := i * j.planes
+	nc1 := min(nc0+j.planes, l.n*l.c)
 	plane, oplane := l.h*l.w, l.oh*l.ow
-	for nc := 0; nc < l.n*l.c; nc++ {
-		xp := x[nc*plane : (nc+1)*plane]
-		yp := y[nc*oplane : (nc+1)*oplane]
-		ap := l.argmax[nc*oplane : (nc+1)*oplane]
-		for oh := 0; oh < l.oh; oh++ {
-			h0 := oh*sh - ph
-			h1 := min(h0+kh, l.h)
-			h0 = max(h0, 0)
-			for ow := 0; ow < l.ow; ow++ {
-				w0 := ow*sw - pw
-				w1 := min(w0+kw, l.w)
-				w0 = max(w0, 0)
-				// Setup's size rules guarantee a non-empty window.
-				best := h0*l.w + w0
-				m := xp[best]
-				for ih := h0; ih < h1; ih++ {
-					row := ih * l.w
-					for iw := w0; iw < w1; iw++ {
-						// v != v: a NaN wins and sticks, so NaNs propagate as in PyTorch.
-						if v := xp[row+iw]; v > m || (v != v && m == m) {
-							m, best = v, row+iw
-						}
+	for nc := nc0; nc < nc1; nc++ {
+		x := j.x[nc*plane : (nc+1)*plane]
+		y := j.y[nc*oplane : (nc+1)*oplane]
+		arg := l.argmax[nc*oplane : (nc+1)*oplane]
+		if j.back {
+			if l.assign {
+				clear(x)
+			}
+			for o, g := range y {
+				x[arg[o]] += g
+			}
+		} else {
+			maxPoolPlane(l, x, y, arg)
+		}
+	}
+}
+
+// maxPoolPlane pools one plane x into y, recording each selected input in arg.
+func maxPoolPlane[T Float](l *MaxPool, x, y []T, arg []int32) {
+	kh, kw, sh, sw, ph, pw := l.kernel[0], l.kernel[1], l.stride[0], l.stride[1], l.pad[0], l.pad[1]
+	// FCN's 2×2 stride-2 pooling without padding: windows lying wholly inside the
+	// plane take the fast path below; the rest (a ceil-mode edge) the general loop.
+	fast2x2 := kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0
+	for oh := 0; oh < l.oh; oh++ {
+		h0 := oh*sh - ph
+		h1 := min(h0+kh, l.h)
+		h0 = max(h0, 0)
+		ow0 := 0
+		if fast2x2 && h1-h0 == 2 {
+			ow0 = min(l.ow, l.w/2)
+			pool2x2Row(x[h0*l.w:][:2*ow0], x[(h0+1)*l.w:][:2*ow0], y[oh*l.ow:][:ow0], arg[oh*l.ow:][:ow0], int32(h0*l.w), int32(l.w))
+		}
+		for ow := ow0; ow < l.ow; ow++ {
+			w0 := ow*sw - pw
+			w1 := min(w0+kw, l.w)
+			w0 = max(w0, 0)
+			// Setup's size rules guarantee a non-empty window.
+			best := h0*l.w + w0
+			m := x[best]
+			for ih := h0; ih < h1; ih++ {
+				row := ih * l.w
+				for iw := w0; iw < w1; iw++ {
+					// v != v: a NaN wins and sticks, so NaNs propagate as in PyTorch.
+					if v := x[row+iw]; v > m || (v != v && m == m) {
+						m, best = v, row+iw
 					}
 				}
-				yp[oh*l.ow+ow] = m
-				ap[oh*l.ow+ow] = int32(best)
 			}
+			y[oh*l.ow+ow] = m
+			arg[oh*l.ow+ow] = int32(best)
 		}
 	}
 }
 
-func maxPoolBackward[T Float](l *MaxPool, dy, dx []T) {
-	plane, oplane := l.h*l.w, l.oh*l.ow
-	for nc := 0; nc < l.n*l.c; nc++ {
-		dxp := dx[nc*plane : (nc+1)*plane]
-		dyp := dy[nc*oplane : (nc+1)*oplane]
-		ap := l.argmax[nc*oplane : (nc+1)*oplane]
-		for o, g := range dyp {
-			dxp[ap[o]] += g
+// pool2x2Row pools rows r0 and r1 (the top and bottom of a row of 2×2 windows) into y,
+// with the general loop's rules: the first maximum in row-major order wins, a NaN wins
+// and sticks. It takes the maximum first and then finds its position, with no branch
+// that depends on the data, since the data decides a branch half the time.
+// at is the plane offset of r0[0], w the plane's row length.
+func pool2x2Row[T Float](r0, r1, y []T, arg []int32, at, w int32) {
+	r0, r1 = r0[:2*len(y)], r1[:2*len(y)]
+	arg = arg[:len(y)]
+	for o := range y {
+		a, b, c, d := r0[2*o], r0[2*o+1], r1[2*o], r1[2*o+1]
+		m := max(max(a, b), max(c, d))
+		if m != m { // a NaN: the first one wins
+			switch {
+			case a != a:
+				arg[o] = at
+			case b != b:
+				arg[o] = at + 1
+			case c != c:
+				arg[o] = at + w
+			default:
+				arg[o] = at + w + 1
+			}
+			y[o] = m
+			at += 2
+			continue
 		}
+		k := w + 1
+		if c == m {
+			k = w
+		}
+		if b == m {
+			k = 1
+		}
+		if a == m {
+			k = 0
+		}
+		y[o] = m
+		arg[o] = at + k
+		at += 2
 	}
 }

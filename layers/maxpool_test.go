@@ -2,6 +2,8 @@ package layers_test
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/fcn-dev/fcn/autodiff"
@@ -230,4 +232,64 @@ func TestMaxpoolErrors(t *testing.T) {
 func BenchmarkMaxpool(b *testing.B) {
 	l, _ := layers.NewMaxPool("pool", layers.MaxPoolConfig{Kernel: []int{2}, Stride: []int{2}, Ceil: true})
 	tuBench(b, l, []tensor.Shape{{8, 64, 64, 64}}, nil)
+}
+
+// FCN's 2×2 stride-2 pooling has a fast path; it must keep the general rules: the first
+// maximum in row-major window order wins ties, the first NaN wins and sticks, and a
+// ceil-mode edge window is clipped. Checked against a brute-force reference on values
+// drawn from {0, 1, 2, NaN}, so ties and NaNs are everywhere.
+func TestMaxpool2x2FastPathRules(t *testing.T) {
+	for _, ceil := range []bool{false, true} {
+		const n, c, h, w = 2, 3, 7, 9
+		rng := rand.New(rand.NewPCG(3, 4))
+		x := make([]float64, n*c*h*w)
+		for i := range x {
+			x[i] = float64(rng.IntN(3))
+			if rng.IntN(20) == 0 {
+				x[i] = math.NaN()
+			}
+		}
+		l, err := layers.NewMaxPool("pool", layers.MaxPoolConfig{Kernel: []int{2}, Ceil: ceil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		os, err := l.Setup([]tensor.Shape{{n, c, h, w}}, tensor.Float64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oh, ow := os[2], os[3]
+		dOut := tuDense(os, nil)
+		dy := dOut.Data().([]float64)
+		for i := range dy {
+			dy[i] = float64(i + 1) // tells which input each output picked
+		}
+		out, dIn := tuRun(t, l, dOut, tuDense([]int{n, c, h, w}, x))
+		got, gotDx := out.Data().([]float64), dIn[0].Data().([]float64)
+		wantDx := make([]float64, len(x))
+		for p := range n * c {
+			for i := range oh {
+				for j := range ow {
+					best := -1
+					for a := 2 * i; a < min(2*i+2, h); a++ {
+						for b := 2 * j; b < min(2*j+2, w); b++ {
+							k := p*h*w + a*w + b
+							switch {
+							case best < 0:
+								best = k
+							case math.IsNaN(x[best]):
+							case math.IsNaN(x[k]) || x[k] > x[best]:
+								best = k
+							}
+						}
+					}
+					o := (p*oh+i)*ow + j
+					if g := got[o]; g != x[best] && !(math.IsNaN(g) && math.IsNaN(x[best])) {
+						t.Fatalf("ceil %v: output %d is %v, want %v", ceil, o, g, x[best])
+					}
+					wantDx[best] += dy[o]
+				}
+			}
+		}
+		tuClose(t, fmt.Sprintf("ceil %v dIn", ceil), gotDx, wantDx, 0)
+	}
 }

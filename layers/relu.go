@@ -9,6 +9,15 @@ type ReLUConfig struct{}
 type ReLU struct {
 	name, prefix string
 	size         int
+	job32        reluJob[float32]
+	job64        reluJob[float64]
+	assign       bool // Backward overwrites dIn (GradAssigner)
+}
+
+// SetAssignGrad implements GradAssigner.
+func (l *ReLU) SetAssignGrad(i int, assign bool) bool {
+	l.assign = assign
+	return assign
 }
 
 // NewReLU returns the layer.
@@ -41,9 +50,9 @@ func (l *ReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 // Backward reads only out.
 func (l *ReLU) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	if isFloat32(out) {
-		reluForward(floatsOf[float32](in[0])[:l.size], floatsOf[float32](out))
+		l.job32.run(floatsOf[float32](in[0])[:l.size], floatsOf[float32](out), nil, nil)
 	} else {
-		reluForward(floatsOf[float64](in[0])[:l.size], floatsOf[float64](out))
+		l.job64.run(floatsOf[float64](in[0])[:l.size], floatsOf[float64](out), nil, nil)
 	}
 }
 
@@ -54,10 +63,56 @@ func (l *ReLU) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tens
 		return
 	}
 	if isFloat32(out) {
-		reluBackward(floatsOf[float32](out)[:l.size], floatsOf[float32](dOut), floatsOf[float32](dIn[0]))
+		l.job32.assign = l.assign
+		l.job32.run(nil, floatsOf[float32](out)[:l.size], floatsOf[float32](dOut), floatsOf[float32](dIn[0]))
 	} else {
-		reluBackward(floatsOf[float64](out)[:l.size], floatsOf[float64](dOut), floatsOf[float64](dIn[0]))
+		l.job64.assign = l.assign
+		l.job64.run(nil, floatsOf[float64](out)[:l.size], floatsOf[float64](dOut), floatsOf[float64](dIn[0]))
 	}
+}
+
+// eltBlock is the number of elements per task of the element-wise layers: large enough
+// to amortise taking a task, small enough to share a few megabytes between threads.
+const eltBlock = 1 << 15
+
+// eltTasks is the number of eltBlock-sized tasks covering n elements.
+func eltTasks(n int) int { return (n + eltBlock - 1) / eltBlock }
+
+// eltRange is task i's element range [lo, hi) of n elements.
+func eltRange(i, n int) (lo, hi int) {
+	lo = i * eltBlock
+	return lo, min(lo+eltBlock, n)
+}
+
+// reluJob runs relu's forward (dy == nil: y = relu(x)) or backward (dx += dy·[y > 0])
+// over blocks of elements in parallel.
+type reluJob[T Float] struct {
+	x, y, dy, dx []T
+	assign       bool // backward: dx = dy·[y > 0]
+}
+
+func (j *reluJob[T]) run(x, y, dy, dx []T) {
+	j.x, j.y, j.dy, j.dx = x, y, dy, dx
+	n := len(x)
+	if dy != nil {
+		n = len(y)
+	}
+	parRun(eltTasks(n), j)
+	j.x, j.y, j.dy, j.dx = nil, nil, nil, nil
+}
+
+func (j *reluJob[T]) do(i int) {
+	if j.dy == nil {
+		lo, hi := eltRange(i, len(j.x))
+		reluForward(j.x[lo:hi], j.y[lo:hi])
+		return
+	}
+	lo, hi := eltRange(i, len(j.y))
+	if j.assign {
+		reluBackwardAssign(j.y[lo:hi], j.dy[lo:hi], j.dx[lo:hi])
+		return
+	}
+	reluBackward(j.y[lo:hi], j.dy[lo:hi], j.dx[lo:hi])
 }
 
 // reluForward uses the builtin max, which compiles without a data-dependent branch
@@ -75,5 +130,13 @@ func reluBackward[T Float](y, dy, dx []T) {
 	dy, dx = dy[:len(y)], dx[:len(y)]
 	for i, v := range y {
 		dx[i] += dy[i] * T(b2i(v > 0))
+	}
+}
+
+// reluBackwardAssign is reluBackward writing dx instead of adding into it.
+func reluBackwardAssign[T Float](y, dy, dx []T) {
+	dy, dx = dy[:len(y)], dx[:len(y)]
+	for i, v := range y {
+		dx[i] = dy[i] * T(b2i(v > 0))
 	}
 }

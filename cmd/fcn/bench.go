@@ -394,6 +394,15 @@ func (t *timedLayer) CoordMap() (scale, offset [2]float64) {
 	return [2]float64{1, 1}, [2]float64{}
 }
 
+// SetAssignGrad passes gradient assignment on, so the timed graph does the work the
+// step does; it declines for layers that cannot assign.
+func (t *timedLayer) SetAssignGrad(i int, assign bool) bool {
+	if ga, ok := t.Layer.(layers.GradAssigner); ok {
+		return ga.SetAssignGrad(i, assign)
+	}
+	return false
+}
+
 func (t *timedLayer) MACs() int64 {
 	if mc, ok := t.Layer.(layers.MACCounter); ok {
 		return mc.MACs()
