@@ -80,6 +80,10 @@ type Deconv struct {
 	zbuf      any           // the phases' outputs of one block
 	il32      phaseInterleave[float32]
 	il64      phaseInterleave[float64]
+	img32     phaseImageJob[float32] // the per-image forward and backward (deconv_images.go)
+	img64     phaseImageJob[float64]
+	back32    backImageJob[float32]
+	back64    backImageJob[float64]
 
 	job32  colJob[float32]
 	job64  colJob[float64]
@@ -335,6 +339,10 @@ func (l *Deconv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 			bilinearForward(l, &l.bil.p32, x, y)
 			return
 		}
+		if colN, zN, ok := l.phaseImagesFit(); ok {
+			deconvForwardImages(l, x, y, &l.img32, colN, zN)
+			return
+		}
 		if l.subpixel {
 			deconvForwardPhases(l, x, y, &l.job32, &l.il32)
 			return
@@ -344,6 +352,10 @@ func (l *Deconv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 		x, y := convData[float64](in[0]), convData[float64](out)
 		if fast {
 			bilinearForward(l, &l.bil.p64, x, y)
+			return
+		}
+		if colN, zN, ok := l.phaseImagesFit(); ok {
+			deconvForwardImages(l, x, y, &l.img64, colN, zN)
 			return
 		}
 		if l.subpixel {
@@ -376,14 +388,14 @@ func (l *Deconv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*te
 			bilinearBackward(l, &l.bil.p32, dy, dxs)
 			return
 		}
-		deconvBackward(l, x, dy, dxs, &l.job32)
+		deconvBackward(l, x, dy, dxs, &l.job32, &l.back32)
 	case tensor.Float64:
 		x, dy, dxs := convData[float64](in[0]), convData[float64](dOut), convData[float64](dx)
 		if fast {
 			bilinearBackward(l, &l.bil.p64, dy, dxs)
 			return
 		}
-		deconvBackward(l, x, dy, dxs, &l.job64)
+		deconvBackward(l, x, dy, dxs, &l.job64, &l.back64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
 	}
@@ -446,10 +458,7 @@ func deconvForward[T Float](l *Deconv, x, y []T, job *colJob[T]) {
 }
 
 // deconvBackward: per block, col = im2col(dY); dW_g += x_g·col_gᵀ; dX_g += W_g·col_g.
-func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T]) {
-	G := l.sp.groups
-	K, M, P := l.dims()
-	w := convData[T](l.weight.Value)
+func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T], back *backImageJob[T]) {
 	var dw, db []T
 	if !l.noParam && !l.weight.Frozen() {
 		dw = convData[T](l.weight.Grad)
@@ -457,14 +466,27 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T]) {
 	if l.bias != nil && !l.bias.Frozen() {
 		db = convData[T](l.bias.Grad)
 	}
-	g := l.geom
-	inSz, outSz, outP := M*G*P, g.C*g.H*g.W, g.H*g.W
 	if db != nil {
-		job.bias.run(db, dy, l.n, l.sp.out, outP)
+		job.bias.run(db, dy, l.n, l.sp.out, l.geom.H*l.geom.W)
 	}
 	if dw == nil && dx == nil {
 		return
 	}
+	if rows, ok := l.backImagesFit(); ok {
+		deconvBackImages(l, x, dy, dx, dw, back, rows)
+		return
+	}
+	deconvBackBlocked(l, x, dy, dx, dw, job)
+}
+
+// deconvBackBlocked adds the weight and input gradients block by block, each product
+// shared among all threads.
+func deconvBackBlocked[T Float](l *Deconv, x, dy, dx, dw []T, job *colJob[T]) {
+	G := l.sp.groups
+	K, M, P := l.dims()
+	w := convData[T](l.weight.Value)
+	g := l.geom
+	inSz, outSz := M*G*P, g.C*g.H*g.W
 	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
 	for bi := range l.chunks.count() {
 		n0, cnt, r0, r1 := l.chunks.block(bi)
@@ -589,30 +611,10 @@ func deconvForwardPhases[T Float](l *Deconv, x, y []T, job *colJob[T], il *phase
 	sp := &l.sp
 	G := sp.groups
 	Og := sp.out / G
-	w := convData[T](l.weight.Value)
-	wsub, col, z := convBuf[T](l.wsub), convBuf[T](l.col), convBuf[T](l.zbuf)
-	cin, kh, kw := l.inShape[1], sp.k[0], sp.k[1]
+	wsub, col, z := deconvPhaseWeights[T](l), convBuf[T](l.col), convBuf[T](l.zbuf)
+	cin := l.inShape[1]
 	Cg := cin / G
 	inSz := cin * l.inShape[2] * l.inShape[3]
-	for _, ph := range l.phases {
-		th, tw := ph.geom.KH, ph.geom.KW
-		Kp := Cg * th * tw
-		// wsub_g[o, (c, t, t')] = W[g·Cg+c, o, a + (th−1−t)·s, b + (tw−1−t')·s]
-		for gi := range G {
-			for o := range Og {
-				for c := range Cg {
-					src := w[((gi*Cg+c)*Og+o)*kh*kw:]
-					dst := wsub[ph.woff+(gi*Og+o)*Kp+c*th*tw:]
-					for t := range th {
-						u := ph.a + (th-1-t)*sp.s[0]
-						for t2 := range tw {
-							dst[t*tw+t2] = src[u*kw+ph.b+(tw-1-t2)*sp.s[1]]
-						}
-					}
-				}
-			}
-		}
-	}
 	il.l, il.y = l, y
 	il.bias = nil
 	if l.bias != nil {
@@ -643,6 +645,38 @@ func deconvForwardPhases[T Float](l *Deconv, x, y []T, job *colJob[T], il *phase
 		parRun(cnt*sp.out, il)
 	}
 	il.z, il.y, il.bias = nil, nil, nil
+}
+
+// deconvPhaseWeights fills and returns wsub, the phases' sub-kernels as GEMM weight
+// matrices.
+func deconvPhaseWeights[T Float](l *Deconv) []T {
+	sp := &l.sp
+	G := sp.groups
+	Og := sp.out / G
+	w := convData[T](l.weight.Value)
+	wsub := convBuf[T](l.wsub)
+	cin, kh, kw := l.inShape[1], sp.k[0], sp.k[1]
+	Cg := cin / G
+	for _, ph := range l.phases {
+		th, tw := ph.geom.KH, ph.geom.KW
+		Kp := Cg * th * tw
+		// wsub_g[o, (c, t, t')] = W[g·Cg+c, o, a + (th−1−t)·s, b + (tw−1−t')·s]
+		for gi := range G {
+			for o := range Og {
+				for c := range Cg {
+					src := w[((gi*Cg+c)*Og+o)*kh*kw:]
+					dst := wsub[ph.woff+(gi*Og+o)*Kp+c*th*tw:]
+					for t := range th {
+						u := ph.a + (th-1-t)*sp.s[0]
+						for t2 := range tw {
+							dst[t*tw+t2] = src[u*kw+ph.b+(tw-1-t2)*sp.s[1]]
+						}
+					}
+				}
+			}
+		}
+	}
+	return wsub
 }
 
 // phaseInterleave writes the phases' outputs of a block of images into y, one output

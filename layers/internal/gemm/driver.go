@@ -392,7 +392,8 @@ const chunksPerThread = 4
 const defaultMaxShared = 1 << 22
 
 // run computes C = alpha·op(A)·op(B) + beta·C with kn over GOMAXPROCS threads.
-func run[T Float](kn *kernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// serial runs the product on the calling goroutine alone.
+func run[T Float](kn *kernel[T], serial, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	calls, _ := lists[T]()
 	cl := calls.get()
@@ -401,6 +402,9 @@ func run[T Float](kn *kernel[T], transA, transB bool, m, n, k int, alpha T, a []
 	cl.kcb = ceilDiv(k, ceilDiv(k, kn.kc)) // equal K blocks: no thin last block
 
 	threads := max(1, min(runtime.GOMAXPROCS(0), m*n*k/minWork))
+	if serial {
+		threads = 1
+	}
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	// Split by columns, sharing A, unless there are too few columns to keep
 	// the threads busy and more rows.

@@ -84,8 +84,19 @@ func Lookup(name string) (*Kernel, error) {
 	return nil, fmt.Errorf("gemm: no kernel %q (have %s)", name, strings.Join(Kernels(), ", "))
 }
 
+// GemmSerial is Gemm computed on the calling goroutine alone, for callers that run
+// several independent products at once (one per image, say). The result is Gemm's,
+// bit for bit.
+func GemmSerial[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	gemmWith(defaultKernel, true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 // GemmWith is Gemm computed with the given kernel (see Lookup).
 func GemmWith[T Float](kern *Kernel, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	gemmWith(kern, false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemmWith[T Float](kern *Kernel, serial, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -100,10 +111,10 @@ func GemmWith[T Float](kern *Kernel, transA, transB bool, m, n, k int, alpha T, 
 	// ~float32 and ~float64 share their layout with float32 and float64, so the
 	// slices are viewed as those and run on the one compiled driver for each.
 	if unsafe.Sizeof(alpha) == 4 {
-		run(kern.k32, transA, transB, m, n, k, float32(alpha), view[float32](a), lda, view[float32](b), ldb, float32(beta), view[float32](c), ldc)
+		run(kern.k32, serial, transA, transB, m, n, k, float32(alpha), view[float32](a), lda, view[float32](b), ldb, float32(beta), view[float32](c), ldc)
 		return
 	}
-	run(portable64, transA, transB, m, n, k, float64(alpha), view[float64](a), lda, view[float64](b), ldb, float64(beta), view[float64](c), ldc)
+	run(portable64, serial, transA, transB, m, n, k, float64(alpha), view[float64](a), lda, view[float64](b), ldb, float64(beta), view[float64](c), ldc)
 }
 
 // view reinterprets s as a slice of U, which has the same size and layout as T.

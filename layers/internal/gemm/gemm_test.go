@@ -320,6 +320,16 @@ func TestThreadInvariance(t *testing.T) {
 					}
 				}
 			}
+			// GemmSerial (the default kernel only) gives Gemm's bits too.
+			if kern == defaultKernel {
+				got := append([]float32(nil), o.c...)
+				GemmSerial(o.transA, o.transB, o.m, o.n, o.k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, got, o.ldc)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+						t.Fatalf("GemmSerial %v differs from Gemm at %d: %v vs %v", o, i, got[i], first[i])
+					}
+				}
+			}
 		}
 	}
 }
@@ -349,7 +359,7 @@ func TestSuperBlocks(t *testing.T) {
 			for _, procs := range []int{1, 2, 3} {
 				runtime.GOMAXPROCS(procs)
 				got := append([]float32(nil), o.c...)
-				run(&small, o.transA, o.transB, o.m, o.n, o.k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, got, o.ldc)
+				run(&small, false, o.transA, o.transB, o.m, o.n, o.k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, got, o.ldc)
 				o.check(t, kern.Name()+" "+o.String(), got, want, mag)
 				if first == nil {
 					first = got

@@ -1,0 +1,97 @@
+package layers
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// The per-image deconvolution against the blocked one it stands in for: the forward
+// bit for bit (the same products element for element), the backward within float32
+// rounding (the weight gradient is summed in another order), and the per-image
+// backward the same bits at GOMAXPROCS 1 and 2.
+func TestDeconvImagesMatchBlocked(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	cases := []struct {
+		name string
+		cfg  ConvConfig
+		in   tensor.Shape
+	}{
+		{"k4s2p1_bias", ConvConfig{Out: 5, Kernel: []int{4}, Stride: []int{2}, Pad: []int{1}}, tensor.Shape{3, 4, 7, 6}},
+		{"k3s2_groups", ConvConfig{Out: 6, Kernel: []int{3}, Stride: []int{2}, Groups: 2}, tensor.Shape{9, 4, 5, 5}},
+		{"k16s8p4", ConvConfig{Out: 3, Kernel: []int{16}, Stride: []int{8}, Pad: []int{4}}, tensor.Shape{2, 3, 4, 3}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := NewDeconv("d", DeconvConfig{ConvConfig: c.cfg, Mode: "random"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			os, err := l.Setup([]tensor.Shape{c.in}, tensor.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			l.Init(rng)
+			if l.bias != nil {
+				for i := range convData[float32](l.bias.Value) {
+					convData[float32](l.bias.Value)[i] = float32(rng.NormFloat64())
+				}
+			}
+			randf := func(n int) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+				return v
+			}
+			x, dy := randf(c.in.TotalSize()), randf(os.TotalSize())
+			colN, zN, ok := l.phaseImagesFit()
+			rows, okB := l.backImagesFit()
+			if !ok || !okB {
+				t.Fatalf("the per-image paths do not apply (forward %v, backward %v)", ok, okB)
+			}
+			yImg, yBlk := make([]float32, os.TotalSize()), make([]float32, os.TotalSize())
+			deconvForwardImages(l, x, yImg, &l.img32, colN, zN)
+			deconvForwardPhases(l, x, yBlk, &l.job32, &l.il32)
+			for i := range yImg {
+				if math.Float32bits(yImg[i]) != math.Float32bits(yBlk[i]) {
+					t.Fatalf("forward %d: per image %v, blocked %v", i, yImg[i], yBlk[i])
+				}
+			}
+			back := func(procs int) (dx, dw []float32) {
+				runtime.GOMAXPROCS(procs)
+				dx, dw = make([]float32, len(x)), make([]float32, l.weight.Value.Shape().TotalSize())
+				deconvBackImages(l, x, dy, dx, dw, &l.back32, rows)
+				return dx, dw
+			}
+			dx1, dw1 := back(1)
+			dx2, dw2 := back(2)
+			for i := range dx1 {
+				if math.Float32bits(dx1[i]) != math.Float32bits(dx2[i]) {
+					t.Fatalf("dx %d differs between 1 and 2 threads", i)
+				}
+			}
+			for i := range dw1 {
+				if math.Float32bits(dw1[i]) != math.Float32bits(dw2[i]) {
+					t.Fatalf("dw %d differs between 1 and 2 threads", i)
+				}
+			}
+			dxBlk, dwBlk := make([]float32, len(x)), make([]float32, len(dw1))
+			deconvBackBlocked(l, x, dy, dxBlk, dwBlk, &l.job32)
+			closeTo := func(what string, got, want []float32) {
+				t.Helper()
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("%s %d: per image %v, blocked %v", what, i, got[i], want[i])
+					}
+				}
+			}
+			closeTo("dx", dx1, dxBlk)
+			closeTo("dw", dw1, dwBlk)
+		})
+	}
+}
