@@ -49,6 +49,8 @@ type Conv struct {
 
 	job32 colJob[float32]
 	job64 colJob[float64]
+	img32 convImageJob[float32] // the image-parallel paths (conv_images.go)
+	img64 convImageJob[float64]
 
 	assignDx bool // Backward writes the input gradient instead of adding (GradAssigner)
 }
@@ -185,8 +187,16 @@ func (l *Conv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	convMustShape(l.sp.prefix, "output", out, l.outShape)
 	switch in[0].Dtype() {
 	case tensor.Float32:
+		if l.imagesFit() {
+			convForwardImages(l, convData[float32](in[0]), convData[float32](out), &l.img32)
+			return
+		}
 		convForward(l, convData[float32](in[0]), convData[float32](out), &l.job32)
 	case tensor.Float64:
+		if l.imagesFit() {
+			convForwardImages(l, convData[float64](in[0]), convData[float64](out), &l.img64)
+			return
+		}
 		convForward(l, convData[float64](in[0]), convData[float64](out), &l.job64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
@@ -214,9 +224,9 @@ func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tens
 	}
 	switch in[0].Dtype() {
 	case tensor.Float32:
-		convBackward(l, convData[float32](in[0]), convData[float32](dOut), convData[float32](dx), &l.job32)
+		convBackward(l, convData[float32](in[0]), convData[float32](dOut), convData[float32](dx), &l.job32, &l.img32)
 	case tensor.Float64:
-		convBackward(l, convData[float64](in[0]), convData[float64](dOut), convData[float64](dx), &l.job64)
+		convBackward(l, convData[float64](in[0]), convData[float64](dOut), convData[float64](dx), &l.job64, &l.img64)
 	default:
 		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
 	}
@@ -273,7 +283,7 @@ func convForward[T Float](l *Conv, x, y []T, job *colJob[T]) {
 }
 
 // convBackward adds the bias, weight and (if dx != nil) input gradients of one batch.
-func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
+func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImageJob[T]) {
 	g, G := l.geom, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
 	w := convData[T](l.weight.Value)
@@ -332,7 +342,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 			}
 		}
 	case l.flipped:
-		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, beta, job)
+		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, beta, job, img)
 	default:
 		// dX += col2im(W_gᵀ · dY_g), one image's block at a time; col2im adds, and
 		// blocks share input rows, so an assigned dX is cleared first.
@@ -366,7 +376,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T]) {
 // accumulated over the blocks into wt's twin dwt and added, un-flipped, into dw at the
 // end. One im2col per backward pass instead of two. dxBeta is 1 to add into dX, 0 to
 // overwrite it (the blocks cover every input position once).
-func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBeta T, job *colJob[T]) {
+func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBeta T, job *colJob[T], img *convImageJob[T]) {
 	g, gt, G := l.geom, l.geomT, l.sp.groups
 	M := l.sp.out / G // dY channels per group
 	C := g.C / G      // input channels per group
@@ -391,7 +401,18 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBet
 		}
 	}
 	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
+	perImage := img != nil && l.imagesFit() // img nil: the blocked path (tests)
+	if perImage {
+		var d []T
+		if dw != nil {
+			d = dwt
+		}
+		convBackImages(l, x, dy, dx, d, wt, dxBeta, img)
+	}
 	for bi := range l.bwd.count() {
+		if perImage {
+			break
+		}
 		n0, cnt, r0, r1 := l.bwd.block(bi)
 		ld := cnt * (r1 - r0) * gt.OW
 		job.run(gt, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
