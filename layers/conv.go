@@ -301,7 +301,9 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 	}
 	// With the flipped path, one im2col of dY serves both gradients (see
 	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, block after block.
-	if dw != nil && !(l.flipped && dx != nil) {
+	if dw != nil && !(l.flipped && dx != nil) && img != nil && l.imagesFit() {
+		convWeightGradImages(l, x, dy, dw, img)
+	} else if dw != nil && !(l.flipped && dx != nil) {
 		for bi := range l.fwd.count() {
 			n0, cnt, r0, r1 := l.fwd.block(bi)
 			ld := cnt * (r1 - r0) * g.OW

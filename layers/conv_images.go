@@ -41,6 +41,7 @@ type convImageJob[T Float] struct {
 	w, b, wt, partial []T
 	dxBeta            T
 	back              bool
+	weightOnly        bool // back: the weight gradient alone, from im2col(x) (no flipped path)
 	slots             int
 	pool              bufPool[T]
 	partialStorage    []T
@@ -59,29 +60,62 @@ func convForwardImages[T Float](l *Conv, x, y []T, j *convImageJob[T]) {
 // convBackImages adds the input gradient (dx != nil) and the weight gradient, in the
 // flipped layout wt/dwt of convBackwardFlipped, of a stride-1 convolution.
 func convBackImages[T Float](l *Conv, x, dy, dx, dwt, wt []T, dxBeta T, j *convImageJob[T]) {
-	j.l, j.x, j.dy, j.dx, j.wt, j.dxBeta, j.back = l, x, dy, dx, wt, dxBeta, true
-	j.slots = min(l.n, deconvImageSlots)
-	j.partial = nil
-	if dwt != nil {
-		if cap(j.partialStorage) < j.slots*len(dwt) {
-			j.partialStorage = make([]T, j.slots*len(dwt))
-		}
-		j.partial = j.partialStorage[:j.slots*len(dwt)]
-	}
-	parRun(j.slots, j)
-	if dwt != nil {
-		copy(dwt, j.partial[:len(dwt)])
+	j.l, j.x, j.dy, j.dx, j.wt, j.dxBeta, j.back, j.weightOnly = l, x, dy, dx, wt, dxBeta, true, false
+	j.sumSlots(dwt)
+}
+
+// convWeightGradImages adds the weight gradient dW_g += dY_g·im2col(x)_gᵀ alone (the
+// input needs no gradient, or the stride is not 1), slot by slot.
+func convWeightGradImages[T Float](l *Conv, x, dy, dw []T, j *convImageJob[T]) {
+	j.l, j.x, j.dy, j.dx, j.back, j.weightOnly = l, x, dy, nil, true, true
+	j.sumSlotsAdd(dw)
+}
+
+// sumSlots runs the backward slots and writes the sum of their weight-gradient
+// partials into dst (nil: no weight gradient), in slot order.
+func (j *convImageJob[T]) sumSlots(dst []T) {
+	j.run(len(dst), dst != nil)
+	if dst != nil {
+		copy(dst, j.partial[:len(dst)])
 		for s := 1; s < j.slots; s++ {
-			for i, v := range j.partial[s*len(dwt) : (s+1)*len(dwt)] {
-				dwt[i] += v
+			for i, v := range j.partial[s*len(dst) : (s+1)*len(dst)] {
+				dst[i] += v
 			}
 		}
 	}
 	j.x, j.dy, j.dx, j.wt = nil, nil, nil, nil
 }
 
+// sumSlotsAdd is sumSlots adding the sum into dst.
+func (j *convImageJob[T]) sumSlotsAdd(dst []T) {
+	j.run(len(dst), true)
+	for s := range j.slots {
+		for i, v := range j.partial[s*len(dst) : (s+1)*len(dst)] {
+			dst[i] += v
+		}
+	}
+	j.x, j.dy, j.dx, j.wt = nil, nil, nil, nil
+}
+
+func (j *convImageJob[T]) run(wsize int, weights bool) {
+	l := j.l
+	j.slots = min(l.n, deconvImageSlots)
+	j.partial = nil
+	if weights {
+		if cap(j.partialStorage) < j.slots*wsize {
+			j.partialStorage = make([]T, j.slots*wsize)
+		}
+		j.partial = j.partialStorage[:j.slots*wsize]
+	}
+	parRun(j.slots, j)
+}
+
 func (j *convImageJob[T]) do(i int) {
-	if j.back {
+	switch {
+	case j.back && j.weightOnly:
+		j.weightSlot(i)
+		return
+	case j.back:
 		j.backSlot(i)
 		return
 	}
@@ -148,6 +182,34 @@ func (j *convImageJob[T]) backSlot(s int) {
 						col[gi*KT*cols:], cols,
 						j.dxBeta, j.dx[n*inSz+gi*C*P+r0*gt.OW:], P)
 				}
+			}
+		}
+	}
+	j.pool.put(col)
+}
+
+// weightSlot is the blocked weight-gradient loop of convBackward for images s,
+// s+slots, …: col = im2col(x) by blocks of output rows, part_s += dY_g·col_gᵀ.
+func (j *convImageJob[T]) weightSlot(s int) {
+	l := j.l
+	g, G := l.geom, l.sp.groups
+	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
+	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
+	n := len(j.partial) / j.slots
+	part := j.partial[s*n : (s+1)*n]
+	clear(part)
+	rows := imageRows(g.Rows(), g.OW, g.OH)
+	col := j.pool.get(g.Rows() * rows * g.OW)
+	for img := s; img < l.n; img += j.slots {
+		for r0 := 0; r0 < g.OH; r0 += rows {
+			r1 := min(r0+rows, g.OH)
+			cols := (r1 - r0) * g.OW
+			im2col.Im2ColPart(g, j.x[img*inSz:], col, cols, 0, g.C, r0, r1)
+			for gi := range G {
+				gemm.GemmSerial(false, true, M, K, cols,
+					1, j.dy[img*outSz+gi*M*P+r0*g.OW:], P,
+					col[gi*K*cols:], cols,
+					1, part[gi*M*K:], K)
 			}
 		}
 	}

@@ -110,3 +110,78 @@ func TestConvImagesMatchBlocked(t *testing.T) {
 		})
 	}
 }
+
+// The per-image weight gradient of the non-flipped path (no input gradient wanted, as
+// for a network's first convolution, or stride 2) against the blocked loop, and at
+// GOMAXPROCS 1 and 2.
+func TestConvWeightGradImagesMatchBlocked(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	cases := []struct {
+		name   string
+		cfg    ConvConfig
+		in     tensor.Shape
+		wantDx bool
+	}{
+		{"first_layer", ConvConfig{Out: 8, Kernel: []int{3}, Pad: []int{1}}, tensor.Shape{3, 3, 50, 61}, false},
+		{"stride2", ConvConfig{Out: 6, Kernel: []int{3}, Stride: []int{2}, Pad: []int{1}}, tensor.Shape{9, 4, 40, 64}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := NewConv("c", c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os, err := l.Setup([]tensor.Shape{c.in}, tensor.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !l.imagesFit() {
+				t.Fatal("the per-image path does not apply")
+			}
+			rng := rand.New(rand.NewPCG(5, 6))
+			l.Init(rng)
+			randf := func(n int, abs bool) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+					if abs {
+						v[i] = float32(math.Abs(float64(v[i])))
+					}
+				}
+				return v
+			}
+			x, dy := randf(c.in.TotalSize(), false), randf(os.TotalSize(), false)
+			grad := func(x, dy []float32, img *convImageJob[float32]) []float32 {
+				clear(convData[float32](l.weight.Grad))
+				clear(convData[float32](l.bias.Grad))
+				var dx []float32
+				if c.wantDx {
+					dx = make([]float32, len(x))
+				}
+				convBackward(l, x, dy, dx, &l.job32, img)
+				return append([]float32(nil), convData[float32](l.weight.Grad)...)
+			}
+			runtime.GOMAXPROCS(1)
+			g1 := grad(x, dy, &l.img32)
+			runtime.GOMAXPROCS(2)
+			g2 := grad(x, dy, &l.img32)
+			blk := grad(x, dy, nil)
+			abs := func(v []float32) []float32 {
+				a := make([]float32, len(v))
+				for i, e := range v {
+					a[i] = float32(math.Abs(float64(e)))
+				}
+				return a
+			}
+			mag := grad(abs(x), abs(dy), nil)
+			for i := range g1 {
+				if math.Float32bits(g1[i]) != math.Float32bits(g2[i]) {
+					t.Fatalf("dw %d differs between 1 and 2 threads", i)
+				}
+				if d := math.Abs(float64(g1[i] - blk[i])); d > 1e-6*float64(mag[i]) {
+					t.Fatalf("dw %d: per image %v, blocked %v (magnitude %v)", i, g1[i], blk[i], mag[i])
+				}
+			}
+		})
+	}
+}
