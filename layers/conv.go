@@ -386,22 +386,9 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBet
 	kk := kh * kw
 	KT := M * kk // the flipped reduction length
 	wt, dwt := convBuf[T](l.wt), convBuf[T](l.dwt)
-	flip := func(gi, o, c int) (flipped, orig int) {
-		return (gi*C+c)*KT + o*kk, ((gi*M+o)*C + c) * kk
-	}
-	for gi := range G {
-		for o := range M {
-			for c := range C {
-				fi, oi := flip(gi, o, c)
-				dst, src := wt[fi:fi+kk], w[oi:oi+kk]
-				for u := range kh {
-					for v := range kw {
-						dst[u*kw+v] = src[(kh-1-u)*kw+kw-1-v]
-					}
-				}
-			}
-		}
-	}
+	fj := &job.flip
+	fj.l, fj.w, fj.wt, fj.back = l, w, wt, false
+	parRun(G*C, fj)
 	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
 	perImage := img != nil && l.imagesFit() // img nil: the blocked path (tests)
 	if perImage {
@@ -449,18 +436,39 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBet
 			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, dxBeta != 0)
 		}
 	}
-	if dw == nil {
-		return
+	if dw != nil {
+		fj.w, fj.wt, fj.back = dw, dwt, true
+		parRun(G*C, fj)
 	}
-	for gi := range G {
-		for o := range M {
-			for c := range C {
-				fi, oi := flip(gi, o, c)
-				src, dst := dwt[fi:fi+kk], dw[oi:oi+kk]
-				for u := range kh {
-					for v := range kw {
-						dst[u*kw+v] += src[(kh-1-u)*kw+kw-1-v]
-					}
+	fj.l, fj.w, fj.wt = nil, nil, nil
+}
+
+// flipJob moves a conv weight to and from the flipped layout of
+// convBackwardFlipped, one task per input channel:
+// W'_g[c, (o, u', v')] = W[g·M+o, c, kh−1−u', kw−1−v'] (back: W += the un-flipped W').
+// It is a transpose of kh·kw-element blocks, whose strided side misses the cache, so
+// it runs in parallel.
+type flipJob[T Float] struct {
+	l     *Conv
+	w, wt []T
+	back  bool
+}
+
+func (j *flipJob[T]) do(i int) {
+	g, G := j.l.geom, j.l.sp.groups
+	M, C := j.l.sp.out/G, g.C/G
+	kh, kw := g.KH, g.KW
+	kk := kh * kw
+	gi, c := i/C, i%C
+	for o := range M {
+		fi, oi := (gi*C+c)*M*kk+o*kk, ((gi*M+o)*C+c)*kk
+		flipped, orig := j.wt[fi:fi+kk], j.w[oi:oi+kk]
+		for u := range kh {
+			for v := range kw {
+				if j.back {
+					orig[u*kw+v] += flipped[(kh-1-u)*kw+kw-1-v]
+				} else {
+					flipped[u*kw+v] = orig[(kh-1-u)*kw+kw-1-v]
 				}
 			}
 		}

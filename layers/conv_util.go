@@ -548,6 +548,7 @@ type colJob[T Float] struct {
 	}
 
 	bias biasGradJob[T] // the layer's bias gradient, in parallel too
+	flip flipJob[T]     // conv's weight to and from the flipped layout
 }
 
 // run lowers (back: adds back) images [0, cnt) of im, window rows [r0, r1), to or from
