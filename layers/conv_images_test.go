@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -42,71 +41,32 @@ func TestConvImagesMatchBlocked(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, 4))
 			l.Init(rng)
-			if l.bias != nil {
-				for i := range convData[float32](l.bias.Value) {
-					convData[float32](l.bias.Value)[i] = float32(rng.NormFloat64())
-				}
-			}
-			randf := func(n int) []float32 {
-				v := make([]float32, n)
-				for i := range v {
-					v[i] = float32(rng.NormFloat64())
-				}
-				return v
-			}
-			x, dy := randf(c.in.TotalSize()), randf(os.TotalSize())
+			randomBias(rng, l.bias)
+			x, dy := normals(rng, c.in.TotalSize()), normals(rng, os.TotalSize())
 			yImg, yBlk := make([]float32, len(dy)), make([]float32, len(dy))
 			convForwardImages(l, x, yImg, &l.img32)
 			convForward(l, x, yBlk, &l.job32)
-			for i := range yImg {
-				if math.Float32bits(yImg[i]) != math.Float32bits(yBlk[i]) {
-					t.Fatalf("forward %d: per image %v, blocked %v", i, yImg[i], yBlk[i])
-				}
-			}
-			back := func(img *convImageJob[float32]) (dx, dw []float32) {
+			sameBits(t, "forward, per image vs blocked", yImg, yBlk)
+			back := func(x, dy []float32, img *convImageJob[float32]) (dx, dw []float32) {
 				dx, dw = make([]float32, len(x)), make([]float32, l.weight.Value.Shape().TotalSize())
 				convBackwardFlipped(l, convData[float32](l.weight.Value), x, dy, dx, dw,
 					convBuf[float32](l.col), convBuf[float32](l.tmp), 1, &l.job32, img)
 				return dx, dw
 			}
 			runtime.GOMAXPROCS(1)
-			dx1, dw1 := back(&l.img32)
+			dx1, dw1 := back(x, dy, &l.img32)
 			runtime.GOMAXPROCS(2)
-			dx2, dw2 := back(&l.img32)
-			for i := range dx1 {
-				if math.Float32bits(dx1[i]) != math.Float32bits(dx2[i]) {
-					t.Fatalf("dx %d differs between 1 and 2 threads", i)
-				}
-			}
-			for i := range dw1 {
-				if math.Float32bits(dw1[i]) != math.Float32bits(dw2[i]) {
-					t.Fatalf("dw %d differs between 1 and 2 threads", i)
-				}
-			}
-			dxBlk, dwBlk := back(nil)
-			// Error bounds: the same sums over absolute values, times a few ulps.
-			abs := func(v []float32) []float32 {
-				a := make([]float32, len(v))
-				for i, e := range v {
-					a[i] = float32(math.Abs(float64(e)))
-				}
-				return a
-			}
+			dx2, dw2 := back(x, dy, &l.img32)
+			sameBits(t, "dx, 2 threads vs 1", dx2, dx1)
+			sameBits(t, "dw, 2 threads vs 1", dw2, dw1)
+			dxBlk, dwBlk := back(x, dy, nil)
 			w := convData[float32](l.weight.Value)
 			saved := append([]float32(nil), w...)
-			copy(w, abs(w))
-			xs, dys := x, dy
-			x, dy = abs(x), abs(dy)
-			dxMag, dwMag := back(nil)
-			x, dy = xs, dys
+			copy(w, absolute(w))
+			dxMag, dwMag := back(absolute(x), absolute(dy), nil)
 			copy(w, saved)
-			for what, p := range map[string][3][]float32{"dx": {dx1, dxBlk, dxMag}, "dw": {dw1, dwBlk, dwMag}} {
-				for i := range p[0] {
-					if d := math.Abs(float64(p[0][i] - p[1][i])); d > 1e-6*float64(p[2][i]) {
-						t.Fatalf("%s %d: per image %v, blocked %v (magnitude %v)", what, i, p[0][i], p[1][i], p[2][i])
-					}
-				}
-			}
+			withinRounding(t, "dx", dx1, dxBlk, dxMag)
+			withinRounding(t, "dw", dw1, dwBlk, dwMag)
 		})
 	}
 }
@@ -140,17 +100,7 @@ func TestConvWeightGradImagesMatchBlocked(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(5, 6))
 			l.Init(rng)
-			randf := func(n int, abs bool) []float32 {
-				v := make([]float32, n)
-				for i := range v {
-					v[i] = float32(rng.NormFloat64())
-					if abs {
-						v[i] = float32(math.Abs(float64(v[i])))
-					}
-				}
-				return v
-			}
-			x, dy := randf(c.in.TotalSize(), false), randf(os.TotalSize(), false)
+			x, dy := normals(rng, c.in.TotalSize()), normals(rng, os.TotalSize())
 			grad := func(x, dy []float32, img *convImageJob[float32]) []float32 {
 				clear(convData[float32](l.weight.Grad))
 				clear(convData[float32](l.bias.Grad))
@@ -164,24 +114,8 @@ func TestConvWeightGradImagesMatchBlocked(t *testing.T) {
 			runtime.GOMAXPROCS(1)
 			g1 := grad(x, dy, &l.img32)
 			runtime.GOMAXPROCS(2)
-			g2 := grad(x, dy, &l.img32)
-			blk := grad(x, dy, nil)
-			abs := func(v []float32) []float32 {
-				a := make([]float32, len(v))
-				for i, e := range v {
-					a[i] = float32(math.Abs(float64(e)))
-				}
-				return a
-			}
-			mag := grad(abs(x), abs(dy), nil)
-			for i := range g1 {
-				if math.Float32bits(g1[i]) != math.Float32bits(g2[i]) {
-					t.Fatalf("dw %d differs between 1 and 2 threads", i)
-				}
-				if d := math.Abs(float64(g1[i] - blk[i])); d > 1e-6*float64(mag[i]) {
-					t.Fatalf("dw %d: per image %v, blocked %v (magnitude %v)", i, g1[i], blk[i], mag[i])
-				}
-			}
+			sameBits(t, "dw, 2 threads vs 1", grad(x, dy, &l.img32), g1)
+			withinRounding(t, "dw", g1, grad(x, dy, nil), grad(absolute(x), absolute(dy), nil))
 		})
 	}
 }

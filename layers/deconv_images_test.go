@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -37,19 +36,8 @@ func TestDeconvImagesMatchBlocked(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			l.Init(rng)
-			if l.bias != nil {
-				for i := range convData[float32](l.bias.Value) {
-					convData[float32](l.bias.Value)[i] = float32(rng.NormFloat64())
-				}
-			}
-			randf := func(n int) []float32 {
-				v := make([]float32, n)
-				for i := range v {
-					v[i] = float32(rng.NormFloat64())
-				}
-				return v
-			}
-			x, dy := randf(c.in.TotalSize()), randf(os.TotalSize())
+			randomBias(rng, l.bias)
+			x, dy := normals(rng, c.in.TotalSize()), normals(rng, os.TotalSize())
 			colN, zN, ok := l.phaseImagesFit()
 			rows, okB := l.backImagesFit()
 			if !ok || !okB {
@@ -58,11 +46,7 @@ func TestDeconvImagesMatchBlocked(t *testing.T) {
 			yImg, yBlk := make([]float32, os.TotalSize()), make([]float32, os.TotalSize())
 			deconvForwardImages(l, x, yImg, &l.img32, colN, zN)
 			deconvForwardPhases(l, x, yBlk, &l.job32, &l.il32)
-			for i := range yImg {
-				if math.Float32bits(yImg[i]) != math.Float32bits(yBlk[i]) {
-					t.Fatalf("forward %d: per image %v, blocked %v", i, yImg[i], yBlk[i])
-				}
-			}
+			sameBits(t, "forward, per image vs blocked", yImg, yBlk)
 			back := func(procs int) (dx, dw []float32) {
 				runtime.GOMAXPROCS(procs)
 				dx, dw = make([]float32, len(x)), make([]float32, l.weight.Value.Shape().TotalSize())
@@ -71,42 +55,18 @@ func TestDeconvImagesMatchBlocked(t *testing.T) {
 			}
 			dx1, dw1 := back(1)
 			dx2, dw2 := back(2)
-			for i := range dx1 {
-				if math.Float32bits(dx1[i]) != math.Float32bits(dx2[i]) {
-					t.Fatalf("dx %d differs between 1 and 2 threads", i)
-				}
-			}
-			for i := range dw1 {
-				if math.Float32bits(dw1[i]) != math.Float32bits(dw2[i]) {
-					t.Fatalf("dw %d differs between 1 and 2 threads", i)
-				}
-			}
+			sameBits(t, "dx, 2 threads vs 1", dx2, dx1)
+			sameBits(t, "dw, 2 threads vs 1", dw2, dw1)
 			dxBlk, dwBlk := make([]float32, len(x)), make([]float32, len(dw1))
 			deconvBackBlocked(l, x, dy, dxBlk, dwBlk, &l.job32)
-			// Error bounds: the same sums over absolute values, times a few ulps.
-			abs := func(v []float32) []float32 {
-				a := make([]float32, len(v))
-				for i, e := range v {
-					a[i] = float32(math.Abs(float64(e)))
-				}
-				return a
-			}
 			w := convData[float32](l.weight.Value)
 			saved := append([]float32(nil), w...)
-			copy(w, abs(w))
+			copy(w, absolute(w))
 			dxMag, dwMag := make([]float32, len(x)), make([]float32, len(dw1))
-			deconvBackBlocked(l, abs(x), abs(dy), dxMag, dwMag, &l.job32)
+			deconvBackBlocked(l, absolute(x), absolute(dy), dxMag, dwMag, &l.job32)
 			copy(w, saved)
-			closeTo := func(what string, got, want, mag []float32) {
-				t.Helper()
-				for i := range got {
-					if d := math.Abs(float64(got[i] - want[i])); d > 1e-6*float64(mag[i]) {
-						t.Fatalf("%s %d: per image %v, blocked %v (magnitude %v)", what, i, got[i], want[i], mag[i])
-					}
-				}
-			}
-			closeTo("dx", dx1, dxBlk, dxMag)
-			closeTo("dw", dw1, dwBlk, dwMag)
+			withinRounding(t, "dx", dx1, dxBlk, dxMag)
+			withinRounding(t, "dw", dw1, dwBlk, dwMag)
 		})
 	}
 }
