@@ -148,6 +148,7 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	}
 	l.col = convGrowBuf(l.col, dt, colN)
 	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
+	l.setupImages()
 	return l.outShape.Clone(), nil
 }
 

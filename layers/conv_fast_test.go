@@ -372,17 +372,26 @@ func TestFastPathsNoAllocsParallel(t *testing.T) {
 		for range 5 { // the GEMM's free lists grow to the most calls ever in flight at once
 			step()
 		}
-		const runs = 20
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for range runs {
-			step()
-		}
-		runtime.ReadMemStats(&after)
 		// sync.Pool may have to replace a recycled job after a collection: allow that,
-		// but nothing that grows with the work.
-		if n := after.Mallocs - before.Mallocs; n > runs/4 {
-			t.Errorf("%s: %d allocations in %d forward+backward", tc.name, n, runs)
+		// but nothing that grows with the work. On a loaded machine the Go runtime
+		// itself allocates now and then (a new OS thread, a channel waiter), once;
+		// so the steady state is a window of runs that stays under the bound, out of
+		// a few.
+		const runs = 20
+		least := uint64(1 << 62)
+		for range 4 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				step()
+			}
+			runtime.ReadMemStats(&after)
+			if least = min(least, after.Mallocs-before.Mallocs); least <= runs/4 {
+				break
+			}
+		}
+		if least > runs/4 {
+			t.Errorf("%s: at least %d allocations in every window of %d forward+backward", tc.name, least, runs)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package layers
 
 import (
+	"runtime"
+
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 )
@@ -214,4 +216,18 @@ func (j *convImageJob[T]) weightSlot(s int) {
 		}
 	}
 	j.pool.put(col)
+}
+
+// setupImages sizes the per-task buffers for the shapes of the last Setup: the largest
+// column block any of the image-parallel tasks uses.
+func (l *Conv) setupImages() {
+	g := l.geom
+	n := g.Rows() * imageRows(g.Rows(), g.OW, g.OH) * g.OW
+	if l.flipped {
+		gt := l.geomT
+		n = max(n, gt.Rows()*imageRows(gt.Rows(), gt.OW, gt.OH)*gt.OW)
+	}
+	l.img32.pool.setSize(n)
+	l.img64.pool.setSize(n)
+	gemm.Reserve(2 * runtime.GOMAXPROCS(0)) // the tasks' GemmSerial calls, and a parallel Gemm
 }

@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
@@ -34,27 +35,47 @@ const deconvImageMaxBuf = 1 << 20
 // number of threads.
 const deconvImageSlots = 8
 
-// bufPool lends per-task buffers; it holds at most as many as ran at once.
+// bufPool lends per-task buffers, all of at least size elements (the largest any
+// task of the layer asks for at its current shapes, set in Setup), so any buffer serves
+// any task. When it has none it makes GOMAXPROCS at once (parRun runs at most that many
+// tasks at a time), so a steady state never allocates, however the first calls happened
+// to be scheduled.
 type bufPool[T Float] struct {
 	mu   sync.Mutex
 	free [][]T
+	size int
+}
+
+// setSize sets the buffers' size; smaller buffers lent before are dropped as they
+// come back.
+func (p *bufPool[T]) setSize(n int) {
+	p.mu.Lock()
+	p.size = n
+	p.mu.Unlock()
 }
 
 func (p *bufPool[T]) get(n int) []T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k := len(p.free) - 1; k >= 0; k-- {
-		if b := p.free[k]; cap(b) >= n {
-			p.free = append(p.free[:k], p.free[k+1:]...)
+	for k := len(p.free); k > 0; k = len(p.free) {
+		b := p.free[k-1]
+		p.free = p.free[:k-1]
+		if cap(b) >= n {
 			return b[:n]
 		}
 	}
-	return make([]T, n)
+	size := max(n, p.size)
+	for range runtime.GOMAXPROCS(0) - 1 {
+		p.free = append(p.free, make([]T, size))
+	}
+	return make([]T, size)[:n]
 }
 
 func (p *bufPool[T]) put(b []T) {
 	p.mu.Lock()
-	p.free = append(p.free, b)
+	if cap(b) >= p.size {
+		p.free = append(p.free, b)
+	}
 	p.mu.Unlock()
 }
 
@@ -210,4 +231,19 @@ func (j *backImageJob[T]) do(s int) {
 		}
 	}
 	j.pool.put(col)
+}
+
+// setupImages sizes the per-task buffers of the image-parallel paths for the shapes
+// of the last Setup.
+func (l *Deconv) setupImages() {
+	if colN, zN, ok := l.phaseImagesFit(); ok {
+		l.img32.pool.setSize(colN + zN)
+		l.img64.pool.setSize(colN + zN)
+	}
+	if rows, ok := l.backImagesFit(); ok {
+		n := rows * l.geom.OW * l.geom.Rows()
+		l.back32.pool.setSize(n)
+		l.back64.pool.setSize(n)
+	}
+	gemm.Reserve(2 * runtime.GOMAXPROCS(0))
 }

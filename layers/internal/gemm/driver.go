@@ -359,6 +359,32 @@ func getWorkspace[T Float](kn *kernel[T]) *workspace[T] {
 	return ws
 }
 
+// Reserve makes sure the free lists hold at least n products' state and n threads'
+// packing buffers for the default kernel, for float32 and float64, so that up to n
+// products running at once (one per image on each core, say) do not allocate the
+// first time they do. Products still grow a call's shared panel on first use at a
+// larger size.
+func Reserve(n int) {
+	reserve(defaultKernel.k32, n)
+	reserve(portable64, n)
+}
+
+func reserve[T Float](kn *kernel[T], n int) {
+	if kn == nil {
+		return // the naive reference keeps no state
+	}
+	calls, work := lists[T]()
+	cs := make([]*call[T], n)
+	ws := make([]*workspace[T], n)
+	for i := range n {
+		cs[i], ws[i] = calls.get(), getWorkspace(kn)
+	}
+	for i := range n {
+		calls.put(cs[i])
+		work.put(ws[i])
+	}
+}
+
 func putWorkspace[T Float](ws *workspace[T]) {
 	_, work := lists[T]()
 	work.put(ws)
