@@ -148,7 +148,7 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	}
 	l.col = convGrowBuf(l.col, dt, colN)
 	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
-	l.setupImages()
+	l.setupImages(dt)
 	return l.outShape.Clone(), nil
 }
 
@@ -301,10 +301,14 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 		job.bias.run(db, dy, l.n, l.sp.out, P)
 	}
 	// With the flipped path, one im2col of dY serves both gradients (see
-	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, block after block.
-	if dw != nil && !(l.flipped && dx != nil) && img != nil && l.imagesFit() {
+	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, per image or block by block.
+	// img nil forces the blocked paths (tests compare the two).
+	perImage := img != nil && l.imagesFit()
+	switch {
+	case dw == nil || l.flipped && dx != nil:
+	case perImage:
 		convWeightGradImages(l, x, dy, dw, img)
-	} else if dw != nil && !(l.flipped && dx != nil) {
+	default:
 		for bi := range l.fwd.count() {
 			n0, cnt, r0, r1 := l.fwd.block(bi)
 			ld := cnt * (r1 - r0) * g.OW
@@ -345,6 +349,9 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 			}
 		}
 	case l.flipped:
+		if !perImage {
+			img = nil
+		}
 		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, beta, job, img)
 	default:
 		// dX += col2im(W_gᵀ · dY_g), one image's block at a time; col2im adds, and
@@ -378,35 +385,43 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 // dW[g·M+o, c, u, v] = Σ_{i,j} x[c, i, j]·col'[(o, u', v'), (i, j)] = (x_g·col'_gᵀ)[c, (o, u', v')],
 // accumulated over the blocks into wt's twin dwt and added, un-flipped, into dw at the
 // end. One im2col per backward pass instead of two. dxBeta is 1 to add into dX, 0 to
-// overwrite it (the blocks cover every input position once).
+// overwrite it (the blocks cover every input position once). img non-nil takes the
+// image-parallel path.
 func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBeta T, job *colJob[T], img *convImageJob[T]) {
-	g, gt, G := l.geom, l.geomT, l.sp.groups
-	M := l.sp.out / G // dY channels per group
-	C := g.C / G      // input channels per group
-	kh, kw := g.KH, g.KW
-	kk := kh * kw
-	KT := M * kk // the flipped reduction length
+	channels := l.geom.C // one flip task per input channel
 	wt, dwt := convBuf[T](l.wt), convBuf[T](l.dwt)
 	fj := &job.flip
 	fj.l, fj.w, fj.wt, fj.back = l, w, wt, false
-	parRun(G*C, fj)
-	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
-	perImage := img != nil && l.imagesFit() // img nil: the blocked path (tests)
-	if perImage {
+	parRun(channels, fj)
+	if img != nil { // the image-parallel path (convBackward decides)
 		var d []T
 		if dw != nil {
 			d = dwt
 		}
 		convBackImages(l, x, dy, dx, d, wt, dxBeta, img)
+	} else {
+		convFlippedBlocks(l, x, dy, dx, dw != nil, wt, dwt, col, tmp, dxBeta, job)
 	}
+	if dw != nil {
+		fj.w, fj.wt, fj.back = dw, dwt, true
+		parRun(channels, fj)
+	}
+	fj.l, fj.w, fj.wt = nil, nil, nil
+}
+
+// convFlippedBlocks is convBackwardFlipped's blocked loop: per block of input rows,
+// col' = im2col'(dY) shared by all threads, then dwt_g (=, then +=) x_g·col'_gᵀ when
+// weights, and dX_g (+)= W'_g·col'_g.
+func convFlippedBlocks[T Float](l *Conv, x, dy, dx []T, weights bool, wt, dwt, col, tmp []T, dxBeta T, job *colJob[T]) {
+	g, gt, G := l.geom, l.geomT, l.sp.groups
+	C := g.C / G
+	KT := l.sp.out / G * g.KH * g.KW
+	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
 	for bi := range l.bwd.count() {
-		if perImage {
-			break
-		}
 		n0, cnt, r0, r1 := l.bwd.block(bi)
 		ld := cnt * (r1 - r0) * gt.OW
 		job.run(gt, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
-		if dw != nil {
+		if weights {
 			am, lda := x[n0*inSz+r0*gt.OW:], P
 			if cnt > 1 {
 				gatherImages(tmp, x[n0*inSz:], cnt, g.C, P, inSz)
@@ -437,11 +452,6 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBet
 			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, dxBeta != 0)
 		}
 	}
-	if dw != nil {
-		fj.w, fj.wt, fj.back = dw, dwt, true
-		parRun(G*C, fj)
-	}
-	fj.l, fj.w, fj.wt = nil, nil, nil
 }
 
 // flipJob moves a conv weight to and from the flipped layout of

@@ -258,7 +258,7 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 	if err := l.bil.setup(l, dt); err != nil {
 		return nil, err
 	}
-	l.setupImages()
+	l.setupImages(dt)
 	return l.outShape.Clone(), nil
 }
 

@@ -1,83 +1,15 @@
 package layers
 
 import (
-	"runtime"
-	"sync"
-
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"gorgonia.org/tensor"
 )
 
-// Image-parallel deconvolution: the sub-pixel forward and the backward run one task
-// per image (forward) or per run of images (backward), each task on one goroutine with
-// its own cache-sized column buffer and single-threaded GEMMs, instead of every
-// step of a block split among all threads.
-//
-// Why: on a transposed convolution's small per-image products (C_in or C_out rows of
-// 21–64) the blocked path writes its column blocks, several MiB, out to memory and
-// reads them back to pack them, and the time goes to memory traffic shared with the
-// other cores; per image, a column block of ~1 MiB stays in the core's L2 from im2col
-// to the GEMM. On the 2-core benchmark machine W3 (k4 s2, 64 channels, 8 images of
-// 32×32) went from 26–30 ms forward+backward blocked to 21–25 ms per image, and from
-// 52–60 to 66–81 GFLOP per CPU-second.
-//
-// Every product is the blocked path's, element for element (GemmSerial is Gemm), so
-// the forward is bit-identical to it; the weight gradient sums per-slot partial
-// products in a fixed order (see deconvBackImages), so it is the same whatever the
-// thread count.
-
-// deconvImageMaxBuf bounds one task's buffer (elements): larger images take the
-// blocked path, whose blocks are cut to size.
-const deconvImageMaxBuf = 1 << 20
-
-// deconvImageSlots is the number of weight-gradient partial sums of the backward
-// (and so its parallelism): fixed, so that the sum's order never depends on the
-// number of threads.
-const deconvImageSlots = 8
-
-// bufPool lends per-task buffers, all of at least size elements (the largest any
-// task of the layer asks for at its current shapes, set in Setup), so any buffer serves
-// any task. When it has none it makes GOMAXPROCS at once (parRun runs at most that many
-// tasks at a time), so a steady state never allocates, however the first calls happened
-// to be scheduled.
-type bufPool[T Float] struct {
-	mu   sync.Mutex
-	free [][]T
-	size int
-}
-
-// setSize sets the buffers' size; smaller buffers lent before are dropped as they
-// come back.
-func (p *bufPool[T]) setSize(n int) {
-	p.mu.Lock()
-	p.size = n
-	p.mu.Unlock()
-}
-
-func (p *bufPool[T]) get(n int) []T {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k := len(p.free); k > 0; k = len(p.free) {
-		b := p.free[k-1]
-		p.free = p.free[:k-1]
-		if cap(b) >= n {
-			return b[:n]
-		}
-	}
-	size := max(n, p.size)
-	for range runtime.GOMAXPROCS(0) - 1 {
-		p.free = append(p.free, make([]T, size))
-	}
-	return make([]T, size)[:n]
-}
-
-func (p *bufPool[T]) put(b []T) {
-	p.mu.Lock()
-	if cap(b) >= p.size {
-		p.free = append(p.free, b)
-	}
-	p.mu.Unlock()
-}
+// Image-parallel deconvolution (see images.go): the sub-pixel forward one task per
+// image, the backward one task per slot of images. On the 2-core benchmark machine W3
+// (k4 s2, 64 channels, 8 images of 32×32) went from 26–30 ms forward+backward blocked to
+// 21–25 ms, and from 52–60 to 66–81 GFLOP per CPU-second.
 
 // phaseImageJob is the sub-pixel forward, one task per image.
 type phaseImageJob[T Float] struct {
@@ -98,7 +30,7 @@ func (l *Deconv) phaseImagesFit() (colN, zN int, ok bool) {
 		colN = max(colN, ph.geom.Rows()*ph.geom.Cols())
 		zN += l.sp.out * ph.geom.Cols()
 	}
-	return colN, zN, colN+zN <= deconvImageMaxBuf
+	return colN, zN, colN+zN <= imageMaxBuf
 }
 
 func deconvForwardImages[T Float](l *Deconv, x, y []T, j *phaseImageJob[T], colN, zN int) {
@@ -153,13 +85,11 @@ func (j *phaseImageJob[T]) do(n int) {
 // backImageJob is the backward, one task per slot: slot s takes images s, s+S, … in
 // order and accumulates their weight gradient into its own partial sum.
 type backImageJob[T Float] struct {
-	l              *Deconv
-	x, dy, dx, w   []T
-	partial        []T // deconvImageSlots weight-gradient sums, or nil: no weight gradient
-	slots          int
-	rows, colN     int // window rows per column block, and the block's size
-	pool           bufPool[T]
-	partialStorage []T
+	l            *Deconv
+	x, dy, dx, w []T
+	rows         int // window rows per column block
+	partials     slotPartials[T]
+	pool         bufPool[T]
 }
 
 // backImagesFit reports whether the per-image backward suits the layer's shapes,
@@ -169,29 +99,20 @@ func (l *Deconv) backImagesFit() (rows int, ok bool) {
 		return 0, false
 	}
 	g := l.geom
-	// Column blocks of about 1 MiB of float32: the core's L2 holds one with room.
-	rows = max(1, min(g.OH, (1<<18)/(g.Rows()*g.OW)))
+	rows = imageRows(g.Rows(), g.OW, g.OH)
 	wsize := l.weight.Value.Shape().TotalSize()
-	return rows, rows*g.OW*g.Rows() <= deconvImageMaxBuf && wsize*deconvImageSlots <= deconvImageMaxBuf
+	return rows, rows*g.OW*g.Rows() <= imageMaxBuf && wsize*imageSlots <= imageMaxBuf
 }
 
+// deconvBackImages adds the input gradient (dx != nil) and the weight gradient
+// (dw != nil).
 func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T], rows int) {
-	j.l, j.x, j.dy, j.dx, j.w = l, x, dy, dx, convData[T](l.weight.Value)
-	j.slots = min(l.n, deconvImageSlots)
-	j.rows, j.colN = rows, rows*l.geom.OW*l.geom.Rows()
-	j.partial = nil
+	j.l, j.x, j.dy, j.dx, j.w, j.rows = l, x, dy, dx, convData[T](l.weight.Value), rows
+	slots := imageSlotsOf(l.n)
+	j.partials.reset(slots, len(dw))
+	parRun(slots, j)
 	if dw != nil {
-		if cap(j.partialStorage) < j.slots*len(dw) {
-			j.partialStorage = make([]T, j.slots*len(dw))
-		}
-		j.partial = j.partialStorage[:j.slots*len(dw)]
-	}
-	parRun(j.slots, j)
-	// The slots' sums, added in slot order.
-	for s := range j.slots {
-		for i, v := range j.partial[s*len(dw) : (s+1)*len(dw)] {
-			dw[i] += v
-		}
+		j.partials.sumInto(dw, true)
 	}
 	j.x, j.dy, j.dx, j.w = nil, nil, nil, nil
 }
@@ -202,48 +123,42 @@ func (j *backImageJob[T]) do(s int) {
 	G := l.sp.groups
 	K, M, P := l.dims()
 	inSz, outSz := M*G*P, g.C*g.H*g.W
-	var part []T
-	if j.partial != nil {
-		n := len(j.partial) / j.slots
-		part = j.partial[s*n : (s+1)*n]
-		clear(part)
-	}
-	col := j.pool.get(j.colN)
-	for n := s; n < l.n; n += j.slots {
-		for r0 := 0; r0 < g.OH; r0 += j.rows {
-			r1 := min(r0+j.rows, g.OH)
-			cols := (r1 - r0) * g.OW
-			im2col.Im2ColPart(g, j.dy[n*outSz:], col, cols, 0, g.C, r0, r1)
-			for gi := range G {
-				if part != nil {
-					gemm.GemmSerial(false, true, M, K, cols,
-						1, j.x[n*inSz+gi*M*P+r0*g.OW:], P,
-						col[gi*K*cols:], cols,
-						1, part[gi*M*K:], K)
-				}
-				if j.dx != nil {
-					gemm.GemmSerial(false, false, M, cols, K,
-						1, j.w[gi*M*K:], K,
-						col[gi*K*cols:], cols,
-						1, j.dx[n*inSz+gi*M*P+r0*g.OW:], P)
-				}
+	part := j.partials.slot(s)
+	col := j.pool.get(j.rows * g.OW * g.Rows())
+	eachColumnBlock(g, j.dy, outSz, s, imageSlotsOf(l.n), l.n, j.rows, col, func(img, r0, cols int) {
+		for gi := range G {
+			if part != nil {
+				gemm.GemmSerial(false, true, M, K, cols,
+					1, j.x[img*inSz+gi*M*P+r0*g.OW:], P,
+					col[gi*K*cols:], cols,
+					1, part[gi*M*K:], K)
+			}
+			if j.dx != nil {
+				gemm.GemmSerial(false, false, M, cols, K,
+					1, j.w[gi*M*K:], K,
+					col[gi*K*cols:], cols,
+					1, j.dx[img*inSz+gi*M*P+r0*g.OW:], P)
 			}
 		}
-	}
+	})
 	j.pool.put(col)
 }
 
 // setupImages sizes the per-task buffers of the image-parallel paths for the shapes
 // of the last Setup.
-func (l *Deconv) setupImages() {
-	if colN, zN, ok := l.phaseImagesFit(); ok {
+func (l *Deconv) setupImages(dt tensor.Dtype) {
+	colN, zN, fwd := l.phaseImagesFit()
+	if fwd {
 		l.img32.pool.setSize(colN + zN)
 		l.img64.pool.setSize(colN + zN)
 	}
-	if rows, ok := l.backImagesFit(); ok {
+	rows, back := l.backImagesFit()
+	if back {
 		n := rows * l.geom.OW * l.geom.Rows()
 		l.back32.pool.setSize(n)
 		l.back64.pool.setSize(n)
 	}
-	gemm.Reserve(2 * runtime.GOMAXPROCS(0))
+	if fwd || back {
+		reserveGemm(dt)
+	}
 }

@@ -46,7 +46,7 @@ type SoftmaxCrossEntropy struct {
 	ignore       int
 	weights      []float64
 	n, c, s      int       // batch, classes, pixels per image
-	lse          []float64 // per pixel log Σ exp(scores), from Forward
+	maxScore     []float64 // per pixel max score: Forward's scratch
 	sum          []float64 // per pixel Σ exp(scores − max), from Forward, for Backward
 	wpix         []float64 // per pixel class weight of its label, 0 where ignored
 	exps, coef   any       // []T: exp(score − max) per score from Forward; Backward's per pixel factor
@@ -120,7 +120,7 @@ func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.
 		return nil, fmt.Errorf("%s: %d class_weights for %d classes (scores %s)", l.prefix, len(l.weights), sc[1], dimsString(sc))
 	}
 	l.n, l.c, l.s = sc[0], sc[1], sc[2]*sc[3]
-	l.lse = growFloat64(l.lse, l.n*l.s)
+	l.maxScore = growFloat64(l.maxScore, l.n*l.s)
 	l.wpix = growFloat64(l.wpix, l.n*l.s)
 	l.sum = growFloat64(l.sum, l.n*l.s)
 	l.exps = convGrowBuf(l.exps, dt, l.n*l.c*l.s)
@@ -280,7 +280,7 @@ func lossForwardBlock[T Float](j *lossJob[T], n, p0, p1 int) (total, norm float6
 	base := n*c*s + p0
 	np := p1 - p0
 	lab := j.labels[n*s+p0:][:np]
-	mx, se := l.lse[n*s+p0:][:np], l.sum[n*s+p0:][:np]
+	mx, se := l.maxScore[n*s+p0:][:np], l.sum[n*s+p0:][:np]
 	for p, v := range j.x[base:][:np] {
 		mx[p] = float64(v)
 	}
@@ -300,8 +300,6 @@ func lossForwardBlock[T Float](j *lossJob[T], n, p0, p1 int) (total, norm float6
 	}
 	wpix := l.wpix[n*s+p0:][:np]
 	for p, y := range lab {
-		lse := mx[p] + math.Log(se[p])
-		mx[p] = lse // the buffer now holds lse
 		if !l.validLabel(y) {
 			if int(y) != l.ignore {
 				invalid++
@@ -311,6 +309,7 @@ func lossForwardBlock[T Float](j *lossJob[T], n, p0, p1 int) (total, norm float6
 		}
 		w := l.weight(y)
 		wpix[p] = w
+		lse := mx[p] + math.Log(se[p])
 		total += w * (lse - float64(j.x[base+int(y)*s+p]))
 		norm += w
 	}

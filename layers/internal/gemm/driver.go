@@ -360,17 +360,20 @@ func getWorkspace[T Float](kn *kernel[T]) *workspace[T] {
 }
 
 // Reserve makes sure the free lists hold at least n products' state and n threads'
-// packing buffers for the default kernel, for float32 and float64, so that up to n
-// products running at once (one per image on each core, say) do not allocate the
-// first time they do. Products still grow a call's shared panel on first use at a
-// larger size.
-func Reserve(n int) {
-	reserve(defaultKernel.k32, n)
-	reserve(portable64, n)
+// packing buffers of element type T for the default kernel, so that up to n products
+// running at once (one per image on each core, say) do not allocate the first time
+// they do. Products still grow a call's shared panel on first use at a larger size.
+func Reserve[T Float](n int) {
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		reserve(defaultKernel.k32, n)
+	} else {
+		reserve(portable64, n)
+	}
 }
 
 func reserve[T Float](kn *kernel[T], n int) {
-	if kn == nil {
+	if kn == nil || defaultKernel.k32 == nil {
 		return // the naive reference keeps no state
 	}
 	calls, work := lists[T]()
