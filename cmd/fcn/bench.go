@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -72,9 +71,7 @@ type benchOpts struct {
 
 // runBench is `fcn bench`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	fs := newFlagSet("fcn bench", benchUsage, stderr)
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads (GOMAXPROCS)")
 	iters := fs.Int("iters", 10, "timed iterations per workload (the median is reported)")
 	warmup := fs.Int("warmup", 2, "untimed iterations before timing")
@@ -82,11 +79,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", 8, "images per batch (the workloads are defined for 8; smaller is for quick checks)")
 	asJSON := fs.Bool("json", false, "print a JSON array of results instead of tables")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case *threads < 1:

@@ -48,11 +48,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out := fs.String("out", "", "study folder (default runs/<study>-<time>); an existing one is continued")
 	progress := fs.String("progress", "plain", "training progress: auto, bar, plain or off")
 	gridImages := fs.Int("images", 4, "val images in the prediction grid")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags go before it; see fcn compare -h)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (see fcn compare -h)", fs.Arg(0))
 	}
 	mode, err := progressMode(*progress) // shared with fcn train
 	if err != nil {

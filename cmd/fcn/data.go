@@ -50,11 +50,8 @@ func runDataSynth(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	seed := fs.Uint64("seed", def.Seed, "random seed")
 	classes := fs.Int("classes", def.Classes, "classes, background included")
 	quality := fs.Int("quality", 95, "JPEG quality (1-100)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *out == "" {
 		return errors.New("--out: required (the folder to write)")
@@ -90,11 +87,8 @@ func runDataCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	trainSplit := fs.String("train-split", "", "train split name (default train)")
 	valSplit := fs.String("val-split", "", "val split name (default val)")
 	workers := fs.Int("workers", 0, "decoding goroutines (default: all CPUs)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *config == "" && *format == "" {
 		fmt.Fprint(stderr, dataUsage)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -29,20 +28,13 @@ flags:
 
 // runEval is `fcn eval`.
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, evalUsage); fs.PrintDefaults() }
+	fs := newFlagSet("fcn eval", evalUsage, stderr)
 	runDir := fs.String("run", "", "run folder")
 	ckpt := fs.String("checkpoint", "", "checkpoint folder or safetensors file")
-	config := fs.String("config", "", "experiment (default: the run folder's config.yaml)")
+	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
 	split := fs.String("split", "val", "split to evaluate: val or train")
-	var sets expSetFlag
-	fs.Var(&sets, "set", "override a key of the experiment (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *split != "val" && *split != "train" {
 		return fmt.Errorf("--split: want val or train, got %q", *split)
@@ -56,7 +48,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case *ckpt != "":
 		weights = *ckpt
 	}
-	exp, err := experimentFor(weights, *config, sets, false)
+	exp, err := experimentFor(weights, *config, *sets, false)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, gradcheckUsage, autodiff.SuiteTol)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

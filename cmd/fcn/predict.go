@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -30,21 +29,14 @@ flags:
 
 // runPredict is `fcn predict`.
 func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn predict", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, predictUsage); fs.PrintDefaults() }
+	fs := newFlagSet("fcn predict", predictUsage, stderr)
 	ckpt := fs.String("checkpoint", "", "weights: checkpoint folder, run folder or safetensors file (required)")
 	input := fs.String("input", "", "an image file or a folder of images (required)")
 	output := fs.String("output", "", "folder for the masks and overlays (required)")
-	config := fs.String("config", "", "experiment (default: the run folder's config.yaml)")
-	var sets expSetFlag
-	fs.Var(&sets, "set", "override a key of the experiment (repeatable)")
+	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
 	scores := fs.Bool("scores", false, "also write <name>.scores.safetensors with the normalised input and the raw scores")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case *ckpt == "":
@@ -54,7 +46,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case *output == "":
 		return errors.New("--output is required")
 	}
-	exp, err := experimentFor(*ckpt, *config, sets, true)
+	exp, err := experimentFor(*ckpt, *config, *sets, true)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,14 +25,12 @@ flags:
 
 // runSummary is `fcn summary`.
 func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn summary", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, summaryUsage); fs.PrintDefaults() }
+	fs := newFlagSet("fcn summary", summaryUsage, stderr)
 	config := fs.String("config", "", "experiment: a shipped name or a YAML file (default \"default\")")
 	input := fs.String("input", "", "input size HxW, e.g. 500x500")
 	var sets expSetFlag
 	fs.Var(&sets, "set", "override a key (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

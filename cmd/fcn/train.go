@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,12 +29,6 @@ model.safetensors.
 flags:
 `
 
-// expSetFlag collects repeated --set key=value arguments.
-type expSetFlag []string
-
-func (s *expSetFlag) String() string     { return strings.Join(*s, " ") }
-func (s *expSetFlag) Set(v string) error { *s = append(*s, v); return nil }
-
 // resumeFlag is --resume with an optional value: alone it means the run folder's latest
 // checkpoint; --resume=PATH or --resume PATH names a checkpoint folder.
 type resumeFlag struct {
@@ -53,21 +46,20 @@ func (r *resumeFlag) Set(v string) error {
 }
 func (r *resumeFlag) IsBoolFlag() bool { return true }
 
+// OptionalValue lets parseArgs give --resume the next argument (see optionalValue).
+func (r *resumeFlag) OptionalValue() bool { return true }
+
 // runTrain is `fcn train`.
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, trainUsage); fs.PrintDefaults() }
-	config := fs.String("config", "", "experiment: a shipped name ("+strings.Join(configs.Names(), ", ")+") or a YAML file (default \"default\")")
-	var sets expSetFlag
-	fs.Var(&sets, "set", "override a key, e.g. --set train.steps=100 (repeatable)")
+	fs := newFlagSet("fcn train", trainUsage, stderr)
+	config, sets := addExperimentFlags(fs, "experiment: a shipped name ("+strings.Join(configs.Names(), ", ")+") or a YAML file (default \"default\")")
 	out := fs.String("out", "", "run folder (default runs/<experiment>-<time>)")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume --out's latest checkpoint, or the checkpoint folder given")
 	initFrom := fs.String("init-from", "", "start from these weights (safetensors file, checkpoint or run folder), by name")
 	partial := fs.Bool("init-from-partial", false, "with --init-from: allow missing, unexpected and mismatched tensors")
 	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
-	if err := parseWithOptionalValue(fs, args, &resume); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	mode, err := progressMode(*progress)
@@ -84,11 +76,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, Out: stdout, Progress: mode}
 	var exp *configs.Experiment
 	if resume.set {
-		if exp, err = resumeExperiment(&opts, resume.path, *config, sets); err != nil {
+		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {
 			return err
 		}
 	} else {
-		if exp, err = configs.Load(*config, sets, os.Environ()); err != nil {
+		if exp, err = configs.Load(*config, *sets, os.Environ()); err != nil {
 			return err
 		}
 		if opts.OutDir == "" {
@@ -155,27 +147,6 @@ func resumeExperiment(opts *train.Options, path, config string, sets []string) (
 		config = filepath.Join(src, train.ConfigFile)
 	}
 	return configs.Load(config, sets, os.Environ())
-}
-
-// parseWithOptionalValue parses args, letting the optional-value flag r take the next
-// argument as its value when that argument is not a flag ("--resume PATH"), which the
-// flag package would otherwise treat as the end of the flags.
-func parseWithOptionalValue(fs *flag.FlagSet, args []string, r *resumeFlag) error {
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return nil
-		}
-		if r.set && r.path == "" && !strings.HasPrefix(rest[0], "-") {
-			r.path = rest[0]
-			args = rest[1:]
-			continue
-		}
-		return fmt.Errorf("unexpected argument %q", rest[0])
-	}
 }
 
 func progressMode(s string) (train.ProgressMode, error) {
