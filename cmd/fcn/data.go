@@ -16,32 +16,23 @@ import (
 	"github.com/spf13/viper"
 )
 
-const dataUsage = `usage:
-  fcn data synth --out DIR [--n N] [--n-val M] [--size S] [--seed K] [--classes C]
-      write the synthetic set in the PASCAL VOC layout
-  fcn data check --config FILE | --format voc|folder|synthetic --root DIR [--images DIR --masks DIR] [--classes N]
-      validate a dataset: counts, image sizes, class pixel histogram, every problem
+const dataSynthUsage = `usage: fcn data synth --out DIR [--n N] [--n-val M] [--size S] [--seed K] [--classes C]
+
+Writes the synthetic set in the PASCAL VOC layout.
+
+flags:
 `
 
-// runData is `fcn data`: tools for datasets.
-func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, dataUsage)
-		return nil
-	}
-	switch args[0] {
-	case "synth":
-		return runDataSynth(ctx, args[1:], stdout, stderr)
-	case "check":
-		return runDataCheck(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, dataUsage)
-	return fmt.Errorf("unknown subcommand %q (want synth or check)", args[0])
-}
+const dataCheckUsage = `usage: fcn data check --config FILE | --format voc|folder|synthetic --root DIR [--images DIR --masks DIR] [--classes N]
+
+Validates a dataset: counts per split, image sizes, the class pixel histogram and every
+problem found, each with its file; exits non-zero when there are problems.
+
+flags:
+`
 
 func runDataSynth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn data synth", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("fcn data synth", dataSynthUsage, stderr)
 	def := data.DefaultSyntheticConfig()
 	out := fs.String("out", "", "output folder (required)")
 	n := fs.Int("n", def.NTrain, "number of train images")
@@ -75,8 +66,7 @@ func runDataSynth(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runDataCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn data check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("fcn data check", dataCheckUsage, stderr)
 	config := fs.String("config", "", "experiment YAML file whose data section describes the dataset")
 	format := fs.String("format", "", "dataset format: voc, folder or synthetic")
 	root := fs.String("root", "", "dataset folder")
@@ -91,7 +81,7 @@ func runDataCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if *config == "" && *format == "" {
-		fmt.Fprint(stderr, dataUsage)
+		fs.Usage()
 		return errors.New("give --config FILE or --format")
 	}
 	cfg := data.DefaultConfig()

@@ -17,17 +17,22 @@ import (
 	"syscall"
 )
 
-// command is one subcommand. run gets the arguments after the subcommand's name and
-// returns an error to print (no stack trace) and exit non-zero.
+// command is one subcommand: a run function, or subcommands of its own (fcn data synth).
+// run gets the arguments after the subcommand's name and returns an error to print (no
+// stack trace) and exit non-zero.
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	subs    map[string]command
 }
 
 // commands lists the subcommands; each lives in a file of its own.
 func commands() map[string]command {
 	return map[string]command{
-		"data":      {summary: "make the synthetic set (synth) or validate a dataset (check)", run: runData},
+		"data": {summary: "make the synthetic set (synth) or validate a dataset (check)", subs: map[string]command{
+			"synth": {summary: "write the synthetic set in the PASCAL VOC layout", run: runDataSynth},
+			"check": {summary: "validate a dataset: counts, image sizes, class pixel histogram, every problem", run: runDataCheck},
+		}},
 		"gradcheck": {summary: "check every layer's gradients against finite differences (--json, --run)", run: runGradcheck},
 		"compare":   {summary: "train variants of a study (e.g. upsampling modes) and report them side by side", run: runCompare},
 		"train":     {summary: "train an experiment; resume a run (--resume); fine-tune (--init-from)", run: runTrain},
@@ -44,41 +49,53 @@ func main() {
 
 // runMain is main without os.Exit, so tests can drive the whole command line.
 func runMain(args []string, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout, cmds)
-		return 0
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "fcn: unknown command %q\n\n", args[0])
-		usage(stderr, cmds)
-		return 2
+	return runCommand(command{
+		summary: "fully convolutional networks for semantic segmentation, trained on the CPU",
+		subs:    commands(),
+	}, "fcn", args, stdout, stderr)
+}
+
+// runCommand runs c, named name ("fcn data"), on args: a command with subcommands takes
+// the first argument as the subcommand's name, at any depth. It returns the exit status.
+func runCommand(c command, name string, args []string, stdout, stderr io.Writer) int {
+	for c.subs != nil {
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			usage(stdout, name, c)
+			return 0
+		}
+		sub, ok := c.subs[args[0]]
+		if !ok {
+			fmt.Fprintf(stderr, "%s: unknown command %q\n\n", name, args[0])
+			usage(stderr, name, c)
+			return 2
+		}
+		c, name, args = sub, name+" "+args[0], args[1:]
 	}
 	ctx, stop := interruptContext(stderr)
 	defer stop()
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+	if err := c.run(ctx, args, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "fcn %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	return 0
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "fcn: fully convolutional networks for semantic segmentation, trained on the CPU")
-	fmt.Fprintln(w, "\nusage: fcn <command> [flags]\n\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
+// usage lists the subcommands of c.
+func usage(w io.Writer, name string, c command) {
+	fmt.Fprintf(w, "%s: %s\n", name, c.summary)
+	fmt.Fprintf(w, "\nusage: %s <command> [flags]\n\ncommands:\n", name)
+	names := make([]string, 0, len(c.subs))
+	for n := range c.subs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, c.subs[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun `fcn <command> -h` for a command's flags.")
+	fmt.Fprintf(w, "\nRun `%s <command> -h` for a command's flags.\n", name)
 }
 
 // interruptContext returns a context cancelled by the first SIGINT or SIGTERM, which
