@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/data"
-	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 )
 
 const dataSynthUsage = `usage: fcn data synth --out DIR [--n N] [--n-val M] [--size S] [--seed K] [--classes C]
@@ -23,10 +20,16 @@ Writes the synthetic set in the PASCAL VOC layout.
 flags:
 `
 
-const dataCheckUsage = `usage: fcn data check --config FILE | --format voc|folder|synthetic --root DIR [--images DIR --masks DIR] [--classes N]
+const dataCheckUsage = `usage: fcn data check --config NAME|FILE [--set key=value]... [dataset flags]
+       fcn data check --format voc|folder|synthetic --root DIR [--images DIR --masks DIR] [--classes N]
 
 Validates a dataset: counts per split, image sizes, the class pixel histogram and every
 problem found, each with its file; exits non-zero when there are problems.
+
+With --config or --set the dataset is the data section of the experiment, loaded as fcn
+train loads it (a shipped name or a YAML file, FCN_* variables, --set). The dataset flags
+then stand for --set data.KEY=VALUE before the --set flags, and --classes, which
+overrides the class count, applies last.
 
 flags:
 `
@@ -65,60 +68,54 @@ func runDataSynth(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// dataCheckKeys are the keys of the data section that fcn data check's dataset flags set.
+var dataCheckKeys = map[string]string{
+	"format": "format", "root": "root", "images": "images", "masks": "masks",
+	"ignore": "ignore_label", "train-split": "train_split", "val-split": "val_split",
+}
+
 func runDataCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fcn data check", dataCheckUsage, stderr)
-	config := fs.String("config", "", "experiment YAML file whose data section describes the dataset")
-	format := fs.String("format", "", "dataset format: voc, folder or synthetic")
-	root := fs.String("root", "", "dataset folder")
-	images := fs.String("images", "", "folder format: images folder (relative to --root unless absolute; {split} is replaced)")
-	masks := fs.String("masks", "", "folder format: masks folder (as --images)")
+	config, sets := addExperimentFlags(fs, "experiment whose data section is the dataset: a shipped name ("+strings.Join(configs.Names(), ", ")+") or a YAML file")
+	// Without an experiment the dataset flags fill cfg directly; with one they become
+	// --set overrides (dataCheckKeys) and cfg is the experiment's data section.
+	cfg := data.DefaultConfig()
+	fs.StringVar(&cfg.Format, "format", "", "dataset format: voc, folder or synthetic")
+	fs.StringVar(&cfg.Root, "root", "", "dataset folder")
+	fs.StringVar(&cfg.Images, "images", cfg.Images, "folder format: images folder (relative to --root unless absolute; {split} is replaced)")
+	fs.StringVar(&cfg.Masks, "masks", cfg.Masks, "folder format: masks folder (as --images)")
 	classes := fs.Int("classes", 0, "number of classes (background included)")
-	ignore := fs.Int("ignore", -1, "ignore label (default 255)")
-	trainSplit := fs.String("train-split", "", "train split name (default train)")
-	valSplit := fs.String("val-split", "", "val split name (default val)")
+	fs.IntVar(&cfg.IgnoreLabel, "ignore", cfg.IgnoreLabel, "ignore label")
+	fs.StringVar(&cfg.TrainSplit, "train-split", cfg.TrainSplit, "train split name")
+	fs.StringVar(&cfg.ValSplit, "val-split", cfg.ValSplit, "val split name")
 	workers := fs.Int("workers", 0, "decoding goroutines (default: all CPUs)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *config == "" && *format == "" {
-		fs.Usage()
-		return errors.New("give --config FILE or --format")
-	}
-	cfg := data.DefaultConfig()
-	if *config != "" {
-		var err error
-		if cfg, err = readDataSection(*config); err != nil {
+	var dataSets []string
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if key, ok := dataCheckKeys[f.Name]; ok {
+			dataSets = append(dataSets, "data."+key+"="+f.Value.String())
+		}
+	})
+	switch {
+	case *config != "" || len(*sets) > 0:
+		exp, err := configs.Load(*config, append(dataSets, *sets...), os.Environ())
+		if err != nil {
 			return err
 		}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["format"] {
-		cfg.Format = *format
-	}
-	if set["root"] {
-		cfg.Root = *root
-	}
-	if set["images"] {
-		cfg.Images = *images
-	}
-	if set["masks"] {
-		cfg.Masks = *masks
+		cfg = exp.Data
+	case !set["format"]:
+		fs.Usage()
+		return errors.New("give --config NAME|FILE or --format")
 	}
 	if set["classes"] {
 		cfg.Classes, cfg.NumClasses = nil, *classes
 		if cfg.Format == data.FormatSynthetic {
 			cfg.Synthetic.Classes = *classes
 		}
-	}
-	if set["ignore"] {
-		cfg.IgnoreLabel = *ignore
-	}
-	if set["train-split"] {
-		cfg.TrainSplit = *trainSplit
-	}
-	if set["val-split"] {
-		cfg.ValSplit = *valSplit
 	}
 	rep, err := data.Check(ctx, cfg, *workers)
 	if err != nil {
@@ -129,47 +126,4 @@ func runDataCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("%d problem(s) found in the dataset", n)
 	}
 	return nil
-}
-
-// readDataSection reads the data section of an experiment file onto the defaults,
-// rejecting unknown keys (with the closest valid one) and wrong types. (The configs
-// package will own experiment loading; this reads only what `data check` needs.)
-func readDataSection(path string) (data.Config, error) {
-	cfg := data.DefaultConfig()
-	if _, err := os.Stat(path); err != nil {
-		return cfg, fmt.Errorf("%s: cannot read the experiment file: %w", path, errors.Unwrap(err))
-	}
-	v := viper.New()
-	v.SetConfigFile(path)
-	if !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
-		v.SetConfigType("yaml")
-	}
-	if err := v.ReadInConfig(); err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
-	}
-	if !v.IsSet("data") {
-		return cfg, nil
-	}
-	var md mapstructure.Metadata
-	err := v.UnmarshalKey("data", &cfg, func(dc *mapstructure.DecoderConfig) {
-		dc.Metadata = &md
-		dc.WeaklyTypedInput = false
-	})
-	if err != nil {
-		return cfg, fmt.Errorf("%s: data section: %w", path, err)
-	}
-	if len(md.Unused) > 0 {
-		valid := append(md.Keys, md.Unset...)
-		var msgs []string
-		sort.Strings(md.Unused)
-		for _, k := range md.Unused {
-			msg := fmt.Sprintf("data.%s: unknown key", k)
-			if s, ok := configs.Closest(k, valid); ok {
-				msg += fmt.Sprintf(" (did you mean data.%s?)", s)
-			}
-			msgs = append(msgs, msg)
-		}
-		return cfg, fmt.Errorf("%s: %s", path, strings.Join(msgs, "; "))
-	}
-	return cfg, nil
 }

@@ -56,7 +56,8 @@ func TestDataCheckConfigFile(t *testing.T) {
 		t.Fatal(errs)
 	}
 	cfg := filepath.Join(t.TempDir(), "exp.yaml")
-	os.WriteFile(cfg, []byte("data:\n  format: voc\n  root: "+dir+"\n  classes: [background, disc, square]\ntrain:\n  steps: 10\n"), 0o644)
+	os.WriteFile(cfg, []byte("data:\n  format: voc\n  root: "+dir+"\n  classes: [background, disc, square]\n"+
+		"model:\n  classes: 3\n  layers:\n    - {name: score, type: conv, out: classes, kernel: 1}\ntrain:\n  steps: 10\n"), 0o644)
 	code, out, errs := runFCN(t, "data", "check", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "square") || !strings.Contains(out, "no problems found") {
 		t.Fatalf("check --config: exit %d\n%s\n%s", code, out, errs)
@@ -65,6 +66,50 @@ func TestDataCheckConfigFile(t *testing.T) {
 	code, out, _ = runFCN(t, "data", "check", "--config", cfg, "--classes", "2")
 	if code == 0 || !strings.Contains(out, "not class ids (0..1)") {
 		t.Fatalf("check with too few classes: exit %d\n%s", code, out)
+	}
+}
+
+// TestDataCheckExperiment: data check loads --config as fcn train does: shipped names,
+// --set, FCN_* variables, and the dataset flags as --set data.KEY=VALUE.
+func TestDataCheckExperiment(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := runFCN(t, "data", "synth", "--out", dir, "--n", "6", "--n-val", "3", "--size", "24", "--classes", "4"); code != 0 {
+		t.Fatal(errs)
+	}
+	ok := func(args ...string) string {
+		t.Helper()
+		code, out, errs := runFCN(t, append([]string{"data", "check"}, args...)...)
+		if code != 0 || !strings.Contains(out, "no problems found") {
+			t.Fatalf("%q: exit %d\n%s\n%s", args, code, out, errs)
+		}
+		return out
+	}
+	// fcn16s-tiny is VOC with 21 classes and no data.root; data.num_classes follows
+	// model.classes.
+	out := ok("--config", "fcn16s-tiny", "--set", "data.root="+dir, "--set", "model.classes=4")
+	if !strings.Contains(out, "format voc, root "+dir+", 4 classes") || !strings.Contains(out, "split train: 6 samples") || !strings.Contains(out, "split val: 3 samples") {
+		t.Errorf("fcn16s-tiny with --set:\n%s", out)
+	}
+	ok("--config", "fcn16s-tiny", "--root", dir, "--set", "model.classes=4")
+	// --set comes after the dataset flags, and a split the dataset lacks is a problem.
+	code, out, _ := runFCN(t, "data", "check", "--config", "fcn16s-tiny", "--root", dir, "--set", "model.classes=4", "--val-split", "val", "--set", "data.val_split=test")
+	if code == 0 || !strings.Contains(out, filepath.Join(dir, "ImageSets", "Segmentation", "test.txt")) {
+		t.Errorf("--set data.val_split=test: exit %d\n%s", code, out)
+	}
+	// The shipped default is the synthetic set, checked as generated.
+	out = ok("--config", "default", "--set", "data.synthetic.n_train=5", "--set", "data.synthetic.n_val=2", "--set", "data.synthetic.size=16")
+	if !strings.Contains(out, "format synthetic, 5 classes") || !strings.Contains(out, "split train: 5 samples") {
+		t.Errorf("default with --set:\n%s", out)
+	}
+	// The environment sets keys too.
+	t.Setenv("FCN_DATA_ROOT", dir)
+	if out := ok("--config", "fcn16s-tiny", "--set", "model.classes=4"); !strings.Contains(out, "root "+dir) {
+		t.Errorf("FCN_DATA_ROOT:\n%s", out)
+	}
+	// The experiment is checked whole, as fcn train checks it.
+	code, _, errs := runFCN(t, "data", "check", "--config", "fcn16s-tiny", "--set", "model.classes=4", "--set", "train.steps=0")
+	if code == 0 || !strings.Contains(errs, "train.steps (from --set train.steps=0): must be > 0") {
+		t.Errorf("--set train.steps=0: exit %d\n%s", code, errs)
 	}
 }
 
@@ -78,8 +123,10 @@ func TestDataCheckBadUsage(t *testing.T) {
 		{[]string{"data", "check"}, "--config"},
 		{[]string{"data", "check", "--format", "voc"}, "data.root"},
 		{[]string{"data", "check", "--format", "voc", "--root", "/nonexistent/voc"}, "/nonexistent/voc"},
-		{[]string{"data", "check", "--config", bad}, "data.rooot: unknown key (did you mean data.root?)"},
-		{[]string{"data", "check", "--config", filepath.Join(t.TempDir(), "none.yaml")}, "none.yaml: cannot read"},
+		{[]string{"data", "check", "--config", bad}, `data.rooot: unknown key, did you mean "root"?`},
+		{[]string{"data", "check", "--config", filepath.Join(t.TempDir(), "none.yaml")}, "none.yaml: no such file"},
+		{[]string{"data", "check", "--config", "fcn16s-tiny"}, "data.root: required"},
+		{[]string{"data", "check", "--set", "data.format=vox"}, "data.format"},
 		{[]string{"data", "synth"}, "--out"},
 		{[]string{"data", "synth", "--out", t.TempDir(), "--classes", "40"}, "data.synthetic.classes"},
 		{[]string{"data", "frobnicate"}, "frobnicate"},
