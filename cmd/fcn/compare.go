@@ -37,7 +37,7 @@ type compareSets []string
 func (s *compareSets) String() string     { return strings.Join(*s, " ") }
 func (s *compareSets) Set(v string) error { *s = append(*s, v); return nil }
 
-// runCompare is `fcn compare`: the upsampling study (issue 7) and studies like it.
+// runCompare is `fcn compare`: the study of learned against frozen upsampling, and studies like it.
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fcn compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)

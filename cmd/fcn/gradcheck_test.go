@@ -21,8 +21,8 @@ func gradcheck(t *testing.T, args ...string) (stdout, stderr string, err error) 
 	return out.String(), errb.String(), err
 }
 
-// The acceptance check of issue 2: `fcn gradcheck --json` covers every layer type,
-// and every max_rel_err is below 1e-6. The full suite takes about 5 CPU seconds, most
+// `fcn gradcheck --json` covers every layer type and every max_rel_err is below 1e-6,
+// the bar every backward pass must meet. The full suite takes about 5 CPU seconds, most
 // of them in the two whole-graph cases, which -short leaves out.
 func TestGradcheckJSON(t *testing.T) {
 	args := []string{"--json"}
@@ -63,7 +63,8 @@ func TestGradcheckJSON(t *testing.T) {
 			t.Errorf("no %s rows in %v", l, layersSeen)
 		}
 	}
-	// The deconv variants the issue names by name.
+	// Each of deconv's shape options (same padding, output padding, groups, dilation) has
+	// a case of its own.
 	for _, v := range []string{"same", "output_padding", "groups", "dilation"} {
 		if !containsCase(rows, "deconv", v) {
 			t.Errorf("no deconv case with %q", v)
