@@ -310,19 +310,9 @@ func init() {
 		Doc:    "batch normalisation per channel with running statistics (PyTorch's BatchNorm2d)",
 		Inputs: Arity{1, 1},
 		Options: []Option{
-			{Key: "eps", Kind: KindFloat, Default: def.Eps, Doc: "added to the variance", Check: func(v any) string {
-				if x := v.(float64); !finiteNumber(x) || x <= 0 {
-					return fmt.Sprintf("must be > 0, got %v", x)
-				}
-				return ""
-			}},
-			{Key: "momentum", Kind: KindFloat, Default: def.Momentum, Doc: "PyTorch's: running = (1−momentum)·running + momentum·batch",
-				Check: func(v any) string {
-					if x := v.(float64); !(x >= 0 && x <= 1) {
-						return fmt.Sprintf("must be in [0, 1], got %v", x)
-					}
-					return ""
-				}},
+			{Key: "eps", Kind: KindFloat, Default: def.Eps, Check: positive, Doc: "added to the variance"},
+			{Key: "momentum", Kind: KindFloat, Default: def.Momentum, Check: numberCheck("in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 }),
+				Doc: "PyTorch's: running = (1−momentum)·running + momentum·batch"},
 			optLRMult, optDecayMult, optLearn,
 		},
 		Build: func(a BuildArgs) ([]Built, error) {

@@ -41,13 +41,7 @@ func convOptions(inits []string, initDoc string) []Option {
 		{Key: "bias", Kind: KindBool, Default: true, Doc: "add a learned per-channel bias"},
 		{Key: "init", Kind: KindString, Default: inits[0], Choices: inits,
 			Doc: "weight initialisation: he (Kaiming normal, fan_in), xavier (Glorot uniform), gaussian (needs std), zero" + initDoc},
-		{Key: "std", Kind: KindFloat, Doc: "standard deviation for init: gaussian",
-			Check: func(v any) string {
-				if x := v.(float64); !finiteNumber(x) || x <= 0 {
-					return fmt.Sprintf("must be > 0, got %v", x)
-				}
-				return ""
-			}},
+		{Key: "std", Kind: KindFloat, Check: positive, Doc: "standard deviation for init: gaussian"},
 	}
 }
 

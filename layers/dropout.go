@@ -142,13 +142,8 @@ func init() {
 		Doc:    "inverted dropout: zeroes elements with probability p in training, identity in evaluation",
 		Inputs: Arity{1, 1},
 		Options: []Option{
-			{Key: "p", Kind: KindFloat, Default: DefaultDropoutConfig().P, Doc: "probability of zeroing an element, in [0, 1)",
-				Check: func(v any) string {
-					if p := v.(float64); !(p >= 0 && p < 1) {
-						return fmt.Sprintf("must be in [0, 1), got %v", p)
-					}
-					return ""
-				}},
+			{Key: "p", Kind: KindFloat, Default: DefaultDropoutConfig().P, Check: numberCheck("in [0, 1)", func(p float64) bool { return p >= 0 && p < 1 }),
+				Doc: "probability of zeroing an element, in [0, 1)"},
 		},
 		Build: func(a BuildArgs) ([]Built, error) {
 			l, err := NewDropout(a.Name, DropoutConfig{P: a.Options.Float("p")})

@@ -192,13 +192,7 @@ func init() {
 		Options: []Option{
 			{Key: "shared", Kind: KindBool, Default: def.Shared,
 				Doc: "one slope for all channels, weight (1,), instead of one per channel, weight (C,)"},
-			{Key: "init", Kind: KindFloat, Default: def.Init, Doc: "the slopes' initial value",
-				Check: func(v any) string {
-					if x := v.(float64); !finiteNumber(x) {
-						return fmt.Sprintf("must be a finite number, got %v", x)
-					}
-					return ""
-				}},
+			{Key: "init", Kind: KindFloat, Default: def.Init, Check: finite, Doc: "the slopes' initial value"},
 			optLRMult, optDecayMult, optLearn,
 		},
 		Build: func(a BuildArgs) ([]Built, error) {

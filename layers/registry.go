@@ -500,13 +500,21 @@ func atLeast(lo int) func(v any) string {
 // finiteNumber reports a usable number (not NaN, not ±Inf).
 func finiteNumber(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// nonNegative accepts finite numbers ≥ 0.
-func nonNegative(v any) string {
-	if x := v.(float64); !finiteNumber(x) || x < 0 {
-		return fmt.Sprintf("must be ≥ 0, got %v", x)
+// numberCheck accepts the numbers ok accepts; want says which ("> 0", "in [0, 1)").
+func numberCheck(want string, ok func(x float64) bool) func(v any) string {
+	return func(v any) string {
+		if x := v.(float64); !ok(x) {
+			return fmt.Sprintf("must be %s, got %v", want, x)
+		}
+		return ""
 	}
-	return ""
 }
+
+var (
+	nonNegative = numberCheck("≥ 0", func(x float64) bool { return finiteNumber(x) && x >= 0 })
+	positive    = numberCheck("> 0", func(x float64) bool { return finiteNumber(x) && x > 0 })
+	finite      = numberCheck("a finite number", finiteNumber)
+)
 
 // PairString writes a pair as an experiment file would: one number, or [h, w].
 func PairString(p [2]int) string {
