@@ -23,26 +23,9 @@ import (
 // SuiteTol is the largest max relative error a tensor may show and pass.
 const SuiteTol = 1e-6
 
-// Steps of the central differences. The error of (f(x+h) − f(x−h))/2h has two parts:
-// truncation, h²·f‴/6, and rounding, about ulp(L)/h for L = Σ out·R. Measured on this
-// suite (max relative error of a case against h):
-//
-//   - Linear maps (conv, deconv, sum, crop, resize, dropout with its mask fixed) and
-//     piecewise-linear ones away from their kinks (relu, maxpool) have no truncation
-//     error, so a large step only shrinks the rounding: epsLinear, with the inputs of
-//     relu and maxpool kept farther than that from any kink. Sum gets more: its 1e-4
-//     coefficient makes that input's gradients 1e-4 of the others while ulp(L) stays,
-//     and its error falls from 4e-7 at 1e-3 to 4e-8 at 1e-2.
-//   - Smooth layers (batchnorm, the loss) balance the two near 1e-4: batchnorm's
-//     training input gradient, a small difference of large terms, shows 1.1e-6 at the
-//     default 1e-6 (rounding, ∝ 1/h), 2e-8 at 1e-4 and 2e-6 at 1e-3 (truncation, ∝ h²).
-//   - The whole graph: see fcnCases.
-const (
-	epsLinear = 1e-3
-	epsSum    = 1e-2
-	epsSmooth = 1e-4
-	epsGraph  = 1e-4
-)
+// epsGraph is the whole graph's finite-difference step (see fcnCases); each layer type's
+// cases carry their own (layers.EpsLinear and its siblings).
+const epsGraph = 1e-4
 
 // SuiteCase is one named gradient check of the suite.
 type SuiteCase struct {
@@ -177,495 +160,40 @@ func RunCases(ctx context.Context, cases []SuiteCase) ([]SuiteResult, error) {
 	return out, nil
 }
 
-// GradSuite returns the suite's cases in a fixed order: conv, deconv, maxpool, relu,
-// dropout, crop, sum, batchnorm, softmax_cross_entropy, resize, then the whole graph.
-// Every call returns fresh cases: each builds its layers when it runs.
+// GradSuite returns the suite's cases in a fixed order: the cases of every registered
+// layer type (layers.Types, by name), then the whole small graph. Every call returns
+// fresh cases: each builds its layers when it runs.
 func GradSuite() []SuiteCase {
 	var cs []SuiteCase
-	for _, group := range [][]SuiteCase{
-		convCases(), deconvCases(), maxpoolCases(), reluCases(), dropoutCases(),
-		cropCases(), sumCases(), batchnormCases(), lossCases(), resizeCases(), fcnCases(),
-	} {
-		cs = append(cs, group...)
+	for _, t := range layers.Types() {
+		if t.GradCases == nil {
+			continue
+		}
+		for _, c := range t.GradCases() {
+			cs = append(cs, layerCase(t.Name, c))
+		}
 	}
-	return cs
+	return append(cs, fcnCases()...)
 }
 
-// layerCheck describes one CheckLayer run. The layer is built afresh on every run, so
-// a case can run again or alongside others.
-type layerCheck struct {
-	make   func() (layers.Layer, error)
-	in     []tensor.Shape
-	inputs func() []*tensor.Dense // optional fixed inputs (nil entries are drawn)
-	opt    CheckOptions           // Seed, Training, KeepParams; Eps and Inputs are set here
-}
-
-func layerCase(layer, name string, eps float64, lc layerCheck, want ...string) SuiteCase {
-	return SuiteCase{Layer: layer, Name: name, Eps: eps, Want: want,
+// layerCase turns a layer type's case into a suite case running CheckLayer. The layer is
+// built afresh on every run, so a case can run again or alongside others.
+func layerCase(layer string, c layers.GradCase) SuiteCase {
+	return SuiteCase{Layer: layer, Name: c.Name, Eps: c.Eps, Want: c.Want,
 		check: func(ctx context.Context, eps float64) ([]GradResult, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			l, err := lc.make()
+			l, err := c.Make()
 			if err != nil {
 				return nil, err
 			}
-			opt := lc.opt
-			opt.Eps = eps
-			if lc.inputs != nil {
-				opt.Inputs = lc.inputs()
+			opt := CheckOptions{Eps: eps, Seed: c.Seed, Training: c.Training, KeepParams: c.KeepParams}
+			if c.Inputs != nil {
+				opt.Inputs = c.Inputs()
 			}
-			return CheckLayer(l, lc.in, opt)
+			return CheckLayer(l, c.In, opt)
 		}}
-}
-
-func suiteInts(v ...int) []int { return v }
-
-func suiteBool(b bool) *bool { return &b }
-
-// suiteDense is a float64 tensor holding vals.
-func suiteDense(s tensor.Shape, vals []float64) *tensor.Dense {
-	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(vals))
-}
-
-// suiteDistinct returns a tensor holding a random permutation of n evenly spaced
-// values in [-1, 1): max pooling is differentiable only where each window's maximum is
-// unique, and a step moves one value by epsLinear, so it cannot change an argmax while
-// the spacing 2/n exceeds it — at the sizes used (n ≤ 252) by eight times or more.
-func suiteDistinct(seed uint64, s tensor.Shape) *tensor.Dense {
-	n := s.TotalSize()
-	rng := rand.New(rand.NewPCG(seed, 1))
-	v := make([]float64, n)
-	for i, p := range rng.Perm(n) {
-		v[i] = -1 + 2*float64(p)/float64(n)
-	}
-	return suiteDense(s, v)
-}
-
-// suiteAwayFromZero returns a tensor of values with |v| in [0.1, 1]: relu's kink at 0
-// is then 100 steps of epsLinear away from every input.
-func suiteAwayFromZero(seed uint64, s tensor.Shape) *tensor.Dense {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	v := make([]float64, s.TotalSize())
-	for i := range v {
-		m := 0.1 + 0.9*rng.Float64()
-		if rng.IntN(2) == 0 {
-			m = -m
-		}
-		v[i] = m
-	}
-	return suiteDense(s, v)
-}
-
-// suiteLabels returns N×H×W int32 labels in [0, classes), with a share of pixels set to
-// ignore and a share set to classes (no class: the loss treats it as ignored too).
-func suiteLabels(seed uint64, classes, ignore int, ignored, invalid float64, s ...int) *tensor.Dense {
-	rng := rand.New(rand.NewPCG(seed, 3))
-	n := 1
-	for _, d := range s {
-		n *= d
-	}
-	v := make([]int32, n)
-	for i := range v {
-		switch u := rng.Float64(); {
-		case u < ignored:
-			v[i] = int32(ignore)
-		case u < ignored+invalid:
-			v[i] = int32(classes)
-		default:
-			v[i] = int32(rng.IntN(classes))
-		}
-	}
-	return tensor.New(tensor.WithShape(s...), tensor.WithBacking(v))
-}
-
-// suiteWantBias lists input0, weight and, if bias, bias: what a conv or deconv compares.
-func suiteWantBias(bias bool) []string {
-	if bias {
-		return []string{"input0", "weight", "bias"}
-	}
-	return []string{"input0", "weight"}
-}
-
-func convCases() []SuiteCase {
-	type cfg = layers.ConvConfig
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name string
-		cfg  cfg
-		in   tensor.Shape
-	}{
-		{"k3_pad1_odd7x5_batch2", cfg{Out: 4, Kernel: suiteInts(3), Pad: suiteInts(1)}, tensor.Shape{2, 3, 7, 5}},
-		{"k3_stride2_pad1", cfg{Out: 3, Kernel: suiteInts(3), Stride: suiteInts(2), Pad: suiteInts(1)}, tensor.Shape{2, 2, 9, 7}},
-		{"k3x2_stride3_pad1x0", cfg{Out: 2, Kernel: suiteInts(3, 2), Stride: suiteInts(3), Pad: suiteInts(1, 0)}, tensor.Shape{3, 2, 7, 5}},
-		{"k3_dilation2_pad2", cfg{Out: 3, Kernel: suiteInts(3), Dilation: suiteInts(2), Pad: suiteInts(2)}, tensor.Shape{2, 2, 7, 5}},
-		{"k3_groups2", cfg{Out: 6, Kernel: suiteInts(3), Pad: suiteInts(1), Groups: 2}, tensor.Shape{2, 4, 5, 7}},
-		{"k3_depthwise_stride2", cfg{Out: 6, Kernel: suiteInts(3), Stride: suiteInts(2), Pad: suiteInts(1), Groups: 3}, tensor.Shape{2, 3, 7, 5}},
-		{"k1_pointwise_batch3", cfg{Out: 5, Kernel: suiteInts(1)}, tensor.Shape{3, 4, 7, 5}},
-		{"k1_stride2", cfg{Out: 3, Kernel: suiteInts(1), Stride: suiteInts(2)}, tensor.Shape{2, 2, 7, 5}},
-		{"k3x2_stride2x3_pad2x1_dil2x1", cfg{Out: 2, Kernel: suiteInts(3, 2), Stride: suiteInts(2, 3), Pad: suiteInts(2, 1), Dilation: suiteInts(2, 1)}, tensor.Shape{2, 3, 9, 7}},
-		{"k5_stride2_pad2_on_3x3", cfg{Out: 2, Kernel: suiteInts(5), Stride: suiteInts(2), Pad: suiteInts(2)}, tensor.Shape{2, 2, 3, 3}},
-	} {
-		for _, bias := range []bool{true, false} {
-			c := tc.cfg
-			c.Bias = suiteBool(bias)
-			name := tc.name
-			if !bias {
-				name += "_nobias"
-			}
-			cs = append(cs, layerCase("conv", name, epsLinear, layerCheck{
-				make: func() (layers.Layer, error) { return layers.NewConv("conv", c) },
-				in:   []tensor.Shape{tc.in},
-				opt:  CheckOptions{Seed: uint64(100 + 2*i + suiteBit(bias))},
-			}, suiteWantBias(bias)...))
-		}
-	}
-	return cs
-}
-
-func suiteBit(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// trainableOnly hides a layer's frozen parameters from CheckLayer: Backward gives them
-// no gradient (Caffe skips lr_mult 0), so there is nothing to compare; the input
-// gradient is still checked through the frozen weights.
-type trainableOnly struct{ layers.Layer }
-
-func (t trainableOnly) Params() []*layers.Param {
-	var ps []*layers.Param
-	for _, p := range t.Layer.Params() {
-		if !p.Frozen() {
-			ps = append(ps, p)
-		}
-	}
-	return ps
-}
-
-// Init keeps the wrapped layer's initialisation (bilinear for a frozen deconv).
-func (t trainableOnly) Init(rng *rand.Rand) {
-	if in, ok := t.Layer.(layers.Initializer); ok {
-		in.Init(rng)
-	}
-}
-
-func deconvCases() []SuiteCase {
-	type cfg = layers.ConvConfig
-	dc := func(c cfg) layers.DeconvConfig { return layers.DeconvConfig{ConvConfig: c} }
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name string
-		cfg  layers.DeconvConfig
-		in   tensor.Shape
-	}{
-		{"k4_stride2_pad1_odd5x3_batch2", dc(cfg{Out: 3, Kernel: suiteInts(4), Stride: suiteInts(2), Pad: suiteInts(1), Init: "he"}), tensor.Shape{2, 3, 5, 3}},
-		{"k3_stride3_pad1", dc(cfg{Out: 2, Kernel: suiteInts(3), Stride: suiteInts(3), Pad: suiteInts(1), Init: "he"}), tensor.Shape{2, 3, 4, 3}},
-		{"k3_stride2_output_padding1", layers.DeconvConfig{ConvConfig: cfg{Out: 3, Kernel: suiteInts(3), Stride: suiteInts(2), Init: "he"}, OutputPadding: suiteInts(1)}, tensor.Shape{2, 2, 5, 4}},
-		{"k3_stride3_pad1_output_padding2", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(3), Stride: suiteInts(3), Pad: suiteInts(1), Init: "he"}, OutputPadding: suiteInts(2)}, tensor.Shape{3, 2, 4, 3}},
-		{"k3_dilation2_output_padding1", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(3), Dilation: suiteInts(2), Pad: suiteInts(1), Init: "he"}, OutputPadding: suiteInts(1)}, tensor.Shape{2, 3, 5, 4}},
-		{"same_k3_stride2_odd_total", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(3), Stride: suiteInts(2), Init: "he"}, Same: true}, tensor.Shape{2, 2, 5, 4}},
-		{"same_k4_stride2_even_total", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(4), Stride: suiteInts(2), Init: "he"}, Same: true}, tensor.Shape{2, 2, 3, 5}},
-		{"same_k6_stride3_odd_total", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(6), Stride: suiteInts(3), Init: "he"}, Same: true}, tensor.Shape{2, 2, 3, 3}},
-		{"same_k1_stride2_negative_total", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(1), Stride: suiteInts(2), Init: "he"}, Same: true}, tensor.Shape{2, 2, 3, 4}},
-		{"same_k3x4_stride2x3_dil2x1", layers.DeconvConfig{ConvConfig: cfg{Out: 2, Kernel: suiteInts(3, 4), Stride: suiteInts(2, 3), Dilation: suiteInts(2, 1), Init: "he"}, Same: true}, tensor.Shape{2, 2, 3, 4}},
-		{"k3_stride2_groups2", dc(cfg{Out: 6, Kernel: suiteInts(3), Stride: suiteInts(2), Pad: suiteInts(1), Groups: 2, Init: "he"}), tensor.Shape{2, 4, 4, 3}},
-		{"k4_stride2_depthwise", dc(cfg{Out: 3, Kernel: suiteInts(4), Stride: suiteInts(2), Pad: suiteInts(1), Groups: 3, Init: "he"}), tensor.Shape{2, 3, 4, 5}},
-		{"k3_stride2_dilation2_pad1", dc(cfg{Out: 2, Kernel: suiteInts(3), Stride: suiteInts(2), Dilation: suiteInts(2), Pad: suiteInts(1), Init: "he"}), tensor.Shape{2, 3, 4, 3}},
-		{"k2x3_stride2x1_pad0x1", dc(cfg{Out: 3, Kernel: suiteInts(2, 3), Stride: suiteInts(2, 1), Pad: suiteInts(0, 1), Init: "he"}), tensor.Shape{2, 2, 3, 5}},
-		{"k1_pointwise_batch3", dc(cfg{Out: 4, Kernel: suiteInts(1), Init: "he"}), tensor.Shape{3, 3, 5, 3}},
-	} {
-		for _, bias := range []bool{true, false} {
-			c := tc.cfg
-			c.Bias = suiteBool(bias)
-			name := tc.name
-			if !bias {
-				name += "_nobias"
-			}
-			cs = append(cs, layerCase("deconv", name, epsLinear, layerCheck{
-				make: func() (layers.Layer, error) { return layers.NewDeconv("deconv", c) },
-				in:   []tensor.Shape{tc.in},
-				opt:  CheckOptions{Seed: uint64(200 + 2*i + suiteBit(bias))},
-			}, suiteWantBias(bias)...))
-		}
-	}
-	// FCN's upsampling as it starts: bilinear weights on the channel diagonal (kept, not
-	// redrawn), learned — weight gradient checked — or frozen, where only the input
-	// gradient exists. "bilinear" mode has no parameters at all.
-	up := func(mode string, k, s, p int) layers.DeconvConfig {
-		return layers.DeconvConfig{ConvConfig: cfg{Out: 3, Kernel: suiteInts(k), Stride: suiteInts(s), Pad: suiteInts(p), Bias: suiteBool(false)}, Mode: mode}
-	}
-	for i, tc := range []struct {
-		name string
-		cfg  layers.DeconvConfig
-		in   tensor.Shape
-		want []string
-	}{
-		{"learned_bilinear_k4_stride2", up("learned", 4, 2, 0), tensor.Shape{2, 3, 5, 4}, []string{"input0", "weight"}},
-		{"learned_bilinear_k16_stride8_pad4", up("learned", 16, 8, 4), tensor.Shape{1, 3, 3, 2}, []string{"input0", "weight"}},
-		{"frozen_bilinear_k4_stride2_pad1", up("frozen", 4, 2, 1), tensor.Shape{2, 3, 5, 4}, []string{"input0"}},
-		{"frozen_bilinear_k8_stride4", up("frozen", 8, 4, 0), tensor.Shape{2, 3, 3, 3}, []string{"input0"}},
-		{"fixed_bilinear_k4_stride2", up("bilinear", 4, 2, 1), tensor.Shape{2, 3, 4, 5}, []string{"input0"}},
-	} {
-		cs = append(cs, layerCase("deconv", tc.name, epsLinear, layerCheck{
-			make: func() (layers.Layer, error) {
-				l, err := layers.NewDeconv("upscore", tc.cfg)
-				return trainableOnly{l}, err
-			},
-			in:  []tensor.Shape{tc.in},
-			opt: CheckOptions{Seed: uint64(250 + i), KeepParams: true},
-		}, tc.want...))
-	}
-	return cs
-}
-
-func maxpoolCases() []SuiteCase {
-	type cfg = layers.MaxPoolConfig
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name string
-		cfg  cfg
-		in   tensor.Shape
-	}{
-		{"k2_stride2_floor_odd", cfg{Kernel: suiteInts(2)}, tensor.Shape{1, 2, 7, 9}},
-		{"k2_stride2_ceil_odd_batch2", cfg{Kernel: suiteInts(2), Ceil: true}, tensor.Shape{2, 3, 7, 5}},
-		{"k3_stride2_pad1_ceil", cfg{Kernel: suiteInts(3), Stride: suiteInts(2), Pad: suiteInts(1), Ceil: true}, tensor.Shape{2, 2, 9, 7}},
-		{"k3_stride2_pad1_floor", cfg{Kernel: suiteInts(3), Stride: suiteInts(2), Pad: suiteInts(1)}, tensor.Shape{2, 2, 8, 7}},
-		{"k3_stride1_pad1_overlap", cfg{Kernel: suiteInts(3), Stride: suiteInts(1), Pad: suiteInts(1)}, tensor.Shape{1, 2, 5, 6}},
-		{"k2x3_stride1x2_pad1x0_ceil", cfg{Kernel: suiteInts(2, 3), Stride: suiteInts(1, 2), Pad: suiteInts(1, 0), Ceil: true}, tensor.Shape{2, 1, 5, 8}},
-		{"k3_stride3_pad2_ceil", cfg{Kernel: suiteInts(3), Stride: suiteInts(3), Pad: suiteInts(2), Ceil: true}, tensor.Shape{1, 2, 7, 5}},
-	} {
-		seed := uint64(300 + i)
-		cs = append(cs, layerCase("maxpool", tc.name, epsLinear, layerCheck{
-			make:   func() (layers.Layer, error) { return layers.NewMaxPool("pool", tc.cfg) },
-			in:     []tensor.Shape{tc.in},
-			inputs: func() []*tensor.Dense { return []*tensor.Dense{suiteDistinct(seed, tc.in)} },
-			opt:    CheckOptions{Seed: seed},
-		}, "input0"))
-	}
-	return cs
-}
-
-func reluCases() []SuiteCase {
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name string
-		in   tensor.Shape
-	}{
-		{"odd_5x7", tensor.Shape{1, 1, 5, 7}},
-		{"batch2_3ch_7x5", tensor.Shape{2, 3, 7, 5}},
-		{"matrix_3x4", tensor.Shape{3, 4}},
-	} {
-		seed := uint64(400 + i)
-		cs = append(cs, layerCase("relu", tc.name, epsLinear, layerCheck{
-			make:   func() (layers.Layer, error) { return layers.NewReLU("relu", layers.ReLUConfig{}) },
-			in:     []tensor.Shape{tc.in},
-			inputs: func() []*tensor.Dense { return []*tensor.Dense{suiteAwayFromZero(seed, tc.in)} },
-			opt:    CheckOptions{Seed: seed},
-		}, "input0"))
-	}
-	return cs
-}
-
-func dropoutCases() []SuiteCase {
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name  string
-		p     float64
-		train bool
-		in    tensor.Shape
-	}{
-		// CheckLayer reseeds the layer before every forward: the mask stays fixed and
-		// the map is linear.
-		{"train_p0.3_fixed_seed", 0.3, true, tensor.Shape{1, 3, 5, 7}},
-		{"train_p0.5_fixed_seed_batch2", 0.5, true, tensor.Shape{2, 2, 3, 5}},
-		{"eval_p0.5", 0.5, false, tensor.Shape{2, 2, 3, 5}},
-	} {
-		cs = append(cs, layerCase("dropout", tc.name, epsLinear, layerCheck{
-			make: func() (layers.Layer, error) { return layers.NewDropout("drop", layers.DropoutConfig{P: tc.p}) },
-			in:   []tensor.Shape{tc.in},
-			opt:  CheckOptions{Seed: uint64(500 + i), Training: tc.train},
-		}, "input0"))
-	}
-	return cs
-}
-
-func cropCases() []SuiteCase {
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name   string
-		off    []int // nil: auto, set by hand as the graph would
-		set    [2]int
-		in, rf tensor.Shape
-	}{
-		{"offset0_same_size", suiteInts(0), [2]int{}, tensor.Shape{1, 1, 5, 7}, tensor.Shape{1, 1, 5, 7}},
-		{"offset1x2_batch2", suiteInts(1, 2), [2]int{}, tensor.Shape{2, 3, 7, 9}, tensor.Shape{2, 1, 4, 5}},
-		{"offset3", suiteInts(3), [2]int{}, tensor.Shape{1, 2, 9, 8}, tensor.Shape{1, 2, 5, 5}},
-		{"auto_offset_set_2x1", nil, [2]int{2, 1}, tensor.Shape{2, 2, 8, 7}, tensor.Shape{2, 2, 5, 6}},
-	} {
-		// input1 is only a size reference: its gradient must be exactly zero, and is
-		// compared too.
-		cs = append(cs, layerCase("crop", tc.name, epsLinear, layerCheck{
-			make: func() (layers.Layer, error) {
-				l, err := layers.NewCrop("crop", layers.CropConfig{Offset: tc.off})
-				if err == nil && tc.off == nil {
-					err = l.SetOffset(tc.set[0], tc.set[1])
-				}
-				return l, err
-			},
-			in:  []tensor.Shape{tc.in, tc.rf},
-			opt: CheckOptions{Seed: uint64(600 + i)},
-		}, "input0", "input1"))
-	}
-	return cs
-}
-
-func sumCases() []SuiteCase {
-	var cs []SuiteCase
-	s := tensor.Shape{2, 3, 5, 7}
-	for i, tc := range []struct {
-		name   string
-		coeffs []float64
-		in     []tensor.Shape
-		want   []string
-	}{
-		{"plain_two_inputs", nil, []tensor.Shape{{1, 1, 3, 5}, {1, 1, 3, 5}}, []string{"input0", "input1"}},
-		// FCN-8s at once: score_pool4 scaled by 0.01, score_pool3 by 0.0001.
-		{"coeffs_1_0.01_0.0001", []float64{1, 0.01, 1e-4}, []tensor.Shape{s, s, s}, []string{"input0", "input1", "input2"}},
-		{"coeffs_0.5_-2", []float64{0.5, -2}, []tensor.Shape{s, s}, []string{"input0", "input1"}},
-	} {
-		cs = append(cs, layerCase("sum", tc.name, epsSum, layerCheck{
-			make: func() (layers.Layer, error) { return layers.NewSum("fuse", layers.SumConfig{Coeffs: tc.coeffs}) },
-			in:   tc.in,
-			opt:  CheckOptions{Seed: uint64(700 + i)},
-		}, tc.want...))
-	}
-	return cs
-}
-
-// bnRandomStats gives the running statistics random values after Init (which resets
-// them to 0 and 1), so the evaluation case exercises them.
-type bnRandomStats struct{ *layers.BatchNorm }
-
-func (b bnRandomStats) Init(rng *rand.Rand) {
-	b.BatchNorm.Init(rng)
-	// By name, not by ranging over the map: its order is random, and so would the
-	// values be.
-	bufs := b.Buffers()
-	mean, variance := bufs["running_mean"].Float64s(), bufs["running_var"].Float64s()
-	for i := range mean {
-		mean[i] = 2*rng.Float64() - 1
-	}
-	for i := range variance {
-		variance[i] = 0.5 + rng.Float64() // positive, as a variance must be
-	}
-}
-
-func batchnormCases() []SuiteCase {
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name string
-		in   tensor.Shape
-	}{
-		{"batch2_3ch_5x7", tensor.Shape{2, 3, 5, 7}},
-		{"batch3_2ch_3x3", tensor.Shape{3, 2, 3, 3}},
-		{"batch4_3ch_flat", tensor.Shape{4, 3}},
-		{"batch1_2ch_1x3", tensor.Shape{1, 2, 1, 3}},
-	} {
-		for _, train := range []bool{true, false} {
-			mode := "train"
-			if !train {
-				mode = "eval"
-			}
-			cs = append(cs, layerCase("batchnorm", mode+"_"+tc.name, epsSmooth, layerCheck{
-				make: func() (layers.Layer, error) {
-					l, err := layers.NewBatchNorm("bn", layers.DefaultBatchNormConfig())
-					if !train {
-						return bnRandomStats{l}, err
-					}
-					return l, err
-				},
-				in:  []tensor.Shape{tc.in},
-				opt: CheckOptions{Seed: uint64(800 + 2*i + suiteBit(train)), Training: train},
-			}, "input0", "weight", "bias"))
-		}
-	}
-	return cs
-}
-
-func lossCases() []SuiteCase {
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		name            string
-		normalize       string
-		ignore          int
-		weights         []float64
-		ignored, badCls float64 // shares of ignored pixels and of labels = classes
-		n, c, h, w      int
-	}{
-		{"mean_ignore255", "mean", 255, nil, 0.1, 0.1, 2, 5, 3, 7},
-		{"sum_ignore255", "sum", 255, nil, 0.1, 0.1, 2, 5, 3, 7},
-		{"mean_class_weights", "mean", 255, []float64{0.5, 2, 1, 0, 3}, 0.1, 0, 2, 5, 5, 3},
-		{"sum_class_weights", "sum", 255, []float64{0.5, 2, 1, 0, 3}, 0.1, 0, 1, 5, 5, 3},
-		{"mean_mostly_ignored", "mean", 255, nil, 0.9, 0, 2, 4, 5, 5},
-		{"mean_ignore_class0", "mean", 0, nil, 0, 0, 2, 3, 4, 3},
-		{"binary_batch3", "mean", 255, nil, 0, 0, 3, 2, 3, 3},
-		{"all_ignored", "mean", 255, nil, 1, 0, 1, 3, 2, 3},
-	} {
-		seed := uint64(900 + i)
-		cs = append(cs, layerCase("softmax_cross_entropy", tc.name, epsSmooth, layerCheck{
-			make: func() (layers.Layer, error) {
-				return layers.NewSoftmaxCrossEntropy("loss", layers.SoftmaxCrossEntropyConfig{
-					Normalize: tc.normalize, IgnoreLabel: tc.ignore, ClassWeights: tc.weights})
-			},
-			in: []tensor.Shape{{tc.n, tc.c, tc.h, tc.w}, {tc.n, tc.h, tc.w}},
-			inputs: func() []*tensor.Dense {
-				return []*tensor.Dense{nil, suiteLabels(seed, tc.c, tc.ignore, tc.ignored, tc.badCls, tc.n, tc.h, tc.w)}
-			},
-			opt: CheckOptions{Seed: seed},
-		}, "input0"))
-	}
-	return cs
-}
-
-func resizeCases() []SuiteCase {
-	var cs []SuiteCase
-	for i, tc := range []struct {
-		mode   string
-		factor []int
-		in     tensor.Shape
-	}{
-		{layers.ResizeBilinear, suiteInts(2), tensor.Shape{1, 2, 5, 7}},
-		{layers.ResizeBilinear, suiteInts(3, 2), tensor.Shape{2, 3, 3, 5}},
-		{layers.ResizeBilinear, suiteInts(1), tensor.Shape{1, 1, 3, 3}},
-		{layers.ResizeNearest, suiteInts(2), tensor.Shape{2, 2, 3, 5}},
-		{layers.ResizeNearest, suiteInts(2, 3), tensor.Shape{1, 3, 5, 3}},
-	} {
-		f := make([]string, len(tc.factor))
-		for k, v := range tc.factor {
-			f[k] = fmt.Sprint(v)
-		}
-		name := fmt.Sprintf("%s_x%s_%s", tc.mode, strings.Join(f, "x"), suiteShapeName(tc.in))
-		cs = append(cs, layerCase("resize", name, epsLinear, layerCheck{
-			make: func() (layers.Layer, error) {
-				return layers.NewResize("resize", layers.ResizeConfig{Mode: tc.mode, Factor: tc.factor})
-			},
-			in:  []tensor.Shape{tc.in},
-			opt: CheckOptions{Seed: uint64(1000 + i)},
-		}, "input0"))
-	}
-	return cs
-}
-
-// suiteShapeName writes 1×2×5×7 as "1x2x5x7", for case names.
-func suiteShapeName(s tensor.Shape) string {
-	p := make([]string, len(s))
-	for i, d := range s {
-		p[i] = fmt.Sprint(d)
-	}
-	return strings.Join(p, "x")
 }
 
 // fcnGraph builds an FCN-16s in miniature in float64 on n×3×13×11 images (odd, not a
@@ -688,14 +216,14 @@ func fcnGraph(n int) (*Graph, error) {
 		return l
 	}
 	conv := func(name string, out, k, p int) layers.Layer {
-		return keep(layers.NewConv(name, layers.ConvConfig{Out: out, Kernel: suiteInts(k), Pad: suiteInts(p)}))
+		return keep(layers.NewConv(name, layers.ConvConfig{Out: out, Kernel: ints(k), Pad: ints(p)}))
 	}
 	pool := func(name string) layers.Layer {
-		return keep(layers.NewMaxPool(name, layers.MaxPoolConfig{Kernel: suiteInts(2), Stride: suiteInts(2), Ceil: true}))
+		return keep(layers.NewMaxPool(name, layers.MaxPoolConfig{Kernel: ints(2), Stride: ints(2), Ceil: true}))
 	}
 	deconv := func(name, mode string) layers.Layer {
 		return keep(layers.NewDeconv(name, layers.DeconvConfig{
-			ConvConfig: layers.ConvConfig{Out: 3, Kernel: suiteInts(4), Stride: suiteInts(2), Bias: suiteBool(false)}, Mode: mode}))
+			ConvConfig: layers.ConvConfig{Out: 3, Kernel: ints(4), Stride: ints(2), Bias: boolPtr(false)}, Mode: mode}))
 	}
 	nodes := []Node{
 		{Name: "conv1", Layer: conv("conv1", 4, 3, 3)},
@@ -768,10 +296,14 @@ func fcnCases() []SuiteCase {
 						fillUniform(rng, p.Value.Float64s())
 					}
 				}
-				labels := suiteLabels(seed, 3, 255, 0.2, 0, 2, 13, 11)
+				labels := layers.RandomLabels(seed, 3, 255, 0.2, 0, 2, 13, 11)
 				return CheckGraph(ctx, g, []*tensor.Dense{nil, labels},
 					GraphCheckOptions{Seed: seed, Training: train, KeepParams: true, Eps: eps, FourPoint: true})
 			}})
 	}
 	return cs
 }
+
+func ints(v ...int) []int { return v }
+
+func boolPtr(b bool) *bool { return &b }

@@ -14,8 +14,8 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// The whole suite passes, covers every layer type with the variants issue 2 names, and
-// compares what each case says it compares.
+// The whole suite passes, covers every registered layer type with the variants the type
+// declares, and compares what each case says it compares.
 func TestGradcheckSuite(t *testing.T) {
 	cases := GradSuite()
 	ids := map[string]bool{}
@@ -30,22 +30,17 @@ func TestGradcheckSuite(t *testing.T) {
 			t.Errorf("case %s: eps %g, want %v", c.ID(), c.Eps, c.Want)
 		}
 	}
-	// Each layer's cases must include these variants (substrings of case names).
-	for layer, variants := range map[string][]string{
-		"conv":                  {"stride2", "stride3", "pad", "dilation", "groups", "batch", "k1", "nobias", "odd"},
-		"deconv":                {"same", "odd_total", "even_total", "output_padding", "groups", "dilation", "stride", "learned_bilinear", "frozen"},
-		"maxpool":               {"ceil", "floor", "pad", "stride"},
-		"relu":                  {"batch"},
-		"dropout":               {"train", "eval"},
-		"crop":                  {"offset"},
-		"sum":                   {"0.01", "0.0001"},
-		"batchnorm":             {"train", "eval"},
-		"softmax_cross_entropy": {"ignore", "class_weights", "mean", "sum"},
-		"resize":                {"nearest", "bilinear"},
-		"graph":                 {"small_fcn"},
-	} {
+	variants := map[string][]string{"graph": {"small_fcn"}}
+	for _, typ := range layers.Types() {
+		if len(names[typ.Name]) == 0 {
+			t.Errorf("layer type %s has no gradient-check case in the suite", typ.Name)
+		}
+		variants[typ.Name] = typ.GradVariants
+	}
+	// Each layer's cases must include its variants (substrings of case names).
+	for layer, vs := range variants {
 		all := strings.Join(names[layer], " ")
-		for _, v := range variants {
+		for _, v := range vs {
 			if !strings.Contains(all, v) {
 				t.Errorf("%s: no case with %q among %v", layer, v, names[layer])
 			}
@@ -136,14 +131,13 @@ func (h hideBias) Params() []*layers.Param { return h.Layer.Params()[:1] }
 
 func TestGradcheckSuiteCatchesWrongGradients(t *testing.T) {
 	conv := func() (layers.Layer, error) {
-		return layers.NewConv("c", layers.ConvConfig{Out: 2, Kernel: suiteInts(3), Pad: suiteInts(1)})
+		return layers.NewConv("c", layers.ConvConfig{Out: 2, Kernel: ints(3), Pad: ints(1)})
 	}
 	in := []tensor.Shape{{1, 2, 5, 4}}
+	want := []string{"input0", "weight", "bias"}
 	// 1 + 1e-5 is far below what a loose eye would see, and far above the tolerance.
-	bad := layerCase("conv", "skewed", epsLinear, layerCheck{
-		make: func() (layers.Layer, error) { l, err := conv(); return skewed{l, 1 + 1e-5}, err },
-		in:   in,
-	}, "input0", "weight", "bias")
+	bad := layerCase("conv", layers.GradCase{Name: "skewed", Eps: layers.EpsLinear, In: in, Want: want,
+		Make: func() (layers.Layer, error) { l, err := conv(); return skewed{l, 1 + 1e-5}, err }})
 	res, err := bad.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -156,10 +150,8 @@ func TestGradcheckSuiteCatchesWrongGradients(t *testing.T) {
 	}
 
 	// A case that compares other tensors than it wants is an error naming it.
-	short := layerCase("conv", "hidden_bias", epsLinear, layerCheck{
-		make: func() (layers.Layer, error) { l, err := conv(); return hideBias{l}, err },
-		in:   in,
-	}, "input0", "weight", "bias")
+	short := layerCase("conv", layers.GradCase{Name: "hidden_bias", Eps: layers.EpsLinear, In: in, Want: want,
+		Make: func() (layers.Layer, error) { l, err := conv(); return hideBias{l}, err }})
 	if _, err := short.Run(ctx); err == nil || !strings.Contains(err.Error(), "conv/hidden_bias") || !strings.Contains(err.Error(), "want [input0 weight bias]") {
 		t.Errorf("hidden bias: %v", err)
 	}
@@ -167,12 +159,10 @@ func TestGradcheckSuiteCatchesWrongGradients(t *testing.T) {
 
 func TestGradcheckRunCasesErrors(t *testing.T) {
 	good := GradSuite()[0]
-	broken := layerCase("conv", "kernel0", epsLinear, layerCheck{
-		make: func() (layers.Layer, error) {
-			return layers.NewConv("c", layers.ConvConfig{Out: 2, Kernel: suiteInts(0)})
-		},
-		in: []tensor.Shape{{1, 1, 3, 3}},
-	}, "input0")
+	broken := layerCase("conv", layers.GradCase{Name: "kernel0", Eps: layers.EpsLinear, In: []tensor.Shape{{1, 1, 3, 3}}, Want: []string{"input0"},
+		Make: func() (layers.Layer, error) {
+			return layers.NewConv("c", layers.ConvConfig{Out: 2, Kernel: ints(0)})
+		}})
 	_, err := RunCases(ctx, []SuiteCase{good, broken, good})
 	if err == nil || !strings.Contains(err.Error(), "gradcheck conv/kernel0") || !strings.Contains(err.Error(), "kernel") {
 		t.Errorf("broken case: %v", err)

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/fcn-dev/fcn/layers"
 )
 
 // Error is one problem with an experiment: where it came from, which key, what is wrong.
@@ -81,11 +84,6 @@ func (p *problems) err() error {
 	return p.list
 }
 
-// rawDecoder is implemented by option types with their own YAML forms.
-type rawDecoder interface {
-	decodeRaw(v any) error
-}
-
 // yamlKey is the YAML key of a struct field, "" for skipped fields, and whether the field
 // is inlined.
 func yamlKey(f reflect.StructField) (key string, inline bool) {
@@ -133,10 +131,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-var (
-	layerSpecType = reflect.TypeFor[LayerSpec]()
-	rawDecoderT   = reflect.TypeFor[rawDecoder]()
-)
+var layerSpecType = reflect.TypeFor[LayerSpec]()
 
 // decodeStruct sets dst's fields from raw (a YAML mapping), leaving fields whose keys are
 // absent as they are: dst starts with the defaults.
@@ -167,12 +162,6 @@ func join(path, key string) string {
 // decodeValue sets dst from the YAML value v, strictly: no conversion between strings,
 // numbers and booleans; a float only where it is integral goes into an int.
 func (p *problems) decodeValue(path string, v any, dst reflect.Value) {
-	if dst.CanAddr() && dst.Addr().Type().Implements(rawDecoderT) {
-		if err := dst.Addr().Interface().(rawDecoder).decodeRaw(v); err != nil {
-			p.add(path, "%v", err)
-		}
-		return
-	}
 	if v == nil { // YAML null: the zero value
 		dst.Set(reflect.Zero(dst.Type()))
 		return
@@ -308,7 +297,8 @@ func describe(v any) string {
 	return fmt.Sprintf("%v (%T)", v, v)
 }
 
-// decodeLayer decodes model.layers[i], checking its keys against its type's options.
+// decodeLayer decodes model.layers[i], checking its keys against its type's options
+// and decoding each option's value by its kind.
 func (p *problems) decodeLayer(i int, raw any, dst *LayerSpec) {
 	m, ok := raw.(map[string]any)
 	if !ok {
@@ -320,38 +310,170 @@ func (p *problems) decodeLayer(i int, raw any, dst *LayerSpec) {
 	if _, ok := m["name"]; !ok {
 		p.add(label, "missing name")
 	}
-	typ, _ := m["type"].(string)
-	opts, known := layerOptions[typ]
+	typName, _ := m["type"].(string)
+	typ := layerType(typName)
 	switch {
 	case m["type"] == nil:
-		p.add(label, "missing type (one of %s)", strings.Join(LayerTypes(), ", "))
-	case !known:
-		p.add(label, "unknown layer type %v%s", quoteIfString(m["type"]), suggestList(fmt.Sprint(m["type"]), LayerTypes()))
+		p.add(label, "missing type (one of %s)", strings.Join(layers.ModelTypes(), ", "))
+	case typ == nil:
+		p.add(label, "unknown layer type %v%s", quoteIfString(m["type"]), suggestList(fmt.Sprint(m["type"]), layers.ModelTypes()))
+	default:
+		dst.Options = typ.NewOptions()
 	}
-	fields := fieldsOf(layerSpecType)
-	allowed := map[string]bool{}
-	for _, k := range commonKeys {
-		allowed[k] = true
-	}
-	for _, k := range opts {
-		allowed[k] = true
-	}
-	v := reflect.ValueOf(dst).Elem()
+	allKeys := append(slices.Clone(commonKeys), layers.AllOptionKeys()...)
 	for _, k := range sortedKeys(m) {
-		if _, isOption := fields[k]; !isOption {
-			candidates := sortedKeys(allowed)
-			if !known {
-				candidates = sortedKeys(fields)
+		path := label + ": " + k
+		switch k {
+		case "name":
+			p.decodeValue(path, m[k], reflect.ValueOf(&dst.Name).Elem())
+			continue
+		case "type":
+			p.decodeValue(path, m[k], reflect.ValueOf(&dst.Type).Elem())
+			continue
+		case "inputs":
+			p.decodeValue(path, m[k], reflect.ValueOf(&dst.Inputs).Elem())
+			continue
+		}
+		if !slices.Contains(allKeys, k) {
+			candidates := allKeys
+			if typ != nil {
+				candidates = LayerOptions(typName)
 			}
+			slices.Sort(candidates)
 			p.add(label, "unknown key %q%s", k, suggest(k, candidates))
 			continue
 		}
-		if known && !allowed[k] {
-			p.add(label, "option %q does not apply to %s layers (%s takes: %s)", k, typ, typ, strings.Join(LayerOptions(typ), ", "))
+		if typ == nil {
+			continue // its type is unknown: nothing to decode it as
+		}
+		opt := typ.Option(k)
+		if opt == nil {
+			p.add(label, "option %q does not apply to %s layers (%s takes: %s)", k, typName, typName, strings.Join(LayerOptions(typName), ", "))
 			continue
 		}
-		p.decodeValue(label+": "+k, m[k], v.FieldByIndex(fields[k]))
+		if m[k] == nil {
+			continue // YAML null: the default
+		}
+		v, err := decodeOption(opt.Kind, m[k])
+		if err != nil {
+			p.add(path, "%v", err)
+			continue
+		}
+		if err := dst.Options.Set(k, v); err != nil {
+			p.add(path, "%v", err)
+		}
 	}
+}
+
+// decodeOption reads a layer option's YAML value as its kind's Go value (see
+// layers.OptionKind), strictly: no conversion between strings, numbers and booleans.
+func decodeOption(k layers.OptionKind, v any) (any, error) {
+	switch k {
+	case layers.KindInt:
+		if n, ok := asInt(v); ok && n == int64(int(n)) {
+			return int(n), nil
+		}
+		return nil, fmt.Errorf("expected an integer, got %s", describe(v))
+	case layers.KindPair:
+		return decodePair(v)
+	case layers.KindBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("expected true or false, got %s", describe(v))
+	case layers.KindFloat:
+		if f, ok := asFloat(v); ok {
+			return f, nil
+		}
+		return nil, fmt.Errorf("expected a number, got %s", describe(v))
+	case layers.KindString:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+		return nil, fmt.Errorf("expected a string, got %s (quote it to use it as text)", describe(v))
+	case layers.KindFloats:
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("expected a list of numbers, got %s", describe(v))
+		}
+		if len(list) == 0 {
+			return nil, fmt.Errorf("expected a list of numbers, got an empty list")
+		}
+		fs := make([]float64, len(list))
+		for i, e := range list {
+			f, ok := asFloat(e)
+			if !ok {
+				return nil, fmt.Errorf("value %d: expected a number, got %s", i, describe(e))
+			}
+			fs[i] = f
+		}
+		return fs, nil
+	case layers.KindChannels:
+		if s, ok := v.(string); ok && s == "classes" {
+			return layers.Channels{Classes: true}, nil
+		}
+		if n, ok := asInt(v); ok && n == int64(int(n)) {
+			return layers.Channels{N: int(n)}, nil
+		}
+		return nil, fmt.Errorf("expected a channel count or `classes` (model.classes), got %s", describe(v))
+	case layers.KindOffset:
+		if s, ok := v.(string); ok && s == "auto" {
+			return layers.Offset{Auto: true}, nil
+		}
+		hw, err := decodePair(v)
+		if err != nil {
+			return nil, fmt.Errorf("expected auto, an integer or an [h, w] pair, got %s", describe(v))
+		}
+		return layers.Offset{HW: hw}, nil
+	}
+	return nil, fmt.Errorf("cannot be set (option kind %v)", k)
+}
+
+// decodePair reads `3`, `[3]` or `[3, 5]`.
+func decodePair(v any) ([2]int, error) {
+	if n, ok := asInt(v); ok {
+		return [2]int{int(n), int(n)}, nil
+	}
+	if list, ok := v.([]any); ok && (len(list) == 1 || len(list) == 2) {
+		var hw [2]int
+		for i, e := range list {
+			n, ok := asInt(e)
+			if !ok {
+				return hw, fmt.Errorf("expected an integer or an [h, w] pair of integers, got %s in the list", describe(e))
+			}
+			hw[i] = int(n)
+		}
+		if len(list) == 1 {
+			hw[1] = hw[0]
+		}
+		return hw, nil
+	}
+	return [2]int{}, fmt.Errorf("expected an integer or an [h, w] pair of integers, got %s", describe(v))
+}
+
+// encodeOption is decodeOption's inverse: the YAML value a file writes for v.
+func encodeOption(k layers.OptionKind, v any) any {
+	pair := func(p [2]int) any {
+		if p[0] == p[1] {
+			return p[0]
+		}
+		return []int{p[0], p[1]}
+	}
+	switch x := v.(type) {
+	case [2]int:
+		return pair(x)
+	case layers.Channels:
+		if x.Classes {
+			return "classes"
+		}
+		return x.N
+	case layers.Offset:
+		if x.Auto {
+			return "auto"
+		}
+		return pair(x.HW)
+	}
+	return v
 }
 
 func quoteIfString(v any) string {
@@ -419,78 +541,4 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
-}
-
-// decodeRaw implementations.
-
-func (p *Pair) decodeRaw(v any) error {
-	if n, ok := asInt(v); ok {
-		*p = Pair{int(n), int(n)}
-		return nil
-	}
-	if list, ok := v.([]any); ok && (len(list) == 1 || len(list) == 2) {
-		var hw [2]int
-		for i, e := range list {
-			n, ok := asInt(e)
-			if !ok {
-				return fmt.Errorf("expected an integer or an [h, w] pair of integers, got %s in the list", describe(e))
-			}
-			hw[i] = int(n)
-		}
-		if len(list) == 1 {
-			hw[1] = hw[0]
-		}
-		*p = Pair(hw)
-		return nil
-	}
-	return fmt.Errorf("expected an integer or an [h, w] pair of integers, got %s", describe(v))
-}
-
-// MarshalYAML writes a square pair as one number.
-func (p Pair) MarshalYAML() (any, error) {
-	if p[0] == p[1] {
-		return p[0], nil
-	}
-	return []int{p[0], p[1]}, nil
-}
-
-func (o *Out) decodeRaw(v any) error {
-	if s, ok := v.(string); ok && s == "classes" {
-		*o = Out{Classes: true}
-		return nil
-	}
-	if n, ok := asInt(v); ok {
-		*o = Out{N: int(n)}
-		return nil
-	}
-	return fmt.Errorf("expected a channel count or `classes` (model.classes), got %s", describe(v))
-}
-
-// MarshalYAML writes `classes` or the number.
-func (o Out) MarshalYAML() (any, error) {
-	if o.Classes {
-		return "classes", nil
-	}
-	return o.N, nil
-}
-
-func (o *Offset) decodeRaw(v any) error {
-	if s, ok := v.(string); ok && s == "auto" {
-		*o = Offset{Auto: true}
-		return nil
-	}
-	var p Pair
-	if err := p.decodeRaw(v); err != nil {
-		return fmt.Errorf("expected auto, an integer or an [h, w] pair, got %s", describe(v))
-	}
-	*o = Offset{HW: p}
-	return nil
-}
-
-// MarshalYAML writes `auto`, one number or the pair.
-func (o Offset) MarshalYAML() (any, error) {
-	if o.Auto {
-		return "auto", nil
-	}
-	return Pair(o.HW).MarshalYAML()
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/layers"
 )
 
 // Experiment is one experiment file, resolved.
@@ -110,13 +111,20 @@ type Checkpoint struct {
 	Keep  int `yaml:"keep"`  // how many recent checkpoints to keep besides the best; 0: all
 }
 
-// Schedule policies, loss normalisations, upsampling modes and evaluation splits.
+// Schedule policies, loss normalisations, upsampling modes and evaluation splits. The
+// loss's and the deconv's come from the layers they configure.
 var (
 	Policies       = []string{"fixed", "step", "poly"}
-	Normalizations = []string{"mean", "sum"}
-	UpsampleModes  = []string{"learned", "frozen", "random", "resize_conv", "bilinear"}
+	Normalizations = lossOption("normalize").Choices
+	UpsampleModes  = layers.UpsampleModes
 	EvalSplits     = []string{"val", "train"}
 )
+
+// lossOption is an option of the registered loss layer, which the loss section configures.
+func lossOption(key string) *layers.Option {
+	t, _ := layers.Lookup(layers.LossType)
+	return t.Option(key)
+}
 
 // Default is an experiment with every section default filled and no layers. Load starts
 // from it, so a file needs to give only what differs.
@@ -126,14 +134,14 @@ func Default() Experiment {
 		Train:      Train{Steps: 1000, BatchSize: 8, IterSize: 1, Seed: 1},
 		Optim:      Optim{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, BiasLRMult: 1, BiasDecayMult: 1},
 		Schedule:   Schedule{Policy: "fixed", Power: 0.9, Gamma: 0.1},
-		Loss:       Loss{Normalize: "mean", IgnoreLabel: data.DefaultConfig().IgnoreLabel},
+		Loss:       Loss{Normalize: lossOption("normalize").Default.(string), IgnoreLabel: data.DefaultConfig().IgnoreLabel},
 		Eval:       Eval{Split: "val"},
 		Checkpoint: Checkpoint{Keep: 2},
 	}
 }
 
 // shipped holds the experiments embedded in the binary. Files named study-*.yaml are
-// studies (issue 7), not experiments: they are embedded too but not listed by Names.
+// studies (the upsampling study and its like), not experiments: they are embedded too but not listed by Names.
 //
 //go:embed *.yaml
 var shipped embed.FS

@@ -3,120 +3,46 @@ package configs
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
+
+	"github.com/fcn-dev/fcn/layers"
+	"go.yaml.in/yaml/v3"
 )
 
 // LayerSpec is one entry of model.layers: a named layer, its type, its inputs and its
-// options as written (nil or "" where the file leaves the layer's default). After Load,
-// Inputs is always explicit and a deconv's Mode reflects model.upsample.
+// options. After Load, Inputs is always explicit and options that a model-wide key sets
+// (a deconv's mode, from model.upsample) hold its value.
 //
-// The getters return the option's value with the default of the layers package filled in,
-// so a model builder reads them directly; fields of the embedded Options are the raw,
-// possibly unset, values.
+// Options answers for every option of the type, with the registered default where the
+// file leaves one unset (layers.Options); its type is the registered layers.Type, nil
+// for a type that is not registered.
 type LayerSpec struct {
-	Name    string   `yaml:"name"`
-	Type    string   `yaml:"type"`
-	Inputs  []string `yaml:"inputs,omitempty"` // layer names, or "data" for the image batch
-	Options `yaml:",inline"`
+	Name    string
+	Type    string
+	Inputs  []string // layer names, or "data" for the image batch
+	Options layers.Options
 }
 
-// Options are the layer options of every type; which ones a type accepts is checked by
-// Load (see LayerOptions).
-type Options struct {
-	// conv, deconv.
-	Out      *Out     `yaml:"out,omitempty"` // channels, or `classes` for model.classes
-	Kernel   *Pair    `yaml:"kernel,omitempty"`
-	Stride   *Pair    `yaml:"stride,omitempty"`
-	Pad      *Pair    `yaml:"pad,omitempty"`
-	Dilation *Pair    `yaml:"dilation,omitempty"`
-	Groups   *int     `yaml:"groups,omitempty"`
-	Bias     *bool    `yaml:"bias,omitempty"`
-	Init     string   `yaml:"init,omitempty"`
-	Std      *float64 `yaml:"std,omitempty"`
-
-	// deconv.
-	OutputPadding *Pair `yaml:"output_padding,omitempty"`
-	Same          *bool `yaml:"same,omitempty"`
-	// Mode is the deconv's upsampling mode (UpsampleModes), or resize's interpolation
-	// (nearest, bilinear).
-	Mode string `yaml:"mode,omitempty"`
-
-	// maxpool.
-	Ceil *bool `yaml:"ceil,omitempty"`
-	// dropout.
-	P *float64 `yaml:"p,omitempty"`
-	// crop.
-	Offset *Offset `yaml:"offset,omitempty"`
-	// sum.
-	Coeffs []float64 `yaml:"coeffs,omitempty"`
-	// batchnorm.
-	Eps      *float64 `yaml:"eps,omitempty"`
-	Momentum *float64 `yaml:"momentum,omitempty"`
-	// resize.
-	Factor *Pair `yaml:"factor,omitempty"`
-
-	// Layers with parameters (conv, deconv, batchnorm).
-	LRMult    *float64 `yaml:"lr_mult,omitempty"`
-	DecayMult *float64 `yaml:"decay_mult,omitempty"`
-	Learn     *bool    `yaml:"learn,omitempty"` // false freezes every parameter of the layer
-}
-
-// Pair is a spatial option: one value for both axes (`3`) or a [h, w] pair (`[3, 5]`).
-type Pair [2]int
-
-// Out is a layer's output channel count: a number, or `classes` (model.classes).
-type Out struct {
-	N       int
-	Classes bool
-}
-
-// Offset is a crop's offset: `auto` (Caffe's coord_map), a number, or a [h, w] pair.
-type Offset struct {
-	Auto bool
-	HW   [2]int
-}
-
-// Layer types and the options each accepts besides name, type and inputs.
-var layerOptions = map[string][]string{
-	"conv":      {"out", "kernel", "stride", "pad", "dilation", "groups", "bias", "init", "std", "lr_mult", "decay_mult", "learn"},
-	"deconv":    {"out", "kernel", "stride", "pad", "dilation", "groups", "bias", "init", "std", "lr_mult", "decay_mult", "learn", "output_padding", "same", "mode"},
-	"maxpool":   {"kernel", "stride", "pad", "ceil"},
-	"relu":      {},
-	"dropout":   {"p"},
-	"crop":      {"offset"},
-	"sum":       {"coeffs"},
-	"batchnorm": {"eps", "momentum", "lr_mult", "decay_mult", "learn"},
-	"resize":    {"factor", "mode"},
-}
-
-var commonKeys = []string{"name", "type", "inputs"}
-
-// LayerTypes lists the layer types an experiment may use, sorted.
-func LayerTypes() []string {
-	types := make([]string, 0, len(layerOptions))
-	for t := range layerOptions {
-		types = append(types, t)
+// layerType is the registered type a model layer may use, or nil.
+func layerType(name string) *layers.Type {
+	if t, ok := layers.Lookup(name); ok && !t.Internal {
+		return t
 	}
-	sort.Strings(types)
-	return types
+	return nil
 }
+
+// commonKeys are the keys every layer takes besides its type's options.
+var commonKeys = []string{"name", "type", "inputs"}
 
 // LayerOptions lists the keys a layer of type t accepts (name, type and inputs first),
 // or nil for an unknown type.
 func LayerOptions(t string) []string {
-	opts, ok := layerOptions[t]
-	if !ok {
+	typ := layerType(t)
+	if typ == nil {
 		return nil
 	}
-	return append(slices.Clone(commonKeys), opts...)
+	return append(slices.Clone(commonKeys), typ.OptionKeys()...)
 }
-
-var (
-	convInits   = []string{"he", "xavier", "gaussian", "zero"}
-	deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero"}
-	resizeModes = []string{"nearest", "bilinear"}
-)
 
 // label names a layer in messages: `model.layers[3] (upscore2)`.
 func layerLabel(i int, name string) string {
@@ -126,139 +52,39 @@ func layerLabel(i int, name string) string {
 	return fmt.Sprintf("model.layers[%d] (%s)", i, name)
 }
 
-// Getters: the option's value, or the default the layers package applies when it is
-// not given.
-
-// OutChannels is the output channel count, resolving `classes`; 0 if not given.
-func (l *LayerSpec) OutChannels(classes int) int {
-	switch {
-	case l.Out == nil:
-		return 0
-	case l.Out.Classes:
-		return classes
+// MarshalYAML writes the layer as a file would: name, type, inputs, then the options
+// that are set, in the order the type declares them.
+func (l LayerSpec) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	add := func(key string, v any) error {
+		var vn yaml.Node
+		if err := vn.Encode(v); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &vn)
+		return nil
 	}
-	return l.Out.N
-}
-
-func pairOr(p *Pair, def [2]int) [2]int {
-	if p == nil {
-		return def
+	if err := add("name", l.Name); err != nil {
+		return nil, err
 	}
-	return *p
-}
-
-// KernelSize is the kernel (conv, deconv, maxpool); {0, 0} if not given.
-func (l *LayerSpec) KernelSize() [2]int { return pairOr(l.Kernel, [2]int{}) }
-
-// StrideHW is the stride: default the kernel for maxpool, 1 otherwise.
-func (l *LayerSpec) StrideHW() [2]int {
-	if l.Type == "maxpool" {
-		return pairOr(l.Stride, l.KernelSize())
+	if err := add("type", l.Type); err != nil {
+		return nil, err
 	}
-	return pairOr(l.Stride, [2]int{1, 1})
-}
-
-// PadHW is the padding; default 0.
-func (l *LayerSpec) PadHW() [2]int { return pairOr(l.Pad, [2]int{}) }
-
-// DilationHW is the dilation; default 1.
-func (l *LayerSpec) DilationHW() [2]int { return pairOr(l.Dilation, [2]int{1, 1}) }
-
-// OutputPaddingHW is a deconv's output padding; default 0.
-func (l *LayerSpec) OutputPaddingHW() [2]int { return pairOr(l.OutputPadding, [2]int{}) }
-
-// FactorHW is a resize's factor; {0, 0} if not given.
-func (l *LayerSpec) FactorHW() [2]int { return pairOr(l.Factor, [2]int{}) }
-
-// GroupCount is the number of groups; default 1.
-func (l *LayerSpec) GroupCount() int {
-	if l.Groups == nil {
-		return 1
+	if len(l.Inputs) > 0 {
+		if err := add("inputs", l.Inputs); err != nil {
+			return nil, err
+		}
 	}
-	return *l.Groups
-}
-
-func boolOr(b *bool, def bool) bool {
-	if b == nil {
-		return def
+	if l.Options.Type() == nil {
+		return n, nil
 	}
-	return *b
-}
-
-func floatOr(f *float64, def float64) float64 {
-	if f == nil {
-		return def
+	for _, k := range l.Options.SetKeys() {
+		v, _ := l.Options.Value(k)
+		if err := add(k, encodeOption(l.Options.Type().Option(k).Kind, v)); err != nil {
+			return nil, err
+		}
 	}
-	return *f
-}
-
-// HasBias reports whether a conv/deconv has a bias; default true.
-func (l *LayerSpec) HasBias() bool { return boolOr(l.Bias, true) }
-
-// Learnable reports learn; default true. (A deconv's mode may still freeze it.)
-func (l *LayerSpec) Learnable() bool { return boolOr(l.Learn, true) }
-
-// LRMultiplier is lr_mult; default 1.
-func (l *LayerSpec) LRMultiplier() float64 { return floatOr(l.LRMult, 1) }
-
-// DecayMultiplier is decay_mult; default 1.
-func (l *LayerSpec) DecayMultiplier() float64 { return floatOr(l.DecayMult, 1) }
-
-// InitName is the weight initialisation: default "bilinear" for deconv, "he" for conv.
-func (l *LayerSpec) InitName() string {
-	switch {
-	case l.Init != "":
-		return l.Init
-	case l.Type == "deconv":
-		return "bilinear"
-	}
-	return "he"
-}
-
-// StdDev is std for init gaussian; 0 if not given.
-func (l *LayerSpec) StdDev() float64 { return floatOr(l.Std, 0) }
-
-// IsSame reports a deconv's `same` (TensorFlow's SAME); default false.
-func (l *LayerSpec) IsSame() bool { return boolOr(l.Same, false) }
-
-// CeilMode reports a maxpool's ceil; default false.
-func (l *LayerSpec) CeilMode() bool { return boolOr(l.Ceil, false) }
-
-// DropProb is a dropout's p; default 0.5.
-func (l *LayerSpec) DropProb() float64 { return floatOr(l.P, 0.5) }
-
-// CropOffset is a crop's offset; auto (true) by default.
-func (l *LayerSpec) CropOffset() (hw [2]int, auto bool) {
-	if l.Offset == nil || l.Offset.Auto {
-		return [2]int{}, true
-	}
-	return l.Offset.HW, false
-}
-
-// SumCoeffs is a sum's coefficients, one per input; all 1 by default.
-func (l *LayerSpec) SumCoeffs() []float64 {
-	if l.Coeffs != nil {
-		return slices.Clone(l.Coeffs)
-	}
-	c := make([]float64, len(l.Inputs))
-	for i := range c {
-		c[i] = 1
-	}
-	return c
-}
-
-// BNEps is a batchnorm's eps; default 1e-5.
-func (l *LayerSpec) BNEps() float64 { return floatOr(l.Eps, 1e-5) }
-
-// BNMomentum is a batchnorm's momentum (PyTorch's meaning); default 0.1.
-func (l *LayerSpec) BNMomentum() float64 { return floatOr(l.Momentum, 0.1) }
-
-// ResizeMode is a resize's interpolation; default "bilinear".
-func (l *LayerSpec) ResizeMode() string {
-	if l.Mode == "" {
-		return "bilinear"
-	}
-	return l.Mode
+	return n, nil
 }
 
 // Layer returns the layer named name, or nil.

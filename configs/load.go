@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fcn-dev/fcn/layers"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
@@ -180,7 +181,7 @@ func leafKeys() map[string]reflect.Type {
 			k := join(prefix, key)
 			switch {
 			case k == "model.layers":
-			case ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(rawDecoderT):
+			case ft.Kind() == reflect.Struct:
 				walk(k, ft)
 			default:
 				m[k] = ft
@@ -275,8 +276,6 @@ func parseLayerSet(key, text, origin string) (layerSet, error) {
 	return layerSet{sel: m[1], opt: m[2], text: text, origin: origin}, nil
 }
 
-var layerStringOptions = map[string]bool{"name": true, "type": true, "init": true, "mode": true}
-
 func (ls layerSet) apply(all map[string]any, p *problems) error {
 	model, _ := all["model"].(map[string]any)
 	list, _ := model["layers"].([]any)
@@ -306,7 +305,7 @@ func (ls layerSet) apply(all map[string]any, p *problems) error {
 	}
 	var x any
 	var err error
-	if layerStringOptions[ls.opt] {
+	if isStringOption(fmt.Sprint(lm["type"]), ls.opt) {
 		x, err = parseValue(ls.text, reflect.TypeFor[string]())
 	} else {
 		x, err = parseValue(ls.text, nil)
@@ -317,13 +316,25 @@ func (ls layerSet) apply(all map[string]any, p *problems) error {
 	lm[ls.opt] = x
 	name, _ := lm["name"].(string)
 	p.origin[layerLabel(idx, name)+": "+ls.opt] = ls.origin
-	if _, ok := layerOptions[fmt.Sprint(lm["type"])]; ok {
+	if opts := LayerOptions(fmt.Sprint(lm["type"])); opts != nil && !slices.Contains(opts, ls.opt) {
 		// An unknown option is reported against the layer itself.
-		if !slices.Contains(LayerOptions(fmt.Sprint(lm["type"])), ls.opt) {
-			p.origin[layerLabel(idx, name)] = ls.origin
-		}
+		p.origin[layerLabel(idx, name)] = ls.origin
 	}
 	return nil
+}
+
+// isStringOption reports whether a layer key of that type takes text, which --set then
+// takes as it is (`--set model.layers[up].mode=frozen`) rather than as YAML.
+func isStringOption(typ, key string) bool {
+	if key == "name" || key == "type" {
+		return true
+	}
+	if t := layerType(typ); t != nil {
+		if o := t.Option(key); o != nil {
+			return o.Kind == layers.KindString
+		}
+	}
+	return false
 }
 
 // has reports whether the merged settings set a dotted key.
@@ -355,8 +366,12 @@ func resolve(e *Experiment, name string, all map[string]any) {
 				l.Inputs = []string{e.Model.Layers[i-1].Name}
 			}
 		}
-		if l.Type == "deconv" && e.Model.Upsample != "" {
-			l.Mode = e.Model.Upsample
+		if t := l.Options.Type(); t != nil && e.Model.Upsample != "" {
+			for _, o := range t.Options {
+				if o.ModelKey == "upsample" {
+					_ = l.Options.Set(o.Key, e.Model.Upsample) // a string option: cannot fail
+				}
+			}
 		}
 	}
 	if e.Model.Classes > 0 {

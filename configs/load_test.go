@@ -49,8 +49,8 @@ func TestOverridesReachEveryRequiredKey(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 	for _, l := range e.Model.Layers {
-		if l.Type == "deconv" && l.Mode != "frozen" {
-			t.Errorf("model.upsample=frozen: %s has mode %q", l.Name, l.Mode)
+		if l.Type == "deconv" && l.Options.String("mode") != "frozen" {
+			t.Errorf("model.upsample=frozen: %s has mode %q", l.Name, l.Options.String("mode"))
 		}
 	}
 }
@@ -103,7 +103,7 @@ func TestOverrideValues(t *testing.T) {
 		t.Errorf("name %q root %q weights %v nesterov %v", e.Name, e.Data.Root, e.Loss.ClassWeights, e.Optim.Nesterov)
 	}
 	up, conv := e.Model.Layer("up"), e.Model.Layer("conv1")
-	if up.Learnable() || conv.OutChannels(3) != 16 || conv.KernelSize() != [2]int{3, 5} || conv.InitName() != "gaussian" || conv.StdDev() != 0.01 {
+	if up.Options.Bool("learn") || conv.Options.Channels("out").Count(3) != 16 || conv.Options.Pair("kernel") != [2]int{3, 5} || conv.Options.String("init") != "gaussian" || conv.Options.Float("std") != 0.01 {
 		t.Errorf("layer sets: up %+v conv1 %+v", up, conv)
 	}
 	if e.Schedule.WarmupSteps != 10 || e.Data.Synthetic.NTrain != 64 || e.Data.Synthetic.Seed != 18446744073709551615 {
@@ -127,14 +127,14 @@ func TestResolution(t *testing.T) {
 	}
 	// Defaults of the getters, for options left out.
 	pool, up := e.Model.Layer("pool1"), e.Model.Layer("up")
-	if pool.StrideHW() != [2]int{2, 2} || pool.PadHW() != [2]int{} || pool.CeilMode() {
-		t.Errorf("maxpool defaults: stride %v pad %v ceil %v", pool.StrideHW(), pool.PadHW(), pool.CeilMode())
+	if pool.Options.Pair("stride") != [2]int{2, 2} || pool.Options.Pair("pad") != [2]int{} || pool.Options.Bool("ceil") {
+		t.Errorf("maxpool defaults: stride %v pad %v ceil %v", pool.Options.Pair("stride"), pool.Options.Pair("pad"), pool.Options.Bool("ceil"))
 	}
-	if up.InitName() != "bilinear" || !up.Learnable() || up.LRMultiplier() != 1 || up.DecayMultiplier() != 1 || up.GroupCount() != 1 ||
-		up.DilationHW() != [2]int{1, 1} || up.OutputPaddingHW() != [2]int{} || up.IsSame() || up.Mode != "" {
+	if up.Options.String("init") != "bilinear" || !up.Options.Bool("learn") || up.Options.Float("lr_mult") != 1 || up.Options.Float("decay_mult") != 1 || up.Options.Int("groups") != 1 ||
+		up.Options.Pair("dilation") != [2]int{1, 1} || up.Options.Pair("output_padding") != [2]int{} || up.Options.Bool("same") || up.Options.String("mode") != "" {
 		t.Errorf("deconv defaults: %+v", up)
 	}
-	if c := e.Model.Layer("conv1"); c.InitName() != "he" || !c.HasBias() || c.StrideHW() != [2]int{1, 1} {
+	if c := e.Model.Layer("conv1"); c.Options.String("init") != "he" || !c.Options.Bool("bias") || c.Options.Pair("stride") != [2]int{1, 1} {
 		t.Errorf("conv defaults: %+v", c)
 	}
 }

@@ -121,47 +121,47 @@ func TestReferenceArchitectures(t *testing.T) {
 				if c.name == "conv1_1" {
 					wantPad = 100
 				}
-				if l.Type != "conv" || l.OutChannels(21) != c.out || l.KernelSize() != [2]int{3, 3} || l.PadHW() != [2]int{wantPad, wantPad} {
-					t.Errorf("%s: %s out %d k %v pad %v, want conv out %d k 3 pad %d", c.name, l.Type, l.OutChannels(21), l.KernelSize(), l.PadHW(), c.out, wantPad)
+				if l.Type != "conv" || l.Options.Channels("out").Count(21) != c.out || l.Options.Pair("kernel") != [2]int{3, 3} || l.Options.Pair("pad") != [2]int{wantPad, wantPad} {
+					t.Errorf("%s: %s out %d k %v pad %v, want conv out %d k 3 pad %d", c.name, l.Type, l.Options.Channels("out").Count(21), l.Options.Pair("kernel"), l.Options.Pair("pad"), c.out, wantPad)
 				}
 			}
 			for i := 1; i <= 5; i++ {
 				l := layer(t, e, "pool"+string(rune('0'+i)))
-				if l.Type != "maxpool" || l.KernelSize() != [2]int{2, 2} || l.StrideHW() != [2]int{2, 2} || !l.CeilMode() {
+				if l.Type != "maxpool" || l.Options.Pair("kernel") != [2]int{2, 2} || l.Options.Pair("stride") != [2]int{2, 2} || !l.Options.Bool("ceil") {
 					t.Errorf("%s: %+v, want maxpool 2×2 stride 2 ceil", l.Name, l)
 				}
 			}
-			if fc6 := layer(t, e, "fc6"); fc6.OutChannels(21) != 4096 || fc6.KernelSize() != [2]int{7, 7} || fc6.PadHW() != [2]int{} {
+			if fc6 := layer(t, e, "fc6"); fc6.Options.Channels("out").Count(21) != 4096 || fc6.Options.Pair("kernel") != [2]int{7, 7} || fc6.Options.Pair("pad") != [2]int{} {
 				t.Errorf("fc6: %+v", fc6)
 			}
-			if fc7 := layer(t, e, "fc7"); fc7.OutChannels(21) != 4096 || fc7.KernelSize() != [2]int{1, 1} {
+			if fc7 := layer(t, e, "fc7"); fc7.Options.Channels("out").Count(21) != 4096 || fc7.Options.Pair("kernel") != [2]int{1, 1} {
 				t.Errorf("fc7: %+v", fc7)
 			}
 			for _, d := range []string{"drop6", "drop7"} {
-				if l := layer(t, e, d); l.Type != "dropout" || l.DropProb() != 0.5 {
+				if l := layer(t, e, d); l.Type != "dropout" || l.Options.Float("p") != 0.5 {
 					t.Errorf("%s: %+v", d, l)
 				}
 			}
-			if l := layer(t, e, "score_fr"); l.OutChannels(21) != 21 || l.KernelSize() != [2]int{1, 1} {
+			if l := layer(t, e, "score_fr"); l.Options.Channels("out").Count(21) != 21 || l.Options.Pair("kernel") != [2]int{1, 1} {
 				t.Errorf("score_fr: %+v", l)
 			}
 			for _, d := range tc.deconvs {
 				l := layer(t, e, d.name)
-				if l.Type != "deconv" || l.KernelSize() != [2]int{d.k, d.k} || l.StrideHW() != [2]int{d.s, d.s} ||
-					l.PadHW() != [2]int{} || l.HasBias() || l.InitName() != "bilinear" || l.Learnable() ||
-					l.OutChannels(21) != 21 || strings.Join(l.Inputs, ",") != d.inputs {
+				if l.Type != "deconv" || l.Options.Pair("kernel") != [2]int{d.k, d.k} || l.Options.Pair("stride") != [2]int{d.s, d.s} ||
+					l.Options.Pair("pad") != [2]int{} || l.Options.Bool("bias") || l.Options.String("init") != "bilinear" || l.Options.Bool("learn") ||
+					l.Options.Channels("out").Count(21) != 21 || strings.Join(l.Inputs, ",") != d.inputs {
 					t.Errorf("%s: %+v, want frozen bilinear deconv k%d s%d from %s, no bias", d.name, l, d.k, d.s, d.inputs)
 				}
 			}
 			for name, in := range tc.crops {
 				l := layer(t, e, name)
-				if _, auto := l.CropOffset(); l.Type != "crop" || !auto || strings.Join(l.Inputs, ",") != in {
+				if l.Type != "crop" || !l.Options.Offset("offset").Auto || strings.Join(l.Inputs, ",") != in {
 					t.Errorf("%s: %+v, want crop of %s with offset auto", name, l, in)
 				}
 			}
 			for name, c := range tc.coeffs {
-				if l := layer(t, e, name); !slices.Equal(l.SumCoeffs(), c) {
-					t.Errorf("%s coeffs %v, want %v", name, l.SumCoeffs(), c)
+				if l := layer(t, e, name); !slices.Equal(l.Options.Floats("coeffs"), c) {
+					t.Errorf("%s coeffs %v, want %v", name, l.Options.Floats("coeffs"), c)
 				}
 			}
 			if e.Model.Output() != "score" {
@@ -210,19 +210,19 @@ func TestFCN16sTinyIsW4(t *testing.T) {
 	}
 	for i, w := range want {
 		l := &e.Model.Layers[i]
-		got := spec{l.Name, l.Type, strings.Join(l.Inputs, ","), l.OutChannels(e.Model.Classes), l.KernelSize()[0], l.StrideHW()[0], l.PadHW()[0]}
+		got := spec{l.Name, l.Type, strings.Join(l.Inputs, ","), l.Options.Channels("out").Count(e.Model.Classes), l.Options.Pair("kernel")[0], l.Options.Pair("stride")[0], l.Options.Pair("pad")[0]}
 		if l.Type == "relu" || l.Type == "sum" {
 			got.k, got.s = 0, 0
 		}
 		if got != w {
 			t.Errorf("layer %d: %+v, want %+v", i, got, w)
 		}
-		if (l.Type == "conv") != l.HasBias() && l.Type != "relu" && l.Type != "maxpool" && l.Type != "sum" {
-			t.Errorf("%s: bias %v (convs have a bias, deconvs none)", l.Name, l.HasBias())
+		if (l.Type == "conv") != l.Options.Bool("bias") && l.Type != "relu" && l.Type != "maxpool" && l.Type != "sum" {
+			t.Errorf("%s: bias %v (convs have a bias, deconvs none)", l.Name, l.Options.Bool("bias"))
 		}
 	}
 	up2, up8 := layer(t, e, "upscore2"), layer(t, e, "upscore8")
-	if up2.InitName() != "bilinear" || !up2.Learnable() || up8.InitName() != "bilinear" || up8.Learnable() {
+	if up2.Options.String("init") != "bilinear" || !up2.Options.Bool("learn") || up8.Options.String("init") != "bilinear" || up8.Options.Bool("learn") {
 		t.Errorf("upscore2 %+v should be learned bilinear, upscore8 %+v frozen bilinear", up2, up8)
 	}
 	o := e.Optim
@@ -231,7 +231,7 @@ func TestFCN16sTinyIsW4(t *testing.T) {
 	}
 	// Acceptance: any VOC-layout folder with any class count.
 	e = mustLoad(t, "fcn16s-tiny", "model.classes=5")
-	if e.Model.Classes != 5 || e.Data.NumClasses != 5 || layer(t, e, "upscore8").OutChannels(e.Model.Classes) != 5 {
+	if e.Model.Classes != 5 || e.Data.NumClasses != 5 || layer(t, e, "upscore8").Options.Channels("out").Count(e.Model.Classes) != 5 {
 		t.Errorf("--set model.classes=5: classes %d, data.num_classes %d", e.Model.Classes, e.Data.NumClasses)
 	}
 }
@@ -247,9 +247,9 @@ func TestDefaultExperiment(t *testing.T) {
 	var learned, frozen, crops, sums int
 	for _, l := range e.Model.Layers {
 		switch {
-		case l.Type == "deconv" && l.Learnable() && l.InitName() == "bilinear" && l.StrideHW() == [2]int{2, 2}:
+		case l.Type == "deconv" && l.Options.Bool("learn") && l.Options.String("init") == "bilinear" && l.Options.Pair("stride") == [2]int{2, 2}:
 			learned++
-		case l.Type == "deconv" && !l.Learnable() && l.InitName() == "bilinear" && l.StrideHW() == [2]int{8, 8}:
+		case l.Type == "deconv" && !l.Options.Bool("learn") && l.Options.String("init") == "bilinear" && l.Options.Pair("stride") == [2]int{8, 8}:
 			frozen++
 		case l.Type == "crop":
 			crops++

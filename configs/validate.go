@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/fcn-dev/fcn/layers"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -139,7 +141,7 @@ func validateModel(e *Experiment, p *problems) {
 		p.add("model.classes", "must be > 0, got %d", m.Classes)
 	}
 	if m.Upsample != "" {
-		oneOf(p, "model.upsample", m.Upsample, UpsampleModes)
+		oneOf(p, "model.upsample", m.Upsample, layers.UpsampleModes)
 	}
 	if len(m.Layers) == 0 {
 		p.add("model.layers", "the model has no layers")
@@ -186,148 +188,30 @@ func validateModel(e *Experiment, p *problems) {
 	}
 }
 
-// validateLayer checks one layer's options and arity against its type.
+// validateLayer checks one layer's arity and options against its registered type.
 func validateLayer(l *LayerSpec, label string, classes int, p *problems) {
-	bad := func(opt, format string, args ...any) {
-		p.add(label, opt+": "+format, args...)
+	typ := layerType(l.Type)
+	if typ == nil || l.Options.Type() != typ {
+		return // the decoder reported the type
 	}
-	arity := func(lo, hi int) {
-		n := len(l.Inputs)
-		switch {
-		case lo == hi && n != lo:
-			bad("inputs", "a %s layer takes %d input(s), got %d", l.Type, lo, n)
-		case n < lo:
-			bad("inputs", "a %s layer takes at least %d inputs, got %d", l.Type, lo, n)
-		case hi > 0 && n > hi:
-			bad("inputs", "a %s layer takes at most %d inputs, got %d", l.Type, hi, n)
-		}
+	n, ar := len(l.Inputs), typ.Inputs
+	switch {
+	case ar.Min == ar.Max && n != ar.Min:
+		p.add(label, "inputs: a %s layer takes %d input(s), got %d", l.Type, ar.Min, n)
+	case n < ar.Min:
+		p.add(label, "inputs: a %s layer takes at least %d inputs, got %d", l.Type, ar.Min, n)
+	case ar.Max > 0 && n > ar.Max:
+		p.add(label, "inputs: a %s layer takes at most %d inputs, got %d", l.Type, ar.Max, n)
 	}
-	pairMin := func(opt string, v *Pair, lo int) {
-		if v != nil && (v[0] < lo || v[1] < lo) {
-			bad(opt, "must be ≥ %d, got %v", lo, v.String())
+	for _, pr := range typ.CheckOptions(layers.BuildArgs{Name: l.Name, Inputs: l.Inputs, Options: l.Options, Classes: classes}) {
+		key := label
+		if pr.Key != "" {
+			key += ": " + pr.Key
 		}
+		if pr.Unknown != "" {
+			p.add(key, "unknown value %q%s", pr.Unknown, suggestList(pr.Unknown, pr.Choices))
+			continue
+		}
+		p.add(key, "%s", pr.Msg)
 	}
-	params := func() {
-		if l.LRMult != nil && (!finite(*l.LRMult) || *l.LRMult < 0) {
-			bad("lr_mult", "must be ≥ 0, got %v", *l.LRMult)
-		}
-		if l.DecayMult != nil && (!finite(*l.DecayMult) || *l.DecayMult < 0) {
-			bad("decay_mult", "must be ≥ 0, got %v", *l.DecayMult)
-		}
-	}
-	switch l.Type {
-	case "conv", "deconv":
-		arity(1, 1)
-		params()
-		if l.Out == nil {
-			bad("out", "required: the number of output channels, or `classes`")
-		} else if !l.Out.Classes && l.Out.N < 1 {
-			bad("out", "must be ≥ 1, got %d", l.Out.N)
-		}
-		if l.Kernel == nil {
-			bad("kernel", "required: an integer or an [h, w] pair")
-		}
-		pairMin("kernel", l.Kernel, 1)
-		pairMin("stride", l.Stride, 1)
-		pairMin("pad", l.Pad, 0)
-		pairMin("dilation", l.Dilation, 1)
-		if l.Groups != nil {
-			if *l.Groups < 1 {
-				bad("groups", "must be ≥ 1, got %d", *l.Groups)
-			} else if out := l.OutChannels(classes); out > 0 && out%*l.Groups != 0 {
-				bad("groups", "%d does not divide the %d output channels", *l.Groups, out)
-			}
-		}
-		inits := convInits
-		if l.Type == "deconv" {
-			inits = deconvInits
-		}
-		if l.Init != "" {
-			oneOf(p, label+": init", l.Init, inits)
-		}
-		if l.Std != nil {
-			if l.InitName() != "gaussian" {
-				bad("std", "applies only to init: gaussian (init is %s)", l.InitName())
-			} else if !finite(*l.Std) || *l.Std <= 0 {
-				bad("std", "must be > 0, got %v", *l.Std)
-			}
-		} else if l.InitName() == "gaussian" && !(l.Type == "deconv" && l.Mode != "" && l.Mode != "random") {
-			bad("std", "required with init: gaussian")
-		}
-		if l.Type == "deconv" {
-			pairMin("output_padding", l.OutputPadding, 0)
-			op, s, d := l.OutputPaddingHW(), l.StrideHW(), l.DilationHW()
-			for a := range 2 {
-				if op[a] >= s[a] && op[a] >= d[a] {
-					bad("output_padding", "%s must be smaller than the stride %s or the dilation %s", Pair(op), Pair(s), Pair(d))
-					break
-				}
-			}
-			if l.IsSame() && (l.PadHW() != [2]int{} || op != [2]int{}) {
-				bad("same", "computes its own padding: pad and output_padding must be 0")
-			}
-			if l.Mode != "" {
-				oneOf(p, label+": mode", l.Mode, UpsampleModes)
-			}
-		}
-	case "maxpool":
-		arity(1, 1)
-		if l.Kernel == nil {
-			bad("kernel", "required: an integer or an [h, w] pair")
-		}
-		pairMin("kernel", l.Kernel, 1)
-		pairMin("stride", l.Stride, 1)
-		pairMin("pad", l.Pad, 0)
-		if l.Kernel != nil && l.Pad != nil && (l.Pad[0] >= l.Kernel[0] || l.Pad[1] >= l.Kernel[1]) {
-			bad("pad", "%s must be smaller than the kernel %s", l.Pad.String(), l.Kernel.String())
-		}
-	case "relu":
-		arity(1, 1)
-	case "dropout":
-		arity(1, 1)
-		if l.P != nil && !(*l.P >= 0 && *l.P < 1) {
-			bad("p", "must be in [0, 1), got %v", *l.P)
-		}
-	case "crop":
-		arity(2, 2)
-		if l.Offset != nil && !l.Offset.Auto && (l.Offset.HW[0] < 0 || l.Offset.HW[1] < 0) {
-			bad("offset", "must be ≥ 0, got %v", Pair(l.Offset.HW).String())
-		}
-	case "sum":
-		arity(2, 0)
-		if l.Coeffs != nil && len(l.Coeffs) != len(l.Inputs) {
-			bad("coeffs", "has %d values for %d inputs", len(l.Coeffs), len(l.Inputs))
-		}
-		for i, c := range l.Coeffs {
-			if !finite(c) {
-				bad("coeffs", "value %d is %v", i, c)
-			}
-		}
-	case "batchnorm":
-		arity(1, 1)
-		params()
-		if l.Eps != nil && (!finite(*l.Eps) || *l.Eps <= 0) {
-			bad("eps", "must be > 0, got %v", *l.Eps)
-		}
-		if l.Momentum != nil && !(*l.Momentum >= 0 && *l.Momentum <= 1) {
-			bad("momentum", "must be in [0, 1], got %v", *l.Momentum)
-		}
-	case "resize":
-		arity(1, 1)
-		if l.Factor == nil {
-			bad("factor", "required: an integer or an [h, w] pair")
-		}
-		pairMin("factor", l.Factor, 1)
-		if l.Mode != "" {
-			oneOf(p, label+": mode", l.Mode, resizeModes)
-		}
-	}
-}
-
-// String writes a pair as YAML would: one number or [h, w].
-func (p Pair) String() string {
-	if p[0] == p[1] {
-		return fmt.Sprint(p[0])
-	}
-	return fmt.Sprintf("[%d, %d]", p[0], p[1])
 }

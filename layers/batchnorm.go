@@ -11,13 +11,17 @@ import (
 // BatchNormConfig holds batchnorm's hyper-parameters. Start from DefaultBatchNormConfig:
 // the constructor takes the fields literally.
 type BatchNormConfig struct {
-	Eps float64 `yaml:"eps" mapstructure:"eps"` // added to the variance, > 0
+	Eps float64 // added to the variance, > 0
 	// Momentum is PyTorch's: running = (1−momentum)·running + momentum·batch, in [0, 1].
-	Momentum float64 `yaml:"momentum" mapstructure:"momentum"`
+	Momentum float64
+	// LRMult and DecayMult are Caffe's multipliers for both parameters (0 freezes them).
+	LRMult, DecayMult float64
 }
 
-// DefaultBatchNormConfig is PyTorch's: eps 1e-5, momentum 0.1.
-func DefaultBatchNormConfig() BatchNormConfig { return BatchNormConfig{Eps: 1e-5, Momentum: 0.1} }
+// DefaultBatchNormConfig is PyTorch's: eps 1e-5, momentum 0.1, parameters learned.
+func DefaultBatchNormConfig() BatchNormConfig {
+	return BatchNormConfig{Eps: 1e-5, Momentum: 0.1, LRMult: 1, DecayMult: 1}
+}
 
 // BatchNorm normalises each channel of an N×C×… input: y = γ·(x−μ)/√(σ²+eps) + β.
 // In training μ and σ² are the batch's (biased variance) and the running statistics are
@@ -30,6 +34,7 @@ func DefaultBatchNormConfig() BatchNormConfig { return BatchNormConfig{Eps: 1e-5
 type BatchNorm struct {
 	name, prefix          string
 	eps, momentum         float64
+	lrMult, decayMult     float64
 	training, lastTrained bool
 	weight, bias          *Param
 	runMean, runVar       *tensor.Dense
@@ -47,7 +52,11 @@ func NewBatchNorm(name string, cfg BatchNormConfig) (*BatchNorm, error) {
 	if !(cfg.Momentum >= 0 && cfg.Momentum <= 1) {
 		return nil, fmt.Errorf("%s: momentum must be in [0, 1], got %v (default 0.1)", prefix, cfg.Momentum)
 	}
-	return &BatchNorm{name: name, prefix: prefix, eps: cfg.Eps, momentum: cfg.Momentum, training: true}, nil
+	if !finiteNumber(cfg.LRMult) || cfg.LRMult < 0 || !finiteNumber(cfg.DecayMult) || cfg.DecayMult < 0 {
+		return nil, fmt.Errorf("%s: lr_mult and decay_mult must be ≥ 0, got %v and %v", prefix, cfg.LRMult, cfg.DecayMult)
+	}
+	return &BatchNorm{name: name, prefix: prefix, eps: cfg.Eps, momentum: cfg.Momentum,
+		lrMult: cfg.LRMult, decayMult: cfg.DecayMult, training: true}, nil
 }
 
 // Name is the layer's node name.
@@ -118,8 +127,8 @@ func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, err
 		}
 	} else {
 		newVec := func() *tensor.Dense { return tensor.New(tensor.WithShape(c), tensor.Of(dt)) }
-		l.weight = &Param{Name: "weight", Value: newVec(), Grad: newVec(), LRMult: 1, DecayMult: 1}
-		l.bias = &Param{Name: "bias", Value: newVec(), Grad: newVec(), LRMult: 1, DecayMult: 1}
+		l.weight = &Param{Name: "weight", Value: newVec(), Grad: newVec(), LRMult: l.lrMult, DecayMult: l.decayMult}
+		l.bias = &Param{Name: "bias", Value: newVec(), Grad: newVec(), LRMult: l.lrMult, DecayMult: l.decayMult}
 		l.runMean, l.runVar = newVec(), newVec()
 		l.dt, l.c = dt, c
 		// Parameters start zero (the Setup contract) until Init; the running variance
@@ -292,4 +301,76 @@ func bnSumDot[T Float](g, x []T, mean float64) (sg, sgx float64) {
 		b0 += float64(g[i]) * (float64(x[i]) - mean)
 	}
 	return a0 + a1, b0 + b1
+}
+
+func init() {
+	def := DefaultBatchNormConfig()
+	Register(&Type{
+		Name:   "batchnorm",
+		Doc:    "batch normalisation per channel with running statistics (PyTorch's BatchNorm2d)",
+		Inputs: Arity{1, 1},
+		Options: []Option{
+			{Key: "eps", Kind: KindFloat, Default: def.Eps, Check: positive, Doc: "added to the variance"},
+			{Key: "momentum", Kind: KindFloat, Default: def.Momentum, Check: numberCheck("in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 }),
+				Doc: "PyTorch's: running = (1−momentum)·running + momentum·batch"},
+			optLRMult, optDecayMult, optLearn,
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			o := a.Options
+			lr, decay := multipliers(o)
+			l, err := NewBatchNorm(a.Name, BatchNormConfig{Eps: o.Float("eps"), Momentum: o.Float("momentum"), LRMult: lr, DecayMult: decay})
+			return single(a, l, err)
+		},
+		GradCases:    batchnormGradCases,
+		GradVariants: []string{"train", "eval"},
+		Caffe:        "BatchNorm", ONNX: "BatchNormalization", Torch: "nn.BatchNorm2d",
+	})
+}
+
+// bnRandomStats gives the running statistics random values after Init (which resets
+// them to 0 and 1), so the evaluation cases exercise them.
+type bnRandomStats struct{ *BatchNorm }
+
+func (b bnRandomStats) Init(rng *rand.Rand) {
+	b.BatchNorm.Init(rng)
+	// By name, not by ranging over the map: its order is random, and so would the
+	// values be.
+	bufs := b.Buffers()
+	mean, variance := bufs["running_mean"].Float64s(), bufs["running_var"].Float64s()
+	for i := range mean {
+		mean[i] = 2*rng.Float64() - 1
+	}
+	for i := range variance {
+		variance[i] = 0.5 + rng.Float64() // positive, as a variance must be
+	}
+}
+
+func batchnormGradCases() []GradCase {
+	var cs []GradCase
+	for i, tc := range []struct {
+		name string
+		in   tensor.Shape
+	}{
+		{"batch2_3ch_5x7", tensor.Shape{2, 3, 5, 7}},
+		{"batch3_2ch_3x3", tensor.Shape{3, 2, 3, 3}},
+		{"batch4_3ch_flat", tensor.Shape{4, 3}},
+		{"batch1_2ch_1x3", tensor.Shape{1, 2, 1, 3}},
+	} {
+		for _, train := range []bool{true, false} {
+			mode := "train"
+			if !train {
+				mode = "eval"
+			}
+			cs = append(cs, GradCase{Name: mode + "_" + tc.name, Eps: EpsSmooth, In: []tensor.Shape{tc.in},
+				Seed: uint64(800 + 2*i + bit(train)), Training: train, Want: []string{"input0", "weight", "bias"},
+				Make: func() (Layer, error) {
+					l, err := NewBatchNorm("bn", DefaultBatchNormConfig())
+					if !train {
+						return bnRandomStats{l}, err
+					}
+					return l, err
+				}})
+		}
+	}
+	return cs
 }

@@ -11,7 +11,7 @@ type CropConfig struct {
 	// Offset is where the window starts in input 0: one value (both axes) or [h, w].
 	// nil means "auto": the graph computes Caffe's coord_map offset and calls SetOffset
 	// (experiment files write `offset: auto`).
-	Offset []int `yaml:"offset" mapstructure:"offset"`
+	Offset []int
 }
 
 // Crop is FCN's Crop layer: input 0 (N×C×H×W) cropped to input 1's spatial size
@@ -161,4 +161,57 @@ func cropCopy[T Float](l *Crop, big, small []T, back bool) {
 			}
 		}
 	}
+}
+
+func init() {
+	Register(&Type{
+		Name:   "crop",
+		Doc:    "crops input 0 to input 1's height and width (Caffe's Crop; offset auto from the coordinate maps)",
+		Inputs: Arity{2, 2},
+		Options: []Option{
+			{Key: "offset", Kind: KindOffset, Default: Offset{Auto: true}, Check: func(v any) string {
+				if o := v.(Offset); !o.Auto && (o.HW[0] < 0 || o.HW[1] < 0) {
+					return fmt.Sprintf("must be ≥ 0, got %s", PairString(o.HW))
+				}
+				return ""
+			}, Doc: "where the window starts in input 0: auto (Caffe's coord_map), or an integer or [h, w]"},
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			var cfg CropConfig
+			if off := a.Options.Offset("offset"); !off.Auto {
+				cfg.Offset = sliceOf(off.HW)
+			}
+			l, err := NewCrop(a.Name, cfg)
+			return single(a, l, err)
+		},
+		GradCases: func() []GradCase {
+			var cs []GradCase
+			for i, tc := range []struct {
+				name   string
+				off    []int // nil: auto, set by hand as the graph would
+				set    [2]int
+				in, rf tensor.Shape
+			}{
+				{"offset0_same_size", ints(0), [2]int{}, tensor.Shape{1, 1, 5, 7}, tensor.Shape{1, 1, 5, 7}},
+				{"offset1x2_batch2", ints(1, 2), [2]int{}, tensor.Shape{2, 3, 7, 9}, tensor.Shape{2, 1, 4, 5}},
+				{"offset3", ints(3), [2]int{}, tensor.Shape{1, 2, 9, 8}, tensor.Shape{1, 2, 5, 5}},
+				{"auto_offset_set_2x1", nil, [2]int{2, 1}, tensor.Shape{2, 2, 8, 7}, tensor.Shape{2, 2, 5, 6}},
+			} {
+				// input1 is only a size reference: its gradient must be exactly zero, and
+				// is compared too.
+				cs = append(cs, GradCase{Name: tc.name, Eps: EpsLinear, In: []tensor.Shape{tc.in, tc.rf}, Seed: uint64(600 + i),
+					Want: []string{"input0", "input1"},
+					Make: func() (Layer, error) {
+						l, err := NewCrop("crop", CropConfig{Offset: tc.off})
+						if err == nil && tc.off == nil {
+							err = l.SetOffset(tc.set[0], tc.set[1])
+						}
+						return l, err
+					}})
+			}
+			return cs
+		},
+		GradVariants: []string{"offset"},
+		Caffe:        "Crop", ONNX: "Slice",
+	})
 }

@@ -10,7 +10,7 @@ import (
 // DropoutConfig holds dropout's hyper-parameters. Start from DefaultDropoutConfig: the
 // constructor takes P literally (P = 0 is valid and means no dropout).
 type DropoutConfig struct {
-	P float64 `yaml:"p" mapstructure:"p"` // probability of zeroing an element, 0 ≤ P < 1
+	P float64 // probability of zeroing an element, 0 ≤ P < 1
 }
 
 // DefaultDropoutConfig is P = 0.5, as Caffe and PyTorch.
@@ -134,4 +134,42 @@ func dropoutApply[T Float](l *Dropout, x, y []T, add bool) {
 			y[i] = v * scale * T(m[i])
 		}
 	}
+}
+
+func init() {
+	Register(&Type{
+		Name:   "dropout",
+		Doc:    "inverted dropout: zeroes elements with probability p in training, identity in evaluation",
+		Inputs: Arity{1, 1},
+		Options: []Option{
+			{Key: "p", Kind: KindFloat, Default: DefaultDropoutConfig().P, Check: numberCheck("in [0, 1)", func(p float64) bool { return p >= 0 && p < 1 }),
+				Doc: "probability of zeroing an element, in [0, 1)"},
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			l, err := NewDropout(a.Name, DropoutConfig{P: a.Options.Float("p")})
+			return single(a, l, err)
+		},
+		GradCases: func() []GradCase {
+			var cs []GradCase
+			for i, tc := range []struct {
+				name  string
+				p     float64
+				train bool
+				in    tensor.Shape
+			}{
+				// The check reseeds the layer before every forward: the mask stays fixed
+				// and the map is linear.
+				{"train_p0.3_fixed_seed", 0.3, true, tensor.Shape{1, 3, 5, 7}},
+				{"train_p0.5_fixed_seed_batch2", 0.5, true, tensor.Shape{2, 2, 3, 5}},
+				{"eval_p0.5", 0.5, false, tensor.Shape{2, 2, 3, 5}},
+			} {
+				cs = append(cs, GradCase{Name: tc.name, Eps: EpsLinear, In: []tensor.Shape{tc.in}, Seed: uint64(500 + i),
+					Training: tc.train, Want: []string{"input0"},
+					Make: func() (Layer, error) { return NewDropout("drop", DropoutConfig{P: tc.p}) }})
+			}
+			return cs
+		},
+		GradVariants: []string{"train", "eval"},
+		Caffe:        "Dropout", ONNX: "Dropout", Torch: "nn.Dropout",
+	})
 }

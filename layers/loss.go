@@ -20,11 +20,11 @@ type SoftmaxCrossEntropyConfig struct {
 	// Normalize is "mean" (over valid pixels; with class weights the weighted mean
 	// Σ w_y·ℓ / Σ w_y, as PyTorch's cross_entropy) or "sum" (Σ w_y·ℓ, FCN's unnormalised
 	// loss; Caffe's normalize: false divides that by the batch size, which FCN keeps at 1).
-	Normalize string `yaml:"normalize" mapstructure:"normalize"`
+	Normalize string
 	// IgnoreLabel marks pixels that contribute neither loss nor gradient (VOC's 255).
-	IgnoreLabel int `yaml:"ignore_label" mapstructure:"ignore_label"`
+	IgnoreLabel int
 	// ClassWeights, if set, has one non-negative weight per class.
-	ClassWeights []float64 `yaml:"class_weights" mapstructure:"class_weights"`
+	ClassWeights []float64
 }
 
 // DefaultSoftmaxCrossEntropyConfig is mean normalisation, ignore label 255, no weights.
@@ -353,4 +353,66 @@ func lossBackwardBlock[T Float](j *lossJob[T], n, p0, p1 int) {
 			j.dx[base+int(lab[p])*s+p] -= T(j.scale * w)
 		}
 	}
+}
+
+// LossType is the registered type of the loss: not written in model.layers, but built
+// from an experiment's loss section with these options.
+const LossType = "softmax_cross_entropy"
+
+func init() {
+	def := DefaultSoftmaxCrossEntropyConfig()
+	Register(&Type{
+		Name:     LossType,
+		Doc:      "per-pixel softmax cross-entropy of scores against labels (the experiment's loss section)",
+		Inputs:   Arity{2, 2},
+		Internal: true,
+		Options: []Option{
+			{Key: "normalize", Kind: KindString, Default: def.Normalize, Choices: []string{NormalizeMean, NormalizeSum},
+				Doc: "mean over valid pixels, or sum (FCN's unnormalised loss)"},
+			{Key: "ignore_label", Kind: KindInt, Default: def.IgnoreLabel, Doc: "label of pixels without loss or gradient"},
+			{Key: "class_weights", Kind: KindFloats, DefaultDoc: "1 for every class", Doc: "one weight ≥ 0 per class"},
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			o := a.Options
+			l, err := NewSoftmaxCrossEntropy(a.Name, SoftmaxCrossEntropyConfig{
+				Normalize: o.String("normalize"), IgnoreLabel: o.Int("ignore_label"), ClassWeights: o.Floats("class_weights")})
+			return single(a, l, err)
+		},
+		GradCases:    lossGradCases,
+		GradVariants: []string{"ignore", "class_weights", "mean", "sum"},
+		Caffe:        "SoftmaxWithLoss", Torch: "nn.CrossEntropyLoss",
+	})
+}
+
+func lossGradCases() []GradCase {
+	var cs []GradCase
+	for i, tc := range []struct {
+		name            string
+		normalize       string
+		ignore          int
+		weights         []float64
+		ignored, badCls float64 // shares of ignored pixels and of labels = classes
+		n, c, h, w      int
+	}{
+		{"mean_ignore255", "mean", 255, nil, 0.1, 0.1, 2, 5, 3, 7},
+		{"sum_ignore255", "sum", 255, nil, 0.1, 0.1, 2, 5, 3, 7},
+		{"mean_class_weights", "mean", 255, []float64{0.5, 2, 1, 0, 3}, 0.1, 0, 2, 5, 5, 3},
+		{"sum_class_weights", "sum", 255, []float64{0.5, 2, 1, 0, 3}, 0.1, 0, 1, 5, 5, 3},
+		{"mean_mostly_ignored", "mean", 255, nil, 0.9, 0, 2, 4, 5, 5},
+		{"mean_ignore_class0", "mean", 0, nil, 0, 0, 2, 3, 4, 3},
+		{"binary_batch3", "mean", 255, nil, 0, 0, 3, 2, 3, 3},
+		{"all_ignored", "mean", 255, nil, 1, 0, 1, 3, 2, 3},
+	} {
+		seed := uint64(900 + i)
+		cs = append(cs, GradCase{Name: tc.name, Eps: EpsSmooth, In: []tensor.Shape{{tc.n, tc.c, tc.h, tc.w}, {tc.n, tc.h, tc.w}},
+			Seed: seed, Want: []string{"input0"},
+			Make: func() (Layer, error) {
+				return NewSoftmaxCrossEntropy("loss", SoftmaxCrossEntropyConfig{
+					Normalize: tc.normalize, IgnoreLabel: tc.ignore, ClassWeights: tc.weights})
+			},
+			Inputs: func() []*tensor.Dense {
+				return []*tensor.Dense{nil, RandomLabels(seed, tc.c, tc.ignore, tc.ignored, tc.badCls, tc.n, tc.h, tc.w)}
+			}})
+	}
+	return cs
 }

@@ -9,12 +9,12 @@ import (
 // MaxPoolConfig holds maxpool's hyper-parameters. Spatial fields take one value (both
 // axes) or an [h, w] pair, as in experiment files.
 type MaxPoolConfig struct {
-	Kernel []int `yaml:"kernel" mapstructure:"kernel"` // required, ≥ 1
-	Stride []int `yaml:"stride" mapstructure:"stride"` // nil: = kernel; else ≥ 1
-	Pad    []int `yaml:"pad" mapstructure:"pad"`       // nil: 0; 0 ≤ pad < kernel
+	Kernel []int // required, ≥ 1
+	Stride []int // nil: = kernel; else ≥ 1
+	Pad    []int // nil: 0; 0 ≤ pad < kernel
 	// Ceil rounds the output size up, as Caffe's pooling does (PyTorch's ceil_mode),
 	// instead of down; the last window must still start inside the image (+pad).
-	Ceil bool `yaml:"ceil" mapstructure:"ceil"`
+	Ceil bool
 }
 
 // MaxPool is spatial max pooling. Padding acts as −∞: a padded position is never
@@ -260,4 +260,58 @@ func pool2x2Row[T Float](r0, r1, y []T, arg []int32, at, w int32) {
 		arg[o] = at + k
 		at += 2
 	}
+}
+
+func init() {
+	Register(&Type{
+		Name:   "maxpool",
+		Doc:    "spatial max pooling; padding never wins; ceil rounds the output size up as Caffe does",
+		Inputs: Arity{1, 1},
+		Options: []Option{
+			{Key: "kernel", Kind: KindPair, Required: true, Check: atLeast(1), Doc: "window size"},
+			{Key: "stride", Kind: KindPair, DefaultFrom: "kernel", Check: atLeast(1), Doc: "step between windows (default: the kernel)"},
+			{Key: "pad", Kind: KindPair, Default: [2]int{0, 0}, Check: atLeast(0), Doc: "padding on each side, smaller than the kernel"},
+			{Key: "ceil", Kind: KindBool, Default: false, Doc: "round the output size up (Caffe; PyTorch's ceil_mode)"},
+		},
+		Check: func(a BuildArgs) []Problem {
+			o := a.Options
+			if k, p := o.Pair("kernel"), o.Pair("pad"); o.Has("kernel") && o.Has("pad") && (p[0] >= k[0] || p[1] >= k[1]) {
+				return []Problem{{Key: "pad", Msg: fmt.Sprintf("%s must be smaller than the kernel %s", PairString(p), PairString(k))}}
+			}
+			return nil
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			o := a.Options
+			l, err := NewMaxPool(a.Name, MaxPoolConfig{Kernel: sliceOf(o.Pair("kernel")), Stride: sliceOf(o.Pair("stride")),
+				Pad: sliceOf(o.Pair("pad")), Ceil: o.Bool("ceil")})
+			return single(a, l, err)
+		},
+		GradCases:    maxpoolGradCases,
+		GradVariants: []string{"ceil", "floor", "pad", "stride"},
+		Caffe:        "Pooling", ONNX: "MaxPool", Torch: "nn.MaxPool2d",
+	})
+}
+
+func maxpoolGradCases() []GradCase {
+	type cfg = MaxPoolConfig
+	var cs []GradCase
+	for i, tc := range []struct {
+		name string
+		cfg  cfg
+		in   tensor.Shape
+	}{
+		{"k2_stride2_floor_odd", cfg{Kernel: ints(2)}, tensor.Shape{1, 2, 7, 9}},
+		{"k2_stride2_ceil_odd_batch2", cfg{Kernel: ints(2), Ceil: true}, tensor.Shape{2, 3, 7, 5}},
+		{"k3_stride2_pad1_ceil", cfg{Kernel: ints(3), Stride: ints(2), Pad: ints(1), Ceil: true}, tensor.Shape{2, 2, 9, 7}},
+		{"k3_stride2_pad1_floor", cfg{Kernel: ints(3), Stride: ints(2), Pad: ints(1)}, tensor.Shape{2, 2, 8, 7}},
+		{"k3_stride1_pad1_overlap", cfg{Kernel: ints(3), Stride: ints(1), Pad: ints(1)}, tensor.Shape{1, 2, 5, 6}},
+		{"k2x3_stride1x2_pad1x0_ceil", cfg{Kernel: ints(2, 3), Stride: ints(1, 2), Pad: ints(1, 0), Ceil: true}, tensor.Shape{2, 1, 5, 8}},
+		{"k3_stride3_pad2_ceil", cfg{Kernel: ints(3), Stride: ints(3), Pad: ints(2), Ceil: true}, tensor.Shape{1, 2, 7, 5}},
+	} {
+		seed := uint64(300 + i)
+		cs = append(cs, GradCase{Name: tc.name, Eps: EpsLinear, In: []tensor.Shape{tc.in}, Seed: seed, Want: []string{"input0"},
+			Make:   func() (Layer, error) { return NewMaxPool("pool", tc.cfg) },
+			Inputs: fixedInput(DistinctValues, seed, tc.in)})
+	}
+	return cs
 }

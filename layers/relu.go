@@ -140,3 +140,34 @@ func reluBackwardAssign[T Float](y, dy, dx []T) {
 		dx[i] = dy[i] * T(b2i(v > 0))
 	}
 }
+
+func init() {
+	Register(&Type{
+		Name:   "relu",
+		Doc:    "rectified linear unit, max(x, 0)",
+		Inputs: Arity{1, 1},
+		Build: func(a BuildArgs) ([]Built, error) {
+			l, err := NewReLU(a.Name, ReLUConfig{})
+			return single(a, l, err)
+		},
+		GradCases: func() []GradCase {
+			var cs []GradCase
+			for i, tc := range []struct {
+				name string
+				in   tensor.Shape
+			}{
+				{"odd_5x7", tensor.Shape{1, 1, 5, 7}},
+				{"batch2_3ch_7x5", tensor.Shape{2, 3, 7, 5}},
+				{"matrix_3x4", tensor.Shape{3, 4}},
+			} {
+				seed := uint64(400 + i)
+				cs = append(cs, GradCase{Name: tc.name, Eps: EpsLinear, In: []tensor.Shape{tc.in}, Seed: seed, Want: []string{"input0"},
+					Make:   func() (Layer, error) { return NewReLU("relu", ReLUConfig{}) },
+					Inputs: fixedInput(AwayFromZero, seed, tc.in)})
+			}
+			return cs
+		},
+		GradVariants: []string{"batch"},
+		Caffe:        "ReLU", ONNX: "Relu", Torch: "nn.ReLU",
+	})
+}

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"strings"
 
 	"gorgonia.org/tensor"
 )
@@ -15,16 +16,17 @@ const (
 // ResizeConfig holds resize's hyper-parameters.
 type ResizeConfig struct {
 	// Factor is the integer upsampling factor: one value (both axes) or [h, w], ≥ 1.
-	Factor []int `yaml:"factor" mapstructure:"factor"`
+	Factor []int
 	// Mode is "nearest" or "bilinear".
-	Mode string `yaml:"mode" mapstructure:"mode"`
+	Mode string
 }
 
 // Resize upsamples N×C×H×W to N×C×(H·fh)×(W·fw) with no parameters, as PyTorch's
 // F.interpolate(x, scale_factor=f, mode=...) with align_corners=False: output pixel o
 // reads input coordinate (o + 0.5)/f − 0.5, clamped below at 0, interpolated linearly
 // (bilinear) or taken as ⌊o/f⌋ (nearest). Backward is the exact adjoint of Forward.
-// It is issue 7's parameter-free `bilinear` upsampling and the resize step of `resize_conv`.
+// It is the parameter-free `bilinear` upsampling mode of the upsampling study and the
+// resize step of a deconv's `resize_conv` mode.
 type Resize struct {
 	name, prefix string
 	factor       [2]int
@@ -199,4 +201,49 @@ func resizeBackward[T Float](l *Resize, dy, dx []T) {
 			}
 		}
 	}
+}
+
+func init() {
+	Register(&Type{
+		Name:   "resize",
+		Doc:    "parameter-free upsampling by an integer factor (PyTorch's F.interpolate, align_corners=False)",
+		Inputs: Arity{1, 1},
+		Options: []Option{
+			{Key: "factor", Kind: KindPair, Required: true, Check: atLeast(1), Doc: "upsampling factor"},
+			{Key: "mode", Kind: KindString, Default: ResizeBilinear, Choices: []string{ResizeNearest, ResizeBilinear}, Doc: "interpolation"},
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			l, err := NewResize(a.Name, ResizeConfig{Factor: sliceOf(a.Options.Pair("factor")), Mode: a.Options.String("mode")})
+			return single(a, l, err)
+		},
+		GradCases: func() []GradCase {
+			var cs []GradCase
+			for i, tc := range []struct {
+				mode   string
+				factor []int
+				in     tensor.Shape
+			}{
+				{ResizeBilinear, ints(2), tensor.Shape{1, 2, 5, 7}},
+				{ResizeBilinear, ints(3, 2), tensor.Shape{2, 3, 3, 5}},
+				{ResizeBilinear, ints(1), tensor.Shape{1, 1, 3, 3}},
+				{ResizeNearest, ints(2), tensor.Shape{2, 2, 3, 5}},
+				{ResizeNearest, ints(2, 3), tensor.Shape{1, 3, 5, 3}},
+			} {
+				f := make([]string, len(tc.factor))
+				for k, v := range tc.factor {
+					f[k] = fmt.Sprint(v)
+				}
+				sh := make([]string, len(tc.in))
+				for k, d := range tc.in {
+					sh[k] = fmt.Sprint(d)
+				}
+				name := fmt.Sprintf("%s_x%s_%s", tc.mode, strings.Join(f, "x"), strings.Join(sh, "x"))
+				cs = append(cs, GradCase{Name: name, Eps: EpsLinear, In: []tensor.Shape{tc.in}, Seed: uint64(1000 + i), Want: []string{"input0"},
+					Make: func() (Layer, error) { return NewResize("resize", ResizeConfig{Mode: tc.mode, Factor: tc.factor}) }})
+			}
+			return cs
+		},
+		GradVariants: []string{"nearest", "bilinear"},
+		ONNX:         "Resize", Torch: "nn.Upsample",
+	})
 }

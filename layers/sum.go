@@ -11,10 +11,10 @@ import (
 type SumConfig struct {
 	// Coeffs scales each input (Caffe's Eltwise coeff), e.g. FCN-8s at-once's
 	// [1, 0.01] for pool4 and [1, 0.0001] for pool3. nil means all 1; otherwise one per input.
-	Coeffs []float64 `yaml:"coeffs" mapstructure:"coeffs"`
+	Coeffs []float64
 	// InputNames, if set (one per input), name the inputs in error messages instead of
 	// "input 0", "input 1", ...; the graph fills them with node names.
-	InputNames []string `yaml:"-" mapstructure:"-"`
+	InputNames []string
 }
 
 // Sum is the element-wise weighted sum Σ coeff_i·in_i of two or more inputs of exactly
@@ -149,4 +149,53 @@ func sumAxpy[T Float](a T, x, y []T, overwrite bool) {
 			y[i] += a * v
 		}
 	}
+}
+
+func init() {
+	Register(&Type{
+		Name:   "sum",
+		Doc:    "element-wise weighted sum of two or more inputs of the same shape (Caffe's Eltwise SUM)",
+		Inputs: Arity{2, 0},
+		Options: []Option{
+			{Key: "coeffs", Kind: KindFloats, DefaultDoc: "1 for every input", Check: func(v any) string {
+				for i, c := range v.([]float64) {
+					if !finiteNumber(c) {
+						return fmt.Sprintf("value %d is %v", i, c)
+					}
+				}
+				return ""
+			}, Doc: "one factor per input (Caffe's coeff), e.g. FCN-8s at once's [1, 0.01]"},
+		},
+		Check: func(a BuildArgs) []Problem {
+			if c := a.Options.Floats("coeffs"); c != nil && len(c) != len(a.Inputs) {
+				return []Problem{{Key: "coeffs", Msg: fmt.Sprintf("has %d values for %d inputs", len(c), len(a.Inputs))}}
+			}
+			return nil
+		},
+		Build: func(a BuildArgs) ([]Built, error) {
+			l, err := NewSum(a.Name, SumConfig{Coeffs: a.Options.Floats("coeffs")})
+			return single(a, l, err)
+		},
+		GradCases: func() []GradCase {
+			var cs []GradCase
+			s := tensor.Shape{2, 3, 5, 7}
+			for i, tc := range []struct {
+				name   string
+				coeffs []float64
+				in     []tensor.Shape
+				want   []string
+			}{
+				{"plain_two_inputs", nil, []tensor.Shape{{1, 1, 3, 5}, {1, 1, 3, 5}}, []string{"input0", "input1"}},
+				// FCN-8s at once: score_pool4 scaled by 0.01, score_pool3 by 0.0001.
+				{"coeffs_1_0.01_0.0001", []float64{1, 0.01, 1e-4}, []tensor.Shape{s, s, s}, []string{"input0", "input1", "input2"}},
+				{"coeffs_0.5_-2", []float64{0.5, -2}, []tensor.Shape{s, s}, []string{"input0", "input1"}},
+			} {
+				cs = append(cs, GradCase{Name: tc.name, Eps: EpsSum, In: tc.in, Seed: uint64(700 + i), Want: tc.want,
+					Make: func() (Layer, error) { return NewSum("fuse", SumConfig{Coeffs: tc.coeffs}) }})
+			}
+			return cs
+		},
+		GradVariants: []string{"0.01", "0.0001"},
+		Caffe:        "Eltwise", ONNX: "Add",
+	})
 }

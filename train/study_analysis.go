@@ -88,7 +88,7 @@ func studyUpsamplingSpecs(exp *configs.Experiment) []*configs.LayerSpec {
 func StudySpectralStride(exp *configs.Experiment) int {
 	s := 1
 	for _, l := range studyUpsamplingSpecs(exp) {
-		st := l.StrideHW()
+		st := l.Options.Pair("stride")
 		s = max(s, st[0], st[1])
 	}
 	return s
@@ -171,14 +171,14 @@ func studyInput(tf *fcndata.Transforms, smp fcndata.Sample) (x, y *tensor.Dense)
 
 // studyLayer measures one upsampling layer of a trained model g.
 func studyLayer(ctx context.Context, exp *configs.Experiment, g *autodiff.Graph, spec *configs.LayerSpec, weights map[string][]float32) (StudyLayer, error) {
-	l := StudyLayer{Name: spec.Name, Mode: spec.Mode, Kernel: spec.KernelSize(), Stride: spec.StrideHW(), Drift: math.NaN(), Response: math.NaN()}
+	l := StudyLayer{Name: spec.Name, Mode: spec.Options.String("mode"), Kernel: spec.Options.Pair("kernel"), Stride: spec.Options.Pair("stride"), Drift: math.NaN(), Response: math.NaN()}
 	inShape := g.Shape(spec.Inputs[0])
 	if len(inShape) != 4 {
 		return l, fmt.Errorf("input %s has shape %v", spec.Inputs[0], inShape)
 	}
 	// The layer alone, rebuilt in float64 with the trained weights, on a constant input
 	// large enough for several whole periods inside a border of one kernel.
-	nodes, err := buildLayer(spec, exp.Model.Classes)
+	nodes, err := BuildLayer(spec, exp.Model.Classes)
 	if err != nil {
 		return l, err
 	}

@@ -116,8 +116,8 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 			continue
 		}
 		w := weights[l.Name+".weight"]
-		c := l.OutChannels(res.Plan.Runs[1].Exp.Model.Classes)
-		k := l.KernelSize()
+		c := l.Options.Channels("out").Count(res.Plan.Runs[1].Exp.Model.Classes)
+		k := l.Options.Pair("kernel")
 		ref := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(c, c, k[0], k[1]))
 		if err := layers.FillBilinear(ref, 1); err != nil {
 			t.Fatal(err)
@@ -276,7 +276,7 @@ variants:
 		r := p.Runs[i]
 		e := r.Exp
 		if r.Variant != want.variant || filepath.ToSlash(r.Dir) != want.dir || r.Seed != want.seed || e.Train.Seed != want.seed ||
-			e.Model.Upsample != want.upsample || e.Model.Layer("upscore2").Mode != want.upsample ||
+			e.Model.Upsample != want.upsample || e.Model.Layer("upscore2").Options.String("mode") != want.upsample ||
 			e.Optim.LR != 0.25 || e.Optim.Momentum != 0.5 || e.Train.Steps != 9 {
 			t.Errorf("run %d: %s %s seed %d: upsample %q, lr %g, momentum %g, steps %d, seed %d", i, r.Variant, r.Dir, r.Seed,
 				e.Model.Upsample, e.Optim.LR, e.Optim.Momentum, e.Train.Steps, e.Train.Seed)
@@ -321,7 +321,7 @@ func TestLoadStudy(t *testing.T) {
 		}
 		var modes []string
 		for _, r := range p.Runs {
-			modes = append(modes, r.Exp.Model.Layer("upscore8").Mode)
+			modes = append(modes, r.Exp.Model.Layer("upscore8").Options.String("mode"))
 		}
 		if fmt.Sprint(modes) != "[learned frozen random resize_conv bilinear]" {
 			t.Errorf("%s: upscore8 modes %v", name, modes)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fcn-dev/fcn/autodiff"
+	"github.com/fcn-dev/fcn/layers"
 )
 
 func gradcheck(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -21,13 +22,19 @@ func gradcheck(t *testing.T, args ...string) (stdout, stderr string, err error) 
 	return out.String(), errb.String(), err
 }
 
-// `fcn gradcheck --json` covers every layer type and every max_rel_err is below 1e-6,
-// the bar every backward pass must meet. The full suite takes about 5 CPU seconds, most
+// `fcn gradcheck --json` covers every registered layer type and the whole small graph,
+// and every max_rel_err is below 1e-6. The full suite takes about 5 CPU seconds, most
 // of them in the two whole-graph cases, which -short leaves out.
 func TestGradcheckJSON(t *testing.T) {
+	var want []string
+	for _, typ := range layers.Types() {
+		want = append(want, typ.Name)
+	}
 	args := []string{"--json"}
 	if testing.Short() {
-		args = append(args, "--run", `^(conv|deconv|maxpool|relu|dropout|crop|sum|batchnorm|softmax_cross_entropy|resize)/`)
+		args = append(args, "--run", "^("+strings.Join(want, "|")+")/")
+	} else {
+		want = append(want, "graph")
 	}
 	out, errs, err := gradcheck(t, args...)
 	if err != nil {
@@ -53,10 +60,6 @@ func TestGradcheckJSON(t *testing.T) {
 		if n, _ := r["n"].(float64); n < 1 {
 			t.Errorf("%s/%s %s: n = %v", layer, r["case"], r["tensor"], r["n"])
 		}
-	}
-	want := []string{"conv", "deconv", "maxpool", "relu", "dropout", "crop", "sum", "batchnorm", "softmax_cross_entropy", "resize"}
-	if !testing.Short() {
-		want = append(want, "graph")
 	}
 	for _, l := range want {
 		if layersSeen[l] == 0 {

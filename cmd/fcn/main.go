@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"predict":   {summary: "segment images with a trained model: palette masks and overlays", run: runPredict},
 		"summary":   {summary: "print a model's layers, shapes, parameters, MACs and crop offsets", run: runSummary},
 		"bench":     {summary: "time the benchmark workloads W1–W4 (compare with scripts/torch_bench.py)", run: runBench},
+		"layers":    {summary: "list the layer types with their options, defaults and docs (fcn layers conv: one)", run: runLayers},
 	}
 }
 
