@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -57,14 +56,9 @@ func docOf(t *layers.Type) layerDoc {
 
 // runLayers is `fcn layers`: the layer registry, for people.
 func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn layers", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("fcn layers", layersUsage, stderr)
 	asJSON := fs.Bool("json", false, "print the types as a JSON array")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, layersUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	types := layers.Types()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"slices"
 	"strings"
@@ -10,8 +11,8 @@ import (
 )
 
 // TestPositionalFirst runs a nested command with a positional argument before its flags
-// (as `fcn import caffe NET --weights W`) through the command tree, and fcn's own
-// commands with their flags after an unexpected argument.
+// (as `fcn import caffe NET --weights W`) through the command tree, fcn layers TYPE
+// --json, and fcn's own commands with their flags after an unexpected argument.
 func TestPositionalFirst(t *testing.T) {
 	var seen []string
 	importCaffe := func(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -39,13 +40,20 @@ func TestPositionalFirst(t *testing.T) {
 		t.Errorf("fcn import alone: exit %d\n%s", code, stdout.String())
 	}
 
+	// fcn layers TYPE takes its flags after the type too.
+	code, out, errs := runFCN(t, "layers", "deconv", "--json")
+	var docs []layerDoc
+	if err := json.Unmarshal([]byte(out), &docs); code != 0 || err != nil || len(docs) != 1 || docs[0].Name != "deconv" {
+		t.Errorf("fcn layers deconv --json: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+
 	// fcn's commands parse the flags after a stray argument (fs.Parse would stop at it
 	// and never see them), then reject the argument.
-	code, _, errs := runFCN(t, "summary", "stray", "--bogus")
+	code, _, errs = runFCN(t, "summary", "stray", "--bogus")
 	if code != 1 || !strings.Contains(errs, "flag provided but not defined: -bogus") {
 		t.Errorf("summary stray --bogus: exit %d\n%s", code, errs)
 	}
-	code, out, errs := runFCN(t, "eval", "stray", "-h")
+	code, out, errs = runFCN(t, "eval", "stray", "-h")
 	if code != 0 || !strings.Contains(errs, "usage: fcn eval") || out != "" {
 		t.Errorf("eval stray -h: exit %d\n%s", code, errs)
 	}
