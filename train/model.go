@@ -27,7 +27,7 @@ func BuildModel(exp *configs.Experiment, n, h, w int, dt tensor.Dtype) (*autodif
 	var nodes []autodiff.Node
 	for i := range exp.Model.Layers {
 		spec := &exp.Model.Layers[i]
-		built, err := buildLayer(spec, classes)
+		built, err := BuildLayer(spec, classes)
 		if err != nil {
 			return nil, fmt.Errorf("model.layers[%d] (%s): %w", i, spec.Name, err)
 		}
@@ -62,11 +62,14 @@ func pair(p [2]int) []int { return []int{p[0], p[1]} }
 
 func ptr[T any](v T) *T { return &v }
 
-// buildLayer makes the graph node(s) of one layer spec. Every spec gives one node of the
-// same name, except a deconv in mode resize_conv, which becomes a parameter-free resize
-// (`<name>_resize`) followed by a trained conv named like the deconv, so that downstream
-// layers and checkpoints see the same name.
-func buildLayer(spec *configs.LayerSpec, classes int) ([]autodiff.Node, error) {
+// BuildLayer makes the graph node(s) of one layer spec, as BuildModel does for each of
+// the model's layers (classes is the model's class count, for layers whose width is
+// "classes"). Every spec gives one node of the same name, except a deconv in mode
+// resize_conv, which becomes a parameter-free resize (`<name>_resize`) followed by a
+// trained conv named like the deconv, so that downstream layers and checkpoints see the
+// same name. The nodes take the spec's inputs; a caller building the layer on its own
+// (the upsampling study measures one layer alone) renames the first node's inputs.
+func BuildLayer(spec *configs.LayerSpec, classes int) ([]autodiff.Node, error) {
 	one := func(l layers.Layer, err error) ([]autodiff.Node, error) {
 		if err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/train"
 )
 
 // Files of a study's report folder.
@@ -49,7 +50,7 @@ type StudyPoint struct {
 type StudyEval struct {
 	Step  int
 	Split string
-	Metrics
+	train.Metrics
 }
 
 // StudyRunReport is what the report knows of one run.
@@ -133,11 +134,11 @@ func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt Stud
 		if rr.Done, err = ReadStudyDone(dir); err != nil {
 			return nil, fmt.Errorf("report: run %s has not finished: %w", r.Dir, err)
 		}
-		if rr.Train, rr.Evals, err = ReadStudyMetrics(filepath.Join(dir, MetricsFile)); err != nil {
+		if rr.Train, rr.Evals, err = ReadStudyMetrics(filepath.Join(dir, train.MetricsFile)); err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
 		if len(rr.Evals) == 0 {
-			return nil, fmt.Errorf("report: run %s has no evaluation in %s", r.Dir, MetricsFile)
+			return nil, fmt.Errorf("report: run %s has no evaluation in %s", r.Dir, train.MetricsFile)
 		}
 		rr.Final = rr.Evals[len(rr.Evals)-1]
 		rr.FinalLoss = math.NaN()
@@ -214,15 +215,16 @@ func ReadStudyMetrics(path string) ([]StudyPoint, []StudyEval, error) {
 			continue
 		}
 		var head struct {
-			Step  *int       `json:"step"`
-			Split string     `json:"split"`
-			Loss  *nullFloat `json:"loss"`
+			Step  *int   `json:"step"`
+			Split string `json:"split"`
+			// Raw, to tell a missing loss from null (read as NaN).
+			Loss json.RawMessage `json:"loss"`
 		}
 		if err := json.Unmarshal(line, &head); err != nil || head.Step == nil {
 			return nil, nil, fmt.Errorf("%s:%d: not a metrics line (want a JSON object with a step)", path, ln)
 		}
 		if head.Split != "" {
-			var m Metrics
+			var m train.Metrics
 			if err := json.Unmarshal(line, &m); err != nil {
 				return nil, nil, fmt.Errorf("%s:%d: %w", path, ln, err)
 			}
@@ -232,7 +234,13 @@ func ReadStudyMetrics(path string) ([]StudyPoint, []StudyEval, error) {
 		if head.Loss == nil {
 			return nil, nil, fmt.Errorf("%s:%d: a train line without a loss", path, ln)
 		}
-		trainAt[*head.Step] = StudyPoint{Step: *head.Step, Loss: float64(*head.Loss)}
+		loss := math.NaN()
+		if string(head.Loss) != "null" {
+			if err := json.Unmarshal(head.Loss, &loss); err != nil {
+				return nil, nil, fmt.Errorf("%s:%d: loss: %w", path, ln, err)
+			}
+		}
+		trainAt[*head.Step] = StudyPoint{Step: *head.Step, Loss: loss}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

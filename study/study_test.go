@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/layers"
+	"github.com/fcn-dev/fcn/train"
 	"gorgonia.org/tensor"
 )
 
@@ -52,7 +53,7 @@ type studyCounting struct {
 func (c *studyCounting) train(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
 	c.trained = append(c.trained, filepath.Base(runDir))
 	c.resumed = append(c.resumed, resume)
-	err := StudyTrainer(ProgressOff)(ctx, exp, runDir, resume, log)
+	err := StudyTrainer(train.ProgressOff)(ctx, exp, runDir, resume, log)
 	if c.after != nil {
 		c.after(runDir)
 	}
@@ -82,7 +83,7 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	modelBefore, err := os.Stat(filepath.Join(first, ModelFile))
+	modelBefore, err := os.Stat(filepath.Join(first, train.ModelFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +100,13 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 		t.Fatalf("second call trained %v and skipped %v, want [frozen-seed1] and the learned run", c2.trained, res.Skipped)
 	}
 	markAfter, _ := os.ReadFile(filepath.Join(first, StudyDoneFile))
-	modelAfter, err := os.Stat(filepath.Join(first, ModelFile))
+	modelAfter, err := os.Stat(filepath.Join(first, train.ModelFile))
 	if err != nil || !bytes.Equal(markBefore, markAfter) || !modelAfter.ModTime().Equal(modelBefore.ModTime()) {
 		t.Errorf("the finished run was touched: marker equal %v, model time %v → %v", bytes.Equal(markBefore, markAfter), modelBefore.ModTime(), modelAfter.ModTime())
 	}
 
 	// Frozen: every deconv weight bit-identical to the bilinear init.
-	ts, _, err := checkpoints.LoadWeights(filepath.Join(out, "runs", "frozen-seed1", ModelFile))
+	ts, _, err := checkpoints.LoadWeights(filepath.Join(out, "runs", "frozen-seed1", train.ModelFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +411,7 @@ func TestStudyReportSeeds(t *testing.T) {
 			Run:       r,
 			Done:      &StudyDone{TrainSeconds: 100 + 10*float64(i)},
 			Train:     []StudyPoint{{Step: 600, Loss: 1}},
-			Final:     StudyEval{Step: 600, Split: "val", Metrics: Metrics{MeanIoU: v, PixelAcc: 0.9, MeanAcc: v, FWIoU: v, IoU: []float64{0.9, v}}},
+			Final:     StudyEval{Step: 600, Split: "val", Metrics: train.Metrics{MeanIoU: v, PixelAcc: 0.9, MeanAcc: v, FWIoU: v, IoU: []float64{0.9, v}}},
 			FinalLoss: 1,
 			Params:    1234,
 			Layers:    []StudyLayer{{Name: "up", Drift: v, HasDeconvWeight: true, Response: 0}},

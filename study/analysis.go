@@ -1,18 +1,16 @@
-package train
+package study
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/fcn-dev/fcn/autodiff"
-	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
 	"github.com/fcn-dev/fcn/layers"
+	"github.com/fcn-dev/fcn/train"
 	"gorgonia.org/tensor"
 )
 
@@ -44,33 +42,6 @@ type studyAnalysis struct {
 	Preds    [][]int32
 }
 
-// studyLoadModel builds exp's model for 1×3×h×w and loads a run folder's final weights
-// (model.safetensors, else the newest checkpoint). Every parameter must be in the file.
-func studyLoadModel(exp *configs.Experiment, runDir string, h, w int) (*autodiff.Graph, map[string][]float32, error) {
-	g, err := BuildModel(exp, 1, h, w, tensor.Float32)
-	if err != nil {
-		return nil, nil, err
-	}
-	path := filepath.Join(runDir, ModelFile)
-	if _, err := os.Stat(path); err != nil {
-		path = runDir
-	}
-	ts, from, err := checkpoints.LoadWeights(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	byName := checkpoints.ToMap(ts)
-	for _, p := range g.Params() {
-		if _, ok := byName[p.Name]; !ok {
-			return nil, nil, fmt.Errorf("%s: no tensor %s", from, p.Name)
-		}
-	}
-	if err := SetModelState(g, ts); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", from, err)
-	}
-	return g, byName, nil
-}
-
 // studyUpsamplingSpecs lists the model's upsampling layers: its deconvs, whatever their
 // mode (resize_conv ones included).
 func studyUpsamplingSpecs(exp *configs.Experiment) []*configs.LayerSpec {
@@ -96,77 +67,75 @@ func StudySpectralStride(exp *configs.Experiment) int {
 
 // studyAnalyse measures a trained run: trainable parameters, per upsampling layer the
 // constant response, drift and kernels, and on the val samples the spectral share of the
-// score maps and the predictions of the first len(grid) of them.
+// score maps and the predictions of the first nGrid of them.
 func studyAnalyse(ctx context.Context, exp *configs.Experiment, runDir string, val []fcndata.Sample, nGrid int) (*studyAnalysis, error) {
 	if len(val) == 0 {
 		return nil, errors.New("no val samples")
 	}
-	g, weights, err := studyLoadModel(exp, runDir, val[0].H, val[0].W)
-	if err != nil {
-		return nil, err
-	}
 	a := &studyAnalysis{Spectrum: Spectrum{Stride: StudySpectralStride(exp)}}
-	for _, p := range g.Params() {
-		if !p.Frozen() {
-			a.Params += int64(p.Value.Shape().TotalSize())
-		}
+	var err error
+	if a.Params, a.Layers, err = studyLayers(ctx, exp, runDir, val[0].H, val[0].W); err != nil {
+		return nil, err
 	}
-	for _, spec := range studyUpsamplingSpecs(exp) {
-		l, err := studyLayer(ctx, exp, g, spec, weights)
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", spec.Name, err)
-		}
-		a.Layers = append(a.Layers, l)
-	}
-	tf, err := fcndata.NewTransforms(exp.Data.Transforms, exp.Data.IgnoreLabel)
+	// The predictor builds and loads the model again: the graph the layers were measured
+	// on is garbage by now, so the two are never both held.
+	pr, err := train.NewPredictor(exp, runDir, val[0].H, val[0].W)
 	if err != nil {
 		return nil, err
 	}
-	scoresNode := ScoresNode(exp)
 	for i, smp := range val {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x, y := studyInput(tf, smp)
-		if err := g.Forward(ctx, x, y); err != nil {
+		p, err := pr.Predict(ctx, smp.Image, smp.H, smp.W)
+		if err != nil {
 			return nil, fmt.Errorf("val sample %s: %w", smp.ID, err)
 		}
-		sc := g.Value(scoresNode)
-		s := sc.Shape()
-		if len(s) != 4 || s[2] != smp.H || s[3] != smp.W {
-			return nil, fmt.Errorf("val sample %s: scores %v are not 1×C×%d×%d", smp.ID, s, smp.H, smp.W)
-		}
-		v := sc.Data().([]float32)
 		hw := smp.H * smp.W
 		m := make([]float64, hw)
-		for c := range s[1] {
+		for c := range exp.Model.Classes {
 			for j := range m {
-				m[j] = float64(v[c*hw+j])
+				m[j] = float64(p.Scores[c*hw+j])
 			}
 			if err := a.Spectrum.Add(m, smp.H, smp.W); err != nil {
 				return nil, err
 			}
 		}
 		if i < nGrid {
-			a.Preds = append(a.Preds, argmaxChannels(v[:s[1]*hw], 1, s[1], hw))
+			a.Preds = append(a.Preds, p.Labels)
 		}
 	}
 	return a, nil
 }
 
-// studyInput turns a sample into the model's inputs: the normalised image and its labels.
-func studyInput(tf *fcndata.Transforms, smp fcndata.Sample) (x, y *tensor.Dense) {
-	hw := smp.H * smp.W
-	img := make([]float32, 3*hw)
-	for c := range 3 {
-		for j := range hw {
-			oc, v := tf.Normalize(c, smp.Image[c*hw+j])
-			img[oc*hw+j] = v
+// studyLayers builds exp's model for 1×3×h×w with the run folder's trained weights (its
+// model.safetensors, else its newest checkpoint) and measures it: its trainable
+// parameters and each upsampling layer.
+func studyLayers(ctx context.Context, exp *configs.Experiment, runDir string, h, w int) (int64, []StudyLayer, error) {
+	g, err := train.BuildModel(exp, 1, h, w, tensor.Float32)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := train.LoadModelWeights(g, runDir); err != nil {
+		return 0, nil, err
+	}
+	var params int64
+	weights := map[string][]float32{}
+	for _, p := range g.Params() {
+		weights[p.Name] = p.Value.Data().([]float32)
+		if !p.Frozen() {
+			params += int64(p.Value.Shape().TotalSize())
 		}
 	}
-	x = tensor.New(tensor.WithShape(1, 3, smp.H, smp.W), tensor.WithBacking(img))
-	y = tensor.New(tensor.WithShape(1, smp.H, smp.W), tensor.WithBacking(append([]int32(nil), smp.Label...)))
-	return x, y
+	var out []StudyLayer
+	for _, spec := range studyUpsamplingSpecs(exp) {
+		l, err := studyLayer(ctx, exp, g, spec, weights)
+		if err != nil {
+			return 0, nil, fmt.Errorf("layer %s: %w", spec.Name, err)
+		}
+		out = append(out, l)
+	}
+	return params, out, nil
 }
 
 // studyLayer measures one upsampling layer of a trained model g.
@@ -178,7 +147,7 @@ func studyLayer(ctx context.Context, exp *configs.Experiment, g *autodiff.Graph,
 	}
 	// The layer alone, rebuilt in float64 with the trained weights, on a constant input
 	// large enough for several whole periods inside a border of one kernel.
-	nodes, err := buildLayer(spec, exp.Model.Classes)
+	nodes, err := train.BuildLayer(spec, exp.Model.Classes)
 	if err != nil {
 		return l, err
 	}

@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/train"
 )
 
 // StudyDoneFile marks a finished run of a study: it is written, atomically, into the run
@@ -37,9 +38,10 @@ type StudyOptions struct {
 	Sets, Env []string
 	// Log receives one line per run and the trainer's output (nil: discarded).
 	Log io.Writer
-	// Train trains one run; nil means the trainer (Run) with progress shown as Progress.
+	// Train trains one run; nil means the trainer (train.Run) with progress shown as
+	// Progress.
 	Train    StudyTrainFunc
-	Progress ProgressMode
+	Progress train.ProgressMode
 	// GridImages is how many val images the prediction grid shows (0: 4).
 	GridImages int
 	// SpectrumImages is how many val images the spectral checkerboard score reads (0: 64).
@@ -159,15 +161,15 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 	return res, nil
 }
 
-// StudyTrainer is the StudyTrainFunc of the trainer: Run into runDir, resuming from its
+// StudyTrainer is the StudyTrainFunc of the trainer: train.Run into runDir, resuming from its
 // newest intact checkpoint when resume is set, with progress as mode.
-func StudyTrainer(mode ProgressMode) StudyTrainFunc {
+func StudyTrainer(mode train.ProgressMode) StudyTrainFunc {
 	return func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
-		opts := Options{OutDir: runDir, Out: log, Progress: mode}
+		opts := train.Options{OutDir: runDir, Out: log, Progress: mode}
 		if resume {
-			opts.Resume = ResumeLatest
+			opts.Resume = train.ResumeLatest
 		}
-		res, err := Run(ctx, exp, opts)
+		res, err := train.Run(ctx, exp, opts)
 		if err != nil {
 			return err
 		}
