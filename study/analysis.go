@@ -14,8 +14,8 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// StudyLayer is what the study measures of one upsampling layer of a trained run.
-type StudyLayer struct {
+// LayerReport is what the study measures of one upsampling layer of a trained run.
+type LayerReport struct {
 	Name   string
 	Mode   string // the deconv's mode ("" when the experiment sets none)
 	Kernel [2]int
@@ -34,17 +34,17 @@ type StudyLayer struct {
 	Trainable bool
 }
 
-// studyAnalysis is what the report computes from a trained run's weights.
-type studyAnalysis struct {
+// analysis is what the report computes from a trained run's weights.
+type analysis struct {
 	Params   int64 // trainable parameters
-	Layers   []StudyLayer
+	Layers   []LayerReport
 	Spectrum Spectrum // of the val score maps
 	Preds    [][]int32
 }
 
-// studyUpsamplingSpecs lists the model's upsampling layers: its deconvs, whatever their
+// upsamplingSpecs lists the model's upsampling layers: its deconvs, whatever their
 // mode (resize_conv ones included).
-func studyUpsamplingSpecs(exp *configs.Experiment) []*configs.LayerSpec {
+func upsamplingSpecs(exp *configs.Experiment) []*configs.LayerSpec {
 	var out []*configs.LayerSpec
 	for i := range exp.Model.Layers {
 		if l := &exp.Model.Layers[i]; l.Type == "deconv" {
@@ -54,27 +54,27 @@ func studyUpsamplingSpecs(exp *configs.Experiment) []*configs.LayerSpec {
 	return out
 }
 
-// StudySpectralStride is the stride whose multiples the spectral score looks at: the
+// SpectralStride is the stride whose multiples the spectral score looks at: the
 // largest stride of the model's upsampling layers (8 for FCN-8s's final layer).
-func StudySpectralStride(exp *configs.Experiment) int {
+func SpectralStride(exp *configs.Experiment) int {
 	s := 1
-	for _, l := range studyUpsamplingSpecs(exp) {
+	for _, l := range upsamplingSpecs(exp) {
 		st := l.StrideHW()
 		s = max(s, st[0], st[1])
 	}
 	return s
 }
 
-// studyAnalyse measures a trained run: trainable parameters, per upsampling layer the
+// analyse measures a trained run: trainable parameters, per upsampling layer the
 // constant response, drift and kernels, and on the val samples the spectral share of the
 // score maps and the predictions of the first nGrid of them.
-func studyAnalyse(ctx context.Context, exp *configs.Experiment, runDir string, val []fcndata.Sample, nGrid int) (*studyAnalysis, error) {
+func analyse(ctx context.Context, exp *configs.Experiment, runDir string, val []fcndata.Sample, nGrid int) (*analysis, error) {
 	if len(val) == 0 {
 		return nil, errors.New("no val samples")
 	}
-	a := &studyAnalysis{Spectrum: Spectrum{Stride: StudySpectralStride(exp)}}
+	a := &analysis{Spectrum: Spectrum{Stride: SpectralStride(exp)}}
 	var err error
-	if a.Params, a.Layers, err = studyLayers(ctx, exp, runDir, val[0].H, val[0].W); err != nil {
+	if a.Params, a.Layers, err = measureLayers(ctx, exp, runDir, val[0].H, val[0].W); err != nil {
 		return nil, err
 	}
 	// The predictor builds and loads the model again: the graph the layers were measured
@@ -108,10 +108,10 @@ func studyAnalyse(ctx context.Context, exp *configs.Experiment, runDir string, v
 	return a, nil
 }
 
-// studyLayers builds exp's model for 1×3×h×w with the run folder's trained weights (its
+// measureLayers builds exp's model for 1×3×h×w with the run folder's trained weights (its
 // model.safetensors, else its newest checkpoint) and measures it: its trainable
 // parameters and each upsampling layer.
-func studyLayers(ctx context.Context, exp *configs.Experiment, runDir string, h, w int) (int64, []StudyLayer, error) {
+func measureLayers(ctx context.Context, exp *configs.Experiment, runDir string, h, w int) (int64, []LayerReport, error) {
 	g, err := train.BuildModel(exp, 1, h, w, tensor.Float32)
 	if err != nil {
 		return 0, nil, err
@@ -127,9 +127,9 @@ func studyLayers(ctx context.Context, exp *configs.Experiment, runDir string, h,
 			params += int64(p.Value.Shape().TotalSize())
 		}
 	}
-	var out []StudyLayer
-	for _, spec := range studyUpsamplingSpecs(exp) {
-		l, err := studyLayer(ctx, exp, g, spec, weights)
+	var out []LayerReport
+	for _, spec := range upsamplingSpecs(exp) {
+		l, err := measureLayer(ctx, exp, g, spec, weights)
 		if err != nil {
 			return 0, nil, fmt.Errorf("layer %s: %w", spec.Name, err)
 		}
@@ -138,9 +138,9 @@ func studyLayers(ctx context.Context, exp *configs.Experiment, runDir string, h,
 	return params, out, nil
 }
 
-// studyLayer measures one upsampling layer of a trained model g.
-func studyLayer(ctx context.Context, exp *configs.Experiment, g *autodiff.Graph, spec *configs.LayerSpec, weights map[string][]float32) (StudyLayer, error) {
-	l := StudyLayer{Name: spec.Name, Mode: spec.Mode, Kernel: spec.KernelSize(), Stride: spec.StrideHW(), Drift: math.NaN(), Response: math.NaN()}
+// measureLayer measures one upsampling layer of a trained model g.
+func measureLayer(ctx context.Context, exp *configs.Experiment, g *autodiff.Graph, spec *configs.LayerSpec, weights map[string][]float32) (LayerReport, error) {
+	l := LayerReport{Name: spec.Name, Mode: spec.Mode, Kernel: spec.KernelSize(), Stride: spec.StrideHW(), Drift: math.NaN(), Response: math.NaN()}
 	inShape := g.Shape(spec.Inputs[0])
 	if len(inShape) != 4 {
 		return l, fmt.Errorf("input %s has shape %v", spec.Inputs[0], inShape)

@@ -37,7 +37,8 @@ type compareSets []string
 func (s *compareSets) String() string     { return strings.Join(*s, " ") }
 func (s *compareSets) Set(v string) error { *s = append(*s, v); return nil }
 
-// runCompare is `fcn compare`: the upsampling study (issue 7) and studies like it.
+// runCompare is `fcn compare`: the shipped study of FCN's upsampling layers (learned,
+// frozen, random, resize_conv and bilinear) and studies like it.
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fcn compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -61,7 +62,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *gridImages < 1 {
 		return fmt.Errorf("--images: want at least 1, got %d", *gridImages)
 	}
-	s, err := study.LoadStudy(*config)
+	s, err := study.Load(*config)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if dir == "" {
 		dir = filepath.Join("runs", s.Name+"-"+time.Now().Format("20060102-150405"))
 	}
-	res, err := study.RunStudy(ctx, s, study.StudyOptions{
+	res, err := s.Run(ctx, study.Options{
 		Out: dir, Sets: sets, Env: os.Environ(), Log: stderr, Progress: mode, GridImages: *gridImages,
 	})
 	if errors.Is(err, context.Canceled) {
