@@ -18,7 +18,9 @@ import (
 
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/layers"
 	"github.com/fcn-dev/fcn/train"
+	"gorgonia.org/tensor"
 )
 
 // Files of a study's report folder.
@@ -322,50 +324,28 @@ func (r *Report) writeCurves(out string) error {
 	var loss, miou []PlotSeries
 	for _, v := range r.Plan.Variants() {
 		runs := r.runsOf(v)
-		// Mean over seeds at the steps every seed logged.
-		byStep := map[int][]float64{}
+		lossAt, miouAt := map[int][]float64{}, map[int][]float64{}
 		for _, rr := range runs {
 			for _, p := range rr.Train {
-				byStep[p.Step] = append(byStep[p.Step], p.Loss)
+				lossAt[p.Step] = append(lossAt[p.Step], p.Loss)
+			}
+			for _, e := range rr.Evals {
+				miouAt[e.Step] = append(miouAt[e.Step], e.MeanIoU)
 			}
 		}
-		var steps []int
-		for s, ls := range byStep {
-			if len(ls) == len(runs) {
-				steps = append(steps, s)
-			}
-		}
-		slices.Sort(steps)
-		var ls PlotSeries
-		ls.Name = v
-		var ys []float64
-		for _, s := range steps {
-			ys = append(ys, reportMean(byStep[s]))
-		}
+		ls := PlotSeries{Name: v}
+		steps, ys := meanAtCommonSteps(lossAt, len(runs))
 		for i := range steps {
 			lo := max(0, i-win+1)
 			ls.X = append(ls.X, float64(steps[i]))
 			ls.Y = append(ls.Y, reportMean(ys[lo:i+1]))
 		}
 		loss = append(loss, ls)
-
-		evalAt := map[int][]float64{}
-		for _, rr := range runs {
-			for _, e := range rr.Evals {
-				evalAt[e.Step] = append(evalAt[e.Step], e.MeanIoU)
-			}
-		}
-		var es []int
-		for s, xs := range evalAt {
-			if len(xs) == len(runs) {
-				es = append(es, s)
-			}
-		}
-		slices.Sort(es)
 		ms := PlotSeries{Name: v}
-		for _, s := range es {
+		steps, ys = meanAtCommonSteps(miouAt, len(runs))
+		for i, s := range steps {
 			ms.X = append(ms.X, float64(s))
-			ms.Y = append(ms.Y, reportMean(evalAt[s]))
+			ms.Y = append(ms.Y, ys[i])
 		}
 		miou = append(miou, ms)
 	}
@@ -385,6 +365,22 @@ func (r *Report) writeCurves(out string) error {
 	return writeLinePlot(filepath.Join(out, ReportMIoUPNG), fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), "step", split+" mIoU", miou, reportLinePlotW, reportLinePlotH, plotAxis{Range: &[2]float64{0, 1}})
 }
 
+// meanAtCommonSteps returns the steps at which all n runs logged a value (byStep holds
+// each step's values, one a run), in order, and the mean over the runs at each: curves
+// averaged over seeds leave out the steps some seed lacks.
+func meanAtCommonSteps(byStep map[int][]float64, n int) (steps []int, means []float64) {
+	for s, xs := range byStep {
+		if len(xs) == n {
+			steps = append(steps, s)
+		}
+	}
+	slices.Sort(steps)
+	for _, s := range steps {
+		means = append(means, reportMean(byStep[s]))
+	}
+	return steps, means
+}
+
 // reportKernelClasses is how many classes' diagonal kernels the kernel picture shows.
 const reportKernelClasses = 5
 
@@ -402,7 +398,7 @@ func (r *Report) kernelRows() ([]KernelRow, []string) {
 			}
 			k := len(l.Diagonal)
 			ncls = max(ncls, min(k, reportKernelClasses))
-			kernels := [][]float64{reportBilinear(l.Kernel), l.Mean}
+			kernels := [][]float64{bilinearKernel(l.Kernel), l.Mean}
 			for c := range min(k, reportKernelClasses) {
 				kernels = append(kernels, l.Diagonal[c])
 			}
@@ -433,28 +429,15 @@ func (r *Report) kernelRows() ([]KernelRow, []string) {
 	return rows, titles
 }
 
-// reportBilinear is the kh×kw bilinear kernel (for a square kernel, layers.BilinearKernel).
-func reportBilinear(k [2]int) []float64 {
-	one := func(n int) []float64 {
-		f := (n + 1) / 2
-		c := float64(f) - 0.5
-		if n%2 == 1 {
-			c = float64(f - 1)
-		}
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = 1 - math.Abs(float64(i)-c)/float64(f)
-		}
-		return out
+// bilinearKernel is the kh×kw kernel a deconv's bilinear init puts on the channel
+// diagonal (layers.FillBilinear), row-major.
+func bilinearKernel(k [2]int) []float64 {
+	w := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, 1, k[0], k[1]))
+	if err := layers.FillBilinear(w, 1); err != nil {
+		// One input and one output channel always have a bilinear init.
+		panic(fmt.Sprintf("bilinear kernel %v: %v", k, err))
 	}
-	fh, fw := one(k[0]), one(k[1])
-	out := make([]float64, 0, k[0]*k[1])
-	for _, a := range fh {
-		for _, b := range fw {
-			out = append(out, a*b)
-		}
-	}
-	return out
+	return w.Data().([]float64)
 }
 
 func reportMean(xs []float64) float64 {

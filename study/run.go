@@ -277,17 +277,30 @@ func writeManifest(out string, p *Plan) error {
 	return writeJSONAtomic(filepath.Join(out, "study.json"), m)
 }
 
-// writeJSONAtomic writes v as indented JSON to path through a temporary file and a rename.
+// writeJSONAtomic writes v as indented JSON to path (see writeFileAtomic).
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("study: %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	err = writeFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("study: %w", err)
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	return nil
+}
+
+// writeFileAtomic has write fill a temporary file beside path, then syncs it and renames
+// it into place, so that nobody (a resumed study included) reads half a file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
 	}
@@ -302,7 +315,7 @@ func writeJSONAtomic(path string, v any) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("study: write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -431,3 +431,15 @@ func TestStudyReportSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestBilinearKernel: the report's reference kernel is the bilinear init's. By hand, the
+// 1-D factors are (0.5, 0.5) for k = 2 (factor 1, centre 0.5) and (0.5, 1, 0.5) for k = 3
+// (factor 2, centre 1), so the 2×3 kernel is their outer product.
+func TestBilinearKernel(t *testing.T) {
+	if got, want := bilinearKernel([2]int{2, 3}), []float64{0.25, 0.5, 0.25, 0.25, 0.5, 0.25}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("2×3: %v, want %v", got, want)
+	}
+	if got, want := bilinearKernel([2]int{4, 4}), layers.BilinearKernel(4); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("4×4: %v, want layers.BilinearKernel(4) %v", got, want)
+	}
+}
