@@ -141,7 +141,8 @@ func Default() Experiment {
 }
 
 // shipped holds the experiments embedded in the binary. Files named study-*.yaml are
-// studies (the upsampling study and its like), not experiments: they are embedded too but not listed by Names.
+// studies (variants of an experiment to train and compare; package study reads them),
+// not experiments: they are embedded too but not listed by Names.
 //
 //go:embed *.yaml
 var shipped embed.FS

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fcn-dev/fcn/train"
+	"github.com/fcn-dev/fcn/study"
 )
 
 const compareUsage = `usage: fcn compare [--config STUDY] [--set key=value]... [--out DIR]
@@ -37,7 +37,8 @@ type compareSets []string
 func (s *compareSets) String() string     { return strings.Join(*s, " ") }
 func (s *compareSets) Set(v string) error { *s = append(*s, v); return nil }
 
-// runCompare is `fcn compare`: the study of learned against frozen upsampling, and studies like it.
+// runCompare is `fcn compare`: the shipped study of FCN's upsampling layers (learned,
+// frozen, random, resize_conv and bilinear) and studies like it.
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fcn compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -61,15 +62,15 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *gridImages < 1 {
 		return fmt.Errorf("--images: want at least 1, got %d", *gridImages)
 	}
-	study, err := train.LoadStudy(*config)
+	s, err := study.Load(*config)
 	if err != nil {
 		return err
 	}
 	dir := *out
 	if dir == "" {
-		dir = filepath.Join("runs", study.Name+"-"+time.Now().Format("20060102-150405"))
+		dir = filepath.Join("runs", s.Name+"-"+time.Now().Format("20060102-150405"))
 	}
-	res, err := train.RunStudy(ctx, study, train.StudyOptions{
+	res, err := s.Run(ctx, study.Options{
 		Out: dir, Sets: sets, Env: os.Environ(), Log: stderr, Progress: mode, GridImages: *gridImages,
 	})
 	if errors.Is(err, context.Canceled) {
@@ -78,7 +79,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "study %s: %d run(s) trained, %d already done; report in %s\n", study.Name, len(res.Trained), len(res.Skipped), filepath.Join(dir, train.ReportMarkdown))
+	fmt.Fprintf(stdout, "study %s: %d run(s) trained, %d already done; report in %s\n", s.Name, len(res.Trained), len(res.Skipped), filepath.Join(dir, study.ReportMarkdown))
 	for _, f := range res.Report.Files {
 		fmt.Fprintf(stdout, "  %s\n", filepath.Join(dir, f))
 	}

@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"bytes"
@@ -16,8 +16,9 @@ import (
 	"github.com/spf13/viper"
 )
 
-// Study is a study file (issue 7): variants of one base experiment, each a list of
-// overrides, trained on the same data, seeds and step budget and compared in one report.
+// Study is a study file: variants of one base experiment, each a list of overrides,
+// trained on the same data, seeds and step budget and compared in one report (the
+// shipped study-upsampling compares FCN's ways of upsampling).
 //
 //	name: upsampling                 # names the output folder (default: the file's name)
 //	description: ...                 # optional, quoted in the report
@@ -32,13 +33,13 @@ import (
 // Every (variant, seed) pair is one training run. A relative base path is relative to the
 // study file's folder.
 type Study struct {
-	Name        string         `yaml:"name" json:"name"`
-	Description string         `yaml:"description,omitempty" json:"description,omitempty"`
-	Base        string         `yaml:"base" json:"base"`
-	Sets        []string       `yaml:"sets,omitempty" json:"sets,omitempty"`
-	Seeds       []uint64       `yaml:"seeds,omitempty" json:"seeds,omitempty"`
-	Steps       int            `yaml:"steps,omitempty" json:"steps,omitempty"`
-	Variants    []StudyVariant `yaml:"variants" json:"variants"`
+	Name        string    `yaml:"name" json:"name"`
+	Description string    `yaml:"description,omitempty" json:"description,omitempty"`
+	Base        string    `yaml:"base" json:"base"`
+	Sets        []string  `yaml:"sets,omitempty" json:"sets,omitempty"`
+	Seeds       []uint64  `yaml:"seeds,omitempty" json:"seeds,omitempty"`
+	Steps       int       `yaml:"steps,omitempty" json:"steps,omitempty"`
+	Variants    []Variant `yaml:"variants" json:"variants"`
 
 	// Source is where the study came from, for messages.
 	Source string `yaml:"-" json:"-"`
@@ -46,23 +47,23 @@ type Study struct {
 	dir string
 }
 
-// StudyVariant is one variant: a name (a folder name: letters, digits, '.', '_', '-')
+// Variant is one variant: a name (a folder name: letters, digits, '.', '_', '-')
 // and overrides applied after the base's.
-type StudyVariant struct {
+type Variant struct {
 	Name string   `yaml:"name" json:"name"`
 	Sets []string `yaml:"sets,omitempty" json:"sets,omitempty"`
 }
 
-// studyKeys are the keys a study file may have; studyVariantKeys those of a variant.
+// fileKeys are the keys a study file may have; variantKeys those of a variant.
 var (
-	studyKeys        = []string{"name", "description", "base", "sets", "seeds", "steps", "variants"}
-	studyVariantKeys = []string{"name", "sets"}
-	studyNameRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	fileKeys    = []string{"name", "description", "base", "sets", "seeds", "steps", "variants"}
+	variantKeys = []string{"name", "sets"}
+	nameRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
-// studyFixedKeys may not be set by a variant: they define the data, the seed and the
-// step budget every variant shares.
-func studyFixedKey(key string) bool {
+// fixedKey reports whether a variant may not set key: such keys define the data, the
+// seed and the step budget every variant shares.
+func fixedKey(key string) bool {
 	if strings.HasPrefix(key, "data.") {
 		return true
 	}
@@ -73,10 +74,10 @@ func studyFixedKey(key string) bool {
 	return false
 }
 
-// LoadStudy reads a study: a shipped one by name ("study-upsampling", or "upsampling"
+// Load reads a study: a shipped one by name ("study-upsampling", or "upsampling"
 // for short) or a YAML file (a path ending in .yaml or .yml or containing a separator).
 // Unknown keys, wrong types and bad values are errors naming the file and the key.
-func LoadStudy(nameOrPath string) (*Study, error) {
+func Load(nameOrPath string) (*Study, error) {
 	if nameOrPath == "" {
 		return nil, errors.New("study: no study given (a shipped study such as study-upsampling, or a YAML file)")
 	}
@@ -88,11 +89,11 @@ func LoadStudy(nameOrPath string) (*Study, error) {
 				continue
 			}
 			if text, err := configs.ReadShipped(n); err == nil {
-				return ParseStudy(n+".yaml (shipped)", strings.TrimPrefix(n, "study-"), "", text)
+				return Parse(n+".yaml (shipped)", strings.TrimPrefix(n, "study-"), "", text)
 			}
 		}
 		if _, err := os.Stat(nameOrPath); err != nil {
-			return nil, fmt.Errorf("unknown study %q: not a shipped study (%s) nor a file", nameOrPath, strings.Join(ShippedStudies(), ", "))
+			return nil, fmt.Errorf("unknown study %q: not a shipped study (%s) nor a file", nameOrPath, strings.Join(Shipped(), ", "))
 		}
 	}
 	text, err := os.ReadFile(nameOrPath)
@@ -100,11 +101,11 @@ func LoadStudy(nameOrPath string) (*Study, error) {
 		return nil, fmt.Errorf("study: %w", err)
 	}
 	name := strings.TrimPrefix(strings.TrimSuffix(filepath.Base(nameOrPath), ext), "study-")
-	return ParseStudy(nameOrPath, name, filepath.Dir(nameOrPath), text)
+	return Parse(nameOrPath, name, filepath.Dir(nameOrPath), text)
 }
 
-// ShippedStudies lists the studies embedded in the binary ("study-upsampling", ...).
-func ShippedStudies() []string {
+// Shipped lists the studies embedded in the binary ("study-upsampling", ...).
+func Shipped() []string {
 	// configs embeds every *.yaml; its Names leaves studies out, so look for them by the
 	// names that are not experiments.
 	var out []string
@@ -116,9 +117,9 @@ func ShippedStudies() []string {
 	return out
 }
 
-// ParseStudy reads a study from YAML text. source names it in messages, name is its name
+// Parse reads a study from YAML text. source names it in messages, name is its name
 // when the text gives none, and dir is the folder a relative base path is relative to.
-func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
+func Parse(source, name, dir string, text []byte) (*Study, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(text)); err != nil {
@@ -129,23 +130,23 @@ func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", source, key, fmt.Sprintf(format, args...)))
 	}
-	for _, k := range studySortedKeys(all) {
-		if !slices.Contains(studyKeys, k) {
-			bad(k, "unknown key%s (a study has %s)", studySuggest(k, studyKeys), strings.Join(studyKeys, ", "))
+	for _, k := range sortedKeys(all) {
+		if !slices.Contains(fileKeys, k) {
+			bad(k, "unknown key%s (a study has %s)", suggest(k, fileKeys), strings.Join(fileKeys, ", "))
 		}
 	}
 	s := &Study{Source: source, dir: dir}
-	s.Name = studyString(all, "name", bad)
-	s.Description = studyString(all, "description", bad)
-	s.Base = studyString(all, "base", bad)
-	s.Sets = studyStrings(all["sets"], "sets", all["sets"] != nil, bad)
+	s.Name = yamlString(all, "name", bad)
+	s.Description = yamlString(all, "description", bad)
+	s.Base = yamlString(all, "base", bad)
+	s.Sets = yamlStrings(all["sets"], "sets", all["sets"] != nil, bad)
 	if raw, ok := all["seeds"]; ok {
 		list, isList := raw.([]any)
 		if !isList {
 			bad("seeds", "want a list of integers ≥ 0, e.g. [1, 2, 3], got %v", raw)
 		}
 		for i, x := range list {
-			n, ok := studyInt(x)
+			n, ok := yamlInt(x)
 			if !ok || n < 0 {
 				bad(fmt.Sprintf("seeds[%d]", i), "want an integer ≥ 0, got %v", x)
 				continue
@@ -160,7 +161,7 @@ func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
 		}
 	}
 	if raw, ok := all["steps"]; ok {
-		n, ok := studyInt(raw)
+		n, ok := yamlInt(raw)
 		if !ok || n <= 0 {
 			bad("steps", "want an integer > 0, got %v", raw)
 		}
@@ -181,20 +182,20 @@ func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
 			bad(key, "want a mapping {name, sets}, got %v", raw)
 			continue
 		}
-		var vr StudyVariant
-		vr.Name = studyString(m, "name", func(k, f string, a ...any) { bad(key+"."+k, f, a...) })
+		var vr Variant
+		vr.Name = yamlString(m, "name", func(k, f string, a ...any) { bad(key+"."+k, f, a...) })
 		if vr.Name != "" {
 			key = fmt.Sprintf("variants[%d] (%s)", i, vr.Name)
 		}
-		for _, k := range studySortedKeys(m) {
-			if !slices.Contains(studyVariantKeys, k) {
-				bad(key, "unknown key %q%s (a variant has name and sets)", k, studySuggest(k, studyVariantKeys))
+		for _, k := range sortedKeys(m) {
+			if !slices.Contains(variantKeys, k) {
+				bad(key, "unknown key %q%s (a variant has name and sets)", k, suggest(k, variantKeys))
 			}
 		}
 		switch {
 		case vr.Name == "":
 			bad(key, "name is required")
-		case !studyNameRE.MatchString(vr.Name):
+		case !nameRE.MatchString(vr.Name):
 			bad(key, "name %q must be letters, digits, '.', '_' or '-' (it names a folder)", vr.Name)
 		}
 		for _, prev := range s.Variants {
@@ -202,10 +203,10 @@ func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
 				bad(key, "variant name %q is used twice", vr.Name)
 			}
 		}
-		vr.Sets = studyStrings(m["sets"], key+".sets", m["sets"] != nil, bad)
+		vr.Sets = yamlStrings(m["sets"], key+".sets", m["sets"] != nil, bad)
 		for _, kv := range vr.Sets {
 			k, _, _ := strings.Cut(kv, "=")
-			if studyFixedKey(strings.ToLower(strings.TrimSpace(k))) {
+			if fixedKey(strings.ToLower(strings.TrimSpace(k))) {
 				bad(key, "may not set %s: every variant trains on the same data, seeds and step budget (set it in the study's sets, steps or seeds)", k)
 			}
 		}
@@ -214,7 +215,7 @@ func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
 	if s.Name == "" {
 		s.Name = name
 	}
-	if s.Name != "" && !studyNameRE.MatchString(s.Name) {
+	if s.Name != "" && !nameRE.MatchString(s.Name) {
 		bad("name", "%q must be letters, digits, '.', '_' or '-' (it names a folder)", s.Name)
 	}
 	if s.Base == "" {
@@ -226,7 +227,7 @@ func ParseStudy(source, name, dir string, text []byte) (*Study, error) {
 	return s, nil
 }
 
-func studySortedKeys(m map[string]any) []string {
+func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -235,7 +236,7 @@ func studySortedKeys(m map[string]any) []string {
 	return keys
 }
 
-func studyString(m map[string]any, key string, bad func(key, format string, args ...any)) string {
+func yamlString(m map[string]any, key string, bad func(key, format string, args ...any)) string {
 	raw, ok := m[key]
 	if !ok || raw == nil {
 		return ""
@@ -247,8 +248,8 @@ func studyString(m map[string]any, key string, bad func(key, format string, args
 	return s
 }
 
-// studyStrings reads a list of key=value overrides.
-func studyStrings(raw any, key string, present bool, bad func(key, format string, args ...any)) []string {
+// yamlStrings reads a list of key=value overrides.
+func yamlStrings(raw any, key string, present bool, bad func(key, format string, args ...any)) []string {
 	if !present {
 		return nil
 	}
@@ -269,7 +270,7 @@ func studyStrings(raw any, key string, present bool, bad func(key, format string
 	return out
 }
 
-func studyInt(x any) (int64, bool) {
+func yamlInt(x any) (int64, bool) {
 	switch v := x.(type) {
 	case int:
 		return int64(v), true
@@ -288,16 +289,16 @@ func studyInt(x any) (int64, bool) {
 	return 0, false
 }
 
-// studySuggest is ` (did you mean "x"?)` for the candidate closest to s, if close.
-func studySuggest(s string, candidates []string) string {
+// suggest is ` (did you mean "x"?)` for the candidate closest to s, if close.
+func suggest(s string, candidates []string) string {
 	if best, ok := configs.Closest(s, candidates); ok {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return ""
 }
 
-// StudyRun is one training run of a study: a variant trained with one seed.
-type StudyRun struct {
+// Run is one training run of a study: a variant trained with one seed.
+type Run struct {
 	Variant string
 	Seed    uint64
 	// Dir is the run folder relative to the study's output folder: runs/<variant>-seed<seed>.
@@ -306,13 +307,13 @@ type StudyRun struct {
 	Exp *configs.Experiment
 }
 
-// StudyPlan is a study with every run's experiment resolved.
-type StudyPlan struct {
+// Plan is a study with every run's experiment resolved.
+type Plan struct {
 	Study *Study
 	// Sets are the command line's overrides of the base (--set).
 	Sets  []string
 	Seeds []uint64
-	Runs  []StudyRun // variants in file order, each with its seeds in order
+	Runs  []Run // variants in file order, each with its seeds in order
 }
 
 // Plan resolves the experiment of every (variant, seed) run, checking them all before
@@ -321,7 +322,7 @@ type StudyPlan struct {
 // e.g. to point the study at other data), the variant's sets and train.seed = the seed.
 // env is as for configs.Load (FCN_* variables apply to the base too). Every run must end
 // with the same data section, train.steps, batch_size and iter_size.
-func (s *Study) Plan(sets, env []string) (*StudyPlan, error) {
+func (s *Study) Plan(sets, env []string) (*Plan, error) {
 	base := s.Base
 	if s.dir != "" && !filepath.IsAbs(base) && (strings.ContainsRune(base, '/') || strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml")) {
 		base = filepath.Join(s.dir, base)
@@ -331,7 +332,7 @@ func (s *Study) Plan(sets, env []string) (*StudyPlan, error) {
 		common = append(common, fmt.Sprintf("train.steps=%d", s.Steps))
 	}
 	common = append(common, sets...)
-	p := &StudyPlan{Study: s, Sets: append([]string(nil), sets...), Seeds: s.Seeds}
+	p := &Plan{Study: s, Sets: append([]string(nil), sets...), Seeds: s.Seeds}
 	if len(p.Seeds) == 0 {
 		e, err := configs.Load(base, common, env)
 		if err != nil {
@@ -349,7 +350,7 @@ func (s *Study) Plan(sets, env []string) (*StudyPlan, error) {
 				break // the other seeds would fail the same way
 			}
 			e.Name = fmt.Sprintf("%s-%s", s.Name, v.Name)
-			p.Runs = append(p.Runs, StudyRun{Variant: v.Name, Seed: seed, Dir: filepath.Join("runs", fmt.Sprintf("%s-seed%d", v.Name, seed)), Exp: e})
+			p.Runs = append(p.Runs, Run{Variant: v.Name, Seed: seed, Dir: filepath.Join("runs", fmt.Sprintf("%s-seed%d", v.Name, seed)), Exp: e})
 		}
 	}
 	if len(errs) > 0 {
@@ -359,7 +360,7 @@ func (s *Study) Plan(sets, env []string) (*StudyPlan, error) {
 	first := p.Runs[0]
 	for _, r := range p.Runs[1:] {
 		for _, k := range configs.Diff(first.Exp, r.Exp) {
-			if studyFixedKey(k) && k != "train.seed" {
+			if fixedKey(k) && k != "train.seed" {
 				return nil, fmt.Errorf("study %s: variant %s differs from variant %s in %s; every variant must train on the same data and step budget", s.Name, r.Variant, first.Variant, k)
 			}
 		}
@@ -368,7 +369,7 @@ func (s *Study) Plan(sets, env []string) (*StudyPlan, error) {
 }
 
 // Variants lists the variant names in study order.
-func (p *StudyPlan) Variants() []string {
+func (p *Plan) Variants() []string {
 	var out []string
 	for _, r := range p.Runs {
 		if !slices.Contains(out, r.Variant) {

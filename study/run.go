@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"context"
@@ -12,24 +12,25 @@ import (
 	"time"
 
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/train"
 )
 
-// StudyDoneFile marks a finished run of a study: it is written, atomically, into the run
+// DoneFile marks a finished run of a study: it is written, atomically, into the run
 // folder once the run has trained to the end, and a study run again on the same output
 // folder skips every run that has it.
-const StudyDoneFile = "study-done.json"
+const DoneFile = "study-done.json"
 
-// studyElapsedFile accumulates the training time of a run's attempts, so that a run
+// elapsedFile accumulates the training time of a run's attempts, so that a run
 // interrupted and resumed reports its whole training time.
-const studyElapsedFile = "study-elapsed.json"
+const elapsedFile = "study-elapsed.json"
 
-// StudyTrainFunc trains one run of a study into runDir. resume is true when runDir holds
+// TrainFunc trains one run of a study into runDir. resume is true when runDir holds
 // an earlier, interrupted attempt's checkpoints to continue from. It returns
 // context.Canceled (or the context's error) when ctx stopped it before the end.
-type StudyTrainFunc func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error
+type TrainFunc func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error
 
-// StudyOptions configure RunStudy.
-type StudyOptions struct {
+// Options configure Study.Run.
+type Options struct {
 	// Out is the study folder: runs/<variant>-seed<seed>/ for the runs, and the report.
 	// A folder from an earlier, interrupted call with the same study is continued.
 	Out string
@@ -37,17 +38,18 @@ type StudyOptions struct {
 	Sets, Env []string
 	// Log receives one line per run and the trainer's output (nil: discarded).
 	Log io.Writer
-	// Train trains one run; nil means the trainer (Run) with progress shown as Progress.
-	Train    StudyTrainFunc
-	Progress ProgressMode
+	// Train trains one run; nil means the trainer (train.Run) with progress shown as
+	// Progress.
+	Train    TrainFunc
+	Progress train.ProgressMode
 	// GridImages is how many val images the prediction grid shows (0: 4).
 	GridImages int
 	// SpectrumImages is how many val images the spectral checkerboard score reads (0: 64).
 	SpectrumImages int
 }
 
-// StudyDone is the content of StudyDoneFile.
-type StudyDone struct {
+// Done is the content of DoneFile.
+type Done struct {
 	Variant      string    `json:"variant"`
 	Seed         uint64    `json:"seed"`
 	TrainSeconds float64   `json:"train_seconds"` // wall time of the training, all attempts
@@ -57,24 +59,24 @@ type StudyDone struct {
 	Experiment string `json:"experiment"`
 }
 
-// StudyResult is what RunStudy did.
-type StudyResult struct {
-	Plan    *StudyPlan
+// Result is what Study.Run did.
+type Result struct {
+	Plan    *Plan
 	Out     string
 	Trained []string // run folders trained (or finished) by this call
 	Skipped []string // run folders already finished by an earlier call
-	Report  *StudyReport
+	Report  *Report
 }
 
-// RunStudy trains every run of the study in sequence (variants in file order, each with
-// its seeds), then writes the report into opt.Out (see WriteStudyReport).
+// Run trains every run of the study in sequence (variants in file order, each with
+// its seeds), then writes the report into opt.Out (see WriteReport).
 //
-// It is resumable: a run folder with StudyDoneFile is not trained again (its experiment
-// must be the one planned now, else RunStudy refuses, naming the keys that differ); a run
+// It is resumable: a run folder with DoneFile is not trained again (its experiment
+// must be the one planned now, else Run refuses, naming the keys that differ); a run
 // folder without it continues from its last checkpoint. Cancelling ctx stops the run in
-// progress at a checkpoint and returns the context's error; calling RunStudy again with
+// progress at a checkpoint and returns the context's error; calling Run again with
 // the same output folder continues where it stopped.
-func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, error) {
+func (s *Study) Run(ctx context.Context, opt Options) (*Result, error) {
 	plan, err := s.Plan(opt.Sets, opt.Env)
 	if err != nil {
 		return nil, err
@@ -86,14 +88,14 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 	if log == nil {
 		log = io.Discard
 	}
-	train := opt.Train
-	if train == nil {
-		train = StudyTrainer(opt.Progress)
+	trainRun := opt.Train
+	if trainRun == nil {
+		trainRun = Trainer(opt.Progress)
 	}
 	// Check every finished run against the plan before training anything.
 	done := make([]bool, len(plan.Runs))
 	for i, r := range plan.Runs {
-		ok, err := studyRunDone(filepath.Join(opt.Out, r.Dir), r)
+		ok, err := runDone(filepath.Join(opt.Out, r.Dir), r)
 		if err != nil {
 			return nil, err
 		}
@@ -102,10 +104,10 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("study: %w", err)
 	}
-	if err := writeStudyManifest(opt.Out, plan); err != nil {
+	if err := writeManifest(opt.Out, plan); err != nil {
 		return nil, err
 	}
-	res := &StudyResult{Plan: plan, Out: opt.Out}
+	res := &Result{Plan: plan, Out: opt.Out}
 	for i, r := range plan.Runs {
 		dir := filepath.Join(opt.Out, r.Dir)
 		if done[i] {
@@ -116,7 +118,7 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		resume := studyHasCheckpoint(dir)
+		resume := hasCheckpoint(dir)
 		if !resume {
 			// A folder without a checkpoint holds nothing to continue from.
 			if err := os.RemoveAll(dir); err != nil {
@@ -132,8 +134,8 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 			return res, fmt.Errorf("study: %w", err)
 		}
 		start := time.Now()
-		trainErr := train(ctx, r.Exp, dir, resume, log)
-		total, err := addStudyElapsed(dir, time.Since(start).Seconds())
+		trainErr := trainRun(ctx, r.Exp, dir, resume, log)
+		total, err := addElapsed(dir, time.Since(start).Seconds())
 		if trainErr != nil {
 			return res, fmt.Errorf("study %s: variant %s seed %d: %w", s.Name, r.Variant, r.Seed, trainErr)
 		}
@@ -144,14 +146,14 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 		if err != nil {
 			return res, err
 		}
-		mark := StudyDone{Variant: r.Variant, Seed: r.Seed, TrainSeconds: total, Finished: time.Now().UTC(), Experiment: string(y)}
-		if err := writeJSONAtomic(filepath.Join(dir, StudyDoneFile), mark); err != nil {
+		mark := Done{Variant: r.Variant, Seed: r.Seed, TrainSeconds: total, Finished: time.Now().UTC(), Experiment: string(y)}
+		if err := writeJSONAtomic(filepath.Join(dir, DoneFile), mark); err != nil {
 			return res, err
 		}
 		res.Trained = append(res.Trained, r.Dir)
 	}
 	fmt.Fprintf(log, "study %s: writing the report into %s\n", s.Name, opt.Out)
-	rep, err := WriteStudyReport(ctx, plan, opt.Out, StudyReportOptions{GridImages: opt.GridImages, SpectrumImages: opt.SpectrumImages})
+	rep, err := WriteReport(ctx, plan, opt.Out, ReportOptions{GridImages: opt.GridImages, SpectrumImages: opt.SpectrumImages})
 	if err != nil {
 		return res, err
 	}
@@ -159,15 +161,15 @@ func RunStudy(ctx context.Context, s *Study, opt StudyOptions) (*StudyResult, er
 	return res, nil
 }
 
-// StudyTrainer is the StudyTrainFunc of the trainer: Run into runDir, resuming from its
+// Trainer is the TrainFunc of the trainer: train.Run into runDir, resuming from its
 // newest intact checkpoint when resume is set, with progress as mode.
-func StudyTrainer(mode ProgressMode) StudyTrainFunc {
+func Trainer(mode train.ProgressMode) TrainFunc {
 	return func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
-		opts := Options{OutDir: runDir, Out: log, Progress: mode}
+		opts := train.Options{OutDir: runDir, Out: log, Progress: mode}
 		if resume {
-			opts.Resume = ResumeLatest
+			opts.Resume = train.ResumeLatest
 		}
-		res, err := Run(ctx, exp, opts)
+		res, err := train.Run(ctx, exp, opts)
 		if err != nil {
 			return err
 		}
@@ -181,23 +183,23 @@ func StudyTrainer(mode ProgressMode) StudyTrainFunc {
 	}
 }
 
-// studyRunDone reports whether dir holds a finished run of r; a finished run trained with
+// runDone reports whether dir holds a finished run of r; a finished run trained with
 // another experiment is an error.
-func studyRunDone(dir string, r StudyRun) (bool, error) {
-	mark, err := ReadStudyDone(dir)
+func runDone(dir string, r Run) (bool, error) {
+	mark, err := ReadDone(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	was, err := configs.Parse(filepath.Join(dir, StudyDoneFile), r.Exp.Name, []byte(mark.Experiment), nil, nil)
+	was, err := configs.Parse(filepath.Join(dir, DoneFile), r.Exp.Name, []byte(mark.Experiment), nil, nil)
 	if err != nil {
 		return false, fmt.Errorf("study: %s: the recorded experiment does not load: %w", dir, err)
 	}
 	var diff []string
 	for _, k := range configs.Diff(was, r.Exp) {
-		if !studyResultNeutral(k) {
+		if !resultNeutral(k) {
 			diff = append(diff, k)
 		}
 	}
@@ -207,27 +209,27 @@ func studyRunDone(dir string, r StudyRun) (bool, error) {
 	return true, nil
 }
 
-// studyResultNeutral reports whether a key may differ from the experiment a finished run
+// resultNeutral reports whether a key may differ from the experiment a finished run
 // was trained with: it changes speed or bookkeeping, not the trained model or its curves.
-func studyResultNeutral(key string) bool {
+func resultNeutral(key string) bool {
 	return key == "train.workers" || key == "data.prefetch" || strings.HasPrefix(key, "checkpoint.")
 }
 
-// ReadStudyDone reads a run folder's StudyDoneFile (an error wrapping os.ErrNotExist if
+// ReadDone reads a run folder's DoneFile (an error wrapping os.ErrNotExist if
 // the run has not finished).
-func ReadStudyDone(dir string) (*StudyDone, error) {
-	b, err := os.ReadFile(filepath.Join(dir, StudyDoneFile))
+func ReadDone(dir string) (*Done, error) {
+	b, err := os.ReadFile(filepath.Join(dir, DoneFile))
 	if err != nil {
 		return nil, fmt.Errorf("study: %w", err)
 	}
-	var d StudyDone
+	var d Done
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("study: %s: %w", filepath.Join(dir, StudyDoneFile), err)
+		return nil, fmt.Errorf("study: %s: %w", filepath.Join(dir, DoneFile), err)
 	}
 	return &d, nil
 }
 
-func studyHasCheckpoint(dir string) bool {
+func hasCheckpoint(dir string) bool {
 	entries, err := os.ReadDir(filepath.Join(dir, "checkpoints"))
 	if err != nil {
 		return false
@@ -240,9 +242,9 @@ func studyHasCheckpoint(dir string) bool {
 	return false
 }
 
-// addStudyElapsed adds seconds to the run's recorded training time and returns the total.
-func addStudyElapsed(dir string, seconds float64) (float64, error) {
-	path := filepath.Join(dir, studyElapsedFile)
+// addElapsed adds seconds to the run's recorded training time and returns the total.
+func addElapsed(dir string, seconds float64) (float64, error) {
+	path := filepath.Join(dir, elapsedFile)
 	var rec struct {
 		Seconds  float64 `json:"seconds"`
 		Attempts int     `json:"attempts"`
@@ -257,8 +259,8 @@ func addStudyElapsed(dir string, seconds float64) (float64, error) {
 	return rec.Seconds, writeJSONAtomic(path, rec)
 }
 
-// studyManifest is study.json: what the folder holds, for people and tools.
-type studyManifest struct {
+// manifest is study.json: what the folder holds, for people and tools.
+type manifest struct {
 	Study    *Study   `json:"study"`
 	Sets     []string `json:"sets,omitempty"`
 	Seeds    []uint64 `json:"seeds"`
@@ -267,25 +269,38 @@ type studyManifest struct {
 	Source   string   `json:"source"`
 }
 
-func writeStudyManifest(out string, p *StudyPlan) error {
-	m := studyManifest{Study: p.Study, Sets: p.Sets, Seeds: p.Seeds, Variants: p.Variants(), Source: p.Study.Source}
+func writeManifest(out string, p *Plan) error {
+	m := manifest{Study: p.Study, Sets: p.Sets, Seeds: p.Seeds, Variants: p.Variants(), Source: p.Study.Source}
 	for _, r := range p.Runs {
 		m.Runs = append(m.Runs, r.Dir)
 	}
 	return writeJSONAtomic(filepath.Join(out, "study.json"), m)
 }
 
-// writeJSONAtomic writes v as indented JSON to path through a temporary file and a rename.
+// writeJSONAtomic writes v as indented JSON to path (see writeFileAtomic).
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("study: %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	err = writeFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("study: %w", err)
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	return nil
+}
+
+// writeFileAtomic has write fill a temporary file beside path, then syncs it and renames
+// it into place, so that nobody (a resumed study included) reads half a file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
 	}
@@ -300,7 +315,7 @@ func writeJSONAtomic(path string, v any) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("study: write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

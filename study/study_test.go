@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"bytes"
@@ -16,12 +16,13 @@ import (
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/layers"
+	"github.com/fcn-dev/fcn/train"
 	"gorgonia.org/tensor"
 )
 
-// studyTiny is a study on the default model with tiny synthetic data: 32×32 images, 4
+// tinyStudy is a study on the default model with tiny synthetic data: 32×32 images, 4
 // steps of batch 4, evaluated every 2 steps.
-const studyTiny = `
+const tinyStudy = `
 name: tiny
 base: default
 sets: [data.synthetic.size=32, data.synthetic.n_train=16, data.synthetic.n_val=6, train.batch_size=4,
@@ -32,27 +33,27 @@ variants:
   - {name: frozen, sets: [model.upsample=frozen]}
 `
 
-func studyParse(t *testing.T, text string) *Study {
+func mustParse(t *testing.T, text string) *Study {
 	t.Helper()
-	s, err := ParseStudy("test.yaml", "test", "", []byte(text))
+	s, err := Parse("test.yaml", "test", "", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// studyCounting wraps the trainer, counting the runs it trains; after is called when a
+// countingTrainer wraps the trainer, counting the runs it trains; after is called when a
 // run returns.
-type studyCounting struct {
+type countingTrainer struct {
 	trained []string
 	resumed []bool
 	after   func(runDir string)
 }
 
-func (c *studyCounting) train(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
+func (c *countingTrainer) train(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
 	c.trained = append(c.trained, filepath.Base(runDir))
 	c.resumed = append(c.resumed, resume)
-	err := StudyTrainer(ProgressOff)(ctx, exp, runDir, resume, log)
+	err := Trainer(train.ProgressOff)(ctx, exp, runDir, resume, log)
 	if c.after != nil {
 		c.after(runDir)
 	}
@@ -65,12 +66,12 @@ func (c *studyCounting) train(ctx context.Context, exp *configs.Experiment, runD
 // bilinear init, the learned ones have drifted, and the report's pictures are PNGs of
 // the sizes their layouts give.
 func TestStudyResumeFrozenLearned(t *testing.T) {
-	s := studyParse(t, studyTiny)
+	s := mustParse(t, tinyStudy)
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := &studyCounting{after: func(string) { cancel() }}
-	_, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: c.train})
+	c := &countingTrainer{after: func(string) { cancel() }}
+	_, err := s.Run(ctx, Options{Out: out, Train: c.train})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("first call: err %v, want context.Canceled", err)
 	}
@@ -78,34 +79,34 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 		t.Fatalf("first call trained %v, want [learned-seed1]", c.trained)
 	}
 	first := filepath.Join(out, "runs", "learned-seed1")
-	markBefore, err := os.ReadFile(filepath.Join(first, StudyDoneFile))
+	markBefore, err := os.ReadFile(filepath.Join(first, DoneFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	modelBefore, err := os.Stat(filepath.Join(first, ModelFile))
+	modelBefore, err := os.Stat(filepath.Join(first, train.ModelFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(out, "runs", "frozen-seed1", StudyDoneFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(out, "runs", "frozen-seed1", DoneFile)); err == nil {
 		t.Fatal("the second variant is marked done after an interrupted study")
 	}
 
-	c2 := &studyCounting{}
-	res, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: c2.train})
+	c2 := &countingTrainer{}
+	res, err := s.Run(context.Background(), Options{Out: out, Train: c2.train})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(c2.trained) != "[frozen-seed1]" || fmt.Sprint(res.Skipped) != "["+filepath.Join("runs", "learned-seed1")+"]" {
 		t.Fatalf("second call trained %v and skipped %v, want [frozen-seed1] and the learned run", c2.trained, res.Skipped)
 	}
-	markAfter, _ := os.ReadFile(filepath.Join(first, StudyDoneFile))
-	modelAfter, err := os.Stat(filepath.Join(first, ModelFile))
+	markAfter, _ := os.ReadFile(filepath.Join(first, DoneFile))
+	modelAfter, err := os.Stat(filepath.Join(first, train.ModelFile))
 	if err != nil || !bytes.Equal(markBefore, markAfter) || !modelAfter.ModTime().Equal(modelBefore.ModTime()) {
 		t.Errorf("the finished run was touched: marker equal %v, model time %v → %v", bytes.Equal(markBefore, markAfter), modelBefore.ModTime(), modelAfter.ModTime())
 	}
 
 	// Frozen: every deconv weight bit-identical to the bilinear init.
-	ts, _, err := checkpoints.LoadWeights(filepath.Join(out, "runs", "frozen-seed1", ModelFile))
+	ts, _, err := checkpoints.LoadWeights(filepath.Join(out, "runs", "frozen-seed1", train.ModelFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 			}
 		}
 	}
-	studyCheckPNGs(t, out, rep)
+	checkPNGs(t, out, rep)
 	md, err := os.ReadFile(filepath.Join(out, ReportMarkdown))
 	if err != nil {
 		t.Fatal(err)
@@ -176,8 +177,8 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 	}
 }
 
-// studyCheckPNGs decodes every picture of the report and checks its size.
-func studyCheckPNGs(t *testing.T, out string, rep *StudyReport) {
+// checkPNGs decodes every picture of the report and checks its size.
+func checkPNGs(t *testing.T, out string, rep *Report) {
 	t.Helper()
 	var grid []GridImage
 	for range min(4, rep.SpectrumImages) {
@@ -234,7 +235,7 @@ func TestParseStudyErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ParseStudy("test.yaml", "test", "", []byte(c.text))
+			_, err := Parse("test.yaml", "test", "", []byte(c.text))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -250,7 +251,7 @@ func TestParseStudyErrors(t *testing.T) {
 // TestStudyPlan checks the order of overrides: study sets, steps, command line, variant,
 // seed — a later one wins.
 func TestStudyPlan(t *testing.T) {
-	s := studyParse(t, `
+	s := mustParse(t, `
 base: default
 sets: [optim.lr=0.5, optim.momentum=0.5, model.upsample=random]
 steps: 7
@@ -283,7 +284,7 @@ variants:
 		}
 	}
 	// Without seeds: the base's train.seed; without steps: the base's train.steps.
-	s = studyParse(t, "base: default\nvariants: [{name: a}]\n")
+	s = mustParse(t, "base: default\nvariants: [{name: a}]\n")
 	if p, err = s.Plan([]string{"train.seed=11"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ variants:
 		t.Errorf("seeds %v, steps %d; want [11] and the default's %d", p.Seeds, p.Runs[0].Exp.Train.Steps, def.Train.Steps)
 	}
 	// Bad overrides are reported before anything runs, naming the variant.
-	s = studyParse(t, "base: default\nvariants: [{name: a}, {name: b, sets: [model.upsample=sideways]}]\n")
+	s = mustParse(t, "base: default\nvariants: [{name: a}, {name: b, sets: [model.upsample=sideways]}]\n")
 	if _, err = s.Plan(nil, nil); err == nil || !strings.Contains(err.Error(), "variant b") || !strings.Contains(err.Error(), "sideways") {
 		t.Errorf("bad variant override: %v", err)
 	}
@@ -308,7 +309,7 @@ variants:
 // with a base path relative to the study file.
 func TestLoadStudy(t *testing.T) {
 	for _, name := range []string{"study-upsampling", "upsampling"} {
-		s, err := LoadStudy(name)
+		s, err := Load(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +333,7 @@ func TestLoadStudy(t *testing.T) {
 	exp, _ := configs.ReadShipped("default")
 	os.WriteFile(filepath.Join(dir, "exps", "mine.yaml"), exp, 0o644)
 	os.WriteFile(filepath.Join(dir, "study-mine.yaml"), []byte("base: exps/mine.yaml\nvariants: [{name: a}]\n"), 0o644)
-	s, err := LoadStudy(filepath.Join(dir, "study-mine.yaml"))
+	s, err := Load(filepath.Join(dir, "study-mine.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestLoadStudy(t *testing.T) {
 	if _, err := s.Plan(nil, nil); err != nil {
 		t.Errorf("base relative to the study file: %v", err)
 	}
-	if _, err := LoadStudy("no-such-study"); err == nil || !strings.Contains(err.Error(), "study-upsampling") {
+	if _, err := Load("no-such-study"); err == nil || !strings.Contains(err.Error(), "study-upsampling") {
 		t.Errorf("unknown study: %v", err)
 	}
 }
@@ -350,7 +351,7 @@ func TestLoadStudy(t *testing.T) {
 // TestStudyRefusesChangedExperiment: a finished run trained with another experiment is
 // not silently reused.
 func TestStudyRefusesChangedExperiment(t *testing.T) {
-	s := studyParse(t, studyTiny)
+	s := mustParse(t, tinyStudy)
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -358,10 +359,10 @@ func TestStudyRefusesChangedExperiment(t *testing.T) {
 		cancel() // one run, then stop
 		return nil
 	}
-	if _, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: fake}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Run(ctx, Options{Out: out, Train: fake}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("first call: %v", err)
 	}
-	_, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: fake, Sets: []string{"optim.lr=0.125", "train.workers=2"}})
+	_, err := s.Run(context.Background(), Options{Out: out, Train: fake, Sets: []string{"optim.lr=0.125", "train.workers=2"}})
 	if err == nil || !strings.Contains(err.Error(), "[optim.lr]") || !strings.Contains(err.Error(), "learned-seed1") {
 		t.Errorf("changed experiment: %v", err)
 	}
@@ -370,20 +371,20 @@ func TestStudyRefusesChangedExperiment(t *testing.T) {
 // TestStudyResumesInterruptedRun: a run stopped before it finished continues from its
 // checkpoint (resume set), and is then marked done.
 func TestStudyResumesInterruptedRun(t *testing.T) {
-	s := studyParse(t, strings.Replace(studyTiny, "  - {name: frozen, sets: [model.upsample=frozen]}\n", "", 1))
+	s := mustParse(t, strings.Replace(tinyStudy, "  - {name: frozen, sets: [model.upsample=frozen]}\n", "", 1))
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := &studyCounting{}
+	c := &countingTrainer{}
 	stopped := func(ctx context.Context, exp *configs.Experiment, runDir string, resume bool, log io.Writer) error {
 		cancel() // stopped as it starts: the trainer writes a checkpoint and returns
 		return c.train(ctx, exp, runDir, resume, log)
 	}
-	if _, err := RunStudy(ctx, s, StudyOptions{Out: out, Train: stopped}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Run(ctx, Options{Out: out, Train: stopped}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled study: %v", err)
 	}
-	c2 := &studyCounting{}
-	res, err := RunStudy(context.Background(), s, StudyOptions{Out: out, Train: c2.train})
+	c2 := &countingTrainer{}
+	res, err := s.Run(context.Background(), Options{Out: out, Train: c2.train})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,22 +399,22 @@ func TestStudyResumesInterruptedRun(t *testing.T) {
 // TestStudyReportSeeds: with several seeds the tables show mean ± sample std (n − 1):
 // 0.4 and 0.6 give 0.5000 ± 0.1414, 100 s and 110 s give 105.0 ± 7.1 s.
 func TestStudyReportSeeds(t *testing.T) {
-	s := studyParse(t, "base: default\nseeds: [1, 2]\nvariants: [{name: a}]\n")
+	s := mustParse(t, "base: default\nseeds: [1, 2]\nvariants: [{name: a}]\n")
 	p, err := s.Plan(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := &StudyReport{Plan: p, Classes: []string{"bg", "fg"}, SpectralStride: 8}
+	rep := &Report{Plan: p, Classes: []string{"bg", "fg"}, SpectralStride: 8}
 	for i, r := range p.Runs {
 		v := 0.4 + 0.2*float64(i)
-		rep.Runs = append(rep.Runs, &StudyRunReport{
+		rep.Runs = append(rep.Runs, &RunReport{
 			Run:       r,
-			Done:      &StudyDone{TrainSeconds: 100 + 10*float64(i)},
-			Train:     []StudyPoint{{Step: 600, Loss: 1}},
-			Final:     StudyEval{Step: 600, Split: "val", Metrics: Metrics{MeanIoU: v, PixelAcc: 0.9, MeanAcc: v, FWIoU: v, IoU: []float64{0.9, v}}},
+			Done:      &Done{TrainSeconds: 100 + 10*float64(i)},
+			Train:     []train.TrainLine{{Step: 600, Loss: 1}},
+			Final:     train.EvalLine{Step: 600, Split: "val", Metrics: train.Metrics{MeanIoU: v, PixelAcc: 0.9, MeanAcc: v, FWIoU: v, IoU: []float64{0.9, v}}},
 			FinalLoss: 1,
 			Params:    1234,
-			Layers:    []StudyLayer{{Name: "up", Drift: v, HasDeconvWeight: true, Response: 0}},
+			Layers:    []LayerReport{{Name: "up", Drift: v, HasDeconvWeight: true, Response: 0}},
 			Response:  0,
 			Spectral:  0.01,
 		})
@@ -428,5 +429,17 @@ func TestStudyReportSeeds(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestBilinearKernel: the report's reference kernel is the bilinear init's. By hand, the
+// 1-D factors are (0.5, 0.5) for k = 2 (factor 1, centre 0.5) and (0.5, 1, 0.5) for k = 3
+// (factor 2, centre 1), so the 2×3 kernel is their outer product.
+func TestBilinearKernel(t *testing.T) {
+	if got, want := bilinearKernel([2]int{2, 3}), []float64{0.25, 0.5, 0.25, 0.25, 0.5, 0.25}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("2×3: %v, want %v", got, want)
+	}
+	if got, want := bilinearKernel([2]int{4, 4}), layers.BilinearKernel(4); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("4×4: %v, want layers.BilinearKernel(4) %v", got, want)
 	}
 }

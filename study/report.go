@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"bufio"
@@ -18,6 +18,9 @@ import (
 
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/layers"
+	"github.com/fcn-dev/fcn/train"
+	"gorgonia.org/tensor"
 )
 
 // Files of a study's report folder.
@@ -33,37 +36,25 @@ const (
 	reportLossWindows = 50 // the loss curve is a moving mean over steps/50 steps
 )
 
-// StudyReportOptions configure WriteStudyReport.
-type StudyReportOptions struct {
+// ReportOptions configure WriteReport.
+type ReportOptions struct {
 	GridImages     int // val images in the prediction grid (0: 4)
 	SpectrumImages int // val images the spectral score reads (0: 64)
 }
 
-// StudyPoint is a train line of a run: the step and its loss.
-type StudyPoint struct {
-	Step int
-	Loss float64
-}
-
-// StudyEval is an evaluation of a run.
-type StudyEval struct {
-	Step  int
-	Split string
-	Metrics
-}
-
-// StudyRunReport is what the report knows of one run.
-type StudyRunReport struct {
-	Run   StudyRun
-	Done  *StudyDone
-	Train []StudyPoint
-	Evals []StudyEval
+// RunReport is what the report knows of one run.
+type RunReport struct {
+	Run  Run
+	Done *Done
+	// Train and Evals are the run's metrics.jsonl lines by step (see readMetrics).
+	Train []train.TrainLine
+	Evals []train.EvalLine
 	// Final is the last evaluation; FinalLoss the mean train loss of the last 10 steps.
-	Final     StudyEval
+	Final     train.EvalLine
 	FinalLoss float64
 	// Params counts the trainable parameters.
 	Params int64
-	Layers []StudyLayer
+	Layers []LayerReport
 	// Spectral is the share of the val score maps' spectral energy at multiples of
 	// 1/SpectralStride (Spectrum.Share).
 	Spectral float64
@@ -72,11 +63,11 @@ type StudyRunReport struct {
 	preds    [][]int32
 }
 
-// StudyReport is a written report.
-type StudyReport struct {
-	Plan    *StudyPlan
+// Report is a written report.
+type Report struct {
+	Plan    *Plan
 	Classes []string
-	Runs    []*StudyRunReport
+	Runs    []*RunReport
 	// SpectralStride, and the spectral share of the ground truth (one-hot maps of the
 	// same val images) and of a flat spectrum, for reference.
 	SpectralStride   int
@@ -86,10 +77,10 @@ type StudyReport struct {
 	Files            []string // written, relative to the report folder
 }
 
-// WriteStudyReport reads every finished run of plan under out, measures the trained
+// WriteReport reads every finished run of plan under out, measures the trained
 // models and writes into out: report.md, metrics.csv, loss.png, miou.png,
 // predictions.png and (when some variant trains its deconv weights) kernels.png.
-func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt StudyReportOptions) (*StudyReport, error) {
+func WriteReport(ctx context.Context, plan *Plan, out string, opt ReportOptions) (*Report, error) {
 	if opt.GridImages <= 0 {
 		opt.GridImages = 4
 	}
@@ -109,7 +100,7 @@ func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt Stud
 			return nil, fmt.Errorf("report: %w", err)
 		}
 	}
-	rep := &StudyReport{Plan: plan, Classes: ds.ClassNames(), SpectralStride: StudySpectralStride(exp0), SpectrumImages: n}
+	rep := &Report{Plan: plan, Classes: ds.ClassNames(), SpectralStride: SpectralStride(exp0), SpectrumImages: n}
 	gt := Spectrum{Stride: rep.SpectralStride}
 	for _, smp := range val {
 		m := make([]float64, smp.H*smp.W)
@@ -129,15 +120,15 @@ func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt Stud
 
 	for _, r := range plan.Runs {
 		dir := filepath.Join(out, r.Dir)
-		rr := &StudyRunReport{Run: r}
-		if rr.Done, err = ReadStudyDone(dir); err != nil {
+		rr := &RunReport{Run: r}
+		if rr.Done, err = ReadDone(dir); err != nil {
 			return nil, fmt.Errorf("report: run %s has not finished: %w", r.Dir, err)
 		}
-		if rr.Train, rr.Evals, err = ReadStudyMetrics(filepath.Join(dir, MetricsFile)); err != nil {
+		if rr.Train, rr.Evals, err = readMetrics(filepath.Join(dir, train.MetricsFile)); err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
 		if len(rr.Evals) == 0 {
-			return nil, fmt.Errorf("report: run %s has no evaluation in %s", r.Dir, MetricsFile)
+			return nil, fmt.Errorf("report: run %s has no evaluation in %s", r.Dir, train.MetricsFile)
 		}
 		rr.Final = rr.Evals[len(rr.Evals)-1]
 		rr.FinalLoss = math.NaN()
@@ -147,7 +138,7 @@ func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt Stud
 				rr.FinalLoss += p.Loss / float64(k)
 			}
 		}
-		a, err := studyAnalyse(ctx, r.Exp, dir, val, nGrid)
+		a, err := analyse(ctx, r.Exp, dir, val, nGrid)
 		if err != nil {
 			return nil, fmt.Errorf("report: run %s: %w", r.Dir, err)
 		}
@@ -196,16 +187,15 @@ func WriteStudyReport(ctx context.Context, plan *StudyPlan, out string, opt Stud
 	return rep, nil
 }
 
-// ReadStudyMetrics reads a run's metrics.jsonl: train lines (step, loss) and evaluation
-// lines (those with a split), each sorted by step; a step logged twice (a resumed run)
-// keeps its last line.
-func ReadStudyMetrics(path string) ([]StudyPoint, []StudyEval, error) {
+// readMetrics reads a run's metrics.jsonl: train lines and evaluation lines (those with
+// a split), each sorted by step; a step logged twice (a resumed run) keeps its last line.
+func readMetrics(path string) ([]train.TrainLine, []train.EvalLine, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	trainAt := map[int]StudyPoint{}
-	evalAt := map[int]StudyEval{}
+	trainAt := map[int]train.TrainLine{}
+	evalAt := map[int]train.EvalLine{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for ln := 1; sc.Scan(); ln++ {
@@ -214,43 +204,51 @@ func ReadStudyMetrics(path string) ([]StudyPoint, []StudyEval, error) {
 			continue
 		}
 		var head struct {
-			Step  *int       `json:"step"`
-			Split string     `json:"split"`
-			Loss  *nullFloat `json:"loss"`
+			Step  *int   `json:"step"`
+			Split string `json:"split"`
+			// Raw, to tell a missing loss from null (read as NaN).
+			Loss json.RawMessage `json:"loss"`
 		}
 		if err := json.Unmarshal(line, &head); err != nil || head.Step == nil {
 			return nil, nil, fmt.Errorf("%s:%d: not a metrics line (want a JSON object with a step)", path, ln)
 		}
 		if head.Split != "" {
-			var m Metrics
-			if err := json.Unmarshal(line, &m); err != nil {
+			var e train.EvalLine
+			if err := json.Unmarshal(line, &e); err != nil {
 				return nil, nil, fmt.Errorf("%s:%d: %w", path, ln, err)
 			}
-			evalAt[*head.Step] = StudyEval{Step: *head.Step, Split: head.Split, Metrics: m}
+			evalAt[e.Step] = e
 			continue
 		}
 		if head.Loss == nil {
 			return nil, nil, fmt.Errorf("%s:%d: a train line without a loss", path, ln)
 		}
-		trainAt[*head.Step] = StudyPoint{Step: *head.Step, Loss: float64(*head.Loss)}
+		var l train.TrainLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, ln, err)
+		}
+		if string(head.Loss) == "null" {
+			l.Loss = math.NaN() // a float64 field leaves null as 0
+		}
+		trainAt[l.Step] = l
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var train []StudyPoint
-	for _, p := range trainAt {
-		train = append(train, p)
+	var trains []train.TrainLine
+	for _, l := range trainAt {
+		trains = append(trains, l)
 	}
-	sort.Slice(train, func(i, j int) bool { return train[i].Step < train[j].Step })
-	var evals []StudyEval
+	sort.Slice(trains, func(i, j int) bool { return trains[i].Step < trains[j].Step })
+	var evals []train.EvalLine
 	for _, e := range evalAt {
 		evals = append(evals, e)
 	}
 	sort.Slice(evals, func(i, j int) bool { return evals[i].Step < evals[j].Step })
-	return train, evals, nil
+	return trains, evals, nil
 }
 
-func (r *StudyReport) firstRun(variant string) *StudyRunReport {
+func (r *Report) firstRun(variant string) *RunReport {
 	for _, rr := range r.Runs {
 		if rr.Run.Variant == variant {
 			return rr
@@ -259,8 +257,8 @@ func (r *StudyReport) firstRun(variant string) *StudyRunReport {
 	return nil
 }
 
-func (r *StudyReport) runsOf(variant string) []*StudyRunReport {
-	var out []*StudyRunReport
+func (r *Report) runsOf(variant string) []*RunReport {
+	var out []*RunReport
 	for _, rr := range r.Runs {
 		if rr.Run.Variant == variant {
 			out = append(out, rr)
@@ -271,7 +269,7 @@ func (r *StudyReport) runsOf(variant string) []*StudyRunReport {
 
 // writeCSV writes one row per run and step: the train loss and, at evaluated steps,
 // the evaluation's metrics (empty cells where a value is missing).
-func (r *StudyReport) writeCSV(path string) error {
+func (r *Report) writeCSV(path string) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"variant", "seed", "step", "loss", "miou", "pixel_acc", "mean_acc", "fwiou"})
@@ -283,7 +281,7 @@ func (r *StudyReport) writeCSV(path string) error {
 	}
 	for _, rr := range r.Runs {
 		loss := map[int]float64{}
-		evals := map[int]StudyEval{}
+		evals := map[int]train.EvalLine{}
 		var steps []int
 		for _, p := range rr.Train {
 			loss[p.Step] = p.Loss
@@ -315,61 +313,39 @@ func (r *StudyReport) writeCSV(path string) error {
 }
 
 // lossWindow is the moving-mean window of the loss curve.
-func (r *StudyReport) lossWindow() int {
+func (r *Report) lossWindow() int {
 	return max(1, r.Plan.Runs[0].Exp.Train.Steps/reportLossWindows)
 }
 
 // writeCurves draws the train loss (moving mean, mean over seeds) and the val mIoU
 // (mean over seeds) against the step, one line per variant.
-func (r *StudyReport) writeCurves(out string) error {
+func (r *Report) writeCurves(out string) error {
 	win := r.lossWindow()
 	var loss, miou []PlotSeries
 	for _, v := range r.Plan.Variants() {
 		runs := r.runsOf(v)
-		// Mean over seeds at the steps every seed logged.
-		byStep := map[int][]float64{}
+		lossAt, miouAt := map[int][]float64{}, map[int][]float64{}
 		for _, rr := range runs {
 			for _, p := range rr.Train {
-				byStep[p.Step] = append(byStep[p.Step], p.Loss)
+				lossAt[p.Step] = append(lossAt[p.Step], p.Loss)
+			}
+			for _, e := range rr.Evals {
+				miouAt[e.Step] = append(miouAt[e.Step], e.MeanIoU)
 			}
 		}
-		var steps []int
-		for s, ls := range byStep {
-			if len(ls) == len(runs) {
-				steps = append(steps, s)
-			}
-		}
-		slices.Sort(steps)
-		var ls PlotSeries
-		ls.Name = v
-		var ys []float64
-		for _, s := range steps {
-			ys = append(ys, reportMean(byStep[s]))
-		}
+		ls := PlotSeries{Name: v}
+		steps, ys := meanAtCommonSteps(lossAt, len(runs))
 		for i := range steps {
 			lo := max(0, i-win+1)
 			ls.X = append(ls.X, float64(steps[i]))
 			ls.Y = append(ls.Y, reportMean(ys[lo:i+1]))
 		}
 		loss = append(loss, ls)
-
-		evalAt := map[int][]float64{}
-		for _, rr := range runs {
-			for _, e := range rr.Evals {
-				evalAt[e.Step] = append(evalAt[e.Step], e.MeanIoU)
-			}
-		}
-		var es []int
-		for s, xs := range evalAt {
-			if len(xs) == len(runs) {
-				es = append(es, s)
-			}
-		}
-		slices.Sort(es)
 		ms := PlotSeries{Name: v}
-		for _, s := range es {
+		steps, ys = meanAtCommonSteps(miouAt, len(runs))
+		for i, s := range steps {
 			ms.X = append(ms.X, float64(s))
-			ms.Y = append(ms.Y, reportMean(evalAt[s]))
+			ms.Y = append(ms.Y, ys[i])
 		}
 		miou = append(miou, ms)
 	}
@@ -389,13 +365,29 @@ func (r *StudyReport) writeCurves(out string) error {
 	return writeLinePlot(filepath.Join(out, ReportMIoUPNG), fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), "step", split+" mIoU", miou, reportLinePlotW, reportLinePlotH, plotAxis{Range: &[2]float64{0, 1}})
 }
 
+// meanAtCommonSteps returns the steps at which all n runs logged a value (byStep holds
+// each step's values, one a run), in order, and the mean over the runs at each: curves
+// averaged over seeds leave out the steps some seed lacks.
+func meanAtCommonSteps(byStep map[int][]float64, n int) (steps []int, means []float64) {
+	for s, xs := range byStep {
+		if len(xs) == n {
+			steps = append(steps, s)
+		}
+	}
+	slices.Sort(steps)
+	for _, s := range steps {
+		means = append(means, reportMean(byStep[s]))
+	}
+	return steps, means
+}
+
 // reportKernelClasses is how many classes' diagonal kernels the kernel picture shows.
 const reportKernelClasses = 5
 
 // kernelRows lists, for the first run of each variant whose deconv weights were trained,
 // each deconv layer: its bilinear initial kernel, the mean of its diagonal kernels and
 // the diagonal kernels of the first classes.
-func (r *StudyReport) kernelRows() ([]KernelRow, []string) {
+func (r *Report) kernelRows() ([]KernelRow, []string) {
 	var rows []KernelRow
 	ncls := 0
 	for _, v := range r.Plan.Variants() {
@@ -406,7 +398,7 @@ func (r *StudyReport) kernelRows() ([]KernelRow, []string) {
 			}
 			k := len(l.Diagonal)
 			ncls = max(ncls, min(k, reportKernelClasses))
-			kernels := [][]float64{reportBilinear(l.Kernel), l.Mean}
+			kernels := [][]float64{bilinearKernel(l.Kernel), l.Mean}
 			for c := range min(k, reportKernelClasses) {
 				kernels = append(kernels, l.Diagonal[c])
 			}
@@ -437,28 +429,15 @@ func (r *StudyReport) kernelRows() ([]KernelRow, []string) {
 	return rows, titles
 }
 
-// reportBilinear is the kh×kw bilinear kernel (for a square kernel, layers.BilinearKernel).
-func reportBilinear(k [2]int) []float64 {
-	one := func(n int) []float64 {
-		f := (n + 1) / 2
-		c := float64(f) - 0.5
-		if n%2 == 1 {
-			c = float64(f - 1)
-		}
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = 1 - math.Abs(float64(i)-c)/float64(f)
-		}
-		return out
+// bilinearKernel is the kh×kw kernel a deconv's bilinear init puts on the channel
+// diagonal (layers.FillBilinear), row-major.
+func bilinearKernel(k [2]int) []float64 {
+	w := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, 1, k[0], k[1]))
+	if err := layers.FillBilinear(w, 1); err != nil {
+		// One input and one output channel always have a bilinear init.
+		panic(fmt.Sprintf("bilinear kernel %v: %v", k, err))
 	}
-	fh, fw := one(k[0]), one(k[1])
-	out := make([]float64, 0, k[0]*k[1])
-	for _, a := range fh {
-		for _, b := range fw {
-			out = append(out, a*b)
-		}
-	}
-	return out
+	return w.Data().([]float64)
 }
 
 func reportMean(xs []float64) float64 {
@@ -505,7 +484,7 @@ func reportFmt(xs []float64, f string) string {
 }
 
 // collect applies get to every run of a variant.
-func (r *StudyReport) collect(variant string, get func(*StudyRunReport) float64) []float64 {
+func (r *Report) collect(variant string, get func(*RunReport) float64) []float64 {
 	var xs []float64
 	for _, rr := range r.runsOf(variant) {
 		xs = append(xs, get(rr))
@@ -514,7 +493,7 @@ func (r *StudyReport) collect(variant string, get func(*StudyRunReport) float64)
 }
 
 // Markdown is report.md.
-func (r *StudyReport) Markdown() string {
+func (r *Report) Markdown() string {
 	var b strings.Builder
 	p := r.Plan
 	s := p.Study
@@ -552,17 +531,17 @@ func (r *StudyReport) Markdown() string {
 	b.WriteString("| variant | mIoU | pixel acc | mean acc | fwIoU | final train loss | train time | trainable params | constant-response score | spectral share |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range p.Variants() {
-		c := func(get func(*StudyRunReport) float64, f string) string { return reportFmt(r.collect(v, get), f) }
+		c := func(get func(*RunReport) float64, f string) string { return reportFmt(r.collect(v, get), f) }
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v,
-			c(func(x *StudyRunReport) float64 { return x.Final.MeanIoU }, "%.4f"),
-			c(func(x *StudyRunReport) float64 { return x.Final.PixelAcc }, "%.4f"),
-			c(func(x *StudyRunReport) float64 { return x.Final.MeanAcc }, "%.4f"),
-			c(func(x *StudyRunReport) float64 { return x.Final.FWIoU }, "%.4f"),
-			c(func(x *StudyRunReport) float64 { return x.FinalLoss }, "%.4f"),
-			c(func(x *StudyRunReport) float64 { return x.Done.TrainSeconds }, "%.1f s"),
-			c(func(x *StudyRunReport) float64 { return float64(x.Params) }, "%.0f"),
-			c(func(x *StudyRunReport) float64 { return x.Response }, "%.4f"),
-			c(func(x *StudyRunReport) float64 { return x.Spectral }, "%.4f"))
+			c(func(x *RunReport) float64 { return x.Final.MeanIoU }, "%.4f"),
+			c(func(x *RunReport) float64 { return x.Final.PixelAcc }, "%.4f"),
+			c(func(x *RunReport) float64 { return x.Final.MeanAcc }, "%.4f"),
+			c(func(x *RunReport) float64 { return x.Final.FWIoU }, "%.4f"),
+			c(func(x *RunReport) float64 { return x.FinalLoss }, "%.4f"),
+			c(func(x *RunReport) float64 { return x.Done.TrainSeconds }, "%.1f s"),
+			c(func(x *RunReport) float64 { return float64(x.Params) }, "%.0f"),
+			c(func(x *RunReport) float64 { return x.Response }, "%.4f"),
+			c(func(x *RunReport) float64 { return x.Spectral }, "%.4f"))
 	}
 	fmt.Fprintf(&b, "\nFinal train loss: mean of the last 10 logged steps. Train time: wall-clock time of the training, "+
 		"periodic evaluations and checkpoints included. Trainable params: parameters with a non-zero learning-rate multiplier. "+
@@ -579,7 +558,7 @@ func (r *StudyReport) Markdown() string {
 	for _, v := range p.Variants() {
 		fmt.Fprintf(&b, "| %s |", v)
 		for ci := range r.Classes {
-			xs := r.collect(v, func(x *StudyRunReport) float64 {
+			xs := r.collect(v, func(x *RunReport) float64 {
 				if ci < len(x.Final.IoU) {
 					return x.Final.IoU[ci]
 				}
@@ -594,10 +573,10 @@ func (r *StudyReport) Markdown() string {
 	b.WriteString("\n## Upsampling layers\n\n")
 	b.WriteString("Kernel drift ‖W − W_bilinear‖ / ‖W_bilinear‖ of each deconv weight after training (0: still the bilinear init; " +
 		"n/a: the variant has a resize and a conv instead of a deconv).\n\n")
-	r.layerTable(&b, layerNames, func(l StudyLayer) (float64, bool) { return l.Drift, l.HasDeconvWeight })
+	r.layerTable(&b, layerNames, func(l LayerReport) (float64, bool) { return l.Drift, l.HasDeconvWeight })
 	b.WriteString("\nConstant-response score of each upsampling layer alone, with its trained weights: std/mean of its response to a " +
 		"constant input over the interior (0 for bilinear with k = 2s; > 0 when the kernel's taps overlap unevenly).\n\n")
-	r.layerTable(&b, layerNames, func(l StudyLayer) (float64, bool) { return l.Response, !math.IsNaN(l.Response) })
+	r.layerTable(&b, layerNames, func(l LayerReport) (float64, bool) { return l.Response, !math.IsNaN(l.Response) })
 
 	b.WriteString("\n## Plots\n\n")
 	fmt.Fprintf(&b, "![train loss](%s)\n\n![val mIoU](%s)\n\n", ReportLossPNG, ReportMIoUPNG)
@@ -629,7 +608,7 @@ func reportDataLine(exp *configs.Experiment) string {
 }
 
 // layerNames lists the upsampling layers in model order (the first run's).
-func (r *StudyReport) layerNames() []string {
+func (r *Report) layerNames() []string {
 	var names []string
 	for _, l := range r.Runs[0].Layers {
 		names = append(names, l.Name)
@@ -637,7 +616,7 @@ func (r *StudyReport) layerNames() []string {
 	return names
 }
 
-func (r *StudyReport) layerTable(b *strings.Builder, names []string, get func(StudyLayer) (float64, bool)) {
+func (r *Report) layerTable(b *strings.Builder, names []string, get func(LayerReport) (float64, bool)) {
 	b.WriteString("| variant |")
 	for _, n := range names {
 		fmt.Fprintf(b, " %s |", n)

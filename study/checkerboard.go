@@ -1,4 +1,4 @@
-package train
+package study
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Checkerboard scores (issue 7). Two measures, both 0 for a perfectly smooth upsampling:
+// Checkerboard scores: how strongly an upsampling layer stamps a pattern of its stride on
+// what it upsamples. Two measures, both 0 for a perfectly smooth upsampling:
 //
 // Constant response (ConstantResponseScore): an upsampling layer, fed a constant map,
 // should give a constant map away from the borders. A transposed convolution with kernel
