@@ -77,6 +77,16 @@ func (p *problems) originOf(key string) string {
 	return ""
 }
 
+// has reports whether a problem was already recorded under key.
+func (p *problems) has(key string) bool {
+	for _, e := range p.list {
+		if e.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/fcn-dev/fcn/layers"
 )
 
 // replace returns tiny with old replaced by new (old must occur).
@@ -225,5 +227,24 @@ func TestValidateInCode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "default.yaml (shipped): train.steps: must be > 0") ||
 		!strings.Contains(err.Error(), `model.layers[1] (`+e.Model.Layers[1].Name+`): unknown input "nowhere"`) {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+// An experiment built in code is validated like a file: an unknown type, or options not
+// made from the layer's type, are errors naming the layer.
+func TestValidateLayersBuiltInCode(t *testing.T) {
+	e, err := Load("default", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Model.Layers[1].Type = "convv"
+	err = e.Validate()
+	if err == nil || !strings.Contains(err.Error(), `(`+e.Model.Layers[1].Name+`): unknown layer type "convv", did you mean "conv"?`) {
+		t.Errorf("unknown type: %v", err)
+	}
+	e, _ = Load("default", nil, nil)
+	e.Model.Layers[0].Options = layers.Options{}
+	if err := e.Validate(); err == nil || !strings.Contains(err.Error(), "options are not those of a conv layer") {
+		t.Errorf("zero options: %v", err)
 	}
 }

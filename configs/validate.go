@@ -191,8 +191,16 @@ func validateModel(e *Experiment, p *problems) {
 // validateLayer checks one layer's arity and options against its registered type.
 func validateLayer(l *LayerSpec, label string, classes int, p *problems) {
 	typ := layerType(l.Type)
-	if typ == nil || l.Options.Type() != typ {
-		return // the decoder reported the type
+	switch {
+	case typ == nil:
+		if !p.has(label) { // a file's unknown type is reported by the decoder already
+			p.add(label, "unknown layer type %q%s", l.Type, suggestList(l.Type, layers.ModelTypes()))
+		}
+		return
+	case l.Options.Type() != typ:
+		// A layer built in code must take its options from its type (NewOptions).
+		p.add(label, "options are not those of a %s layer: start from the type's NewOptions", l.Type)
+		return
 	}
 	n, ar := len(l.Inputs), typ.Inputs
 	switch {
