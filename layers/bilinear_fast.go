@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -215,7 +216,7 @@ func bilinearForward[T Float](l *Deconv, p *bilinearPlan[T], x, y []T) {
 	if l.bias != nil {
 		p.b = convData[T](l.bias.Value)
 	}
-	parRun(p.stripes, p)
+	par.Run(p.stripes, p)
 	p.y, p.b = nil, nil
 }
 
@@ -231,7 +232,7 @@ func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
 	}
 	p.dy, p.dx, p.back = dy, dx, true
 	p.b = db
-	parRun(p.stripes, p)
+	par.Run(p.stripes, p)
 	if dx != nil {
 		rows := p.planes * p.hin
 		for _, b := range p.colsB {
@@ -253,7 +254,7 @@ func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
 }
 
 // do runs the per-plane pass along the columns for stripe i of the planes.
-func (p *bilinearPlan[T]) do(i int) {
+func (p *bilinearPlan[T]) Do(i int) {
 	tSz, outSz := p.hin*p.wout, p.hout*p.wout
 	for pl := i * p.planes / p.stripes; pl < (i+1)*p.planes/p.stripes; pl++ {
 		t := p.t[pl*tSz : (pl+1)*tSz]

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -392,7 +393,7 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBet
 	wt, dwt := convBuf[T](l.wt), convBuf[T](l.dwt)
 	fj := &job.flip
 	fj.l, fj.w, fj.wt, fj.back = l, w, wt, false
-	parRun(channels, fj)
+	par.Run(channels, fj)
 	if img != nil { // the image-parallel path (convBackward decides)
 		var d []T
 		if dw != nil {
@@ -404,7 +405,7 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBet
 	}
 	if dw != nil {
 		fj.w, fj.wt, fj.back = dw, dwt, true
-		parRun(channels, fj)
+		par.Run(channels, fj)
 	}
 	fj.l, fj.w, fj.wt = nil, nil, nil
 }
@@ -465,7 +466,7 @@ type flipJob[T Float] struct {
 	back  bool
 }
 
-func (j *flipJob[T]) do(i int) {
+func (j *flipJob[T]) Do(i int) {
 	g, G := j.l.geom, j.l.sp.groups
 	M, C := j.l.sp.out/G, g.C/G
 	kh, kw := g.KH, g.KW

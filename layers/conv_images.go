@@ -2,6 +2,7 @@ package layers
 
 import (
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -46,7 +47,7 @@ func convForwardImages[T Float](l *Conv, x, y []T, j *convImageJob[T]) {
 	if l.bias != nil {
 		j.b = convData[T](l.bias.Value)
 	}
-	parRun(l.n, j)
+	par.Run(l.n, j)
 	j.x, j.y, j.w, j.b = nil, nil, nil, nil
 }
 
@@ -73,10 +74,10 @@ func convWeightGradImages[T Float](l *Conv, x, dy, dw []T, j *convImageJob[T]) {
 func (j *convImageJob[T]) runSlots(wsize int) {
 	slots := imageSlotsOf(j.l.n)
 	j.partials.reset(slots, wsize)
-	parRun(slots, j)
+	par.Run(slots, j)
 }
 
-func (j *convImageJob[T]) do(i int) {
+func (j *convImageJob[T]) Do(i int) {
 	l := j.l
 	g, gt, G := l.geom, l.geomT, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols() // forward: reduction, output channels, pixels per group

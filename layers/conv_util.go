@@ -5,12 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -269,11 +268,11 @@ type biasGradJob[T Float] struct {
 
 func (j *biasGradJob[T]) run(db, dy []T, n, c, p int) {
 	j.db, j.dy, j.n, j.c, j.p = db, dy, n, c, p
-	parRun(c, j)
+	par.Run(c, j)
 	j.db, j.dy = nil, nil
 }
 
-func (j *biasGradJob[T]) do(c int) {
+func (j *biasGradJob[T]) Do(c int) {
 	for n := range j.n {
 		var s T
 		for _, v := range j.dy[(n*j.c+c)*j.p : (n*j.c+c+1)*j.p] {
@@ -405,127 +404,6 @@ func (c convChunks) block(i int) (n0, cnt, r0, r1 int) {
 // maxCols is the widest block's column count.
 func (c convChunks) maxCols() int { return c.nb * c.rows * c.ow }
 
-// parTasks is work cut into independent tasks: do(i) for i in [0, n) may run in any
-// order, on any goroutine, and tasks write disjoint memory, so the result does not
-// depend on how many goroutines share them.
-type parTasks interface{ do(i int) }
-
-// parJob is the state of one parRun call that its goroutines share. Jobs are reused:
-// next holds the call's generation in its upper 32 bits and the next task in the lower,
-// and a helper takes a task only by a compare-and-swap on next in the generation it
-// was called for, so a helper that wakes up after its call has returned (and the job
-// has moved on to another) takes nothing and reads nothing else.
-type parJob struct {
-	t    parTasks
-	n    atomic.Int64
-	next atomic.Uint64
-	done atomic.Int64
-	fin  chan struct{} // receives once per call, from whoever finishes the last task
-}
-
-// parClosed in the task half of parJob.next means no task may be taken.
-const parClosed = 1<<32 - 1
-
-// parTicket asks a helper to join generation gen of job j.
-type parTicket struct {
-	j   *parJob
-	gen uint64
-}
-
-// The helpers of parRun: goroutines started on first need (at most GOMAXPROCS−1 at
-// once are asked to help) that live as long as the process, as the GEMM's do. Jobs are
-// recycled through a free list, so a steady-state call allocates nothing.
-var (
-	parQueue   = make(chan parTicket, 256)
-	parWorkers atomic.Int32
-	parFree    struct {
-		sync.Mutex
-		jobs []*parJob
-	}
-)
-
-// parRun runs t.do(0), …, t.do(n−1) on up to GOMAXPROCS goroutines, the caller's
-// included, and returns when all are done. The caller never waits for a helper to
-// arrive, only for tasks already taken to finish.
-func parRun(n int, t parTasks) {
-	helpers := min(n, runtime.GOMAXPROCS(0)) - 1
-	if helpers <= 0 {
-		for i := range n {
-			t.do(i)
-		}
-		return
-	}
-	for {
-		w := parWorkers.Load()
-		if int(w) >= helpers {
-			break
-		}
-		if parWorkers.CompareAndSwap(w, w+1) {
-			go parWorker()
-		}
-	}
-	parFree.Lock()
-	var j *parJob
-	if k := len(parFree.jobs); k > 0 {
-		j = parFree.jobs[k-1]
-		parFree.jobs = parFree.jobs[:k-1]
-	} else {
-		j = &parJob{fin: make(chan struct{}, 1)}
-	}
-	parFree.Unlock()
-	// Close the job to helpers of any generation before touching it (a helper of the
-	// last one may still be between reading next and its compare-and-swap), set it up,
-	// then open the new generation.
-	gen := j.next.Load()>>32 + 1
-	j.next.Store(gen<<32 | parClosed)
-	j.t = t
-	j.n.Store(int64(n))
-	j.done.Store(0)
-	j.next.Store(gen << 32)
-	for range helpers {
-		select {
-		case parQueue <- parTicket{j, gen}:
-		default: // queue full: make do with fewer helpers
-		}
-	}
-	j.work(gen)
-	<-j.fin
-	j.t = nil
-	parFree.Lock()
-	parFree.jobs = append(parFree.jobs, j)
-	parFree.Unlock()
-}
-
-func parWorker() {
-	for tk := range parQueue {
-		tk.j.work(tk.gen)
-	}
-}
-
-// work takes and runs tasks of generation gen until none are left.
-func (j *parJob) work(gen uint64) {
-	for {
-		cur := j.next.Load()
-		if cur>>32 != gen {
-			return // the call is over
-		}
-		i := int64(cur & (1<<32 - 1))
-		n := j.n.Load()
-		if i >= n {
-			return
-		}
-		if !j.next.CompareAndSwap(cur, cur+1) {
-			continue
-		}
-		// Task i of this generation is ours: the call cannot end before it is done,
-		// so t is still this call's.
-		j.t.do(int(i))
-		if j.done.Add(1) == n {
-			j.fin <- struct{}{}
-		}
-	}
-}
-
 // colJob runs Im2ColPart or Col2ImPart on a block of images in parallel, one task per
 // image and run of channels: tasks touch disjoint rows of the column block and, for
 // col2im, disjoint image planes.
@@ -571,7 +449,7 @@ func (j *colJob[T]) run(g im2col.Geom, im []T, imSz int, col []T, ld, cnt, r0, r
 		nf = min(j.fill.rows, 2*procs)
 	}
 	j.fill.tasks = nf
-	parRun(j.ncol+nf, j)
+	par.Run(j.ncol+nf, j)
 	j.im, j.col = nil, nil
 	j.fill.dst, j.fill.v = nil, nil
 }
@@ -582,7 +460,7 @@ func (j *colJob[T]) setFill(dst []T, rows, cols, ld int, v []T) {
 	j.fill.dst, j.fill.rows, j.fill.cols, j.fill.ld, j.fill.v = dst, rows, cols, ld, v
 }
 
-func (j *colJob[T]) do(i int) {
+func (j *colJob[T]) Do(i int) {
 	if i >= j.ncol {
 		f := &j.fill
 		t := i - j.ncol

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -643,7 +644,7 @@ func deconvForwardPhases[T Float](l *Deconv, x, y []T, job *colJob[T], il *phase
 			}
 		}
 		il.z, il.n0, il.cnt = z, n0, cnt
-		parRun(cnt*sp.out, il)
+		par.Run(cnt*sp.out, il)
 	}
 	il.z, il.y, il.bias = nil, nil, nil
 }
@@ -688,7 +689,7 @@ type phaseInterleave[T Float] struct {
 	n0, cnt    int
 }
 
-func (il *phaseInterleave[T]) do(i int) {
+func (il *phaseInterleave[T]) Do(i int) {
 	l := il.l
 	c := l.sp.out
 	j, o := i/c, i%c

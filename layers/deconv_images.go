@@ -3,6 +3,7 @@ package layers
 import (
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -46,11 +47,11 @@ func deconvForwardImages[T Float](l *Deconv, x, y []T, j *phaseImageJob[T], colN
 		ph.ld, ph.zoff = ph.geom.Cols(), zoff
 		zoff += l.sp.out * ph.ld
 	}
-	parRun(l.n, j)
+	par.Run(l.n, j)
 	j.x, j.y, j.wsub, j.bias = nil, nil, nil, nil
 }
 
-func (j *phaseImageJob[T]) do(n int) {
+func (j *phaseImageJob[T]) Do(n int) {
 	l := j.l
 	G := l.sp.groups
 	Og := l.sp.out / G
@@ -77,7 +78,7 @@ func (j *phaseImageJob[T]) do(n int) {
 	}
 	il := phaseInterleave[T]{l: l, z: z, y: j.y, bias: j.bias, n0: n, cnt: 1}
 	for o := range l.sp.out {
-		il.do(o)
+		il.Do(o)
 	}
 	j.pool.put(buf)
 }
@@ -110,14 +111,14 @@ func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T],
 	j.l, j.x, j.dy, j.dx, j.w, j.rows = l, x, dy, dx, convData[T](l.weight.Value), rows
 	slots := imageSlotsOf(l.n)
 	j.partials.reset(slots, len(dw))
-	parRun(slots, j)
+	par.Run(slots, j)
 	if dw != nil {
 		j.partials.sumInto(dw, true)
 	}
 	j.x, j.dy, j.dx, j.w = nil, nil, nil, nil
 }
 
-func (j *backImageJob[T]) do(s int) {
+func (j *backImageJob[T]) Do(s int) {
 	l := j.l
 	g := l.geom
 	G := l.sp.groups

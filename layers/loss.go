@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -255,11 +256,11 @@ func (j *lossJob[T]) run(n int) {
 		}
 		j.total, j.norm, j.invalid = j.total[:tasks], j.norm[:tasks], j.invalid[:tasks]
 	}
-	parRun(tasks, j)
+	par.Run(tasks, j)
 	j.x, j.dx, j.e, j.labels = nil, nil, nil, nil
 }
 
-func (j *lossJob[T]) do(i int) {
+func (j *lossJob[T]) Do(i int) {
 	n, b := i/j.blocks, i%j.blocks
 	p0 := b * lossPixelBlock
 	p1 := min(p0+lossPixelBlock, j.l.s)

@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -157,11 +158,11 @@ type poolJob[T Float] struct {
 func (j *poolJob[T]) run(l *MaxPool, x, y []T, back bool) {
 	j.l, j.x, j.y, j.back = l, x, y, back
 	j.planes = max(1, eltBlock/(l.h*l.w))
-	parRun((l.n*l.c+j.planes-1)/j.planes, j)
+	par.Run((l.n*l.c+j.planes-1)/j.planes, j)
 	j.l, j.x, j.y = nil, nil, nil
 }
 
-func (j *poolJob[T]) do(i int) {
+func (j *poolJob[T]) Do(i int) {
 	l := j.l
 	nc0 := i * j.planes
 	nc1 := min(nc0+j.planes, l.n*l.c)

@@ -24,7 +24,9 @@ type ResizeConfig struct {
 // F.interpolate(x, scale_factor=f, mode=...) with align_corners=False: output pixel o
 // reads input coordinate (o + 0.5)/f − 0.5, clamped below at 0, interpolated linearly
 // (bilinear) or taken as ⌊o/f⌋ (nearest). Backward is the exact adjoint of Forward.
-// It is issue 7's parameter-free `bilinear` upsampling and the resize step of `resize_conv`.
+// It is a `resize` layer of an experiment (parameter-free upsampling, as in PyTorch) and
+// the nearest-neighbour step that the model builder puts before the conv of a deconv in
+// mode `resize_conv`.
 type Resize struct {
 	name, prefix string
 	factor       [2]int
