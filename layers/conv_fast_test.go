@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/fcn-dev/fcn/layers"
@@ -486,8 +487,10 @@ func TestFrozenBilinearMatchesGeneralPath(t *testing.T) {
 			fastCompare(t, "bilinear y", by, py, 1e-5)
 			fastCompare(t, "bilinear dx", bdx, pdx, 1e-5)
 
-			// A frozen weight that is no longer bilinear (a restored checkpoint) takes the
-			// general path again, and gives its result exactly.
+			// A frozen weight that is no longer bilinear after Init (a checkpoint loaded
+			// before the first Forward) takes the general path, and gives its result
+			// exactly.
+			frozen = newBilinear(t, tc.cfg, in, "frozen", tensor.Float32, bias)
 			w := frozen.Weight().Value.Data().([]float32)
 			w[len(w)/2] += 0.25
 			if frozen.FastBilinear() {
@@ -498,6 +501,9 @@ func TestFrozenBilinearMatchesGeneralPath(t *testing.T) {
 			fy2, fdx2, _ := fastRun(t, frozen, tensor.Float32, in, x, nil, nil, dy)
 			fastCompare(t, "altered y", fy2, gy2, 0)
 			fastCompare(t, "altered dx", fdx2, gdx2, 0)
+			if frozen.FastBilinear() || strings.Contains(frozen.ComputePath(), "bilinear") {
+				t.Fatalf("an altered frozen weight reports path %s", frozen.ComputePath())
+			}
 		})
 	}
 }

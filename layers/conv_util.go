@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
@@ -248,16 +247,6 @@ func convZero(d *tensor.Dense) {
 	}
 }
 
-// convAddBias adds b[c] to every pixel of channel c of one image y (C×P).
-func convAddBias[T Float](y, b []T, p int) {
-	for c, bv := range b {
-		row := y[c*p : (c+1)*p]
-		for i := range row {
-			row[i] += bv
-		}
-	}
-}
-
 // biasGradJob adds the bias gradient of a batch — the per-channel sums of the output
 // gradient — one task per channel: each channel adds its image sums image after image,
 // so the result does not depend on how the channels are shared out.
@@ -299,6 +288,12 @@ func convGrowBuf(buf any, dt tensor.Dtype, n int) any {
 	}
 }
 
+// convBuf returns a buffer made by convGrowBuf as []T (nil when there is none).
+func convBuf[T Float](buf any) []T {
+	b, _ := buf.([]T)
+	return b
+}
+
 // convMustShape panics with a clear message when Forward/Backward is handed a tensor of
 // another shape than Setup saw: that is a programmer error, not bad user input.
 func convMustShape(prefix, what string, d *tensor.Dense, want tensor.Shape) {
@@ -307,26 +302,33 @@ func convMustShape(prefix, what string, d *tensor.Dense, want tensor.Shape) {
 	}
 }
 
-// convData returns d's backing array as []T without allocating — Dense.Data boxes a new
-// slice through reflect on every call, which a steady-state step must not do — or nil
-// for a nil tensor (no gradient wanted). A dtype other than T's is a programmer error.
-func convData[T Float](d *tensor.Dense) []T {
-	if d == nil {
+// paramValue is p's value as []T, nil for no parameter (no bias).
+func paramValue[T Float](p *Param) []T {
+	if p == nil {
 		return nil
 	}
-	var z T
-	want := tensor.Float64
-	if unsafe.Sizeof(z) == 4 {
-		want = tensor.Float32
-	}
-	if d.Dtype() != want {
-		panic(fmt.Sprintf("layers: tensor dtype %v where %v was set up", d.Dtype(), want))
-	}
-	raw := d.Raw
-	if len(raw) == 0 {
+	return floatsOf[T](p.Value)
+}
+
+// paramGrad is the gradient Backward adds into: nil for no parameter or a frozen one,
+// which gets no gradient, as in Caffe.
+func paramGrad[T Float](p *Param) []T {
+	if p == nil || p.Frozen() {
 		return nil
 	}
-	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/int(unsafe.Sizeof(z)))
+	return floatsOf[T](p.Grad)
+}
+
+// convBackwardArgs checks Backward's tensors against the shapes of Setup and returns
+// the input, the output gradient and the input gradient (nil when none is wanted).
+func convBackwardArgs(prefix string, in []*tensor.Dense, dOut *tensor.Dense, dIn []*tensor.Dense, inShape, outShape tensor.Shape) (x, dy, dx *tensor.Dense) {
+	convMustShape(prefix, "input", in[0], inShape)
+	convMustShape(prefix, "output gradient", dOut, outShape)
+	if len(dIn) > 0 {
+		dx = dIn[0]
+		convMustShape(prefix, "input gradient", dx, inShape)
+	}
+	return in[0], dOut, dx
 }
 
 // ---- Work shared by conv and deconv on the fast path: column blocks, parallel

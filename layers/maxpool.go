@@ -110,7 +110,7 @@ func (l *MaxPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error
 	l.n, l.c, l.h, l.w = n, c, h, w
 	l.oh = poolOutSize(h, l.kernel[0], l.stride[0], l.pad[0], l.ceil)
 	l.ow = poolOutSize(w, l.kernel[1], l.stride[1], l.pad[1], l.ceil)
-	l.argmax = growInt32(l.argmax, n*c*l.oh*l.ow)
+	l.argmax = growSlice(l.argmax, n*c*l.oh*l.ow)
 	return tensor.Shape{n, c, l.oh, l.ow}, nil
 }
 

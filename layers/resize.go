@@ -109,8 +109,8 @@ func (l *Resize) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 // i0 = ⌊src⌋, i1 = min(i0+1, in−1), λ1 = src − i0, λ0 = 1 − λ1.
 func (t *resizeTaps) build(in, f int) {
 	out := in * f
-	t.i0, t.i1 = growInt32(t.i0, out), growInt32(t.i1, out)
-	t.lam0, t.lam1 = growFloat64(t.lam0, out), growFloat64(t.lam1, out)
+	t.i0, t.i1 = growSlice(t.i0, out), growSlice(t.i1, out)
+	t.lam0, t.lam1 = growSlice(t.lam0, out), growSlice(t.lam1, out)
 	for o := range out {
 		src := max((float64(o)+0.5)/float64(f)-0.5, 0)
 		i0 := int(src)
