@@ -366,27 +366,8 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 	case images:
 		convWeightGradImages(l, x, dy, dw, &s.img)
 	default:
-		for bi := range l.fwd.count() {
-			n0, cnt, r0, r1 := l.fwd.block(bi)
-			ld := cnt * (r1 - r0) * g.OW
-			bm, ldb := col, ld
-			if l.pointwise && cnt == 1 {
-				bm, ldb = x[n0*inSz+r0*g.OW:], P
-			} else {
-				job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
-			}
-			am, lda := dy[n0*outSz+r0*g.OW:], P
-			if cnt > 1 {
-				gatherImages(tmp, dy[n0*outSz:], cnt, l.sp.out, P, outSz)
-				am, lda = tmp, ld
-			}
-			for gi := range G {
-				gemm.Gemm(false, true, M, K, ld,
-					1, am[gi*M*lda:], lda,
-					bm[gi*K*ldb:], ldb,
-					1, dw[gi*M*K:], K)
-			}
-		}
+		// A deconv's weight gradient with the roles of x and dY swapped.
+		backBlocked(g, l.fwd, G, l.sp.out, dy, x, nil, nil, dw, 1, 0, l.pointwise, col, tmp, job)
 	}
 	beta := T(1) // dX is added into, unless assigned
 	if l.assignDx {
@@ -446,66 +427,21 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *co
 	fj := &s.job.flip
 	fj.l, fj.w, fj.wt, fj.back = l, w, s.wt, false
 	par.Run(channels, fj)
+	var dwt []T // the weight gradient in the flipped layout, if wanted
+	if dw != nil {
+		dwt = s.dwt
+	}
 	if images {
-		var d []T
-		if dw != nil {
-			d = s.dwt
-		}
-		convBackImages(l, x, dy, dx, d, s.wt, dxBeta, &s.img)
+		convBackImages(l, x, dy, dx, dwt, s.wt, dxBeta, &s.img)
 	} else {
-		convFlippedBlocks(l, x, dy, dx, dw != nil, s, dxBeta)
+		// By blocks of input rows: dwt (=, then +=) x·col'ᵀ, dX (+)= W'·col'.
+		backBlocked(l.geomT, l.bwd, l.sp.groups, l.geom.C, x, dy, s.wt, dx, dwt, 0, dxBeta, false, s.col, s.tmp, &s.job)
 	}
 	if dw != nil {
 		fj.w, fj.wt, fj.back = dw, s.dwt, true
 		par.Run(channels, fj)
 	}
 	fj.l, fj.w, fj.wt = nil, nil, nil
-}
-
-// convFlippedBlocks is convBackwardFlipped's blocked loop: per block of input rows,
-// col' = im2col'(dY) shared by all threads, then dwt_g (=, then +=) x_g·col'_gᵀ when
-// weights, and dX_g (+)= W'_g·col'_g.
-func convFlippedBlocks[T Float](l *Conv, x, dy, dx []T, weights bool, s *convState[T], dxBeta T) {
-	wt, dwt, col, tmp, job := s.wt, s.dwt, s.col, s.tmp, &s.job
-	g, gt, G := l.geom, l.geomT, l.sp.groups
-	C := g.C / G
-	KT := l.sp.out / G * g.KH * g.KW
-	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
-	for bi := range l.bwd.count() {
-		n0, cnt, r0, r1 := l.bwd.block(bi)
-		ld := cnt * (r1 - r0) * gt.OW
-		job.run(gt, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
-		if weights {
-			am, lda := x[n0*inSz+r0*gt.OW:], P
-			if cnt > 1 {
-				gatherImages(tmp, x[n0*inSz:], cnt, g.C, P, inSz)
-				am, lda = tmp, ld
-			}
-			beta := T(1)
-			if bi == 0 {
-				beta = 0
-			}
-			for gi := range G {
-				gemm.Gemm(false, true, C, KT, ld,
-					1, am[gi*C*lda:], lda,
-					col[gi*KT*ld:], ld,
-					beta, dwt[gi*C*KT:], KT)
-			}
-		}
-		cm, ldc, beta := dx[n0*inSz+r0*gt.OW:], P, dxBeta
-		if cnt > 1 {
-			cm, ldc, beta = tmp, ld, 0
-		}
-		for gi := range G {
-			gemm.Gemm(false, false, C, ld, KT,
-				1, wt[gi*C*KT:], KT,
-				col[gi*KT*ld:], ld,
-				beta, cm[gi*C*ldc:], ldc)
-		}
-		if cnt > 1 {
-			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, dxBeta != 0)
-		}
-	}
 }
 
 // flipJob moves a conv weight to and from the flipped layout of

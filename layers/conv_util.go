@@ -406,6 +406,60 @@ func (c convChunks) block(i int) (n0, cnt, r0, r1 int) {
 // maxCols is the widest block's column count.
 func (c convChunks) maxCols() int { return c.nb * c.rows * c.ow }
 
+// backBlocked is the blocked backward of a deconv, and of a conv at stride 1 through its
+// flipped kernel, which has the same shape. Per block of the window positions of g
+// (chunks), col = im2col(dy) shared by all threads, then per group
+// dw_g (+)= x_g·col_gᵀ if dw != nil (the first block with beta dwBeta0, later ones
+// adding) and dx_g (+)= w_g·col_g if dx != nil (beta dxBeta: 0 writes dx, which the
+// blocks cover once). x and dx have cin channels of g.OH×g.OW pixels per image; with
+// direct, dy is its own column matrix (a 1×1 deconv) unless images go side by side.
+func backBlocked[T Float](g im2col.Geom, chunks convChunks, groups, cin int, x, dy, w, dx, dw []T, dwBeta0, dxBeta T, direct bool, col, tmp []T, job *colJob[T]) {
+	G := groups
+	K, M, P := g.Rows()/G, cin/G, g.OH*g.OW
+	inSz, outSz := cin*P, g.C*g.H*g.W
+	for bi := range chunks.count() {
+		n0, cnt, r0, r1 := chunks.block(bi)
+		ld := cnt * (r1 - r0) * g.OW
+		cm, ldc := dy[n0*outSz:], P
+		if !direct || cnt > 1 {
+			job.run(g, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
+			cm, ldc = col, ld
+		}
+		if dw != nil {
+			am, lda := x[n0*inSz+r0*g.OW:], P
+			if cnt > 1 {
+				gatherImages(tmp, x[n0*inSz:], cnt, cin, P, inSz)
+				am, lda = tmp, ld
+			}
+			beta := T(1)
+			if bi == 0 {
+				beta = dwBeta0
+			}
+			for gi := range G {
+				gemm.Gemm(false, true, M, K, ld,
+					1, am[gi*M*lda:], lda,
+					cm[gi*K*ldc:], ldc,
+					beta, dw[gi*M*K:], K)
+			}
+		}
+		if dx != nil {
+			dm, ldd, beta := dx[n0*inSz+r0*g.OW:], P, dxBeta
+			if cnt > 1 {
+				dm, ldd, beta = tmp, ld, 0
+			}
+			for gi := range G {
+				gemm.Gemm(false, false, M, ld, K,
+					1, w[gi*M*K:], K,
+					cm[gi*K*ldc:], ldc,
+					beta, dm[gi*M*ldd:], ldd)
+			}
+			if cnt > 1 {
+				scatterImages(dx[n0*inSz:], tmp, cnt, cin, P, inSz, dxBeta != 0)
+			}
+		}
+	}
+}
+
 // colJob runs Im2ColPart or Col2ImPart on a block of images in parallel, one task per
 // image and run of channels: tasks touch disjoint rows of the column block and, for
 // col2im, disjoint image planes.

@@ -546,7 +546,8 @@ func deconvForward[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 	}
 }
 
-// deconvBackward: per block, col = im2col(dY); dW_g += x_g·col_gᵀ; dX_g += W_g·col_g.
+// deconvBackward adds the bias, weight and input gradients: dW_g += x_g·im2col(dY)_gᵀ
+// and dX_g += W_g·im2col(dY)_g, per image or block by block.
 func deconvBackward[T Float](l *Deconv, x, dy, dx []T, s *deconvState[T]) {
 	dw, db := paramGrad[T](l.weight), paramGrad[T](l.bias)
 	if db != nil {
@@ -557,55 +558,7 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx []T, s *deconvState[T]) {
 	case l.bwdPath == pathImageParallel:
 		deconvBackImages(l, x, dy, dx, dw, &s.back)
 	default:
-		deconvBackBlocked(l, x, dy, dx, dw, s)
-	}
-}
-
-// deconvBackBlocked adds the weight and input gradients block by block, each product
-// shared among all threads.
-func deconvBackBlocked[T Float](l *Deconv, x, dy, dx, dw []T, s *deconvState[T]) {
-	G := l.sp.groups
-	K, M, P := l.dims()
-	w := floatsOf[T](l.weight.Value)
-	g := l.geom
-	inSz, outSz := M*G*P, g.C*g.H*g.W
-	col, tmp, job := s.col, s.tmp, &s.job
-	for bi := range l.chunks.count() {
-		n0, cnt, r0, r1 := l.chunks.block(bi)
-		ld := cnt * (r1 - r0) * g.OW
-		cm, ldc := dy[n0*outSz:], P
-		if !l.pointwise || cnt > 1 {
-			job.run(g, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
-			cm, ldc = col, ld
-		}
-		if dw != nil {
-			am, lda := x[n0*inSz+r0*g.OW:], P
-			if cnt > 1 {
-				gatherImages(tmp, x[n0*inSz:], cnt, M*G, P, inSz)
-				am, lda = tmp, ld
-			}
-			for gi := range G {
-				gemm.Gemm(false, true, M, K, ld,
-					1, am[gi*M*lda:], lda,
-					cm[gi*K*ldc:], ldc,
-					1, dw[gi*M*K:], K)
-			}
-		}
-		if dx != nil {
-			dm, ldd, beta := dx[n0*inSz+r0*g.OW:], P, T(1)
-			if cnt > 1 {
-				dm, ldd, beta = tmp, ld, 0
-			}
-			for gi := range G {
-				gemm.Gemm(false, false, M, ld, K,
-					1, w[gi*M*K:], K,
-					cm[gi*K*ldc:], ldc,
-					beta, dm[gi*M*ldd:], ldd)
-			}
-			if cnt > 1 {
-				scatterImages(dx[n0*inSz:], tmp, cnt, M*G, P, inSz, true)
-			}
-		}
+		backBlocked(l.geom, l.chunks, l.sp.groups, l.inShape[1], x, dy, floatsOf[T](l.weight.Value), dx, dw, 1, 1, l.pointwise, s.col, s.tmp, &s.job)
 	}
 }
 

@@ -39,8 +39,7 @@ func (l *Deconv) Geometry() ConvGeometry {
 // for output channel o of group g.
 func ReferenceConv(g ConvGeometry, x, w, b, dy []float64) (y, dx, dw, db []float64) {
 	cg, og := g.InC/g.Groups, g.OutC/g.Groups
-	y = make([]float64, g.N*g.OutC*g.OutH*g.OutW)
-	dx, dw, db = make([]float64, len(x)), make([]float64, len(w)), make([]float64, g.OutC)
+	y, dx, dw, db = g.referenceOutputs(x, w)
 	for n := range g.N {
 		for o := range g.OutC {
 			gi := o / og
@@ -81,8 +80,7 @@ func ReferenceConv(g ConvGeometry, x, w, b, dy []float64) (y, dx, dw, db []float
 // where it lies inside the output.
 func ReferenceDeconv(g ConvGeometry, x, w, b, dy []float64) (y, dx, dw, db []float64) {
 	cg, og := g.InC/g.Groups, g.OutC/g.Groups
-	y = make([]float64, g.N*g.OutC*g.OutH*g.OutW)
-	dx, dw, db = make([]float64, len(x)), make([]float64, len(w)), make([]float64, g.OutC)
+	y, dx, dw, db = g.referenceOutputs(x, w)
 	for n := range g.N {
 		for o := range g.OutC {
 			for i := range g.OutH * g.OutW {
@@ -119,4 +117,9 @@ func ReferenceDeconv(g ConvGeometry, x, w, b, dy []float64) (y, dx, dw, db []flo
 		}
 	}
 	return y, dx, dw, db
+}
+
+// referenceOutputs allocates the results of a reference, zeroed.
+func (g ConvGeometry) referenceOutputs(x, w []float64) (y, dx, dw, db []float64) {
+	return make([]float64, g.N*g.OutC*g.OutH*g.OutW), make([]float64, len(x)), make([]float64, len(w)), make([]float64, g.OutC)
 }
