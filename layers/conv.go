@@ -28,7 +28,9 @@ import (
 // order. For stride 1 the input gradient is itself a convolution — of dY with the
 // flipped, transposed weight — so it is computed as one (im2col of dY, which only
 // copies, and a GEMM adding into dX) instead of a GEMM followed by col2im, and the same
-// column block of dY gives the weight gradient too (convBackwardFlipped).
+// column block of dY gives the weight gradient too (convBackwardFlipped). Small
+// products run one image per task instead (conv_images.go). Setup chooses among these
+// ways once, as named paths (ComputePath).
 type Conv struct {
 	sp           convSpec
 	weight, bias *Param
