@@ -21,7 +21,8 @@ type SummaryRow struct {
 	MACs      int64        // multiply-accumulates of one forward (layers.MACCounter), 0 if not reported
 	HasOffset bool         // the node is a crop; Offset is its (h, w) offset
 	Offset    [2]int
-	Auto      bool // the offset was computed from the coordinate maps
+	Auto      bool   // the offset was computed from the coordinate maps
+	Path      string // the compute path the layer chose for these shapes (layers.PathReporter), "" if none
 }
 
 // Summary is a table of the graph, in topological order after the inputs, with totals.
@@ -49,6 +50,9 @@ func (g *Graph) Summary() Summary {
 		if mc, ok := n.Layer.(layers.MACCounter); ok {
 			r.MACs = mc.MACs()
 		}
+		if pr, ok := n.Layer.(layers.PathReporter); ok {
+			r.Path = pr.ComputePath()
+		}
 		if n.crop != nil {
 			h, w := n.crop.layer.Offset()
 			r.HasOffset, r.Offset, r.Auto = true, [2]int{h, w}, n.crop.auto
@@ -65,7 +69,7 @@ func (g *Graph) Summary() Summary {
 func (s Summary) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	tw := tabwriter.NewWriter(cw, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "layer\ttype\tinputs\toutput\tparams\tMACs\tcrop offset")
+	fmt.Fprintln(tw, "layer\ttype\tinputs\toutput\tparams\tMACs\tpath\tcrop offset")
 	for _, r := range s.Rows {
 		off := ""
 		if r.HasOffset {
@@ -85,8 +89,8 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 		if r.MACs > 0 {
 			macs = humanCount(r.MACs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, strings.Join(r.Inputs, ","),
-			formatShape(r.Shape), params, macs, off)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, strings.Join(r.Inputs, ","),
+			formatShape(r.Shape), params, macs, r.Path, off)
 	}
 	if err := tw.Flush(); err != nil {
 		return cw.n, err

@@ -1,12 +1,10 @@
 package layers
 
 import (
-	"bytes"
 	"math"
-	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
-	"gorgonia.org/tensor"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
 // The separable path of a Deconv whose weight is frozen bilinear.
@@ -37,48 +35,6 @@ import (
 // large maps the products are cut into bands of outputs, each multiplying only the
 // inputs that reach it. Every plane is computed the same way whichever goroutine takes
 // it, and the GEMM does not depend on the thread count, so neither does the result.
-
-// bilinearPath decides when the separable path applies and holds its tables.
-type bilinearPath struct {
-	possible bool // C_in == C_out: a channel-diagonal weight is possible at all
-	ref      []byte
-	p32      bilinearPlan[float32]
-	p64      bilinearPlan[float64]
-}
-
-// setup builds the reference weight and the tap tables for l's shapes and dtype.
-func (b *bilinearPath) setup(l *Deconv, dt tensor.Dtype) error {
-	ws := l.weight.Value.Shape()
-	b.possible = ws[0] == l.sp.out
-	if !b.possible {
-		return nil
-	}
-	switch dt {
-	case tensor.Float32:
-		b.ref = b.p32.setup(l, b.ref)
-	case tensor.Float64:
-		b.ref = b.p64.setup(l, b.ref)
-	}
-	return nil
-}
-
-// usable reports whether Forward and Backward may take the separable path now: the
-// weight is frozen (or fixed, mode "bilinear") and holds FillBilinear's pattern. The
-// weight is compared in full on every call, because nothing stops a caller from
-// writing into a frozen parameter (a checkpoint restored after Init, a gradient check
-// perturbing it); comparing its bytes with the pattern costs about one read of the
-// weight, far less than either path. -0 where the pattern has 0 fails the byte
-// comparison, and isBilinearDiag then decides by value.
-func (b *bilinearPath) usable(l *Deconv) bool {
-	if !b.possible || !(l.noParam || l.weight.Frozen()) {
-		return false
-	}
-	raw := l.weight.Value.Raw
-	if len(raw) >= len(b.ref) && bytes.Equal(raw[:len(b.ref)], b.ref) {
-		return true
-	}
-	return l.IsFrozenBilinear()
-}
 
 // bilinearPlan is the separable path for one dtype.
 type bilinearPlan[T Float] struct {
@@ -122,15 +78,9 @@ func bilinearBands(n, stride int, reach func(o int) (lo, hi int)) []bilinearBand
 	return bands
 }
 
-// setup sizes the plan for l and returns the reference weight's bytes (reusing ref).
-func (p *bilinearPlan[T]) setup(l *Deconv, ref []byte) []byte {
-	ws := l.weight.Value.Shape()
-	cin, coutG, kh, kw := ws[0], ws[1], ws[2], ws[3]
-	w := make([]T, ws.TotalSize())
-	fillBilinearDiag(w, bilinearKernel2D(kh, kw), cin, coutG, kh*kw)
-	var z T
-	ref = append(ref[:0], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w)*int(unsafe.Sizeof(z)))...)
-
+// setup sizes the plan for l's shapes.
+func (p *bilinearPlan[T]) setup(l *Deconv) {
+	kh, kw := l.sp.k[0], l.sp.k[1]
 	sp := &l.sp
 	p.hin, p.win = l.inShape[2], l.inShape[3]
 	p.hout, p.wout = l.outShape[2], l.outShape[3]
@@ -173,7 +123,6 @@ func (p *bilinearPlan[T]) setup(l *Deconv, ref []byte) []byte {
 		p.sums = make([]T, p.planes)
 	}
 	p.t, p.sums = p.t[:p.planes*p.hin*p.wout], p.sums[:p.planes]
-	return ref
 }
 
 // interpMatrix returns the 1-D transposed convolution from n inputs to m outputs with
@@ -210,28 +159,21 @@ func bilinearForward[T Float](l *Deconv, p *bilinearPlan[T], x, y []T) {
 			p.rw[b.i0*p.wout+b.o0:], p.wout,
 			0, p.t[b.o0:], p.wout)
 	}
-	p.y, p.back = y, false
-	p.b = nil
-	if l.bias != nil {
-		p.b = convData[T](l.bias.Value)
-	}
-	parRun(p.stripes, p)
+	p.y, p.back, p.b = y, false, paramValue[T](l.bias)
+	par.Run(p.stripes, p)
 	p.y, p.b = nil, nil
 }
 
 // bilinearBackward adds the input gradient (dx may be nil) and, when the bias learns,
 // the bias gradient: t_p = Rhᵀ·dY_p per plane, in parallel, then dX += t·Rwᵀ.
 func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
-	var db []T
-	if l.bias != nil && !l.bias.Frozen() {
-		db = convData[T](l.bias.Grad)
-	}
+	db := paramGrad[T](l.bias)
 	if dx == nil && db == nil {
 		return
 	}
 	p.dy, p.dx, p.back = dy, dx, true
 	p.b = db
-	parRun(p.stripes, p)
+	par.Run(p.stripes, p)
 	if dx != nil {
 		rows := p.planes * p.hin
 		for _, b := range p.colsB {
@@ -253,7 +195,7 @@ func bilinearBackward[T Float](l *Deconv, p *bilinearPlan[T], dy, dx []T) {
 }
 
 // do runs the per-plane pass along the columns for stripe i of the planes.
-func (p *bilinearPlan[T]) do(i int) {
+func (p *bilinearPlan[T]) Do(i int) {
 	tSz, outSz := p.hin*p.wout, p.hout*p.wout
 	for pl := i * p.planes / p.stripes; pl < (i+1)*p.planes/p.stripes; pl++ {
 		t := p.t[pl*tSz : (pl+1)*tSz]

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -27,7 +28,9 @@ import (
 // order. For stride 1 the input gradient is itself a convolution — of dY with the
 // flipped, transposed weight — so it is computed as one (im2col of dY, which only
 // copies, and a GEMM adding into dX) instead of a GEMM followed by col2im, and the same
-// column block of dY gives the weight gradient too (convBackwardFlipped).
+// column block of dY gives the weight gradient too (convBackwardFlipped). Small
+// products run one image per task instead (conv_images.go). Setup chooses among these
+// ways once, as named paths (ComputePath).
 type Conv struct {
 	sp           convSpec
 	weight, bias *Param
@@ -39,20 +42,15 @@ type Conv struct {
 	geom      im2col.Geom // one image: C_in×H×W read by the kernel at H_out×W_out positions
 	pointwise bool        // 1×1, stride 1, pad 0: no im2col needed
 	fwd       convChunks  // blocks of output positions (forward, weight gradient)
-	flipped   bool        // stride 1: the input gradient is a convolution of dY
+	flipped   bool        // stride 1: the input gradient can be a convolution of dY
 	geomT     im2col.Geom // dY (C_out×H_out×W_out) read by the flipped kernel at the H×W input positions
 	bwd       convChunks  // blocks of input positions for the flipped convolution
-	col       any         // []float32 or []float64: one column block
-	tmp       any         // outputs or gradients of several images side by side
-	wt        any         // the flipped weight
-	dwt       any         // the weight gradient in the flipped layout
+	fwdPath   computePath
+	bwdPath   computePath
+	k         convKernel // buffers and jobs for the dtype of the first Setup
 
-	job32 colJob[float32]
-	job64 colJob[float64]
-	img32 convImageJob[float32] // the image-parallel paths (conv_images.go)
-	img64 convImageJob[float64]
-
-	assignDx bool // Backward writes the input gradient instead of adding (GradAssigner)
+	force    [2]computePath // forward and backward paths Setup must take (tests only)
+	assignDx bool           // Backward writes the input gradient instead of adding (GradAssigner)
 }
 
 var convInits = []string{"he", "xavier", "gaussian", "zero"}
@@ -116,10 +114,10 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	l.pointwise = sp.k == [2]int{1, 1} && sp.s == [2]int{1, 1} && sp.p == [2]int{0, 0}
 	size := dt.Size()
 	l.fwd = planChunks(n, oh, ow, l.geom.Rows(), int(size), sp.out/sp.groups)
-	colN := l.geom.Rows() * l.fwd.maxCols()
-	tmpN := 0
+	var b convBufSizes
+	b.col = l.geom.Rows() * l.fwd.maxCols()
 	if l.fwd.nb > 1 {
-		tmpN = sp.out * l.fwd.maxCols()
+		b.tmp = sp.out * l.fwd.maxCols()
 	}
 	// Stride 1: window position (i, j) of dY under the flipped kernel is input pixel
 	// (i, j); tap (u', v') = (kh−1−u, kw−1−v) reads dY at i + p − u·d, i.e. a padding of
@@ -135,22 +133,73 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 			OH: h, OW: w,
 		}
 		l.bwd = planChunks(n, h, w, l.geomT.Rows(), int(size), c/sp.groups)
-		colN = max(colN, l.geomT.Rows()*l.bwd.maxCols())
+		b.col = max(b.col, l.geomT.Rows()*l.bwd.maxCols())
 		if l.bwd.nb > 1 {
-			tmpN = max(tmpN, c*l.bwd.maxCols())
+			b.tmp = max(b.tmp, c*l.bwd.maxCols())
 		}
-		l.wt = convGrowBuf(l.wt, dt, l.weight.Value.Shape().TotalSize())
-		l.dwt = convGrowBuf(l.dwt, dt, l.weight.Value.Shape().TotalSize())
+		b.wt = l.weight.Value.Shape().TotalSize()
 	}
 	if l.pointwise && l.fwd.nb == 1 {
-		colN = 0 // the image is its own column matrix: no need to cut it either
+		b.col = 0 // the image is its own column matrix: no need to cut it either
 		l.fwd.rows = oh
 	}
-	l.col = convGrowBuf(l.col, dt, colN)
-	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
-	l.setupImages(dt)
+	if err := l.choosePaths(); err != nil {
+		return nil, err
+	}
+	b.img = l.geom.Rows() * imageRows(l.geom.Rows(), l.geom.OW, l.geom.OH) * l.geom.OW
+	if l.flipped {
+		gt := l.geomT
+		b.img = max(b.img, gt.Rows()*imageRows(gt.Rows(), gt.OW, gt.OH)*gt.OW)
+	}
+	if l.k == nil {
+		l.k = newConvKernel(dt)
+	}
+	l.k.resize(b)
+	if l.fwdPath == pathImageParallel || l.bwdPath == pathImageDWCol2im || l.bwdPath == pathFlippedImages {
+		reserveGemm(dt)
+	}
 	return l.outShape.Clone(), nil
 }
+
+// choosePaths sets the forward and backward paths for the shapes of Setup: pointwise
+// for a 1×1 kernel, the image-parallel ones where imagesFit, else the blocked ones;
+// flipped backward at stride 1. A forced path must apply to the shapes.
+func (l *Conv) choosePaths() error {
+	fwd, bwd := pathIm2colBlocked, pathCol2imBlocked
+	switch {
+	case l.pointwise:
+		fwd, bwd = pathPointwise, pathPointwise
+	case l.imagesFit() && l.flipped:
+		fwd, bwd = pathImageParallel, pathFlippedImages
+	case l.imagesFit():
+		fwd, bwd = pathImageParallel, pathImageDWCol2im
+	case l.flipped:
+		bwd = pathFlippedBlocked
+	}
+	var err error
+	if l.fwdPath, err = pickPath(l.sp.prefix, "forward", fwd, l.force[0], func(p computePath) bool {
+		return p == pathPointwise && l.pointwise || (p == pathIm2colBlocked || p == pathImageParallel) && !l.pointwise
+	}); err != nil {
+		return err
+	}
+	l.bwdPath, err = pickPath(l.sp.prefix, "backward", bwd, l.force[1], func(p computePath) bool {
+		switch p {
+		case pathPointwise:
+			return l.pointwise
+		case pathCol2imBlocked, pathImageDWCol2im:
+			return !l.pointwise
+		case pathFlippedBlocked, pathFlippedImages:
+			return l.flipped
+		}
+		return false
+	})
+	return err
+}
+
+// ComputePath implements PathReporter: "pointwise", or "fwd F / bwd B" with F one of
+// im2col-blocked and image-parallel and B one of col2im-blocked,
+// image-parallel-dw+col2im, flipped-blocked and flipped-image-parallel.
+func (l *Conv) ComputePath() string { return pathName(l.fwdPath, l.bwdPath) }
 
 // Init implements Initializer: the weight by the configured init, the bias to zero.
 func (l *Conv) Init(rng *rand.Rand) {
@@ -186,22 +235,7 @@ func (l *Conv) MACs() int64 {
 func (l *Conv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	convMustShape(l.sp.prefix, "input", in[0], l.inShape)
 	convMustShape(l.sp.prefix, "output", out, l.outShape)
-	switch in[0].Dtype() {
-	case tensor.Float32:
-		if l.imagesFit() {
-			convForwardImages(l, convData[float32](in[0]), convData[float32](out), &l.img32)
-			return
-		}
-		convForward(l, convData[float32](in[0]), convData[float32](out), &l.job32)
-	case tensor.Float64:
-		if l.imagesFit() {
-			convForwardImages(l, convData[float64](in[0]), convData[float64](out), &l.img64)
-			return
-		}
-		convForward(l, convData[float64](in[0]), convData[float64](out), &l.job64)
-	default:
-		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
-	}
+	l.k.forward(l, in[0], out)
 }
 
 // SetAssignGrad implements GradAssigner for the input.
@@ -216,37 +250,69 @@ func (l *Conv) SetAssignGrad(i int, assign bool) bool {
 // Backward implements Layer. The weight gradient dY·colᵀ is accumulated straight into
 // the weight's Grad; frozen parameters (LRMult 0) get no gradient, as in Caffe.
 func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
-	convMustShape(l.sp.prefix, "input", in[0], l.inShape)
-	convMustShape(l.sp.prefix, "output gradient", dOut, l.outShape)
-	var dx *tensor.Dense
-	if len(dIn) > 0 {
-		dx = dIn[0]
-		convMustShape(l.sp.prefix, "input gradient", dx, l.inShape)
+	x, dy, dx := convBackwardArgs(l.sp.prefix, in, dOut, dIn, l.inShape, l.outShape)
+	l.k.backward(l, x, dy, dx)
+}
+
+// convKernel is a conv's state for the dtype of its first Setup: Forward and Backward
+// pass through it once per call, and it runs the path Setup chose.
+type convKernel interface {
+	resize(b convBufSizes)
+	forward(l *Conv, x, y *tensor.Dense)
+	backward(l *Conv, x, dy, dx *tensor.Dense)
+}
+
+// convBufSizes are the element counts of a conv's buffers at the shapes of Setup.
+type convBufSizes struct {
+	col, tmp int // a column block; several images side by side
+	wt       int // the weight (and its gradient) in the flipped layout
+	img      int // an image-parallel task's column block
+}
+
+// convState is the convKernel of element type T.
+type convState[T Float] struct {
+	col     []T // one column block
+	tmp     []T // outputs or gradients of several images side by side
+	wt, dwt []T // the flipped weight and its gradient
+	job     colJob[T]
+	img     convImageJob[T] // the image-parallel paths (conv_images.go)
+}
+
+func newConvKernel(dt tensor.Dtype) convKernel {
+	if dt == tensor.Float32 {
+		return &convState[float32]{}
 	}
-	switch in[0].Dtype() {
-	case tensor.Float32:
-		convBackward(l, convData[float32](in[0]), convData[float32](dOut), convData[float32](dx), &l.job32, &l.img32)
-	case tensor.Float64:
-		convBackward(l, convData[float64](in[0]), convData[float64](dOut), convData[float64](dx), &l.job64, &l.img64)
-	default:
-		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
+	return &convState[float64]{}
+}
+
+func (s *convState[T]) resize(b convBufSizes) {
+	s.col, s.tmp = growSlice(s.col, b.col), growSlice(s.tmp, b.tmp)
+	s.wt, s.dwt = growSlice(s.wt, b.wt), growSlice(s.dwt, b.wt)
+	s.img.pool.setSize(b.img)
+}
+
+func (s *convState[T]) forward(l *Conv, x, y *tensor.Dense) {
+	if l.fwdPath == pathImageParallel {
+		convForwardImages(l, floatsOf[T](x), floatsOf[T](y), &s.img)
+		return
 	}
+	convForward(l, floatsOf[T](x), floatsOf[T](y), s)
+}
+
+func (s *convState[T]) backward(l *Conv, x, dy, dx *tensor.Dense) {
+	convBackward(l, floatsOf[T](x), floatsOf[T](dy), floatsOf[T](dx), s)
 }
 
 // convForward runs one batch, block by block: im2col of the block (in parallel), the
 // bias written into the output, then one GEMM per group adding the product onto it.
 // A block of several images goes through tmp, images side by side, and is copied out.
-func convForward[T Float](l *Conv, x, y []T, job *colJob[T]) {
+func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 	g, G := l.geom, l.sp.groups
 	K := g.Rows() / G // (C_in/G)·kh·kw: the reduction length
 	M := l.sp.out / G // output channels per group
 	P := g.Cols()     // output pixels per image
-	w := convData[T](l.weight.Value)
-	var b []T
-	if l.bias != nil {
-		b = convData[T](l.bias.Value)
-	}
-	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
+	w, b := floatsOf[T](l.weight.Value), paramValue[T](l.bias)
+	col, tmp, job := s.col, s.tmp, &s.job
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	beta := T(0)
 	if b != nil {
@@ -284,52 +350,26 @@ func convForward[T Float](l *Conv, x, y []T, job *colJob[T]) {
 }
 
 // convBackward adds the bias, weight and (if dx != nil) input gradients of one batch.
-func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImageJob[T]) {
+func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 	g, G := l.geom, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
-	w := convData[T](l.weight.Value)
-	var dw, db []T
-	if !l.weight.Frozen() {
-		dw = convData[T](l.weight.Grad)
-	}
-	if l.bias != nil && !l.bias.Frozen() {
-		db = convData[T](l.bias.Grad)
-	}
-	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
+	w, dw, db := floatsOf[T](l.weight.Value), paramGrad[T](l.weight), paramGrad[T](l.bias)
+	col, tmp, job := s.col, s.tmp, &s.job
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	if db != nil {
 		job.bias.run(db, dy, l.n, l.sp.out, P)
 	}
-	// With the flipped path, one im2col of dY serves both gradients (see
+	// The flipped paths take one im2col of dY for both gradients (see
 	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, per image or block by block.
-	// img nil forces the blocked paths (tests compare the two).
-	perImage := img != nil && l.imagesFit()
+	images := l.bwdPath == pathImageDWCol2im || l.bwdPath == pathFlippedImages
+	flipped := l.bwdPath == pathFlippedBlocked || l.bwdPath == pathFlippedImages
 	switch {
-	case dw == nil || l.flipped && dx != nil:
-	case perImage:
-		convWeightGradImages(l, x, dy, dw, img)
+	case dw == nil || flipped && dx != nil:
+	case images:
+		convWeightGradImages(l, x, dy, dw, &s.img)
 	default:
-		for bi := range l.fwd.count() {
-			n0, cnt, r0, r1 := l.fwd.block(bi)
-			ld := cnt * (r1 - r0) * g.OW
-			bm, ldb := col, ld
-			if l.pointwise && cnt == 1 {
-				bm, ldb = x[n0*inSz+r0*g.OW:], P
-			} else {
-				job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
-			}
-			am, lda := dy[n0*outSz+r0*g.OW:], P
-			if cnt > 1 {
-				gatherImages(tmp, dy[n0*outSz:], cnt, l.sp.out, P, outSz)
-				am, lda = tmp, ld
-			}
-			for gi := range G {
-				gemm.Gemm(false, true, M, K, ld,
-					1, am[gi*M*lda:], lda,
-					bm[gi*K*ldb:], ldb,
-					1, dw[gi*M*K:], K)
-			}
-		}
+		// A deconv's weight gradient with the roles of x and dY swapped.
+		backBlocked(g, l.fwd, G, l.sp.out, dy, x, nil, nil, dw, 1, 0, l.pointwise, col, tmp, job)
 	}
 	beta := T(1) // dX is added into, unless assigned
 	if l.assignDx {
@@ -337,7 +377,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 	}
 	switch {
 	case dx == nil:
-	case l.pointwise:
+	case l.bwdPath == pathPointwise:
 		// The image is its own column matrix: add W_gᵀ·dY_g into it directly.
 		for n := range l.n {
 			dxn, dyn := dx[n*inSz:(n+1)*inSz], dy[n*outSz:(n+1)*outSz]
@@ -348,11 +388,8 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 					beta, dxn[gi*K*P:], P)
 			}
 		}
-	case l.flipped:
-		if !perImage {
-			img = nil
-		}
-		convBackwardFlipped(l, w, x, dy, dx, dw, col, tmp, beta, job, img)
+	case flipped:
+		convBackwardFlipped(l, w, x, dy, dx, dw, beta, s, images)
 	default:
 		// dX += col2im(W_gᵀ · dY_g), one image's block at a time; col2im adds, and
 		// blocks share input rows, so an assigned dX is cleared first.
@@ -385,73 +422,28 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, job *colJob[T], img *convImag
 // dW[g·M+o, c, u, v] = Σ_{i,j} x[c, i, j]·col'[(o, u', v'), (i, j)] = (x_g·col'_gᵀ)[c, (o, u', v')],
 // accumulated over the blocks into wt's twin dwt and added, un-flipped, into dw at the
 // end. One im2col per backward pass instead of two. dxBeta is 1 to add into dX, 0 to
-// overwrite it (the blocks cover every input position once). img non-nil takes the
+// overwrite it (the blocks cover every input position once). images takes the
 // image-parallel path.
-func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw, col, tmp []T, dxBeta T, job *colJob[T], img *convImageJob[T]) {
+func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *convState[T], images bool) {
 	channels := l.geom.C // one flip task per input channel
-	wt, dwt := convBuf[T](l.wt), convBuf[T](l.dwt)
-	fj := &job.flip
-	fj.l, fj.w, fj.wt, fj.back = l, w, wt, false
-	parRun(channels, fj)
-	if img != nil { // the image-parallel path (convBackward decides)
-		var d []T
-		if dw != nil {
-			d = dwt
-		}
-		convBackImages(l, x, dy, dx, d, wt, dxBeta, img)
+	fj := &s.job.flip
+	fj.l, fj.w, fj.wt, fj.back = l, w, s.wt, false
+	par.Run(channels, fj)
+	var dwt []T // the weight gradient in the flipped layout, if wanted
+	if dw != nil {
+		dwt = s.dwt
+	}
+	if images {
+		convBackImages(l, x, dy, dx, dwt, s.wt, dxBeta, &s.img)
 	} else {
-		convFlippedBlocks(l, x, dy, dx, dw != nil, wt, dwt, col, tmp, dxBeta, job)
+		// By blocks of input rows: dwt (=, then +=) x·col'ᵀ, dX (+)= W'·col'.
+		backBlocked(l.geomT, l.bwd, l.sp.groups, l.geom.C, x, dy, s.wt, dx, dwt, 0, dxBeta, false, s.col, s.tmp, &s.job)
 	}
 	if dw != nil {
-		fj.w, fj.wt, fj.back = dw, dwt, true
-		parRun(channels, fj)
+		fj.w, fj.wt, fj.back = dw, s.dwt, true
+		par.Run(channels, fj)
 	}
 	fj.l, fj.w, fj.wt = nil, nil, nil
-}
-
-// convFlippedBlocks is convBackwardFlipped's blocked loop: per block of input rows,
-// col' = im2col'(dY) shared by all threads, then dwt_g (=, then +=) x_g·col'_gᵀ when
-// weights, and dX_g (+)= W'_g·col'_g.
-func convFlippedBlocks[T Float](l *Conv, x, dy, dx []T, weights bool, wt, dwt, col, tmp []T, dxBeta T, job *colJob[T]) {
-	g, gt, G := l.geom, l.geomT, l.sp.groups
-	C := g.C / G
-	KT := l.sp.out / G * g.KH * g.KW
-	inSz, outSz, P := g.C*g.H*g.W, gt.C*gt.H*gt.W, g.H*g.W
-	for bi := range l.bwd.count() {
-		n0, cnt, r0, r1 := l.bwd.block(bi)
-		ld := cnt * (r1 - r0) * gt.OW
-		job.run(gt, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
-		if weights {
-			am, lda := x[n0*inSz+r0*gt.OW:], P
-			if cnt > 1 {
-				gatherImages(tmp, x[n0*inSz:], cnt, g.C, P, inSz)
-				am, lda = tmp, ld
-			}
-			beta := T(1)
-			if bi == 0 {
-				beta = 0
-			}
-			for gi := range G {
-				gemm.Gemm(false, true, C, KT, ld,
-					1, am[gi*C*lda:], lda,
-					col[gi*KT*ld:], ld,
-					beta, dwt[gi*C*KT:], KT)
-			}
-		}
-		cm, ldc, beta := dx[n0*inSz+r0*gt.OW:], P, dxBeta
-		if cnt > 1 {
-			cm, ldc, beta = tmp, ld, 0
-		}
-		for gi := range G {
-			gemm.Gemm(false, false, C, ld, KT,
-				1, wt[gi*C*KT:], KT,
-				col[gi*KT*ld:], ld,
-				beta, cm[gi*C*ldc:], ldc)
-		}
-		if cnt > 1 {
-			scatterImages(dx[n0*inSz:], tmp, cnt, g.C, P, inSz, dxBeta != 0)
-		}
-	}
 }
 
 // flipJob moves a conv weight to and from the flipped layout of
@@ -465,7 +457,7 @@ type flipJob[T Float] struct {
 	back  bool
 }
 
-func (j *flipJob[T]) do(i int) {
+func (j *flipJob[T]) Do(i int) {
 	g, G := j.l.geom, j.l.sp.groups
 	M, C := j.l.sp.out/G, g.C/G
 	kh, kw := g.KH, g.KW
@@ -484,10 +476,4 @@ func (j *flipJob[T]) do(i int) {
 			}
 		}
 	}
-}
-
-// convBuf returns a buffer as []T (nil when the layer needs none).
-func convBuf[T Float](buf any) []T {
-	b, _ := buf.([]T)
-	return b
 }

@@ -2,7 +2,7 @@ package layers
 
 import (
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
-	"gorgonia.org/tensor"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
 // Image-parallel convolution (see images.go): the forward one task per image; the
@@ -42,11 +42,8 @@ type convImageJob[T Float] struct {
 
 func convForwardImages[T Float](l *Conv, x, y []T, j *convImageJob[T]) {
 	j.l, j.kind, j.x, j.y = l, convImageForward, x, y
-	j.w, j.b = convData[T](l.weight.Value), nil
-	if l.bias != nil {
-		j.b = convData[T](l.bias.Value)
-	}
-	parRun(l.n, j)
+	j.w, j.b = floatsOf[T](l.weight.Value), paramValue[T](l.bias)
+	par.Run(l.n, j)
 	j.x, j.y, j.w, j.b = nil, nil, nil, nil
 }
 
@@ -73,10 +70,10 @@ func convWeightGradImages[T Float](l *Conv, x, dy, dw []T, j *convImageJob[T]) {
 func (j *convImageJob[T]) runSlots(wsize int) {
 	slots := imageSlotsOf(j.l.n)
 	j.partials.reset(slots, wsize)
-	parRun(slots, j)
+	par.Run(slots, j)
 }
 
-func (j *convImageJob[T]) do(i int) {
+func (j *convImageJob[T]) Do(i int) {
 	l := j.l
 	g, gt, G := l.geom, l.geomT, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols() // forward: reduction, output channels, pixels per group
@@ -138,21 +135,5 @@ func (j *convImageJob[T]) do(i int) {
 			}
 		})
 		j.pool.put(col)
-	}
-}
-
-// setupImages sizes the per-task buffers for the shapes of the last Setup: the largest
-// column block any of the image-parallel tasks uses.
-func (l *Conv) setupImages(dt tensor.Dtype) {
-	g := l.geom
-	n := g.Rows() * imageRows(g.Rows(), g.OW, g.OH) * g.OW
-	if l.flipped {
-		gt := l.geomT
-		n = max(n, gt.Rows()*imageRows(gt.Rows(), gt.OW, gt.OH)*gt.OW)
-	}
-	l.img32.pool.setSize(n)
-	l.img64.pool.setSize(n)
-	if l.imagesFit() {
-		reserveGemm(dt)
 	}
 }

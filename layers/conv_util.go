@@ -5,12 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
-	"sync/atomic"
-	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -249,16 +247,6 @@ func convZero(d *tensor.Dense) {
 	}
 }
 
-// convAddBias adds b[c] to every pixel of channel c of one image y (C×P).
-func convAddBias[T Float](y, b []T, p int) {
-	for c, bv := range b {
-		row := y[c*p : (c+1)*p]
-		for i := range row {
-			row[i] += bv
-		}
-	}
-}
-
 // biasGradJob adds the bias gradient of a batch — the per-channel sums of the output
 // gradient — one task per channel: each channel adds its image sums image after image,
 // so the result does not depend on how the channels are shared out.
@@ -269,11 +257,11 @@ type biasGradJob[T Float] struct {
 
 func (j *biasGradJob[T]) run(db, dy []T, n, c, p int) {
 	j.db, j.dy, j.n, j.c, j.p = db, dy, n, c, p
-	parRun(c, j)
+	par.Run(c, j)
 	j.db, j.dy = nil, nil
 }
 
-func (j *biasGradJob[T]) do(c int) {
+func (j *biasGradJob[T]) Do(c int) {
 	for n := range j.n {
 		var s T
 		for _, v := range j.dy[(n*j.c+c)*j.p : (n*j.c+c+1)*j.p] {
@@ -300,6 +288,12 @@ func convGrowBuf(buf any, dt tensor.Dtype, n int) any {
 	}
 }
 
+// convBuf returns a buffer made by convGrowBuf as []T (nil when there is none).
+func convBuf[T Float](buf any) []T {
+	b, _ := buf.([]T)
+	return b
+}
+
 // convMustShape panics with a clear message when Forward/Backward is handed a tensor of
 // another shape than Setup saw: that is a programmer error, not bad user input.
 func convMustShape(prefix, what string, d *tensor.Dense, want tensor.Shape) {
@@ -308,26 +302,33 @@ func convMustShape(prefix, what string, d *tensor.Dense, want tensor.Shape) {
 	}
 }
 
-// convData returns d's backing array as []T without allocating — Dense.Data boxes a new
-// slice through reflect on every call, which a steady-state step must not do — or nil
-// for a nil tensor (no gradient wanted). A dtype other than T's is a programmer error.
-func convData[T Float](d *tensor.Dense) []T {
-	if d == nil {
+// paramValue is p's value as []T, nil for no parameter (no bias).
+func paramValue[T Float](p *Param) []T {
+	if p == nil {
 		return nil
 	}
-	var z T
-	want := tensor.Float64
-	if unsafe.Sizeof(z) == 4 {
-		want = tensor.Float32
-	}
-	if d.Dtype() != want {
-		panic(fmt.Sprintf("layers: tensor dtype %v where %v was set up", d.Dtype(), want))
-	}
-	raw := d.Raw
-	if len(raw) == 0 {
+	return floatsOf[T](p.Value)
+}
+
+// paramGrad is the gradient Backward adds into: nil for no parameter or a frozen one,
+// which gets no gradient, as in Caffe.
+func paramGrad[T Float](p *Param) []T {
+	if p == nil || p.Frozen() {
 		return nil
 	}
-	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/int(unsafe.Sizeof(z)))
+	return floatsOf[T](p.Grad)
+}
+
+// convBackwardArgs checks Backward's tensors against the shapes of Setup and returns
+// the input, the output gradient and the input gradient (nil when none is wanted).
+func convBackwardArgs(prefix string, in []*tensor.Dense, dOut *tensor.Dense, dIn []*tensor.Dense, inShape, outShape tensor.Shape) (x, dy, dx *tensor.Dense) {
+	convMustShape(prefix, "input", in[0], inShape)
+	convMustShape(prefix, "output gradient", dOut, outShape)
+	if len(dIn) > 0 {
+		dx = dIn[0]
+		convMustShape(prefix, "input gradient", dx, inShape)
+	}
+	return in[0], dOut, dx
 }
 
 // ---- Work shared by conv and deconv on the fast path: column blocks, parallel
@@ -405,123 +406,56 @@ func (c convChunks) block(i int) (n0, cnt, r0, r1 int) {
 // maxCols is the widest block's column count.
 func (c convChunks) maxCols() int { return c.nb * c.rows * c.ow }
 
-// parTasks is work cut into independent tasks: do(i) for i in [0, n) may run in any
-// order, on any goroutine, and tasks write disjoint memory, so the result does not
-// depend on how many goroutines share them.
-type parTasks interface{ do(i int) }
-
-// parJob is the state of one parRun call that its goroutines share. Jobs are reused:
-// next holds the call's generation in its upper 32 bits and the next task in the lower,
-// and a helper takes a task only by a compare-and-swap on next in the generation it
-// was called for, so a helper that wakes up after its call has returned (and the job
-// has moved on to another) takes nothing and reads nothing else.
-type parJob struct {
-	t    parTasks
-	n    atomic.Int64
-	next atomic.Uint64
-	done atomic.Int64
-	fin  chan struct{} // receives once per call, from whoever finishes the last task
-}
-
-// parClosed in the task half of parJob.next means no task may be taken.
-const parClosed = 1<<32 - 1
-
-// parTicket asks a helper to join generation gen of job j.
-type parTicket struct {
-	j   *parJob
-	gen uint64
-}
-
-// The helpers of parRun: goroutines started on first need (at most GOMAXPROCS−1 at
-// once are asked to help) that live as long as the process, as the GEMM's do. Jobs are
-// recycled through a free list, so a steady-state call allocates nothing.
-var (
-	parQueue   = make(chan parTicket, 256)
-	parWorkers atomic.Int32
-	parFree    struct {
-		sync.Mutex
-		jobs []*parJob
-	}
-)
-
-// parRun runs t.do(0), …, t.do(n−1) on up to GOMAXPROCS goroutines, the caller's
-// included, and returns when all are done. The caller never waits for a helper to
-// arrive, only for tasks already taken to finish.
-func parRun(n int, t parTasks) {
-	helpers := min(n, runtime.GOMAXPROCS(0)) - 1
-	if helpers <= 0 {
-		for i := range n {
-			t.do(i)
+// backBlocked is the blocked backward of a deconv, and of a conv at stride 1 through its
+// flipped kernel, which has the same shape. Per block of the window positions of g
+// (chunks), col = im2col(dy) shared by all threads, then per group
+// dw_g (+)= x_g·col_gᵀ if dw != nil (the first block with beta dwBeta0, later ones
+// adding) and dx_g (+)= w_g·col_g if dx != nil (beta dxBeta: 0 writes dx, which the
+// blocks cover once). x and dx have cin channels of g.OH×g.OW pixels per image; with
+// direct, dy is its own column matrix (a 1×1 deconv) unless images go side by side.
+func backBlocked[T Float](g im2col.Geom, chunks convChunks, groups, cin int, x, dy, w, dx, dw []T, dwBeta0, dxBeta T, direct bool, col, tmp []T, job *colJob[T]) {
+	G := groups
+	K, M, P := g.Rows()/G, cin/G, g.OH*g.OW
+	inSz, outSz := cin*P, g.C*g.H*g.W
+	for bi := range chunks.count() {
+		n0, cnt, r0, r1 := chunks.block(bi)
+		ld := cnt * (r1 - r0) * g.OW
+		cm, ldc := dy[n0*outSz:], P
+		if !direct || cnt > 1 {
+			job.run(g, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
+			cm, ldc = col, ld
 		}
-		return
-	}
-	for {
-		w := parWorkers.Load()
-		if int(w) >= helpers {
-			break
+		if dw != nil {
+			am, lda := x[n0*inSz+r0*g.OW:], P
+			if cnt > 1 {
+				gatherImages(tmp, x[n0*inSz:], cnt, cin, P, inSz)
+				am, lda = tmp, ld
+			}
+			beta := T(1)
+			if bi == 0 {
+				beta = dwBeta0
+			}
+			for gi := range G {
+				gemm.Gemm(false, true, M, K, ld,
+					1, am[gi*M*lda:], lda,
+					cm[gi*K*ldc:], ldc,
+					beta, dw[gi*M*K:], K)
+			}
 		}
-		if parWorkers.CompareAndSwap(w, w+1) {
-			go parWorker()
-		}
-	}
-	parFree.Lock()
-	var j *parJob
-	if k := len(parFree.jobs); k > 0 {
-		j = parFree.jobs[k-1]
-		parFree.jobs = parFree.jobs[:k-1]
-	} else {
-		j = &parJob{fin: make(chan struct{}, 1)}
-	}
-	parFree.Unlock()
-	// Close the job to helpers of any generation before touching it (a helper of the
-	// last one may still be between reading next and its compare-and-swap), set it up,
-	// then open the new generation.
-	gen := j.next.Load()>>32 + 1
-	j.next.Store(gen<<32 | parClosed)
-	j.t = t
-	j.n.Store(int64(n))
-	j.done.Store(0)
-	j.next.Store(gen << 32)
-	for range helpers {
-		select {
-		case parQueue <- parTicket{j, gen}:
-		default: // queue full: make do with fewer helpers
-		}
-	}
-	j.work(gen)
-	<-j.fin
-	j.t = nil
-	parFree.Lock()
-	parFree.jobs = append(parFree.jobs, j)
-	parFree.Unlock()
-}
-
-func parWorker() {
-	for tk := range parQueue {
-		tk.j.work(tk.gen)
-	}
-}
-
-// work takes and runs tasks of generation gen until none are left.
-func (j *parJob) work(gen uint64) {
-	for {
-		cur := j.next.Load()
-		if cur>>32 != gen {
-			return // the call is over
-		}
-		i := int64(cur & (1<<32 - 1))
-		n := j.n.Load()
-		if i >= n {
-			return
-		}
-		if !j.next.CompareAndSwap(cur, cur+1) {
-			continue
-		}
-		// Task i of this generation is ours: the call cannot end before it is done,
-		// so t is still this call's.
-		j.t.do(int(i))
-		if j.done.Add(1) == n {
-			j.fin <- struct{}{}
+		if dx != nil {
+			dm, ldd, beta := dx[n0*inSz+r0*g.OW:], P, dxBeta
+			if cnt > 1 {
+				dm, ldd, beta = tmp, ld, 0
+			}
+			for gi := range G {
+				gemm.Gemm(false, false, M, ld, K,
+					1, w[gi*M*K:], K,
+					cm[gi*K*ldc:], ldc,
+					beta, dm[gi*M*ldd:], ldd)
+			}
+			if cnt > 1 {
+				scatterImages(dx[n0*inSz:], tmp, cnt, cin, P, inSz, dxBeta != 0)
+			}
 		}
 	}
 }
@@ -571,7 +505,7 @@ func (j *colJob[T]) run(g im2col.Geom, im []T, imSz int, col []T, ld, cnt, r0, r
 		nf = min(j.fill.rows, 2*procs)
 	}
 	j.fill.tasks = nf
-	parRun(j.ncol+nf, j)
+	par.Run(j.ncol+nf, j)
 	j.im, j.col = nil, nil
 	j.fill.dst, j.fill.v = nil, nil
 }
@@ -582,7 +516,7 @@ func (j *colJob[T]) setFill(dst []T, rows, cols, ld int, v []T) {
 	j.fill.dst, j.fill.rows, j.fill.cols, j.fill.ld, j.fill.v = dst, rows, cols, ld, v
 }
 
-func (j *colJob[T]) do(i int) {
+func (j *colJob[T]) Do(i int) {
 	if i >= j.ncol {
 		f := &j.fill
 		t := i - j.ncol

@@ -1,60 +1,6 @@
 package layers
 
-import (
-	"runtime"
-	"sync/atomic"
-	"testing"
-	"time"
-)
-
-// countTasks counts how often each task ran.
-type countTasks struct {
-	runs []atomic.Int32
-	spin int
-}
-
-func (c *countTasks) do(i int) {
-	for k := 0; k < c.spin; k++ {
-		runtime.Gosched()
-	}
-	c.runs[i].Add(1)
-}
-
-// parRun runs every task exactly once, call after call on the same recycled jobs,
-// whatever the thread count, with helpers that wake up late; a lost or doubled
-// completion would hang a later call or run a task twice.
-func TestParRunEachTaskOnce(t *testing.T) {
-	for _, procs := range []int{1, 2, 4} {
-		func() {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for call := range 50000 {
-					// Alternate few and many tasks: a helper left over from a small call
-					// must not take a task of the big one after it.
-					n := 1 + call%3
-					if call%2 == 1 {
-						n = 40
-					}
-					c := &countTasks{runs: make([]atomic.Int32, n), spin: call % 2}
-					parRun(n, c)
-					for i := range c.runs {
-						if got := c.runs[i].Load(); got != 1 {
-							t.Errorf("procs %d call %d: task %d of %d ran %d times", procs, call, i, n, got)
-							return
-						}
-					}
-				}
-			}()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				t.Fatalf("procs %d: parRun hung", procs)
-			}
-		}()
-	}
-}
+import "testing"
 
 func TestPlanChunks(t *testing.T) {
 	for _, tc := range []struct {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -47,11 +48,14 @@ type DeconvConfig struct {
 // a column buffer allocated in Setup, and the weight gradient is accumulated straight
 // into Grad in a fixed block order.
 //
-// When the weight is frozen and holds exactly the bilinear channel-diagonal kernel
-// (IsFrozenBilinear: mode "bilinear" or "frozen", or learn: false after a bilinear
-// init), Forward and Backward take a separable path instead (see bilinear_fast.go):
-// each channel is upsampled on its own, along rows and then columns, at O(C·H·W·k)
-// rather than O(C²·H·W·k²), with the same result up to rounding.
+// When the config fixes the weight at the bilinear channel-diagonal kernel (mode
+// "bilinear" or "frozen", or learn: false after a bilinear init), Forward and Backward
+// take a separable path instead (see bilinear_fast.go): each channel is upsampled on
+// its own, along rows and then columns, at O(C·H·W·k) rather than O(C²·H·W·k²), with
+// the same result up to rounding. The first Forward after each Setup and Init checks
+// once that the weight is still exactly that kernel (weights loaded from a checkpoint
+// go in between) and takes the general path if not; a weight written after that
+// Forward must be followed by Setup for the layer to see it.
 type Deconv struct {
 	sp      convSpec
 	op      [2]int // output_padding
@@ -69,26 +73,23 @@ type Deconv struct {
 	geom      im2col.Geom   // one output image C_out×H_out×W_out, windows at H_in×W_in positions
 	pointwise bool          // 1×1, stride 1, no crop, same size: the output is the column matrix
 	chunks    convChunks    // blocks of input positions
-	col       any           // []float32 or []float64: one column block
-	tmp       any           // inputs or input gradients of several images side by side
-	subpixel  bool          // forward by phases (dilation 1), not GEMM + col2im
+	subpixel  bool          // dilation 1: the forward can go by phases, not GEMM + col2im
 	phases    []deconvPhase // the sub-pixel forward's phases
 	pchunks   convChunks    // its blocks: whole images
 	rowPhase  []int32       // output row oy: its phase a and window row m, interleaved
 	phaseIdx  []int32       // index in phases of phase (a, b), a·s_w + b
-	wsub      any           // the phases' weight matrices
-	zbuf      any           // the phases' outputs of one block
-	il32      phaseInterleave[float32]
-	il64      phaseInterleave[float64]
-	img32     phaseImageJob[float32] // the per-image forward and backward (deconv_images.go)
-	img64     phaseImageJob[float64]
-	back32    backImageJob[float32]
-	back64    backImageJob[float64]
+	phaseCol  int           // a sub-pixel-image-parallel task's buffer: its largest phase's column matrix,
+	phaseZ    int           // then every phase's output
+	backRows  int           // window rows of an image-parallel backward task's column block
+	bilinear  bool          // the config fixes the weight at the bilinear kernel
+	fwdPath   computePath
+	bwdPath   computePath
+	chosen    [2]computePath // the paths Setup chose, bilinear-frozen ones included
+	general   [2]computePath // the paths for a weight that is not the bilinear kernel
+	recheck   bool           // compare the weight with the bilinear kernel at the next Forward
+	k         deconvKernel   // buffers and jobs for the dtype of the first Setup
 
-	job32  colJob[float32]
-	job64  colJob[float64]
-	bil    bilinearPath // the separable path for frozen bilinear weights
-	bilFwd bool         // the last Forward took it
+	force [2]computePath // forward and backward paths Setup must take (tests only)
 }
 
 var deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero"}
@@ -232,35 +233,116 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 	}
 	l.pointwise = sp.k == [2]int{1, 1} && sp.s == [2]int{1, 1} && l.pad == [2]int{} && outHW == inHW
 	l.chunks = planChunks(n, h, w, l.geom.Rows(), int(dt.Size()), c/sp.groups)
+	var b deconvBufSizes
 	if l.pointwise && l.chunks.nb == 1 {
 		l.chunks.rows = h // the output is its own column matrix: no need to cut it
-		l.col = convGrowBuf(l.col, dt, 0)
 	} else {
-		l.col = convGrowBuf(l.col, dt, l.geom.Rows()*l.chunks.maxCols())
+		b.col = l.geom.Rows() * l.chunks.maxCols()
 	}
-	tmpN := 0
 	if l.chunks.nb > 1 {
-		tmpN = c * l.chunks.maxCols()
+		b.tmp = c * l.chunks.maxCols()
 	}
-	colN := len(convBuf[float32](l.col)) + len(convBuf[float64](l.col))
 	l.subpixel = !l.pointwise && sp.d == [2]int{1, 1}
-	zN := 0
+	l.phaseCol, l.phaseZ = 0, 0
 	if l.subpixel {
-		colN = max(colN, l.setupPhases(int(dt.Size())))
+		b.col = max(b.col, l.setupPhases(int(dt.Size())))
 		for _, ph := range l.phases {
-			zN += sp.out * l.pchunks.nb * ph.geom.Cols()
+			b.z += sp.out * l.pchunks.nb * ph.geom.Cols()
+			l.phaseCol = max(l.phaseCol, ph.geom.Rows()*ph.geom.Cols())
+			l.phaseZ += sp.out * ph.geom.Cols()
 		}
-		l.wsub = convGrowBuf(l.wsub, dt, l.weight.Value.Shape().TotalSize())
+		b.wsub = l.weight.Value.Shape().TotalSize()
 	}
-	l.col = convGrowBuf(l.col, dt, colN)
-	l.zbuf = convGrowBuf(l.zbuf, dt, zN)
-	l.tmp = convGrowBuf(l.tmp, dt, tmpN)
-	if err := l.bil.setup(l, dt); err != nil {
+	l.backRows = imageRows(l.geom.Rows(), l.geom.OW, l.geom.OH)
+	b.phaseImg, b.backImg = l.phaseCol+l.phaseZ, l.backRows*l.geom.OW*l.geom.Rows()
+	l.bilinear = sp.init == "bilinear" && (l.noParam || l.weight.Frozen())
+	if err := l.choosePaths(); err != nil {
 		return nil, err
 	}
-	l.setupImages(dt)
+	if l.k == nil {
+		l.k = newDeconvKernel(dt)
+	}
+	l.k.resize(l, b)
+	if l.fwdPath == pathSubPixelImages || l.bwdPath == pathImageParallel {
+		reserveGemm(dt)
+	}
 	return l.outShape.Clone(), nil
 }
+
+// choosePaths sets the paths for the shapes of Setup. A frozen bilinear weight takes
+// bilinear-frozen. Otherwise the forward goes by phases (dilation 1) or GEMM and
+// col2im, one image per task where the per-task buffer is small enough; the backward
+// image-parallel where its buffers are small enough, else by blocks; a 1×1 deconv is
+// pointwise. A forced path must apply to the shapes.
+func (l *Deconv) choosePaths() error {
+	images := l.n >= 2 && !l.pointwise
+	fwd, bwd := pathCol2imBlocked, pathIm2colBlocked
+	switch {
+	case l.pointwise:
+		fwd, bwd = pathPointwise, pathPointwise
+	case l.subpixel && images && l.phaseCol+l.phaseZ <= imageMaxBuf:
+		fwd = pathSubPixelImages
+	case l.subpixel:
+		fwd = pathSubPixel
+	}
+	if images && l.backRows*l.geom.OW*l.geom.Rows() <= imageMaxBuf && l.weight.Value.Shape().TotalSize()*imageSlots <= imageMaxBuf {
+		bwd = pathImageParallel
+	}
+	l.general = [2]computePath{fwd, bwd}
+	if l.bilinear {
+		fwd, bwd = pathBilinearFrozen, pathBilinearFrozen
+	}
+	applies := func(fwd bool) func(computePath) bool {
+		return func(p computePath) bool {
+			switch p {
+			case pathBilinearFrozen:
+				return l.bilinear
+			case pathPointwise:
+				return l.pointwise
+			case pathCol2imBlocked:
+				return fwd && !l.pointwise
+			case pathSubPixel, pathSubPixelImages:
+				return fwd && l.subpixel
+			case pathIm2colBlocked, pathImageParallel:
+				return !fwd && !l.pointwise
+			}
+			return false
+		}
+	}
+	var err error
+	if fwd, err = pickPath(l.sp.prefix, "forward", fwd, l.force[0], applies(true)); err != nil {
+		return err
+	}
+	if bwd, err = pickPath(l.sp.prefix, "backward", bwd, l.force[1], applies(false)); err != nil {
+		return err
+	}
+	l.chosen = [2]computePath{fwd, bwd}
+	l.fwdPath, l.bwdPath = fwd, bwd
+	l.recheck = fwd == pathBilinearFrozen || bwd == pathBilinearFrozen
+	return nil
+}
+
+// checkWeight takes the paths Setup chose if the weight is exactly the bilinear kernel,
+// else the general ones in place of bilinear-frozen.
+func (l *Deconv) checkWeight() {
+	l.recheck = false
+	l.fwdPath, l.bwdPath = l.chosen[0], l.chosen[1]
+	if l.IsFrozenBilinear() {
+		return
+	}
+	if l.fwdPath == pathBilinearFrozen {
+		l.fwdPath = l.general[0]
+	}
+	if l.bwdPath == pathBilinearFrozen {
+		l.bwdPath = l.general[1]
+	}
+}
+
+// ComputePath implements PathReporter: "bilinear-frozen", "pointwise", or "fwd F / bwd
+// B" with F one of col2im-blocked, sub-pixel and sub-pixel-image-parallel and B one of
+// im2col-blocked and image-parallel. Before the first Forward it names what Setup chose
+// from the config; that Forward may find a weight that is no longer bilinear.
+func (l *Deconv) ComputePath() string { return pathName(l.fwdPath, l.bwdPath) }
 
 // Init implements Initializer: the weight by the configured init (bilinear on the
 // channel diagonal, see FillBilinear), the bias to zero.
@@ -278,34 +360,29 @@ func (l *Deconv) Init(rng *rand.Rand) {
 	if l.bias != nil {
 		convZero(l.bias.Value)
 	}
+	// Whatever the weight held, it is the kernel again; weights loaded after Init are
+	// checked at the next Forward.
+	l.fwdPath, l.bwdPath = l.chosen[0], l.chosen[1]
+	l.recheck = l.fwdPath == pathBilinearFrozen || l.bwdPath == pathBilinearFrozen
 }
 
 // IsFrozenBilinear reports whether the weight is frozen (LRMult 0, or mode "bilinear")
 // and holds exactly the bilinear channel-diagonal pattern FillBilinear writes — the
 // case where a separable per-channel upsampling gives the same result as the general
-// path. It says nothing about the bias, which any path adds the same way.
+// path. It compares the whole weight. It says nothing about the bias, which any path
+// adds the same way.
 func (l *Deconv) IsFrozenBilinear() bool {
-	if l.weight == nil || !(l.noParam || l.weight.Frozen()) {
+	if l.weight == nil || !(l.noParam || l.weight.Frozen()) || l.weight.Value.Shape()[0] != l.sp.out {
 		return false
 	}
-	s := l.weight.Value.Shape()
-	if s[0] != l.sp.out {
-		return false
-	}
-	switch l.weight.Value.Dtype() {
-	case tensor.Float32:
-		return isBilinearDiag(convData[float32](l.weight.Value), s[0], s[1], s[2], s[3])
-	case tensor.Float64:
-		return isBilinearDiag(convData[float64](l.weight.Value), s[0], s[1], s[2], s[3])
-	}
-	return false
+	return l.k.isBilinear(l.weight.Value)
 }
 
 // FastBilinear reports whether Forward and Backward, called now, take the separable
-// per-channel path of a frozen bilinear weight rather than the general GEMM path. It is
-// IsFrozenBilinear for shapes set up (false before Setup).
+// per-channel path of a frozen bilinear weight rather than the general GEMM path (false
+// before Setup).
 func (l *Deconv) FastBilinear() bool {
-	return l.outShape != nil && l.bil.usable(l)
+	return l.outShape != nil && l.fwdPath == pathBilinearFrozen && (!l.recheck || l.IsFrozenBilinear())
 }
 
 // CoordMap implements CoordMapper as Caffe's coord_map: scale s, offset (k_eff−1)/2 − p,
@@ -331,75 +408,90 @@ func (l *Deconv) MACs() int64 {
 func (l *Deconv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	convMustShape(l.sp.prefix, "input", in[0], l.inShape)
 	convMustShape(l.sp.prefix, "output", out, l.outShape)
-	fast := l.bil.usable(l)
-	l.bilFwd = fast
-	switch in[0].Dtype() {
-	case tensor.Float32:
-		x, y := convData[float32](in[0]), convData[float32](out)
-		if fast {
-			bilinearForward(l, &l.bil.p32, x, y)
-			return
-		}
-		if colN, zN, ok := l.phaseImagesFit(); ok {
-			deconvForwardImages(l, x, y, &l.img32, colN, zN)
-			return
-		}
-		if l.subpixel {
-			deconvForwardPhases(l, x, y, &l.job32, &l.il32)
-			return
-		}
-		deconvForward(l, x, y, &l.job32)
-	case tensor.Float64:
-		x, y := convData[float64](in[0]), convData[float64](out)
-		if fast {
-			bilinearForward(l, &l.bil.p64, x, y)
-			return
-		}
-		if colN, zN, ok := l.phaseImagesFit(); ok {
-			deconvForwardImages(l, x, y, &l.img64, colN, zN)
-			return
-		}
-		if l.subpixel {
-			deconvForwardPhases(l, x, y, &l.job64, &l.il64)
-			return
-		}
-		deconvForward(l, x, y, &l.job64)
-	default:
-		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
+	if l.recheck {
+		l.checkWeight()
 	}
+	l.k.forward(l, in[0], out)
 }
 
 // Backward implements Layer. Frozen parameters (LRMult 0, mode "bilinear") get no
 // gradient, as in Caffe.
 func (l *Deconv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
-	convMustShape(l.sp.prefix, "input", in[0], l.inShape)
-	convMustShape(l.sp.prefix, "output gradient", dOut, l.outShape)
-	var dx *tensor.Dense
-	if len(dIn) > 0 {
-		dx = dIn[0]
-		convMustShape(l.sp.prefix, "input gradient", dx, l.inShape)
+	x, dy, dx := convBackwardArgs(l.sp.prefix, in, dOut, dIn, l.inShape, l.outShape)
+	l.k.backward(l, x, dy, dx)
+}
+
+// deconvKernel is a deconv's state for the dtype of its first Setup: Forward and
+// Backward pass through it once per call, and it runs the path Setup chose.
+type deconvKernel interface {
+	resize(l *Deconv, b deconvBufSizes)
+	forward(l *Deconv, x, y *tensor.Dense)
+	backward(l *Deconv, x, dy, dx *tensor.Dense)
+	isBilinear(w *tensor.Dense) bool
+}
+
+// deconvBufSizes are the element counts of a deconv's buffers at the shapes of Setup.
+type deconvBufSizes struct {
+	col, tmp          int // a column block; several images side by side
+	wsub, z           int // the phases' weight matrices and outputs of one block
+	phaseImg, backImg int // an image-parallel forward and backward task's buffer
+}
+
+// deconvState is the deconvKernel of element type T.
+type deconvState[T Float] struct {
+	col, tmp []T
+	wsub     []T // the phases' weight matrices
+	zbuf     []T // the phases' outputs of one block
+	job      colJob[T]
+	il       phaseInterleave[T]
+	img      phaseImageJob[T] // the image-parallel forward and backward (deconv_images.go)
+	back     backImageJob[T]
+	bil      bilinearPlan[T] // the separable path of a frozen bilinear weight
+}
+
+func newDeconvKernel(dt tensor.Dtype) deconvKernel {
+	if dt == tensor.Float32 {
+		return &deconvState[float32]{}
 	}
-	// The path Forward took: Backward's weights are Forward's (out is the output
-	// Forward wrote with them), so there is no need to compare them again.
-	fast := l.bilFwd
-	switch in[0].Dtype() {
-	case tensor.Float32:
-		x, dy, dxs := convData[float32](in[0]), convData[float32](dOut), convData[float32](dx)
-		if fast {
-			bilinearBackward(l, &l.bil.p32, dy, dxs)
-			return
-		}
-		deconvBackward(l, x, dy, dxs, &l.job32, &l.back32)
-	case tensor.Float64:
-		x, dy, dxs := convData[float64](in[0]), convData[float64](dOut), convData[float64](dx)
-		if fast {
-			bilinearBackward(l, &l.bil.p64, dy, dxs)
-			return
-		}
-		deconvBackward(l, x, dy, dxs, &l.job64, &l.back64)
+	return &deconvState[float64]{}
+}
+
+func (s *deconvState[T]) resize(l *Deconv, b deconvBufSizes) {
+	s.col, s.tmp = growSlice(s.col, b.col), growSlice(s.tmp, b.tmp)
+	s.wsub, s.zbuf = growSlice(s.wsub, b.wsub), growSlice(s.zbuf, b.z)
+	s.img.pool.setSize(b.phaseImg)
+	s.back.pool.setSize(b.backImg)
+	if l.bilinear {
+		s.bil.setup(l)
+	}
+}
+
+func (s *deconvState[T]) forward(l *Deconv, x, y *tensor.Dense) {
+	xs, ys := floatsOf[T](x), floatsOf[T](y)
+	switch l.fwdPath {
+	case pathBilinearFrozen:
+		bilinearForward(l, &s.bil, xs, ys)
+	case pathSubPixelImages:
+		deconvForwardImages(l, xs, ys, s)
+	case pathSubPixel:
+		deconvForwardPhases(l, xs, ys, s)
 	default:
-		panic(fmt.Sprintf("%s: unsupported dtype %v", l.sp.prefix, in[0].Dtype()))
+		deconvForward(l, xs, ys, s)
 	}
+}
+
+func (s *deconvState[T]) backward(l *Deconv, x, dy, dx *tensor.Dense) {
+	xs, dys, dxs := floatsOf[T](x), floatsOf[T](dy), floatsOf[T](dx)
+	if l.bwdPath == pathBilinearFrozen {
+		bilinearBackward(l, &s.bil, dys, dxs)
+		return
+	}
+	deconvBackward(l, xs, dys, dxs, s)
+}
+
+func (s *deconvState[T]) isBilinear(w *tensor.Dense) bool {
+	sh := w.Shape()
+	return isBilinearDiag(floatsOf[T](w), sh[0], sh[1], sh[2], sh[3])
 }
 
 // dims are the GEMM sizes per group: K column rows ((C_out/G)·kh·kw), M input
@@ -412,15 +504,11 @@ func (l *Deconv) dims() (K, M, P int) {
 // deconvForward: per block, col_g = W_gᵀ·x_g for every group, then y += col2im(col)
 // in parallel over output channels, onto the bias written when an image's first block
 // comes up.
-func deconvForward[T Float](l *Deconv, x, y []T, job *colJob[T]) {
+func deconvForward[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 	G := l.sp.groups
 	K, M, P := l.dims()
-	w := convData[T](l.weight.Value)
-	var b []T
-	if l.bias != nil {
-		b = convData[T](l.bias.Value)
-	}
-	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
+	w, b := floatsOf[T](l.weight.Value), paramValue[T](l.bias)
+	col, tmp, job := s.col, s.tmp, &s.job
 	g := l.geom
 	inSz, outSz, outP := M*G*P, g.C*g.H*g.W, g.H*g.W
 	for bi := range l.chunks.count() {
@@ -458,73 +546,19 @@ func deconvForward[T Float](l *Deconv, x, y []T, job *colJob[T]) {
 	}
 }
 
-// deconvBackward: per block, col = im2col(dY); dW_g += x_g·col_gᵀ; dX_g += W_g·col_g.
-func deconvBackward[T Float](l *Deconv, x, dy, dx []T, job *colJob[T], back *backImageJob[T]) {
-	var dw, db []T
-	if !l.noParam && !l.weight.Frozen() {
-		dw = convData[T](l.weight.Grad)
-	}
-	if l.bias != nil && !l.bias.Frozen() {
-		db = convData[T](l.bias.Grad)
-	}
+// deconvBackward adds the bias, weight and input gradients: dW_g += x_g·im2col(dY)_gᵀ
+// and dX_g += W_g·im2col(dY)_g, per image or block by block.
+func deconvBackward[T Float](l *Deconv, x, dy, dx []T, s *deconvState[T]) {
+	dw, db := paramGrad[T](l.weight), paramGrad[T](l.bias)
 	if db != nil {
-		job.bias.run(db, dy, l.n, l.sp.out, l.geom.H*l.geom.W)
+		s.job.bias.run(db, dy, l.n, l.sp.out, l.geom.H*l.geom.W)
 	}
-	if dw == nil && dx == nil {
-		return
-	}
-	if rows, ok := l.backImagesFit(); ok {
-		deconvBackImages(l, x, dy, dx, dw, back, rows)
-		return
-	}
-	deconvBackBlocked(l, x, dy, dx, dw, job)
-}
-
-// deconvBackBlocked adds the weight and input gradients block by block, each product
-// shared among all threads.
-func deconvBackBlocked[T Float](l *Deconv, x, dy, dx, dw []T, job *colJob[T]) {
-	G := l.sp.groups
-	K, M, P := l.dims()
-	w := convData[T](l.weight.Value)
-	g := l.geom
-	inSz, outSz := M*G*P, g.C*g.H*g.W
-	col, tmp := convBuf[T](l.col), convBuf[T](l.tmp)
-	for bi := range l.chunks.count() {
-		n0, cnt, r0, r1 := l.chunks.block(bi)
-		ld := cnt * (r1 - r0) * g.OW
-		cm, ldc := dy[n0*outSz:], P
-		if !l.pointwise || cnt > 1 {
-			job.run(g, dy[n0*outSz:], outSz, col, ld, cnt, r0, r1, false)
-			cm, ldc = col, ld
-		}
-		if dw != nil {
-			am, lda := x[n0*inSz+r0*g.OW:], P
-			if cnt > 1 {
-				gatherImages(tmp, x[n0*inSz:], cnt, M*G, P, inSz)
-				am, lda = tmp, ld
-			}
-			for gi := range G {
-				gemm.Gemm(false, true, M, K, ld,
-					1, am[gi*M*lda:], lda,
-					cm[gi*K*ldc:], ldc,
-					1, dw[gi*M*K:], K)
-			}
-		}
-		if dx != nil {
-			dm, ldd, beta := dx[n0*inSz+r0*g.OW:], P, T(1)
-			if cnt > 1 {
-				dm, ldd, beta = tmp, ld, 0
-			}
-			for gi := range G {
-				gemm.Gemm(false, false, M, ld, K,
-					1, w[gi*M*K:], K,
-					cm[gi*K*ldc:], ldc,
-					beta, dm[gi*M*ldd:], ldd)
-			}
-			if cnt > 1 {
-				scatterImages(dx[n0*inSz:], tmp, cnt, M*G, P, inSz, true)
-			}
-		}
+	switch {
+	case dw == nil && dx == nil:
+	case l.bwdPath == pathImageParallel:
+		deconvBackImages(l, x, dy, dx, dw, &s.back)
+	default:
+		backBlocked(l.geom, l.chunks, l.sp.groups, l.inShape[1], x, dy, floatsOf[T](l.weight.Value), dx, dw, 1, 1, l.pointwise, s.col, s.tmp, &s.job)
 	}
 }
 
@@ -608,19 +642,15 @@ func (l *Deconv) setupPhases(size int) int {
 // deconvForwardPhases is the sub-pixel forward: the phases' weight matrices, then per
 // block of images, per phase, im2col of x and one GEMM per group into zbuf, and finally
 // the block's phases interleaved into y with the bias.
-func deconvForwardPhases[T Float](l *Deconv, x, y []T, job *colJob[T], il *phaseInterleave[T]) {
+func deconvForwardPhases[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 	sp := &l.sp
 	G := sp.groups
 	Og := sp.out / G
-	wsub, col, z := deconvPhaseWeights[T](l), convBuf[T](l.col), convBuf[T](l.zbuf)
+	wsub, col, z, job, il := deconvPhaseWeights(l, s.wsub), s.col, s.zbuf, &s.job, &s.il
 	cin := l.inShape[1]
 	Cg := cin / G
 	inSz := cin * l.inShape[2] * l.inShape[3]
-	il.l, il.y = l, y
-	il.bias = nil
-	if l.bias != nil {
-		il.bias = convData[T](l.bias.Value)
-	}
+	il.l, il.y, il.bias = l, y, paramValue[T](l.bias)
 	for bi := range l.pchunks.count() {
 		n0, cnt, _, _ := l.pchunks.block(bi)
 		zoff := 0
@@ -643,19 +673,18 @@ func deconvForwardPhases[T Float](l *Deconv, x, y []T, job *colJob[T], il *phase
 			}
 		}
 		il.z, il.n0, il.cnt = z, n0, cnt
-		parRun(cnt*sp.out, il)
+		par.Run(cnt*sp.out, il)
 	}
 	il.z, il.y, il.bias = nil, nil, nil
 }
 
-// deconvPhaseWeights fills and returns wsub, the phases' sub-kernels as GEMM weight
-// matrices.
-func deconvPhaseWeights[T Float](l *Deconv) []T {
+// deconvPhaseWeights fills and returns wsub with the phases' sub-kernels as GEMM
+// weight matrices.
+func deconvPhaseWeights[T Float](l *Deconv, wsub []T) []T {
 	sp := &l.sp
 	G := sp.groups
 	Og := sp.out / G
-	w := convData[T](l.weight.Value)
-	wsub := convBuf[T](l.wsub)
+	w := floatsOf[T](l.weight.Value)
 	cin, kh, kw := l.inShape[1], sp.k[0], sp.k[1]
 	Cg := cin / G
 	for _, ph := range l.phases {
@@ -688,7 +717,7 @@ type phaseInterleave[T Float] struct {
 	n0, cnt    int
 }
 
-func (il *phaseInterleave[T]) do(i int) {
+func (il *phaseInterleave[T]) Do(i int) {
 	l := il.l
 	c := l.sp.out
 	j, o := i/c, i%c

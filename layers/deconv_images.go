@@ -3,7 +3,7 @@ package layers
 import (
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
-	"gorgonia.org/tensor"
+	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
 // Image-parallel deconvolution (see images.go): the sub-pixel forward one task per
@@ -20,37 +20,21 @@ type phaseImageJob[T Float] struct {
 	pool       bufPool[T]
 }
 
-// phaseImagesFit reports whether the per-image forward suits the layer's shapes, with
-// the per-task buffer's parts.
-func (l *Deconv) phaseImagesFit() (colN, zN int, ok bool) {
-	if !l.subpixel || l.n < 2 {
-		return 0, 0, false
-	}
-	for _, ph := range l.phases {
-		colN = max(colN, ph.geom.Rows()*ph.geom.Cols())
-		zN += l.sp.out * ph.geom.Cols()
-	}
-	return colN, zN, colN+zN <= imageMaxBuf
-}
-
-func deconvForwardImages[T Float](l *Deconv, x, y []T, j *phaseImageJob[T], colN, zN int) {
-	j.l, j.x, j.y, j.colN, j.zN = l, x, y, colN, zN
-	j.wsub = deconvPhaseWeights[T](l)
-	j.bias = nil
-	if l.bias != nil {
-		j.bias = convData[T](l.bias.Value)
-	}
+func deconvForwardImages[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
+	j := &s.img
+	j.l, j.x, j.y, j.colN, j.zN = l, x, y, l.phaseCol, l.phaseZ
+	j.wsub, j.bias = deconvPhaseWeights(l, s.wsub), paramValue[T](l.bias)
 	zoff := 0
 	for i := range l.phases {
 		ph := &l.phases[i]
 		ph.ld, ph.zoff = ph.geom.Cols(), zoff
 		zoff += l.sp.out * ph.ld
 	}
-	parRun(l.n, j)
+	par.Run(l.n, j)
 	j.x, j.y, j.wsub, j.bias = nil, nil, nil, nil
 }
 
-func (j *phaseImageJob[T]) do(n int) {
+func (j *phaseImageJob[T]) Do(n int) {
 	l := j.l
 	G := l.sp.groups
 	Og := l.sp.out / G
@@ -77,7 +61,7 @@ func (j *phaseImageJob[T]) do(n int) {
 	}
 	il := phaseInterleave[T]{l: l, z: z, y: j.y, bias: j.bias, n0: n, cnt: 1}
 	for o := range l.sp.out {
-		il.do(o)
+		il.Do(o)
 	}
 	j.pool.put(buf)
 }
@@ -92,32 +76,20 @@ type backImageJob[T Float] struct {
 	pool         bufPool[T]
 }
 
-// backImagesFit reports whether the per-image backward suits the layer's shapes,
-// with the window rows of one column block.
-func (l *Deconv) backImagesFit() (rows int, ok bool) {
-	if l.pointwise || l.n < 2 {
-		return 0, false
-	}
-	g := l.geom
-	rows = imageRows(g.Rows(), g.OW, g.OH)
-	wsize := l.weight.Value.Shape().TotalSize()
-	return rows, rows*g.OW*g.Rows() <= imageMaxBuf && wsize*imageSlots <= imageMaxBuf
-}
-
 // deconvBackImages adds the input gradient (dx != nil) and the weight gradient
 // (dw != nil).
-func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T], rows int) {
-	j.l, j.x, j.dy, j.dx, j.w, j.rows = l, x, dy, dx, convData[T](l.weight.Value), rows
+func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T]) {
+	j.l, j.x, j.dy, j.dx, j.w, j.rows = l, x, dy, dx, floatsOf[T](l.weight.Value), l.backRows
 	slots := imageSlotsOf(l.n)
 	j.partials.reset(slots, len(dw))
-	parRun(slots, j)
+	par.Run(slots, j)
 	if dw != nil {
 		j.partials.sumInto(dw, true)
 	}
 	j.x, j.dy, j.dx, j.w = nil, nil, nil, nil
 }
 
-func (j *backImageJob[T]) do(s int) {
+func (j *backImageJob[T]) Do(s int) {
 	l := j.l
 	g := l.geom
 	G := l.sp.groups
@@ -142,23 +114,4 @@ func (j *backImageJob[T]) do(s int) {
 		}
 	})
 	j.pool.put(col)
-}
-
-// setupImages sizes the per-task buffers of the image-parallel paths for the shapes
-// of the last Setup.
-func (l *Deconv) setupImages(dt tensor.Dtype) {
-	colN, zN, fwd := l.phaseImagesFit()
-	if fwd {
-		l.img32.pool.setSize(colN + zN)
-		l.img64.pool.setSize(colN + zN)
-	}
-	rows, back := l.backImagesFit()
-	if back {
-		n := rows * l.geom.OW * l.geom.Rows()
-		l.back32.pool.setSize(n)
-		l.back64.pool.setSize(n)
-	}
-	if fwd || back {
-		reserveGemm(dt)
-	}
 }

@@ -89,7 +89,7 @@ func (p *slotPartials[T]) sumInto(dst []T, add bool) {
 
 // bufPool lends per-task buffers, all of at least size elements (the largest any
 // task of the layer asks for at its current shapes, set in Setup), so any buffer serves
-// any task. When it has none it makes GOMAXPROCS at once (parRun runs at most that many
+// any task. When it has none it makes GOMAXPROCS at once (par.Run runs at most that many
 // tasks at a time), so a steady state never allocates, however the first calls happened
 // to be scheduled.
 type bufPool[T Float] struct {

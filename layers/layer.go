@@ -93,3 +93,11 @@ type GradAssigner interface {
 	// layer cannot for that input (a wrapper, say, whose inner layer cannot).
 	SetAssignGrad(i int, assign bool) bool
 }
+
+// PathReporter is implemented by layers that compute by one of several paths (conv
+// and deconv: blocked, image-parallel, pointwise, ...).
+type PathReporter interface {
+	// ComputePath is the name of the compute path chosen in the last Setup, as
+	// "fwd F / bwd B" when the forward and backward passes take different ones.
+	ComputePath() string
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -120,9 +121,9 @@ func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.
 		return nil, fmt.Errorf("%s: %d class_weights for %d classes (scores %s)", l.prefix, len(l.weights), sc[1], dimsString(sc))
 	}
 	l.n, l.c, l.s = sc[0], sc[1], sc[2]*sc[3]
-	l.maxScore = growFloat64(l.maxScore, l.n*l.s)
-	l.wpix = growFloat64(l.wpix, l.n*l.s)
-	l.sum = growFloat64(l.sum, l.n*l.s)
+	l.maxScore = growSlice(l.maxScore, l.n*l.s)
+	l.wpix = growSlice(l.wpix, l.n*l.s)
+	l.sum = growSlice(l.sum, l.n*l.s)
 	l.exps = convGrowBuf(l.exps, dt, l.n*l.c*l.s)
 	l.coef = convGrowBuf(l.coef, dt, l.n*l.s)
 	return tensor.Shape{1}, nil
@@ -255,11 +256,11 @@ func (j *lossJob[T]) run(n int) {
 		}
 		j.total, j.norm, j.invalid = j.total[:tasks], j.norm[:tasks], j.invalid[:tasks]
 	}
-	parRun(tasks, j)
+	par.Run(tasks, j)
 	j.x, j.dx, j.e, j.labels = nil, nil, nil, nil
 }
 
-func (j *lossJob[T]) do(i int) {
+func (j *lossJob[T]) Do(i int) {
 	n, b := i/j.blocks, i%j.blocks
 	p0 := b * lossPixelBlock
 	p1 := min(p0+lossPixelBlock, j.l.s)

@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 
+	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
 )
 
@@ -109,7 +110,7 @@ func (l *MaxPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error
 	l.n, l.c, l.h, l.w = n, c, h, w
 	l.oh = poolOutSize(h, l.kernel[0], l.stride[0], l.pad[0], l.ceil)
 	l.ow = poolOutSize(w, l.kernel[1], l.stride[1], l.pad[1], l.ceil)
-	l.argmax = growInt32(l.argmax, n*c*l.oh*l.ow)
+	l.argmax = growSlice(l.argmax, n*c*l.oh*l.ow)
 	return tensor.Shape{n, c, l.oh, l.ow}, nil
 }
 
@@ -157,11 +158,11 @@ type poolJob[T Float] struct {
 func (j *poolJob[T]) run(l *MaxPool, x, y []T, back bool) {
 	j.l, j.x, j.y, j.back = l, x, y, back
 	j.planes = max(1, eltBlock/(l.h*l.w))
-	parRun((l.n*l.c+j.planes-1)/j.planes, j)
+	par.Run((l.n*l.c+j.planes-1)/j.planes, j)
 	j.l, j.x, j.y = nil, nil, nil
 }
 
-func (j *poolJob[T]) do(i int) {
+func (j *poolJob[T]) Do(i int) {
 	l := j.l
 	nc0 := i * j.planes
 	nc1 := min(nc0+j.planes, l.n*l.c)

@@ -1,6 +1,9 @@
 package layers
 
-import "gorgonia.org/tensor"
+import (
+	"github.com/fcn-dev/fcn/layers/internal/par"
+	"gorgonia.org/tensor"
+)
 
 // ReLUConfig holds relu's hyper-parameters: there are none yet.
 type ReLUConfig struct{}
@@ -97,11 +100,11 @@ func (j *reluJob[T]) run(x, y, dy, dx []T) {
 	if dy != nil {
 		n = len(y)
 	}
-	parRun(eltTasks(n), j)
+	par.Run(eltTasks(n), j)
 	j.x, j.y, j.dy, j.dx = nil, nil, nil, nil
 }
 
-func (j *reluJob[T]) do(i int) {
+func (j *reluJob[T]) Do(i int) {
 	if j.dy == nil {
 		lo, hi := eltRange(i, len(j.x))
 		reluForward(j.x[lo:hi], j.y[lo:hi])

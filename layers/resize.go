@@ -25,8 +25,9 @@ type ResizeConfig struct {
 // F.interpolate(x, scale_factor=f, mode=...) with align_corners=False: output pixel o
 // reads input coordinate (o + 0.5)/f − 0.5, clamped below at 0, interpolated linearly
 // (bilinear) or taken as ⌊o/f⌋ (nearest). Backward is the exact adjoint of Forward.
-// It is the parameter-free `bilinear` upsampling mode of the upsampling study and the
-// resize step of a deconv's `resize_conv` mode.
+// It is a `resize` layer of an experiment (parameter-free upsampling, as in PyTorch) and
+// the nearest-neighbour step that the model builder puts before the conv of a deconv in
+// mode `resize_conv`.
 type Resize struct {
 	name, prefix string
 	factor       [2]int
@@ -109,8 +110,8 @@ func (l *Resize) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 // i0 = ⌊src⌋, i1 = min(i0+1, in−1), λ1 = src − i0, λ0 = 1 − λ1.
 func (t *resizeTaps) build(in, f int) {
 	out := in * f
-	t.i0, t.i1 = growInt32(t.i0, out), growInt32(t.i1, out)
-	t.lam0, t.lam1 = growFloat64(t.lam0, out), growFloat64(t.lam1, out)
+	t.i0, t.i1 = growSlice(t.i0, out), growSlice(t.i1, out)
+	t.lam0, t.lam1 = growSlice(t.lam0, out), growSlice(t.lam1, out)
 	for o := range out {
 		src := max((float64(o)+0.5)/float64(f)-0.5, 0)
 		i0 := int(src)

@@ -11,12 +11,15 @@ import (
 
 // Small helpers shared by the parameter-free layers and batchnorm/loss.
 
-// floatsOf returns d's backing array as []T without allocating. Dense.Data builds its
-// slice through reflect and allocates on every call, which Forward and Backward must not
-// do in steady state. It panics if d's dtype is not T (a programmer error: Setup fixed
-// the dtype).
+// floatsOf returns d's backing array as []T without allocating, or nil for a nil
+// tensor (no gradient wanted). Dense.Data builds its slice through reflect and allocates
+// on every call, which Forward and Backward must not do in steady state. It panics if
+// d's dtype is not T (a programmer error: Setup fixed the dtype).
 func floatsOf[T Float](d *tensor.Dense) []T {
 	var z T
+	if d == nil {
+		return nil
+	}
 	if d.Dtype() != dtypeFor[T]() {
 		panic(fmt.Sprintf("layers: tensor dtype %v, kernel wants %T", d.Dtype(), z))
 	}
@@ -126,20 +129,13 @@ func spatialPair(prefix, field string, v []int, def [2]int, min int) ([2]int, er
 	return p, nil
 }
 
-// growInt32 returns a slice of length n reusing buf's storage when it is large enough.
-func growInt32(buf []int32, n int) []int32 {
+// growSlice returns a slice of length n reusing buf's storage when it is large enough
+// (buffers are sized once per shape, not per call).
+func growSlice[E any](buf []E, n int) []E {
 	if cap(buf) >= n {
 		return buf[:n]
 	}
-	return make([]int32, n)
-}
-
-// growFloat64 is growInt32 for float64.
-func growFloat64(buf []float64, n int) []float64 {
-	if cap(buf) >= n {
-		return buf[:n]
-	}
-	return make([]float64, n)
+	return make([]E, n)
 }
 
 // fillConst sets every element of v to c.

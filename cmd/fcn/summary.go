@@ -13,12 +13,15 @@ import (
 	"gorgonia.org/tensor"
 )
 
-const summaryUsage = `usage: fcn summary [--config NAME|FILE] [--input HxW] [--set key=value]...
+const summaryUsage = `usage: fcn summary [--config NAME|FILE] [--input HxW] [--batch N] [--set key=value]...
 
-Prints the network of an experiment for one input image of HxW pixels, without training:
-every layer with its type, inputs, output shape, parameters and multiply-accumulates,
-the crop offsets worked out from the layers' coordinate maps (as Caffe's coord_map.py),
-and totals. The default size is the training crop, else the synthetic image size, else 224.
+Prints the network of an experiment for a batch of N input images of HxW pixels, without
+training: every layer with its type, inputs, output shape, parameters and
+multiply-accumulates, the crop offsets worked out from the layers' coordinate maps (as
+Caffe's coord_map.py), the compute path each conv and deconv takes at these shapes
+("fwd F / bwd B" where the passes differ), and totals. The default size is the training
+crop, else the synthetic image size, else 224; the default batch is train.batch_size,
+so the paths shown are the ones training takes.
 
 flags:
 `
@@ -28,6 +31,7 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("fcn summary", summaryUsage, stderr)
 	config := fs.String("config", "", "experiment: a shipped name or a YAML file (default \"default\")")
 	input := fs.String("input", "", "input size HxW, e.g. 500x500")
+	batch := fs.Int("batch", 0, "images per batch (default train.batch_size)")
 	var sets expSetFlag
 	fs.Var(&sets, "set", "override a key (repeatable)")
 	if _, err := parseArgs(fs, args); err != nil {
@@ -46,12 +50,19 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("--input: %w", err)
 		}
 	}
-	g, err := train.BuildModel(exp, 1, h, w, tensor.Float32)
+	n := exp.Train.BatchSize
+	if *batch != 0 {
+		n = *batch
+	}
+	if n < 1 {
+		return fmt.Errorf("--batch must be ≥ 1, got %d", n)
+	}
+	g, err := train.BuildModel(exp, n, h, w, tensor.Float32)
 	if err != nil {
 		return fmt.Errorf("%s for a %d×%d input: %w", exp.Source, h, w, err)
 	}
 	s := g.Summary()
-	fmt.Fprintf(stdout, "%s (%s), input 1×3×%d×%d, %d classes\n\n", exp.Name, exp.Source, h, w, exp.Model.Classes)
+	fmt.Fprintf(stdout, "%s (%s), input %d×3×%d×%d, %d classes\n\n", exp.Name, exp.Source, n, h, w, exp.Model.Classes)
 	if _, err := s.WriteTo(stdout); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -46,7 +47,8 @@ func TestSummaryCropOffsets(t *testing.T) {
 
 func TestSummaryDefaultAndErrors(t *testing.T) {
 	code, stdout, stderr := runInProcess(t, "summary")
-	if code != 0 || !strings.Contains(stdout, "input 1×3×64×64") || !strings.Contains(stdout, "output: 1×5×64×64") {
+	// The default batch is the default experiment's train.batch_size, 16.
+	if code != 0 || !strings.Contains(stdout, "input 16×3×64×64") || !strings.Contains(stdout, "output: 16×5×64×64") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, c := range []struct {
@@ -55,6 +57,7 @@ func TestSummaryDefaultAndErrors(t *testing.T) {
 	}{
 		{[]string{"--input", "big"}, "want HxW"},
 		{[]string{"--input", "0x5"}, "positive"},
+		{[]string{"--batch", "-1"}, "--batch must be ≥ 1"},
 		{[]string{"--config", "fcn9s"}, `unknown experiment "fcn9s"`},
 		// The default net pools 5 times and crops: 40×40 leaves the crop no room.
 		{[]string{"--input", "8x8"}, "for a 8×8 input"},
@@ -62,6 +65,75 @@ func TestSummaryDefaultAndErrors(t *testing.T) {
 		code, _, stderr := runInProcess(t, append([]string{"summary"}, c.args...)...)
 		if code != 1 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "panic") {
 			t.Errorf("summary %v: exit %d, stderr %q, want %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+// summaryPaths maps each conv and deconv row of a summary table to its path column.
+func summaryPaths(t *testing.T, stdout string) map[string]string {
+	t.Helper()
+	paths := map[string]string{}
+	lines := strings.Split(stdout, "\n")
+	header := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "layer ") {
+			header = i
+			break
+		}
+	}
+	if header < 0 {
+		t.Fatalf("no table:\n%s", stdout)
+	}
+	// Columns line up in runes (shapes hold "×"); the path column ends at the last one.
+	col := len([]rune(lines[header][:strings.Index(lines[header], "path")]))
+	for _, l := range lines[header+1:] {
+		if strings.HasPrefix(l, "total:") {
+			break
+		}
+		if f, r := strings.Fields(l), []rune(l); len(f) > 1 && (f[1] == "conv" || f[1] == "deconv") {
+			paths[f[0]] = strings.TrimSpace(string(r[min(col, len(r)):]))
+		}
+	}
+	return paths
+}
+
+// fcn summary names the compute path of every conv and deconv of FCN-8s, at the batch
+// training uses (train.batch_size 1) unless --batch says otherwise: paths depend on it.
+func TestSummaryPaths(t *testing.T) {
+	name := regexp.MustCompile(`^(fwd [a-z0-9+-]+ / bwd [a-z0-9+-]+|[a-z0-9+-]+)$`)
+	for _, c := range []struct {
+		args []string
+		want map[string]string
+	}{
+		{nil, map[string]string{
+			"conv1_1":  "fwd im2col-blocked / bwd flipped-blocked",
+			"fc7":      "pointwise",
+			"upscore2": "bilinear-frozen",
+			"upscore8": "bilinear-frozen",
+		}},
+		{[]string{"--batch", "2"}, map[string]string{
+			"conv1_1":  "fwd image-parallel / bwd flipped-image-parallel",
+			"conv3_1":  "fwd im2col-blocked / bwd flipped-blocked",
+			"upscore8": "bilinear-frozen",
+		}},
+	} {
+		code, stdout, stderr := execFCN(t, append([]string{"summary", "--config", "fcn8s"}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, stderr)
+		}
+		paths := summaryPaths(t, stdout)
+		if len(paths) != 21 { // 13 VGG convs, fc6, fc7, 3 score convs, 3 deconvs
+			t.Errorf("%v: %d conv and deconv rows, want 21:\n%s", c.args, len(paths), stdout)
+		}
+		for layer, p := range paths {
+			if !name.MatchString(p) {
+				t.Errorf("%v: %s has path %q", c.args, layer, p)
+			}
+		}
+		for layer, want := range c.want {
+			if paths[layer] != want {
+				t.Errorf("%v: %s takes %q, want %q", c.args, layer, paths[layer], want)
+			}
 		}
 	}
 }

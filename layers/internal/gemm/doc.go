@@ -9,8 +9,9 @@
 // kc (256) so a 14×256 sliver of A stays in L1 while a 256×nc (≤ 1024) panel
 // of B stays in the 2 MiB L2 of each core. One operand (A when C is split by
 // columns, which is nearly always, B otherwise) is packed whole, shared by
-// the threads; the other is packed per chunk of C. Threads take pack tasks
-// and then chunks from a counter. Chunk edges are multiples of the tile, and
+// the threads; the other is packed per chunk of C. Threads — the caller and
+// helpers from layers/internal/par, the pool the layers use too — take pack
+// tasks and then chunks in order. Chunk edges are multiples of the tile, and
 // every C element is reduced over K in one fixed order, so results are
 // identical bit for bit whatever GOMAXPROCS is (TestThreadInvariance).
 // Buffers come from free lists: a repeated call allocates nothing.
@@ -42,8 +43,8 @@
 // registers, cannot broadcast from memory into an FMA and adds moves around
 // FMAs. Its best tile that does not spill, 6×32 with 12 accumulators, ran at
 // 72–83 GFLOP/s on one core against 176 for the 14×32 assembly tile
-// (BenchmarkTile; issue 3 reports ~180 GFLOP/s on 2 cores for a whole GEMM
-// built on archsimd). A 14×32 tile needs 32 registers, which only assembly
+// (BenchmarkTile), and a whole GEMM built on archsimd was measured at about
+// 180 GFLOP/s on 2 cores. A 14×32 tile needs 32 registers, which only assembly
 // can use today, and the avo generator keeps it readable and lets one
 // description produce every edge variant.
 //

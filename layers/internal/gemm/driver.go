@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
 // kernel is a register-tiled micro-kernel with the cache blocking that suits it.
@@ -57,8 +59,8 @@ func (kn *kernel[T]) packedB(trans bool, b []T, ldb, j0, p0, cols, kc int, dst [
 	packB(trans, b, ldb, j0, p0, cols, kc, kn.nr, dst)
 }
 
-// A product is computed as a sequence of tasks that every participating
-// thread takes from one counter, in order:
+// A product is computed as a sequence of tasks that the participating threads
+// (par.RunOn) take in order:
 //
 //  1. pack tasks: the shared operand (A when C is split by columns, B when it
 //     is split by rows) is packed whole, a group of slivers of one K block per
@@ -90,42 +92,18 @@ type call[T Float] struct {
 	c              []T
 	ldc            int
 
-	byCols  bool // split C by columns, sharing packed A; else by rows, sharing B
-	shared  []T  // a super-block of the shared operand, packed: K block after K block
-	pad     int  // its rows (A) or columns (B), rounded up to the tile
-	group   int  // slivers per pack task
-	groups  int  // pack tasks per K block
-	kSuper  int  // super-block length, a multiple of kcb
-	chunk   int  // chunk width (byCols) or height, a multiple of nr (mr)
-	chunks  int
-	tasks   int // in all
-	next    atomic.Int64
-	refs    atomic.Int32 // participants still working
-	mu      sync.Mutex
-	cond    sync.Cond
-	doneN   atomic.Int64 // tasks completed
-	helpers []helper[T]
-}
-
-// helper is one worker's share of a call. A helper still queued when the
-// caller has taken every task is revoked, so that a worker running late never
-// holds the caller up, and is skipped when it comes out of the queue.
-type helper[T Float] struct {
-	cl    *call[T]
-	state atomic.Int32 // helperQueued, helperStarted or helperRevoked
-}
-
-const (
-	helperQueued = iota
-	helperStarted
-	helperRevoked
-)
-
-func (h *helper[T]) run() {
-	if h.state.CompareAndSwap(helperQueued, helperStarted) {
-		h.cl.work()
-		h.cl.leave()
-	}
+	byCols bool // split C by columns, sharing packed A; else by rows, sharing B
+	shared []T  // a super-block of the shared operand, packed: K block after K block
+	pad    int  // its rows (A) or columns (B), rounded up to the tile
+	group  int  // slivers per pack task
+	groups int  // pack tasks per K block
+	kSuper int  // super-block length, a multiple of kcb
+	chunk  int  // chunk width (byCols) or height, a multiple of nr (mr)
+	chunks int
+	tasks  int // in all
+	mu     sync.Mutex
+	cond   sync.Cond
+	doneN  atomic.Int64 // tasks completed
 }
 
 // stage returns where task t belongs: its super-block's first K offset and
@@ -145,36 +123,25 @@ func (cl *call[T]) stage(t int) (k0, kLen int, pack bool, idx, after int) {
 	return k0, kLen, false, r - packs, sb*stride + packs
 }
 
-// work is what each participating thread does: take tasks until none are left.
-func (cl *call[T]) work() {
-	var ws *workspace[T]
-	for {
-		t := int(cl.next.Add(1) - 1)
-		if t >= cl.tasks {
-			break
-		}
-		k0, kLen, pack, idx, after := cl.stage(t)
-		cl.waitFor(after)
-		if pack {
-			cl.packTask(k0, idx)
+// Do runs task t once the tasks it depends on are complete (par.Tasks).
+func (cl *call[T]) Do(t int) {
+	k0, kLen, pack, idx, after := cl.stage(t)
+	cl.waitFor(after)
+	if pack {
+		cl.packTask(k0, idx)
+	} else {
+		ws := getWorkspace(cl.kern)
+		if cl.byCols {
+			cl.columnChunk(ws, k0, kLen, idx*cl.chunk, min((idx+1)*cl.chunk, cl.n))
 		} else {
-			if ws == nil {
-				ws = getWorkspace(cl.kern)
-			}
-			if cl.byCols {
-				cl.columnChunk(ws, k0, kLen, idx*cl.chunk, min((idx+1)*cl.chunk, cl.n))
-			} else {
-				cl.rowChunk(ws, k0, kLen, idx*cl.chunk, min((idx+1)*cl.chunk, cl.m))
-			}
+			cl.rowChunk(ws, k0, kLen, idx*cl.chunk, min((idx+1)*cl.chunk, cl.m))
 		}
-		cl.mu.Lock()
-		cl.doneN.Add(1)
-		cl.cond.Broadcast()
-		cl.mu.Unlock()
-	}
-	if ws != nil {
 		putWorkspace(ws)
 	}
+	cl.mu.Lock()
+	cl.doneN.Add(1)
+	cl.cond.Broadcast()
+	cl.mu.Unlock()
 }
 
 // waitFor returns once n tasks are complete. Tasks of a stage wait for the
@@ -188,18 +155,6 @@ func (cl *call[T]) waitFor(n int) {
 		cl.cond.Wait()
 	}
 	cl.mu.Unlock()
-}
-
-// leave is called for each participant (the caller and every helper, run or
-// revoked) when it is done with the call; the last one returns the call to
-// its free list.
-func (cl *call[T]) leave() {
-	if cl.refs.Add(-1) != 0 {
-		return
-	}
-	cl.a, cl.b, cl.c = nil, nil, nil // keep no reference to the caller's data
-	calls, _ := lists[T]()
-	calls.put(cl)
 }
 
 // packTask packs group g (of idx) of one K block of the super-block at k0.
@@ -464,44 +419,11 @@ func run[T Float](kn *kernel[T], serial, transA, transB bool, m, n, k int, alpha
 	cl.group = max(1, 128/w) // about 128 rows or columns per pack task
 	cl.groups = ceilDiv(cl.pad, w*cl.group)
 	cl.tasks = ceilDiv(k, cl.kcb)*cl.groups + ceilDiv(k, cl.kSuper)*cl.chunks
-	threads = min(threads, cl.chunks)
-	cl.next.Store(0)
 	cl.doneN.Store(0)
-	cl.refs.Store(int32(threads))
 	cl.cond.L = &cl.mu
-
-	helpers := cl.helpers[:0]
-	if threads > 1 {
-		if cap(cl.helpers) < threads-1 {
-			// Entries of an old array may still sit in the queue; they are
-			// started or revoked, so they stay inert.
-			cl.helpers = make([]helper[T], threads-1)
-			for i := range cl.helpers {
-				cl.helpers[i].cl = cl
-			}
-		}
-		helpers = cl.helpers[:threads-1]
-		ch := workers(threads - 1)
-		for i := range helpers {
-			h := &helpers[i]
-			h.state.Store(helperQueued)
-			select {
-			case ch <- h:
-			default: // the queue is full: do without this helper
-				h.state.Store(helperRevoked)
-				cl.leave()
-			}
-		}
-	}
-	tasks := cl.tasks
-	cl.work()
-	for i := range helpers {
-		if helpers[i].state.CompareAndSwap(helperQueued, helperRevoked) {
-			cl.leave()
-		}
-	}
-	cl.waitFor(tasks)
-	cl.leave()
+	par.RunOn(min(threads, cl.chunks), cl.tasks, cl)
+	cl.a, cl.b, cl.c = nil, nil, nil // keep no reference to the caller's data
+	calls.put(cl)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -590,32 +512,4 @@ func checkArgs[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T,
 		need("B", b, k, n, ldb)
 	}
 	need("C", c, m, n, ldc)
-}
-
-// The worker pool: goroutines that wait for work. They are started on first
-// need and live for the process, because starting a goroutine per call would
-// allocate on every call. They hold no state between jobs.
-var pool struct {
-	mu sync.Mutex
-	n  int
-	ch chan job
-}
-
-type job interface{ run() }
-
-// workers makes sure n workers exist and returns their queue.
-func workers(n int) chan<- job {
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
-	if pool.ch == nil {
-		pool.ch = make(chan job, 64)
-	}
-	for ; pool.n < n; pool.n++ {
-		go func(ch <-chan job) {
-			for j := range ch {
-				j.run()
-			}
-		}(pool.ch)
-	}
-	return pool.ch
 }
