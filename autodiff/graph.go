@@ -752,6 +752,16 @@ func (g *Graph) Init(rng *rand.Rand) {
 	}
 }
 
+// ParamsChanged tells every layer that watches its parameters (layers.ParamWatcher) that
+// their values were written from outside, as loading a checkpoint does.
+func (g *Graph) ParamsChanged() {
+	for _, n := range g.nodes {
+		if w, ok := n.Layer.(layers.ParamWatcher); ok {
+			w.ParamsChanged()
+		}
+	}
+}
+
 // Params lists every parameter as "<node>.<param>", in node order then each layer's
 // own order. The *layers.Param pointers are the layers' own.
 func (g *Graph) Params() []NamedParam {

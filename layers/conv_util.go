@@ -16,35 +16,35 @@ import (
 
 // ConvConfig configures a conv layer (and, embedded in DeconvConfig, a deconv layer).
 // Spatial options take one value for both axes ([v]) or a pair ([h, w]); nil means the
-// default. The yaml/mapstructure names are the experiment file's option names.
+// default; the registry (conv_register.go) maps experiment options onto it.
 type ConvConfig struct {
 	// Out is the number of output channels (required, ≥ 1).
-	Out int `yaml:"out" mapstructure:"out"`
+	Out int
 	// Kernel is the window size kh×kw (required, each ≥ 1).
-	Kernel []int `yaml:"kernel" mapstructure:"kernel"`
+	Kernel []int
 	// Stride defaults to 1.
-	Stride []int `yaml:"stride" mapstructure:"stride"`
+	Stride []int
 	// Pad is the zero padding on each side; defaults to 0.
-	Pad []int `yaml:"pad" mapstructure:"pad"`
+	Pad []int
 	// Dilation defaults to 1.
-	Dilation []int `yaml:"dilation" mapstructure:"dilation"`
+	Dilation []int
 	// Groups splits the channels into groups convolved separately; 0 means 1.
 	// It must divide both the input and the output channel count.
-	Groups int `yaml:"groups" mapstructure:"groups"`
+	Groups int
 	// Bias adds a learnable per-channel bias; nil means true.
-	Bias *bool `yaml:"bias" mapstructure:"bias"`
+	Bias *bool
 	// Init is the weight initialisation: conv "he" (default: Kaiming normal, fan_in),
 	// "xavier" (Glorot uniform as PyTorch's xavier_uniform_), "gaussian" (N(0, Std²)),
 	// "zero"; deconv also "bilinear" (its default). Biases start at zero.
-	Init string `yaml:"init" mapstructure:"init"`
+	Init string
 	// Std is the standard deviation for Init "gaussian" (required > 0 there).
-	Std float64 `yaml:"std" mapstructure:"std"`
+	Std float64
 	// LRMult and DecayMult are Caffe's per-layer multipliers for every parameter of the
 	// layer; nil means 1.
-	LRMult    *float64 `yaml:"lr_mult" mapstructure:"lr_mult"`
-	DecayMult *float64 `yaml:"decay_mult" mapstructure:"decay_mult"`
+	LRMult    *float64
+	DecayMult *float64
 	// Learn false freezes every parameter (LRMult and DecayMult 0); nil means true.
-	Learn *bool `yaml:"learn" mapstructure:"learn"`
+	Learn *bool
 }
 
 // convSpec is a ConvConfig checked and with defaults filled in.

@@ -13,14 +13,14 @@ import (
 // DeconvConfig configures a deconv layer: every conv option, plus the ones below.
 // Init defaults to "bilinear" here.
 type DeconvConfig struct {
-	ConvConfig `yaml:",inline" mapstructure:",squash"`
+	ConvConfig
 	// OutputPadding adds rows/columns at the bottom/right of the output (PyTorch's
 	// output_padding); each must be < stride or < dilation. Defaults to 0.
-	OutputPadding []int `yaml:"output_padding" mapstructure:"output_padding"`
+	OutputPadding []int
 	// Same reproduces TensorFlow's conv2d_transpose with padding 'SAME': output =
 	// input·stride, and the total crop P = (in−1)·s + k_eff − out is taken ⌊P/2⌋ at the
 	// top/left and the rest at the bottom/right. Pad and OutputPadding must then be 0.
-	Same bool `yaml:"same" mapstructure:"same"`
+	Same bool
 	// Mode is the upsampling mode, overriding Init and Learn when set (a model-wide
 	// switch flips every deconv at once):
 	//   "learned"  bilinear init, trained;
@@ -29,7 +29,7 @@ type DeconvConfig struct {
 	//   "bilinear" fixed bilinear interpolation: no parameters at all (no bias either).
 	// "resize_conv" is not a deconv: the model builder replaces the layer by a resize and
 	// a conv, so NewDeconv rejects it. "" keeps Init and Learn as given.
-	Mode string `yaml:"mode" mapstructure:"mode"`
+	Mode string
 }
 
 // Deconv is a transposed convolution ("deconvolution", FCN's learned upsampling): the
@@ -52,10 +52,10 @@ type DeconvConfig struct {
 // "bilinear" or "frozen", or learn: false after a bilinear init), Forward and Backward
 // take a separable path instead (see bilinear_fast.go): each channel is upsampled on
 // its own, along rows and then columns, at O(C·H·W·k) rather than O(C²·H·W·k²), with
-// the same result up to rounding. The first Forward after each Setup and Init checks
-// once that the weight is still exactly that kernel (weights loaded from a checkpoint
-// go in between) and takes the general path if not; a weight written after that
-// Forward must be followed by Setup for the layer to see it.
+// the same result up to rounding. The first Forward after each Setup, Init and
+// ParamsChanged checks once that the weight is still exactly that kernel (weights loaded
+// from a checkpoint) and takes the general path if not: whoever writes the weight from
+// outside calls ParamsChanged (the graph's, which train.SetModelState calls).
 type Deconv struct {
 	sp      convSpec
 	op      [2]int // output_padding
@@ -362,6 +362,12 @@ func (l *Deconv) Init(rng *rand.Rand) {
 	}
 	// Whatever the weight held, it is the kernel again; weights loaded after Init are
 	// checked at the next Forward.
+	l.ParamsChanged()
+}
+
+// ParamsChanged implements ParamWatcher: the next Forward checks the weight against the
+// bilinear kernel again, once, before it takes the separable path.
+func (l *Deconv) ParamsChanged() {
 	l.fwdPath, l.bwdPath = l.chosen[0], l.chosen[1]
 	l.recheck = l.fwdPath == pathBilinearFrozen || l.bwdPath == pathBilinearFrozen
 }

@@ -61,6 +61,14 @@ type TrainingSetter interface {
 	SetTraining(training bool)
 }
 
+// ParamWatcher is implemented by layers that decide something from their parameters'
+// values (a frozen bilinear deconv takes its separable path only while the weight is the
+// bilinear kernel). Whoever writes parameter values from outside — loading a checkpoint —
+// calls ParamsChanged afterwards, so the decision is made again, once.
+type ParamWatcher interface {
+	ParamsChanged()
+}
+
 // Stochastic is implemented by layers that draw random numbers in Forward (dropout).
 // The graph calls SetSeed before every training forward with a seed derived from the
 // run seed, the step and the node, so a resumed run draws the same numbers.

@@ -529,6 +529,23 @@ func TestFrozenBilinearChosenFromConfig(t *testing.T) {
 			if frozen.FastBilinear() || strings.Contains(frozen.ComputePath(), "bilinear") {
 				t.Fatalf("an altered frozen weight reports path %s", frozen.ComputePath())
 			}
+
+			// A weight written after the first Forward (a checkpoint loaded into a graph
+			// that already ran) is seen once ParamsChanged says so: the bilinear kernel
+			// back takes the separable path again, an altered one leaves it.
+			var bi layers.ParamWatcher = frozen
+			w[len(w)/2] -= 0.25
+			bi.ParamsChanged()
+			frozen.Forward([]*tensor.Dense{x}, fy)
+			if !frozen.FastBilinear() || frozen.ComputePath() != "bilinear-frozen" {
+				t.Fatalf("the bilinear kernel restored: path %s", frozen.ComputePath())
+			}
+			w[0] += 0.5
+			bi.ParamsChanged()
+			frozen.Forward([]*tensor.Dense{x}, fy)
+			if frozen.FastBilinear() {
+				t.Fatalf("a weight altered after the first Forward: path %s", frozen.ComputePath())
+			}
 		})
 	}
 }

@@ -95,6 +95,7 @@ func SetModelState(g *autodiff.Graph, ts []checkpoints.Tensor) error {
 	for _, t := range ts {
 		copy(byName[t.Name].Data().([]float32), t.Data)
 	}
+	g.ParamsChanged()
 	return nil
 }
 
