@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,20 +30,12 @@ not trained again, an unfinished one continues from its last checkpoint.
 flags:
 `
 
-// compareSets collects repeated --set flags.
-type compareSets []string
-
-func (s *compareSets) String() string     { return strings.Join(*s, " ") }
-func (s *compareSets) Set(v string) error { *s = append(*s, v); return nil }
-
 // runCompare is `fcn compare`: the shipped study of FCN's upsampling layers (learned,
 // frozen, random, resize_conv and bilinear) and studies like it.
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, compareUsage); fs.PrintDefaults() }
+	fs := newFlagSet("fcn compare", compareUsage, stderr)
 	config := fs.String("config", "study-upsampling", "shipped study name or study YAML file")
-	var sets compareSets
+	var sets expSetFlag
 	fs.Var(&sets, "set", "key=value override of the base experiment (repeatable)")
 	out := fs.String("out", "", "study folder (default runs/<study>-<time>); an existing one is continued")
 	progress := fs.String("progress", "plain", "training progress: auto, bar, plain or off")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -25,15 +24,10 @@ error is below %g. Exits non-zero if any fails.
 
 // runGradcheck is `fcn gradcheck`: the gradient-check suite of autodiff.GradSuite.
 func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fcn gradcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("fcn gradcheck", fmt.Sprintf(gradcheckUsage, autodiff.SuiteTol), stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array of results instead of the table")
 	run := fs.String("run", "", "run only the cases whose `layer/case` matches this regular expression")
 	list := fs.Bool("list", false, "list the cases (layer/case) and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, gradcheckUsage, autodiff.SuiteTol)
-		fs.PrintDefaults()
-	}
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}

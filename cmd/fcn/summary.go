@@ -29,18 +29,16 @@ flags:
 // runSummary is `fcn summary`.
 func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fcn summary", summaryUsage, stderr)
-	config := fs.String("config", "", "experiment: a shipped name or a YAML file (default \"default\")")
+	config, sets := addExperimentFlags(fs, "experiment: a shipped name or a YAML file (default \"default\")")
 	input := fs.String("input", "", "input size HxW, e.g. 500x500")
 	batch := fs.Int("batch", 0, "images per batch (default train.batch_size)")
-	var sets expSetFlag
-	fs.Var(&sets, "set", "override a key (repeatable)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	exp, err := configs.LoadModel(*config, sets, os.Environ())
+	exp, err := configs.LoadModel(*config, *sets, os.Environ())
 	if err != nil {
 		return err
 	}
