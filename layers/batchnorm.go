@@ -46,11 +46,12 @@ type BatchNorm struct {
 // NewBatchNorm validates cfg and returns the layer.
 func NewBatchNorm(name string, cfg BatchNormConfig) (*BatchNorm, error) {
 	prefix := layerPrefix("batchnorm", name)
+	def := DefaultBatchNormConfig()
 	if !(cfg.Eps > 0) || math.IsInf(cfg.Eps, 0) {
-		return nil, fmt.Errorf("%s: eps must be a positive number, got %v (default 1e-5)", prefix, cfg.Eps)
+		return nil, fmt.Errorf("%s: eps must be a positive number, got %v (default %v)", prefix, cfg.Eps, def.Eps)
 	}
 	if !(cfg.Momentum >= 0 && cfg.Momentum <= 1) {
-		return nil, fmt.Errorf("%s: momentum must be in [0, 1], got %v (default 0.1)", prefix, cfg.Momentum)
+		return nil, fmt.Errorf("%s: momentum must be in [0, 1], got %v (default %v)", prefix, cfg.Momentum, def.Momentum)
 	}
 	if !finiteNumber(cfg.LRMult) || cfg.LRMult < 0 || !finiteNumber(cfg.DecayMult) || cfg.DecayMult < 0 {
 		return nil, fmt.Errorf("%s: lr_mult and decay_mult must be ≥ 0, got %v and %v", prefix, cfg.LRMult, cfg.DecayMult)

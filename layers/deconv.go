@@ -112,7 +112,7 @@ func NewDeconv(name string, cfg DeconvConfig) (*Deconv, error) {
 		}
 	case "random":
 		if c.Init == "" || c.Init == "bilinear" {
-			c.Init = "he"
+			c.Init = convInits[0]
 		}
 		c.Learn = nil
 	case "bilinear":
