@@ -28,69 +28,69 @@ var VOCBGRMean = []float64{104.00699, 116.66877, 122.67892}
 // checks it before any work starts.
 type Config struct {
 	// Format is synthetic, voc or folder.
-	Format string `mapstructure:"format" yaml:"format"`
+	Format string `yaml:"format"`
 	// Root is the dataset folder (voc, folder).
-	Root string `mapstructure:"root" yaml:"root"`
+	Root string `yaml:"root"`
 	// Images and Masks are the folder format's image and mask folders, relative to Root
 	// unless absolute; "{split}" in them is replaced by the split name. Without "{split}"
 	// the same folders serve every split.
-	Images string `mapstructure:"images" yaml:"images"`
-	Masks  string `mapstructure:"masks" yaml:"masks"`
+	Images string `yaml:"images"`
+	Masks  string `yaml:"masks"`
 	// TrainSplit and ValSplit name the splits (VOC: ImageSets/Segmentation/<split>.txt).
-	TrainSplit string `mapstructure:"train_split" yaml:"train_split"`
-	ValSplit   string `mapstructure:"val_split" yaml:"val_split"`
+	TrainSplit string `yaml:"train_split"`
+	ValSplit   string `yaml:"val_split"`
 	// Classes optionally names the classes (index = class id); its length is then the
 	// class count. Empty: NumClasses, else the format's own (VOC's 21 names, the
 	// synthetic shapes).
-	Classes []string `mapstructure:"classes" yaml:"classes"`
+	Classes []string `yaml:"classes"`
 	// NumClasses gives the class count when Classes is empty (names become class0, ...).
 	// The trainer may fill it from model.classes.
-	NumClasses int `mapstructure:"num_classes" yaml:"num_classes"`
+	NumClasses int `yaml:"num_classes"`
 	// IgnoreLabel is the label value that marks pixels to ignore (VOC: 255). Mask values
 	// equal to it pass through unchanged; crops pad labels with it.
-	IgnoreLabel int `mapstructure:"ignore_label" yaml:"ignore_label"`
+	IgnoreLabel int `yaml:"ignore_label"`
 	// Prefetch is how many batches the loader prepares ahead of the trainer.
-	Prefetch int `mapstructure:"prefetch" yaml:"prefetch"`
+	Prefetch int `yaml:"prefetch"`
 
-	Transforms TransformConfig `mapstructure:"transforms" yaml:"transforms"`
-	Synthetic  SyntheticConfig `mapstructure:"synthetic" yaml:"synthetic"`
+	Transforms TransformConfig `yaml:"transforms"`
+	Synthetic  SyntheticConfig `yaml:"synthetic"`
 }
 
 // TransformConfig is the augmentation and normalisation of training samples. Evaluation
 // applies only the normalisation.
 type TransformConfig struct {
 	// ScaleMin and ScaleMax bound the random rescale factor (1, 1: none).
-	ScaleMin float64 `mapstructure:"scale_min" yaml:"scale_min"`
-	ScaleMax float64 `mapstructure:"scale_max" yaml:"scale_max"`
+	ScaleMin float64 `yaml:"scale_min"`
+	ScaleMax float64 `yaml:"scale_max"`
 	// Crop is the side of the random square training crop; images smaller than it are
 	// padded (image with the mean, label with the ignore label). 0: native size.
-	Crop int `mapstructure:"crop" yaml:"crop"`
+	Crop int `yaml:"crop"`
 	// Flip mirrors training samples left–right with probability 1/2.
-	Flip bool `mapstructure:"flip" yaml:"flip"`
+	Flip bool `yaml:"flip"`
 	// Normalize is none, meanstd or caffe (see the Norm* constants).
-	Normalize string `mapstructure:"normalize" yaml:"normalize"`
+	Normalize string `yaml:"normalize"`
 	// Mean and Std are per RGB channel on the [0, 1] scale (meanstd).
-	Mean []float64 `mapstructure:"mean" yaml:"mean"`
-	Std  []float64 `mapstructure:"std" yaml:"std"`
+	Mean []float64 `yaml:"mean"`
+	Std  []float64 `yaml:"std"`
 	// BGRMean is per B, G, R channel on the 0–255 scale (caffe).
-	BGRMean []float64 `mapstructure:"bgr_mean" yaml:"bgr_mean"`
+	BGRMean []float64 `yaml:"bgr_mean"`
 }
 
 // SyntheticConfig shapes the built-in synthetic scenes.
 type SyntheticConfig struct {
-	NTrain int `mapstructure:"n_train" yaml:"n_train"`
-	NVal   int `mapstructure:"n_val" yaml:"n_val"`
+	NTrain int `yaml:"n_train"`
+	NVal   int `yaml:"n_val"`
 	// Size is the side of the square images, in pixels.
-	Size int `mapstructure:"size" yaml:"size"`
+	Size int `yaml:"size"`
 	// Classes counts background plus object shapes (2 ≤ Classes ≤ 1+len(shapes)).
-	Classes int    `mapstructure:"classes" yaml:"classes"`
-	Seed    uint64 `mapstructure:"seed" yaml:"seed"`
+	Classes int    `yaml:"classes"`
+	Seed    uint64 `yaml:"seed"`
 	// MinObjects and MaxObjects bound the number of objects a scene holds.
-	MinObjects int `mapstructure:"min_objects" yaml:"min_objects"`
-	MaxObjects int `mapstructure:"max_objects" yaml:"max_objects"`
+	MinObjects int `yaml:"min_objects"`
+	MaxObjects int `yaml:"max_objects"`
 	// MinSize and MaxSize bound an object's diameter as a fraction of the image side.
-	MinSize float64 `mapstructure:"min_size" yaml:"min_size"`
-	MaxSize float64 `mapstructure:"max_size" yaml:"max_size"`
+	MinSize float64 `yaml:"min_size"`
+	MaxSize float64 `yaml:"max_size"`
 }
 
 // DefaultConfig is the data section with every default filled: the synthetic set.
