@@ -24,7 +24,7 @@ const (
 var VOCBGRMean = []float64{104.00699, 116.66877, 122.67892}
 
 // Config is the `data` section of an experiment. The configs package embeds it; the
-// mapstructure tags are the YAML keys, DefaultConfig gives the defaults and Validate
+// yaml tags are the keys, DefaultConfig gives the defaults and Validate
 // checks it before any work starts.
 type Config struct {
 	// Format is synthetic, voc or folder.
