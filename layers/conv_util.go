@@ -271,29 +271,6 @@ func (j *biasGradJob[T]) Do(c int) {
 	}
 }
 
-// convGrowBuf returns a slice of n elements of the float type of dt, reusing buf if it is
-// big enough (column buffers are sized once per shape, not per call).
-func convGrowBuf(buf any, dt tensor.Dtype, n int) any {
-	switch dt {
-	case tensor.Float32:
-		if b, ok := buf.([]float32); ok && cap(b) >= n {
-			return b[:n]
-		}
-		return make([]float32, n)
-	default:
-		if b, ok := buf.([]float64); ok && cap(b) >= n {
-			return b[:n]
-		}
-		return make([]float64, n)
-	}
-}
-
-// convBuf returns a buffer made by convGrowBuf as []T (nil when there is none).
-func convBuf[T Float](buf any) []T {
-	b, _ := buf.([]T)
-	return b
-}
-
 // convMustShape panics with a clear message when Forward/Backward is handed a tensor of
 // another shape than Setup saw: that is a programmer error, not bad user input.
 func convMustShape(prefix, what string, d *tensor.Dense, want tensor.Shape) {

@@ -46,14 +46,12 @@ type SoftmaxCrossEntropy struct {
 	mean         bool
 	ignore       int
 	weights      []float64
-	n, c, s      int       // batch, classes, pixels per image
-	maxScore     []float64 // per pixel max score: Forward's scratch
-	sum          []float64 // per pixel Σ exp(scores − max), from Forward, for Backward
-	wpix         []float64 // per pixel class weight of its label, 0 where ignored
-	exps, coef   any       // []T: exp(score − max) per score from Forward; Backward's per pixel factor
-	job32        lossJob[float32]
-	job64        lossJob[float64]
-	norm         float64 // the divisor of the last Forward (0: no valid pixel)
+	n, c, s      int        // batch, classes, pixels per image
+	maxScore     []float64  // per pixel max score: Forward's scratch
+	sum          []float64  // per pixel Σ exp(scores − max), from Forward, for Backward
+	wpix         []float64  // per pixel class weight of its label, 0 where ignored
+	k            lossKernel // the state for the dtype of the last Setup
+	norm         float64    // the divisor of the last Forward (0: no valid pixel)
 	invalid      int
 	assign       bool // Backward overwrites the scores' gradient (GradAssigner)
 }
@@ -124,8 +122,11 @@ func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.
 	l.maxScore = growSlice(l.maxScore, l.n*l.s)
 	l.wpix = growSlice(l.wpix, l.n*l.s)
 	l.sum = growSlice(l.sum, l.n*l.s)
-	l.exps = convGrowBuf(l.exps, dt, l.n*l.c*l.s)
-	l.coef = convGrowBuf(l.coef, dt, l.n*l.s)
+	if dt == tensor.Float32 {
+		l.k = lossKernelFor[float32](l.k, l)
+	} else {
+		l.k = lossKernelFor[float64](l.k, l)
+	}
 	return tensor.Shape{1}, nil
 }
 
@@ -174,16 +175,40 @@ func (l *SoftmaxCrossEntropy) weight(y int32) float64 {
 
 // Forward implements Layer.
 func (l *SoftmaxCrossEntropy) Forward(in []*tensor.Dense, out *tensor.Dense) {
-	labels := int32sOf(in[1])
-	if isFloat32(out) {
-		floatsOf[float32](out)[0] = float32(lossForward(l, &l.job32, floatsOf[float32](in[0]), labels))
-	} else {
-		floatsOf[float64](out)[0] = lossForward(l, &l.job64, floatsOf[float64](in[0]), labels)
-	}
+	l.k.forward(in[0], int32sOf(in[1]), out)
 }
 
-func lossForward[T Float](l *SoftmaxCrossEntropy, j *lossJob[T], x []T, labels []int32) float64 {
-	j.l, j.x, j.e, j.labels, j.back = l, x, convBuf[T](l.exps), labels, false
+// lossKernel is the loss's state for one element type, made in Setup, so that Forward
+// and Backward dispatch on the dtype once per call.
+type lossKernel interface {
+	forward(x *tensor.Dense, labels []int32, out *tensor.Dense)
+	backward(labels []int32, dOut, dx *tensor.Dense)
+}
+
+// lossKernelFor returns k if it is the state for T, else a new one, with buffers sized
+// for l's shapes.
+func lossKernelFor[T Float](k lossKernel, l *SoftmaxCrossEntropy) *lossJob[T] {
+	j, ok := k.(*lossJob[T])
+	if !ok {
+		j = &lossJob[T]{}
+	}
+	j.l = l
+	j.e = growSlice(j.e, l.n*l.c*l.s)
+	j.coef = growSlice(j.coef, l.n*l.s)
+	return j
+}
+
+func (j *lossJob[T]) forward(x *tensor.Dense, labels []int32, out *tensor.Dense) {
+	floatsOf[T](out)[0] = T(j.lossForward(floatsOf[T](x), labels))
+}
+
+func (j *lossJob[T]) backward(labels []int32, dOut, dx *tensor.Dense) {
+	j.lossBackward(labels, float64(floatsOf[T](dOut)[0]), floatsOf[T](dx))
+}
+
+func (j *lossJob[T]) lossForward(x []T, labels []int32) float64 {
+	l := j.l
+	j.x, j.labels, j.back = x, labels, false
 	j.run(l.n)
 	var total, norm float64
 	l.invalid = 0
@@ -203,14 +228,15 @@ func lossForward[T Float](l *SoftmaxCrossEntropy, j *lossJob[T], x []T, labels [
 	return total / norm
 }
 
-func lossBackward[T Float](l *SoftmaxCrossEntropy, j *lossJob[T], labels []int32, dOut float64, dx []T) {
+func (j *lossJob[T]) lossBackward(labels []int32, dOut float64, dx []T) {
+	l := j.l
 	if l.norm == 0 {
 		if l.assign {
 			clear(dx)
 		}
 		return // no valid pixel: the loss is the constant 0
 	}
-	j.l, j.dx, j.e, j.labels, j.back = l, dx, convBuf[T](l.exps), labels, true
+	j.dx, j.labels, j.back = dx, labels, true
 	j.scale = dOut / l.norm
 	j.run(l.n)
 }
@@ -220,12 +246,7 @@ func (l *SoftmaxCrossEntropy) Backward(in []*tensor.Dense, out, dOut *tensor.Den
 	if dIn[0] == nil {
 		return
 	}
-	labels := int32sOf(in[1])
-	if isFloat32(dOut) {
-		lossBackward(l, &l.job32, labels, float64(floatsOf[float32](dOut)[0]), floatsOf[float32](dIn[0]))
-	} else {
-		lossBackward(l, &l.job64, labels, floatsOf[float64](dOut)[0], floatsOf[float64](dIn[0]))
-	}
+	l.k.backward(int32sOf(in[1]), dOut, dIn[0])
 }
 
 // lossPixelBlock is the pixels of one task of the loss: tasks are fixed blocks of one
@@ -238,6 +259,7 @@ type lossJob[T Float] struct {
 	l       *SoftmaxCrossEntropy
 	x, dx   []T
 	e       []T // exp(x − max) per score, from Forward, for Backward
+	coef    []T // Backward's factor per pixel
 	labels  []int32
 	scale   float64 // Backward: dOut / norm
 	back    bool
@@ -257,7 +279,7 @@ func (j *lossJob[T]) run(n int) {
 		j.total, j.norm, j.invalid = j.total[:tasks], j.norm[:tasks], j.invalid[:tasks]
 	}
 	par.Run(tasks, j)
-	j.x, j.dx, j.e, j.labels = nil, nil, nil, nil
+	j.x, j.dx, j.labels = nil, nil, nil
 }
 
 func (j *lossJob[T]) Do(i int) {
@@ -328,7 +350,7 @@ func lossBackwardBlock[T Float](j *lossJob[T], n, p0, p1 int) {
 	// Per pixel: a = scale·w/Σexp multiplies exp(x − m); the label's channel also
 	// loses scale·w.
 	se, wpix := l.sum[n*s+p0:][:np], l.wpix[n*s+p0:][:np]
-	coef := convBuf[T](l.coef)[n*s+p0:][:np]
+	coef := j.coef[n*s+p0:][:np]
 	for p, w := range wpix {
 		coef[p] = T(j.scale * w / se[p])
 	}
