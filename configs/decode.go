@@ -52,10 +52,11 @@ func (es Errors) Error() string {
 // problems collects Errors while loading; origin maps keys set by the environment or
 // --set to where they came from.
 type problems struct {
-	source string
-	origin map[string]string
-	list   Errors
-	noData bool // LoadModel: data.root may be empty
+	source   string
+	origin   map[string]string
+	list     Errors
+	noData   bool // LoadModel: data.root may be empty
+	dataOnly bool // LoadData: a file without a model section is checked as data alone
 }
 
 func (p *problems) add(key, format string, args ...any) {

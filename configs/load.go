@@ -55,6 +55,17 @@ func LoadModel(nameOrPath string, sets []string, env []string) (*Experiment, err
 	return parse(source, name, text, sets, env, true)
 }
 
+// LoadData is Load for commands that read only the dataset (fcn data check): a file
+// without a model section is taken as a data section, and only that is checked; a whole
+// experiment is checked whole, as Load does.
+func LoadData(nameOrPath string, sets []string, env []string) (*Experiment, error) {
+	text, source, name, err := readSource(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	return parseAs(source, name, text, sets, env, problems{dataOnly: true})
+}
+
 // Parse is Load on the text of an experiment; source names it in messages and name is
 // the experiment's name when the text does not set one.
 func Parse(source, name string, text []byte, sets []string, env []string) (*Experiment, error) {
@@ -62,7 +73,13 @@ func Parse(source, name string, text []byte, sets []string, env []string) (*Expe
 }
 
 func parse(source, name string, text []byte, sets []string, env []string, noData bool) (*Experiment, error) {
-	p := &problems{source: source, origin: map[string]string{}, noData: noData}
+	return parseAs(source, name, text, sets, env, problems{noData: noData})
+}
+
+// parseAs parses with the checks that mode's noData and dataOnly ask for.
+func parseAs(source, name string, text []byte, sets []string, env []string, mode problems) (*Experiment, error) {
+	p := &problems{source: source, origin: map[string]string{}, noData: mode.noData}
+	p.dataOnly = mode.dataOnly
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(text)); err != nil {
@@ -133,6 +150,15 @@ func parse(source, name string, text []byte, sets []string, env []string, noData
 	}
 	e.Source = source
 	resolve(&e, name, all)
+	if p.dataOnly && !has(all, "model") {
+		if err := e.Data.Validate(); err != nil {
+			dataErrors(err, p)
+		}
+		if err := p.err(); err != nil {
+			return nil, err
+		}
+		return &e, nil
+	}
 	validate(&e, p)
 	if err := p.err(); err != nil {
 		return nil, err

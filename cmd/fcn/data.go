@@ -102,7 +102,7 @@ func runDataCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	})
 	switch {
 	case *config != "" || len(*sets) > 0:
-		exp, err := configs.Load(*config, append(dataSets, *sets...), os.Environ())
+		exp, err := configs.LoadData(*config, append(dataSets, *sets...), os.Environ())
 		if err != nil {
 			return err
 		}

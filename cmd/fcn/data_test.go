@@ -67,6 +67,18 @@ func TestDataCheckConfigFile(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "not class ids (0..1)") {
 		t.Fatalf("check with too few classes: exit %d\n%s", code, out)
 	}
+
+	// A file of a data section alone is a dataset to check, not an experiment missing
+	// its model; its keys are still checked strictly.
+	dataOnly := filepath.Join(t.TempDir(), "data.yaml")
+	os.WriteFile(dataOnly, []byte("data:\n  format: voc\n  root: "+dir+"\n  classes: [background, disc, square]\n"), 0o644)
+	if code, out, errs := runFCN(t, "data", "check", "--config", dataOnly); code != 0 || !strings.Contains(out, "no problems found") {
+		t.Fatalf("check of a data section: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = runFCN(t, "data", "check", "--config", dataOnly, "--set", "data.fromat=voc")
+	if code == 0 || !strings.Contains(errs, `data.fromat`) || !strings.Contains(errs, `did you mean "format"`) {
+		t.Fatalf("a misspelt key in a data section: exit %d\n%s", code, errs)
+	}
 }
 
 // TestDataCheckExperiment: data check loads --config as fcn train does: shipped names,
