@@ -393,7 +393,15 @@ func init() {
 			{Key: "normalize", Kind: KindString, Default: def.Normalize, Choices: []string{NormalizeMean, NormalizeSum},
 				Doc: "mean over valid pixels, or sum (FCN's unnormalised loss)"},
 			{Key: "ignore_label", Kind: KindInt, Default: def.IgnoreLabel, Doc: "label of pixels without loss or gradient"},
-			{Key: "class_weights", Kind: KindFloats, DefaultDoc: "1 for every class", Doc: "one weight ≥ 0 per class"},
+			{Key: "class_weights", Kind: KindFloats, DefaultDoc: "1 for every class", Doc: "one weight ≥ 0 per class",
+				Check: func(v any) string {
+					for i, w := range v.([]float64) {
+						if msg := nonNegative(w); msg != "" {
+							return fmt.Sprintf("weight %d %s", i, msg)
+						}
+					}
+					return ""
+				}},
 		},
 		Build: func(a BuildArgs) ([]Built, error) {
 			o := a.Options

@@ -38,7 +38,7 @@ func commands() map[string]command {
 		"train":     {summary: "train an experiment; resume a run (--resume); fine-tune (--init-from)", run: runTrain},
 		"eval":      {summary: "evaluate a run or checkpoint on its data: metrics and per-class IoU", run: runEval},
 		"predict":   {summary: "segment images with a trained model: palette masks and overlays", run: runPredict},
-		"summary":   {summary: "print a model's layers, shapes, parameters, MACs and crop offsets", run: runSummary},
+		"summary":   {summary: "print a model's layers, shapes, parameters, MACs, compute paths and crop offsets", run: runSummary},
 		"bench":     {summary: "time the benchmark workloads W1–W4 (compare with scripts/torch_bench.py)", run: runBench},
 		"layers":    {summary: "list the layer types with their options, defaults and docs (fcn layers conv: one)", run: runLayers},
 	}
