@@ -362,8 +362,8 @@ func (p *problems) decodeLayer(i int, raw any, dst *LayerSpec) {
 			p.add(label, "option %q does not apply to %s layers (%s takes: %s)", k, typName, typName, strings.Join(LayerOptions(typName), ", "))
 			continue
 		}
-		if m[k] == nil {
-			continue // YAML null: the default
+		if isEmpty(m[k]) {
+			continue // null, "" or []: the default, as a file that leaves the key out
 		}
 		v, err := decodeOption(opt.Kind, m[k])
 		if err != nil {
@@ -374,6 +374,20 @@ func (p *problems) decodeLayer(i int, raw any, dst *LayerSpec) {
 			p.add(path, "%v", err)
 		}
 	}
+}
+
+// isEmpty reports YAML null, the empty string and the empty list, which leave an option
+// at its default.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // decodeOption reads a layer option's YAML value as its kind's Go value (see

@@ -363,7 +363,7 @@ func (o Options) Clone() Options {
 // (a relu's kernel is {0, 0}).
 func (o Options) Value(key string) (any, bool) {
 	if v, ok := o.set[key]; ok {
-		return v, true
+		return cloneValue(v), true
 	}
 	if o.t == nil {
 		return nil, false

@@ -62,6 +62,27 @@ func TestRegistryTypesComplete(t *testing.T) {
 				t.Errorf("%s: no case covers %q (cases: %s)", typ.Name, v, all)
 			}
 		}
+		// Whatever the type declares, the checks must reach batch > 1 and odd sizes, and
+		// the geometry options it has must each be varied (their name in a case's name).
+		batch, odd := false, false
+		for _, c := range cases {
+			in := c.In[0]
+			batch = batch || in[0] > 1
+			for _, d := range in[1:] {
+				odd = odd || d%2 == 1
+			}
+		}
+		if !batch || !odd {
+			t.Errorf("%s: cases reach batch > 1: %v, an odd size: %v", typ.Name, batch, odd)
+		}
+		for _, key := range []string{"stride", "pad", "dilation", "groups"} {
+			if typ.Option(key) != nil && !strings.Contains(all, key) {
+				t.Errorf("%s has option %s but no case named for it (cases: %s)", typ.Name, key, all)
+			}
+		}
+		if typ.Option("bias") != nil && !strings.Contains(all, "nobias") {
+			t.Errorf("%s has a bias option but no case without bias", typ.Name)
+		}
 	}
 }
 

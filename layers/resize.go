@@ -210,8 +210,9 @@ func init() {
 		Doc:    "parameter-free upsampling by an integer factor (PyTorch's F.interpolate, align_corners=False)",
 		Inputs: Arity{1, 1},
 		Options: []Option{
-			{Key: "factor", Kind: KindPair, Required: true, Check: atLeast(1), Doc: "upsampling factor"},
+			// mode before factor: the order files and digests have always written them in.
 			{Key: "mode", Kind: KindString, Default: ResizeBilinear, Choices: []string{ResizeNearest, ResizeBilinear}, Doc: "interpolation"},
+			{Key: "factor", Kind: KindPair, Required: true, Check: atLeast(1), Doc: "upsampling factor"},
 		},
 		Build: func(a BuildArgs) ([]Built, error) {
 			l, err := NewResize(a.Name, ResizeConfig{Factor: sliceOf(a.Options.Pair("factor")), Mode: a.Options.String("mode")})
