@@ -77,6 +77,9 @@ func CheckLayer(l layers.Layer, in []tensor.Shape, opt CheckOptions) ([]GradResu
 		if st, ok := l.(layers.Stochastic); ok {
 			st.SetSeed(seed)
 		}
+		if w, ok := l.(layers.ParamWatcher); ok {
+			w.ParamsChanged() // the differences write parameters between forwards
+		}
 		l.Forward(inputs, out)
 		var s float64
 		for i, v := range out.Data().([]float64) {

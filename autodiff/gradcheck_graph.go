@@ -87,6 +87,7 @@ func CheckGraph(ctx context.Context, g *Graph, inputs []*tensor.Dense, opt Graph
 	const seed = 12345
 	loss := func() (float64, error) {
 		g.SetSeed(seed, 0)
+		g.ParamsChanged() // the differences write parameters between forwards
 		if err := g.Forward(ctx, xs...); err != nil {
 			return 0, err
 		}

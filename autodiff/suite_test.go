@@ -192,3 +192,25 @@ func TestGradcheckResultJSON(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
 }
+
+// A gradient check perturbs every parameter it lists, and a frozen bilinear deconv must
+// see each perturbation (it re-decides its separable path through ParamsChanged): its
+// frozen weight gets no analytic gradient, yet moving it moves the output, so listing it
+// unwrapped fails the check instead of comparing 0 with 0.
+func TestGradcheckSeesFrozenBilinearWeight(t *testing.T) {
+	up, err := layers.NewDeconv("up", layers.DeconvConfig{
+		ConvConfig: layers.ConvConfig{Out: 2, Kernel: ints(4), Stride: ints(2), Pad: ints(1), Bias: boolPtr(false)}, Mode: "frozen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := CheckLayer(up, []tensor.Shape{{1, 2, 3, 3}}, CheckOptions{Eps: layers.EpsLinear, Seed: 3, KeepParams: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Tensor != "input0" || !(res[0].MaxRelErr < SuiteTol) {
+		t.Fatalf("input gradient through the frozen weight: %+v", res)
+	}
+	if w := res[1]; w.Tensor != "weight" || !(w.MaxRelErr > 0.5) {
+		t.Errorf("the frozen weight's perturbations went unseen: %+v", w)
+	}
+}

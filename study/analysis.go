@@ -170,6 +170,7 @@ func measureLayer(ctx context.Context, exp *configs.Experiment, g *autodiff.Grap
 			dst[i] = float64(v)
 		}
 	}
+	rg.ParamsChanged()
 	score, err := ConstantResponseScore(ctx, rg, spec.Name, l.Stride, l.Kernel)
 	if err == nil {
 		l.Response = score
