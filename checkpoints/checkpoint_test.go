@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -446,5 +447,30 @@ func TestStepName(t *testing.T) {
 		if _, ok := parseStepName(bad); ok {
 			t.Errorf("parseStepName accepted %q", bad)
 		}
+	}
+}
+
+// WriteFileAtomic replaces a file whole, readable by others (0644, not CreateTemp's
+// 0600), and leaves the old one and no temporary file when fill fails.
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "study.json")
+	write := func(s string, fail error) error {
+		return WriteFileAtomic(path, func(w io.Writer) error {
+			io.WriteString(w, s)
+			return fail
+		})
+	}
+	if err := write("one", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("two, cut short", errors.New("disk full")); err == nil || !strings.Contains(err.Error(), "study.json") {
+		t.Errorf("failed fill: %v", err)
+	}
+	b, _ := os.ReadFile(path)
+	fi, _ := os.Stat(path)
+	entries, _ := os.ReadDir(dir)
+	if string(b) != "one" || fi.Mode().Perm() != 0o644 || len(entries) != 1 {
+		t.Errorf("content %q, mode %v, %d entries in the folder", b, fi.Mode().Perm(), len(entries))
 	}
 }

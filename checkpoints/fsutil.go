@@ -66,6 +66,16 @@ func writeSynced(f *os.File, fill func(io.Writer) error) (d digest, err error) {
 	return digest{size: cw.n, sha256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
+// WriteFileAtomic replaces path (mode 0644) with what fill writes, so that a reader — a
+// resumed run, a study continued — sees the old file or the whole new one, never half of
+// one: see writeFileAtomic.
+func WriteFileAtomic(path string, fill func(io.Writer) error) error {
+	if _, err := writeFileAtomic(path, fill); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 // writeFileAtomic replaces path with what fill writes: a temporary file in the same folder
 // is written and fsynced, renamed over path, and the folder fsynced. A crash leaves either
 // the old file or the new one (plus, at worst, a ".tmp-" file that is never read).
@@ -76,7 +86,14 @@ func writeFileAtomic(path string, fill func(io.Writer) error) (digest, error) {
 		return digest{}, err
 	}
 	tmp := f.Name()
-	d, err := writeSynced(f, fill)
+	// CreateTemp makes the file 0600; the files a run writes are for others to read too.
+	err = f.Chmod(0o644)
+	var d digest
+	if err == nil {
+		d, err = writeSynced(f, fill)
+	} else {
+		f.Close()
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

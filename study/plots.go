@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/fcn-dev/fcn/checkpoints"
 	fcndata "github.com/fcn-dev/fcn/data"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -145,7 +146,7 @@ func plotWritePNG(path string, img image.Image) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+	if err := checkpoints.WriteFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/train"
 )
@@ -277,45 +278,18 @@ func writeManifest(out string, p *Plan) error {
 	return writeJSONAtomic(filepath.Join(out, "study.json"), m)
 }
 
-// writeJSONAtomic writes v as indented JSON to path (see writeFileAtomic).
+// writeJSONAtomic writes v as indented JSON to path, atomically.
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("study: %s: %w", path, err)
 	}
-	err = writeFileAtomic(path, func(w io.Writer) error {
+	err = checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("study: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic has write fill a temporary file beside path, then syncs it and renames
-// it into place, so that nobody (a resumed study included) reads half a file.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,11 +134,10 @@ func trimMetricsLog(runDir string, step int, keepEvalAt bool) error {
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out.Bytes(), 0o644); err != nil {
+	return checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(out.Bytes())
 		return err
-	}
-	return os.Rename(tmp, path)
+	})
 }
 
 // ReadEvalLines returns the evaluation lines of a metrics.jsonl, in order.
