@@ -477,7 +477,7 @@ func decodePair(v any) ([2]int, error) {
 }
 
 // encodeOption is decodeOption's inverse: the YAML value a file writes for v.
-func encodeOption(k layers.OptionKind, v any) any {
+func encodeOption(v any) any {
 	pair := func(p [2]int) any {
 		if p[0] == p[1] {
 			return p[0]

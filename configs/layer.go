@@ -80,7 +80,7 @@ func (l LayerSpec) MarshalYAML() (any, error) {
 	}
 	for _, k := range l.Options.SetKeys() {
 		v, _ := l.Options.Value(k)
-		if err := add(k, encodeOption(l.Options.Type().Option(k).Kind, v)); err != nil {
+		if err := add(k, encodeOption(v)); err != nil {
 			return nil, err
 		}
 	}

@@ -333,31 +333,6 @@ func (o *Options) Set(key string, v any) error {
 	return nil
 }
 
-// Unset returns key to its default.
-func (o *Options) Unset(key string) {
-	if !o.Has(key) {
-		return
-	}
-	set := maps.Clone(o.set)
-	delete(set, key)
-	if len(set) == 0 {
-		set = nil
-	}
-	o.set = set
-}
-
-// Clone returns an independent copy.
-func (o Options) Clone() Options {
-	c := Options{t: o.t}
-	for k, v := range o.set {
-		if c.set == nil {
-			c.set = map[string]any{}
-		}
-		c.set[k] = cloneValue(v)
-	}
-	return c
-}
-
 // Value returns key's value — as set, else its default — and whether it has one. A key
 // the type does not declare has none, so generic code can read any option of any layer
 // (a relu's kernel is {0, 0}).

@@ -111,16 +111,32 @@ func TestRegistryOptionsDefaults(t *testing.T) {
 	if got := o.SetKeys(); !slices.Equal(got, []string{"kernel"}) {
 		t.Errorf("set keys %v", got)
 	}
-	c := o.Clone()
-	c.Unset("kernel")
-	if !o.Has("kernel") || c.Has("kernel") {
-		t.Error("Clone shares its values")
+	// Options are values: a copy's Set leaves the original alone (copy on write).
+	c := o
+	if err := c.Set("kernel", [2]int{5, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if o.Pair("kernel") != [2]int{3, 2} || c.Pair("kernel") != [2]int{5, 5} {
+		t.Errorf("a copy shares its values: %v %v", o.Pair("kernel"), c.Pair("kernel"))
+	}
+	// Lists handed out are copies too.
+	sum, _ := Lookup("sum")
+	so := sum.NewOptions()
+	if err := so.Set("coeffs", []float64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	so.Floats("coeffs")[0] = 42
+	if v, _ := so.Value("coeffs"); v.([]float64)[0] != 1 {
+		t.Error("a list handed out writes through into the options")
 	}
 
+	// PyTorch's BatchNorm2d and Dropout defaults, Caffe's multipliers.
 	bn, _ := Lookup("batchnorm")
-	def := DefaultBatchNormConfig()
-	if o := bn.NewOptions(); o.Float("eps") != def.Eps || o.Float("momentum") != def.Momentum || !o.Bool("learn") {
-		t.Errorf("batchnorm defaults differ from DefaultBatchNormConfig: %v %v", o.Float("eps"), o.Float("momentum"))
+	if o := bn.NewOptions(); o.Float("eps") != 1e-5 || o.Float("momentum") != 0.1 || !o.Bool("learn") || o.Float("lr_mult") != 1 {
+		t.Errorf("batchnorm defaults: eps %v momentum %v learn %v lr_mult %v", o.Float("eps"), o.Float("momentum"), o.Bool("learn"), o.Float("lr_mult"))
+	}
+	if drop, _ := Lookup("dropout"); drop.NewOptions().Float("p") != 0.5 {
+		t.Errorf("dropout p default %v", drop.NewOptions().Float("p"))
 	}
 	conv, _ := Lookup("conv")
 	deconv, _ := Lookup("deconv")
