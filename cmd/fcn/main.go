@@ -40,7 +40,14 @@ func commands() map[string]command {
 		"predict":   {summary: "segment images with a trained model: palette masks and overlays", run: runPredict},
 		"summary":   {summary: "print a model's layers, shapes, parameters, MACs, compute paths and crop offsets", run: runSummary},
 		"bench":     {summary: "time the benchmark workloads W1–W4 (compare with scripts/torch_bench.py)", run: runBench},
-		"layers":    {summary: "list the layer types with their options, defaults and docs (fcn layers conv: one)", run: runLayers},
+		"import": {summary: "bring a Caffe net (prototxt, caffemodel, solver) in as an experiment and weights", subs: map[string]command{
+			"caffe": {summary: "NET.prototxt [--weights NET.caffemodel] [--solver solver.prototxt] --out DIR", run: runImportCaffe},
+		}},
+		"export": {summary: "take a model out: ONNX (onnx) or a Caffe prototxt of the model section (prototxt)", subs: map[string]command{
+			"onnx":     {summary: "write a run's or checkpoint's model as ONNX, checked by a sample input and output", run: runExportONNX},
+			"prototxt": {summary: "write an experiment's model section as a Caffe prototxt", run: runExportPrototxt},
+		}},
+		"layers": {summary: "list the layer types with their options, defaults and docs (fcn layers conv: one)", run: runLayers},
 	}
 }
 
