@@ -283,8 +283,8 @@ func (op convOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{dx, dw}, nil
 }
 
-XX
-// autodiff path, gorgonia.BindDualValues).
+// DoDiff adds the gradients wrt x and w into the inputs' dual values: gorgonia's
+// automatic differentiation, run by its LispMachine.
 func (op convOp) DoDiff(_ G.ExecutionContext, in G.Nodes, output *G.Node) error {
 	if len(in) != 2 {
 		return fmt.Errorf("%v: want 2 inputs (x, w), got %d", op, len(in))
