@@ -1,8 +1,10 @@
 package gorgoniaop
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -309,5 +311,37 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := Conv2d(n(4, 5, 5), n(2, 4, 3, 3), ConvOptions{}); err == nil || !strings.Contains(err.Error(), "(N, C, H, W)") {
 		t.Errorf("3-D input: error %v", err)
+	}
+}
+
+// TestConcurrentDo: the op holds no state, so one op value computes the same results
+// from several goroutines at once (go test -race checks the rest).
+func TestConcurrentDo(t *testing.T) {
+	c := newChain()
+	o, err := c.c1.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := convOp{g: geometry{o: o}}
+	x := tensor.New(tensor.WithShape(c.xs...), tensor.WithBacking(c.x))
+	w := tensor.New(tensor.WithShape(c.w1s...), tensor.WithBacking(c.w1))
+	want, err := op.Do(x, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			got, err := op.Do(x, w)
+			if err == nil && !slices.Equal(got.Data().([]float64), want.Data().([]float64)) {
+				err = errors.New("concurrent Do differs")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
