@@ -11,10 +11,11 @@
 // option fields take PyTorch's defaults (stride 1, pad 0, dilation 1, groups 1,
 // output_padding 0). There is no bias input: add one with gorgonia.BroadcastAdd.
 //
-// Both differentiate symbolically (gorgonia.Grad, then a TapeMachine: the gradients wrt
-// x and w are nodes of a companion gradient op) and automatically (ADOp.DoDiff, run by
-// gorgonia's LispMachine). Second derivatives are not available: the gradient ops are
-// not differentiable themselves.
+// Both differentiate symbolically (gorgonia.Grad, then a TapeMachine) and automatically
+// (ADOp.DoDiff, run by gorgonia's LispMachine). Symbolically, the gradient wrt x is the
+// adjoint op as a node — a conv's is the transposed conv of dy with the same weight, a
+// transposed conv's the conv — and the gradient wrt w a companion weight-gradient node,
+// which is not differentiable itself (no second derivatives wrt w).
 //
 // Each execution builds a fresh fcn layer (layers.Conv or layers.Deconv) for the shapes
 // at hand and copies the weight into it, so the ops hold no state and a graph may run

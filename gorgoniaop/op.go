@@ -175,7 +175,8 @@ func (g geometry) forward(x, w *tensor.Dense) (*tensor.Dense, error) {
 }
 
 // backward returns the gradients of L wrt x and w, given dy = ∂L/∂y.
-func (g geometry) backward(x, w, dy *tensor.Dense) (dx, dw *tensor.Dense, err error) {
+// Without wantDx only dw is computed (dx is nil).
+func (g geometry) backward(x, w, dy *tensor.Dense, wantDx bool) (dx, dw *tensor.Dense, err error) {
 	l, p, ys, err := g.layer(x, w)
 	if err != nil {
 		return nil, nil, err
@@ -183,7 +184,9 @@ func (g geometry) backward(x, w, dy *tensor.Dense) (dx, dw *tensor.Dense, err er
 	if !dy.Shape().Eq(ys) || dy.Dtype() != x.Dtype() {
 		return nil, nil, fmt.Errorf("%s: output gradient is %v %v, want %v %v", g.name(), dy.Dtype(), dy.Shape(), x.Dtype(), ys)
 	}
-	dx = tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(x.Dtype()))
+	if wantDx {
+		dx = tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(x.Dtype()))
+	}
 	y := tensor.New(tensor.WithShape(ys...), tensor.Of(x.Dtype())) // unused by conv/deconv Backward
 	l.Backward([]*tensor.Dense{x}, y, dy, []*tensor.Dense{dx})
 	return dx, p.Grad, nil
@@ -272,7 +275,7 @@ func (op convOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%v: want 2 inputs (x, w), got %d", op, len(in))
 	}
-	dx, err := G.ApplyOp(gradOp{g: op.g, wrt: 0}, in[0], in[1], grad)
+	dx, err := op.adjoint(in[0], in[1], grad)
 	if err != nil {
 		return nil, fmt.Errorf("%v: input gradient: %w", op, err)
 	}
@@ -281,6 +284,26 @@ func (op convOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 		return nil, fmt.Errorf("%v: weight gradient: %w", op, err)
 	}
 	return G.Nodes{dx, dw}, nil
+}
+
+// adjoint is the input gradient as a node: a conv's is the transposed conv of dy with
+// the same weight and options (the output_padding that restores x's size), a
+// transposed conv's the conv of dy — so it is itself differentiable. Where no such
+// options exist (output_padding ≥ stride, allowed below the dilation) it is a gradOp.
+func (op convOp) adjoint(x, w, dy *G.Node) (*G.Node, error) {
+	a := geometry{transposed: !op.g.transposed, o: op.g.o}
+	a.o.OutputPadding = [2]int{}
+	if !op.g.transposed {
+		ys := dy.Shape()
+		for i := range 2 {
+			ke := a.o.Dilation[i]*(w.Shape()[2+i]-1) + 1
+			a.o.OutputPadding[i] = x.Shape()[2+i] - ((ys[2+i]-1)*a.o.Stride[i] - 2*a.o.Pad[i] + ke)
+		}
+	}
+	if s, err := a.outShape(dy.Shape(), w.Shape()); err == nil && s.Eq(x.Shape()) {
+		return G.ApplyOp(convOp{g: a}, dy, w)
+	}
+	return G.ApplyOp(gradOp{g: op.g, wrt: 0}, x, w, dy)
 }
 
 // DoDiff adds the gradients wrt x and w into the inputs' dual values: gorgonia's
@@ -304,7 +327,7 @@ func (op convOp) DoDiff(_ G.ExecutionContext, in G.Nodes, output *G.Node) error 
 	if err != nil {
 		return err
 	}
-	dx, dw, err := op.g.backward(vals[0], vals[1], dy)
+	dx, dw, err := op.g.backward(vals[0], vals[1], dy, true)
 	if err != nil {
 		return err
 	}
@@ -370,7 +393,7 @@ func (op gradOp) Do(in ...G.Value) (G.Value, error) {
 			return nil, err
 		}
 	}
-	dx, dw, err := op.g.backward(d[0], d[1], d[2])
+	dx, dw, err := op.g.backward(d[0], d[1], d[2], op.wrt == 0)
 	if err != nil {
 		return nil, err
 	}

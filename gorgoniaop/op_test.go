@@ -345,3 +345,66 @@ func TestConcurrentDo(t *testing.T) {
 		}
 	}
 }
+
+// TestInputGradientOps: the input gradient is the adjoint (transposed) convolution as a
+// node where options for it exist, and gradOp where they do not (a transposed conv
+// with output_padding ≥ stride); both match fcn's reference.
+func TestInputGradientOps(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		transposed bool
+		xs, ws     tensor.Shape
+		o          ConvOptions
+		wantOp     string
+	}{
+		{"conv → transposed", false, tensor.Shape{2, 4, 7, 8}, tensor.Shape{6, 2, 3, 3},
+			ConvOptions{Stride: [2]int{3, 2}, Pad: [2]int{1, 2}, Dilation: [2]int{1, 2}, Groups: 2}, "ConvTranspose2d{"},
+		{"transposed → conv", true, tensor.Shape{1, 4, 3, 5}, tensor.Shape{4, 3, 3, 2},
+			ConvOptions{Stride: [2]int{2, 3}, Pad: [2]int{1, 0}, Groups: 2, OutputPadding: [2]int{1, 2}}, "Conv2d{"},
+		{"output_padding ≥ stride → gradOp", true, tensor.Shape{1, 2, 4, 4}, tensor.Shape{2, 1, 2, 2},
+			ConvOptions{Dilation: [2]int{3, 3}, Groups: 2, OutputPadding: [2]int{2, 1}}, "Grad[input]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			xv, wv := randSlice(rng, tc.xs.TotalSize()), randSlice(rng, tc.ws.TotalSize())
+			g := G.NewGraph()
+			x := G.NewTensor(g, tensor.Float64, 4, G.WithName("x"), G.WithShape(tc.xs...),
+				G.WithValue(tensor.New(tensor.WithShape(tc.xs...), tensor.WithBacking(xv))))
+			w := G.NewTensor(g, tensor.Float64, 4, G.WithName("w"), G.WithShape(tc.ws...),
+				G.WithValue(tensor.New(tensor.WithShape(tc.ws...), tensor.WithBacking(wv))))
+			f, ref := Conv2d, layers.ReferenceConv
+			if tc.transposed {
+				f, ref = ConvTranspose2d, layers.ReferenceDeconv
+			}
+			y, err := f(x, w, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ys := y.Shape()
+			dyv := randSlice(rng, ys.TotalSize())
+			dy := G.NewTensor(g, tensor.Float64, 4, G.WithName("dy"), G.WithShape(ys...),
+				G.WithValue(tensor.New(tensor.WithShape(ys...), tensor.WithBacking(dyv))))
+			loss := G.Must(G.Sum(G.Must(G.HadamardProd(y, dy))))
+			grads, err := G.Grad(loss, x, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := grads[0].Op().String(); !strings.Contains(s, tc.wantOp) {
+				t.Errorf("input gradient op %s, want %s", s, tc.wantOp)
+			}
+			m := G.NewTapeMachine(g)
+			defer m.Close()
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			o, _ := tc.o.withDefaults()
+			geo := layers.ConvGeometry{N: tc.xs[0], InC: tc.xs[1], InH: tc.xs[2], InW: tc.xs[3],
+				OutC: ys[1], OutH: ys[2], OutW: ys[3], Kernel: [2]int{tc.ws[2], tc.ws[3]},
+				Stride: o.Stride, Pad: o.Pad, Dilation: o.Dilation, Groups: o.Groups}
+			wy, wdx, wdw, _ := ref(geo, xv, wv, nil, dyv)
+			compare(t, "y", values(t, y.Value()), wy)
+			compare(t, "dx", values(t, grads[0].Value()), wdx)
+			compare(t, "dw", values(t, grads[1].Value()), wdw)
+		})
+	}
+}
