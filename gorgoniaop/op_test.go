@@ -408,3 +408,50 @@ func TestInputGradientOps(t *testing.T) {
 		})
 	}
 }
+
+// TestAgainstGorgoniaConv2d: with one group, Conv2d and its gradients agree with
+// gorgonia's own Conv2d (im2col), an implementation independent of fcn, each in its own
+// graph so that no gradient node is shared.
+func TestAgainstGorgoniaConv2d(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	xs, ws := tensor.Shape{2, 3, 7, 6}, tensor.Shape{4, 3, 3, 2}
+	ys := tensor.Shape{2, 4, 4, 6}
+	xv, wv, rv := randSlice(rng, xs.TotalSize()), randSlice(rng, ws.TotalSize()), randSlice(rng, ys.TotalSize())
+	o := ConvOptions{Stride: [2]int{2, 1}, Pad: [2]int{1, 1}, Dilation: [2]int{1, 2}}
+	run := func(gorgonias bool) (y, dx, dw []float64) {
+		g := G.NewGraph()
+		mk := func(name string, s tensor.Shape, v []float64) *G.Node {
+			return G.NewTensor(g, tensor.Float64, 4, G.WithName(name), G.WithShape(s...),
+				G.WithValue(tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), v...)))))
+		}
+		x, w, r := mk("x", xs, xv), mk("w", ws, wv), mk("r", ys, rv)
+		var out *G.Node
+		var err error
+		if gorgonias {
+			out, err = G.Conv2d(x, w, tensor.Shape{3, 2}, o.Pad[:], o.Stride[:], o.Dilation[:])
+		} else {
+			out, err = Conv2d(x, w, o)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.Shape().Eq(ys) {
+			t.Fatalf("shape %v, want %v", out.Shape(), ys)
+		}
+		grads, err := G.Grad(G.Must(G.Sum(G.Must(G.HadamardProd(out, r)))), x, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return values(t, out.Value()), values(t, grads[0].Value()), values(t, grads[1].Value())
+	}
+	y1, dx1, dw1 := run(false)
+	y2, dx2, dw2 := run(true)
+	compare(t, "y", y1, y2)
+	compare(t, "dx", dx1, dx2)
+	compare(t, "dw", dw1, dw2)
+}
