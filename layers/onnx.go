@@ -116,6 +116,15 @@ func onnxDeconv(a ONNXArgs) (ONNXOut, error) {
 			tl[ax], br[ax] = p/2, p-p/2
 		}
 	}
+	// output_padding only lowers the bottom/right crop, and ONNX Runtime wants it below
+	// the stride: write it as a smaller end pad wherever the pad allows.
+	for ax := range 2 {
+		m := min(op[ax], br[ax])
+		op[ax], br[ax] = op[ax]-m, br[ax]-m
+		if op[ax] > 0 && op[ax] >= l.sp.s[ax] {
+			return out, fmt.Errorf("%s: output_padding %d beyond the end pad needs a stride above it for ONNX (stride %d)", a.Name, op[ax], l.sp.s[ax])
+		}
+	}
 	attrs := onnxConvAttrs(l.sp, tl, br)
 	attrs["output_padding"] = []int{op[0], op[1]}
 	out.Nodes = []ONNXNode{{Op: "ConvTranspose", Inputs: in, Outputs: []string{a.Name}, Attrs: attrs}}
