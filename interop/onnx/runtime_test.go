@@ -150,6 +150,14 @@ func TestONNXRuntimeMatchesFCN(t *testing.T) {
 			"{name: up, type: deconv, out: 2, kernel: 8, stride: 4, init: he}",
 			"{name: out, type: crop, inputs: [up, data], offset: [1, 0]}",
 		), 2), [2]int{16, 16}, [2]int{11, 14}},
+		// At 5×9 with kernel 2, stride 2, pad 1, Caffe's ceil rounding drops the last
+		// window, which would start in the padding (3×5, not 4×6).
+		ortCase{"maxpool_ceil_last_window_in_padding", parseExp(t, "ceil_edge", l(
+			"{name: pool, type: maxpool, kernel: 2, stride: 2, pad: 1, ceil: true}",
+			"{name: c1, type: conv, out: 2, kernel: 1}",
+			"{name: up, type: deconv, out: 2, kernel: 4, stride: 2, init: he}",
+			"{name: out, type: crop, inputs: [up, data], offset: 0}",
+		), 2), [2]int{8, 8}, [2]int{5, 9}},
 		ortCase{"resize_deconv_modes_crop", parseExp(t, "upsample", l(
 			"{name: c1, type: conv, out: 3, kernel: 3, stride: 2}",
 			"{name: r1, type: resize, factor: 2, mode: bilinear}",
@@ -194,6 +202,9 @@ func TestONNXRuntimeMatchesFCN(t *testing.T) {
 		}
 		if err := train.SetModelState(ref.Graph, state); err != nil {
 			t.Fatal(err)
+		}
+		if s := ref.Graph.Shape("pool"); c.name == "maxpool_ceil_last_window_in_padding" && (s[2] != 3 || s[3] != 5) {
+			t.Fatalf("%s: pool is %v, want 3×5 (the case must hit the rounding's edge)", c.name, s)
 		}
 		in := SampleInput(c.check[0], c.check[1], 5)
 		logits, shape, err := ref.Forward(context.Background(), in)
