@@ -116,6 +116,10 @@ type Option struct {
 	// ModelKey, when set, names a model-wide key (model.upsample) whose value, when
 	// given, overrides this option in every layer of the type: one switch for studies.
 	ModelKey string
+	// ModelDefault, when set, names a model-wide key (model.init) whose value, when
+	// given, is this option's default in every layer of the type that does not set it:
+	// unlike ModelKey, a layer's own value wins.
+	ModelDefault string
 	// Check returns "" for an acceptable value, else what is wrong ("must be ≥ 1, got 0").
 	Check func(v any) string
 }
