@@ -263,3 +263,68 @@ func onnxResize(a ONNXArgs) (ONNXOut, error) {
 		Nodes:  []ONNXNode{{Op: "Resize", Inputs: []string{a.Inputs[0], "", scales}, Outputs: []string{a.Name}, Attrs: attrs}},
 	}, nil
 }
+
+func onnxLeakyReLU(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*LeakyReLU](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	return ONNXOut{Nodes: []ONNXNode{{Op: "LeakyRelu", Inputs: a.Inputs[:1], Outputs: []string{a.Name}, Attrs: map[string]any{"alpha": l.slope}}}}, nil
+}
+
+func onnxAvgPool(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*AvgPool](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return ONNXOut{Nodes: []ONNXNode{{Op: "AveragePool", Inputs: a.Inputs[:1], Outputs: []string{a.Name}, Attrs: map[string]any{
+		"kernel_shape":      []int{l.kernel[0], l.kernel[1]},
+		"strides":           []int{l.stride[0], l.stride[1]},
+		"pads":              []int{l.pad[0], l.pad[1], l.pad[0], l.pad[1]},
+		"ceil_mode":         b(l.ceil),
+		"count_include_pad": b(l.includePad),
+	}}}}, nil
+}
+
+func onnxScale(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Scale](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	// Like PReLU's slope: (C,) becomes (C, 1, 1) to broadcast over N×C×H×W; (1,)
+	// broadcasts as it is.
+	var out ONNXOut
+	param := func(p string) string {
+		if !l.cfg.PerChannel {
+			return a.Name + "." + p
+		}
+		v := a.Name + "/" + p
+		if len(out.Consts) == 0 {
+			if len(a.InShapes) == 0 || len(a.InShapes[0]) < 2 {
+				return ""
+			}
+			out.Consts = []ONNXConst{{Name: a.Name + "/weight_shape", Dims: []int{3}, Ints: []int64{int64(a.InShapes[0][1]), 1, 1}}}
+		}
+		out.Nodes = append(out.Nodes, ONNXNode{Op: "Reshape", Inputs: []string{a.Name + "." + p, a.Name + "/weight_shape"}, Outputs: []string{v}})
+		return v
+	}
+	w := param("weight")
+	if w == "" {
+		return ONNXOut{}, fmt.Errorf("%s: ONNX export needs the input shape", a.Name)
+	}
+	if l.bias == nil {
+		out.Nodes = append(out.Nodes, ONNXNode{Op: "Mul", Inputs: []string{a.Inputs[0], w}, Outputs: []string{a.Name}})
+		return out, nil
+	}
+	bias := param("bias")
+	out.Nodes = append(out.Nodes,
+		ONNXNode{Op: "Mul", Inputs: []string{a.Inputs[0], w}, Outputs: []string{a.Name + "/scaled"}},
+		ONNXNode{Op: "Add", Inputs: []string{a.Name + "/scaled", bias}, Outputs: []string{a.Name}})
+	return out, nil
+}

@@ -158,6 +158,16 @@ func TestONNXRuntimeMatchesFCN(t *testing.T) {
 			"{name: up, type: deconv, out: 2, kernel: 4, stride: 2, init: he}",
 			"{name: out, type: crop, inputs: [up, data], offset: 0}",
 		), 2), [2]int{8, 8}, [2]int{5, 9}},
+		ortCase{"leaky_relu_avgpool_scale", parseExp(t, "newtypes", l(
+			"{name: c1, type: conv, out: 4, kernel: 3}",
+			"{name: lr, type: leaky_relu, negative_slope: 0.1}",
+			"{name: ap1, type: avgpool, kernel: 3, stride: 2, pad: 1, ceil: true, count_include_pad: true}",
+			"{name: sc1, type: scale, per_channel: true, bias: true}",
+			"{name: ap2, type: avgpool, kernel: 2, stride: 2, pad: 1, ceil: true, count_include_pad: false}",
+			"{name: sc2, type: scale, per_channel: false, value: 0.01}",
+			"{name: up, type: deconv, out: 2, kernel: 8, stride: 4, init: he}",
+			"{name: out, type: crop, inputs: [up, data], offset: 0}",
+		), 2), [2]int{16, 16}, [2]int{11, 14}},
 		ortCase{"resize_deconv_modes_crop", parseExp(t, "upsample", l(
 			"{name: c1, type: conv, out: 3, kernel: 3, stride: 2}",
 			"{name: r1, type: resize, factor: 2, mode: bilinear}",
