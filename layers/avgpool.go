@@ -194,6 +194,7 @@ func init() {
 		GradCases:    avgpoolGradCases,
 		GradVariants: []string{"ceil", "floor", "pad", "stride", "exclude_pad", "batch"},
 		Caffe:        "Pooling", ONNX: "AveragePool", Torch: "nn.AvgPool2d",
+		ONNXExport: onnxAvgPool,
 	})
 }
 

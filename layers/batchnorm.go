@@ -325,6 +325,7 @@ func init() {
 		GradCases:    batchnormGradCases,
 		GradVariants: []string{"train", "eval"},
 		Caffe:        "BatchNorm", ONNX: "BatchNormalization", Torch: "nn.BatchNorm2d",
+		ONNXExport: onnxBatchNorm,
 	})
 }
 

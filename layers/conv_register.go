@@ -23,6 +23,7 @@ func init() {
 		GradCases:    convGradCases,
 		GradVariants: []string{"stride2", "stride3", "pad", "dilation", "groups", "batch", "k1", "nobias", "odd"},
 		Caffe:        "Convolution", ONNX: "Conv", Torch: "nn.Conv2d",
+		ONNXExport: onnxConv,
 	})
 }
 

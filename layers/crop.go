@@ -213,5 +213,6 @@ func init() {
 		},
 		GradVariants: []string{"offset"},
 		Caffe:        "Crop", ONNX: "Slice",
+		ONNXExport: onnxCrop,
 	})
 }

@@ -43,6 +43,7 @@ func init() {
 		GradCases:    deconvGradCases,
 		GradVariants: []string{"same", "odd_total", "even_total", "output_padding", "groups", "dilation", "stride", "learned_bilinear", "frozen"},
 		Caffe:        "Deconvolution", ONNX: "ConvTranspose", Torch: "nn.ConvTranspose2d",
+		ONNXExport: onnxDeconv,
 	})
 }
 

@@ -171,5 +171,6 @@ func init() {
 		},
 		GradVariants: []string{"train", "eval"},
 		Caffe:        "Dropout", ONNX: "Dropout", Torch: "nn.Dropout",
+		ONNXExport: onnxDropout,
 	})
 }

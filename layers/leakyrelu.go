@@ -128,5 +128,6 @@ func init() {
 		},
 		GradVariants: []string{"batch", "odd", "slope"},
 		Caffe:        "ReLU", ONNX: "LeakyRelu", Torch: "nn.LeakyReLU",
+		ONNXExport: onnxLeakyReLU,
 	})
 }

@@ -290,6 +290,7 @@ func init() {
 		GradCases:    maxpoolGradCases,
 		GradVariants: []string{"ceil", "floor", "pad", "stride"},
 		Caffe:        "Pooling", ONNX: "MaxPool", Torch: "nn.MaxPool2d",
+		ONNXExport: onnxMaxPool,
 	})
 }
 

@@ -226,5 +226,6 @@ func init() {
 		},
 		GradVariants: []string{"per_channel", "shared", "batch", "odd"},
 		Caffe:        "PReLU", ONNX: "PRelu", Torch: "nn.PReLU",
+		ONNXExport: onnxPReLU,
 	})
 }

@@ -172,5 +172,6 @@ func init() {
 		},
 		GradVariants: []string{"batch"},
 		Caffe:        "ReLU", ONNX: "Relu", Torch: "nn.ReLU",
+		ONNXExport: onnxUnary("Relu"),
 	})
 }

@@ -251,5 +251,6 @@ func init() {
 		},
 		GradVariants: []string{"per_channel", "scalar", "bias", "batch", "odd"},
 		Caffe:        "Scale", ONNX: "Mul", Torch: "— (x * w.view(1, C, 1, 1) + b.view(1, C, 1, 1))",
+		ONNXExport: onnxScale,
 	})
 }

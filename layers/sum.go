@@ -197,5 +197,6 @@ func init() {
 		},
 		GradVariants: []string{"0.01", "0.0001"},
 		Caffe:        "Eltwise", ONNX: "Add",
+		ONNXExport: onnxSum,
 	})
 }
