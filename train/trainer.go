@@ -15,6 +15,7 @@ import (
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/interop/initmap"
 	"gorgonia.org/tensor"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	// InitPartial.
 	InitFrom    string
 	InitPartial bool
+	// InitMap renames --init-from's tensors: a built-in map (initmap.Names) or a YAML
+	// file of {from, to, reshape} items (--init-map).
+	InitMap string
 	// Out receives progress, evaluation results and notices (nil: discarded).
 	Out      io.Writer
 	Progress ProgressMode
@@ -260,24 +264,42 @@ func checkClasses(exp *configs.Experiment, ds fcndata.Dataset, split string) err
 	return nil
 }
 
-// initFrom loads fine-tuning weights over the random initialisation and reports.
+// initFrom loads fine-tuning weights over the random initialisation and reports. With
+// --init-map (or integer tensors in the file) the names go through initmap first.
 func (t *trainer) initFrom() error {
-	ts, src, err := checkpoints.LoadWeights(t.opts.InitFrom)
+	w, err := loadInitWeights(t.opts.InitFrom)
 	if err != nil {
 		return err
+	}
+	src := w.src
+	var m *initmap.Map
+	if t.opts.InitMap != "" {
+		if m, err = initmap.Load(t.opts.InitMap); err != nil {
+			return fmt.Errorf("--init-from %s: %w", src, err)
+		}
+	}
+	shapes := ModelShapes(t.g)
+	ts := w.tensors
+	var mapped string
+	if m != nil || len(w.ints) > 0 {
+		res, err := initmap.Apply(m, w.tensors, w.ints, shapes)
+		if err != nil {
+			return fmt.Errorf("--init-from %s: %w", src, err)
+		}
+		ts, mapped = res.Tensors, res.String()+"\n"
 	}
 	mode := checkpoints.Strict
 	if t.opts.InitPartial {
 		mode = checkpoints.Partial
 	}
-	rep, err := checkpoints.MatchWeights(ts, ModelShapes(t.g), mode)
+	rep, err := checkpoints.MatchWeights(ts, shapes, mode)
 	if err != nil {
-		return fmt.Errorf("--init-from %s: %w", src, err)
+		return fmt.Errorf("--init-from %s: %s%w", src, mapped, err)
 	}
 	if err := SetModelState(t.g, rep.Loaded); err != nil {
 		return fmt.Errorf("--init-from %s: %w", src, err)
 	}
-	fmt.Fprintf(t.out, "init from %s: %s\n", src, rep)
+	fmt.Fprintf(t.out, "init from %s: %s%s\n", src, mapped, rep)
 	if len(rep.Missing) > 0 {
 		fmt.Fprintf(t.out, "tensors missing from the file keep their random initialisation\n")
 	}

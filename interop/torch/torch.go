@@ -51,9 +51,12 @@ type StateDict struct {
 }
 
 // IsPickle reports whether head, the start of a file, looks like a torch.save file: a
-// zip archive or a legacy pickle stream (protocol 2 or later).
+// zip archive, or a legacy stream, which opens with the pickled magic number (PROTO n,
+// LONG1 of 10 bytes).
 func IsPickle(head []byte) bool {
-	return len(head) >= 4 && string(head[:4]) == "PK\x03\x04" || len(head) >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5
+	zip := len(head) >= 4 && string(head[:4]) == "PK\x03\x04"
+	legacy := len(head) >= 4 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5 && head[2] == 0x8a && head[3] == 0x0a
+	return zip || legacy
 }
 
 // ReadStateDict reads the state_dict of the torch.save file at path.
@@ -95,7 +98,7 @@ func load(p string) (any, error) {
 		}
 		return loadZip(z)
 	}
-	if !IsPickle(head) {
+	if head[0] != 0x80 {
 		return nil, fmt.Errorf("not a PyTorch file: neither a zip archive nor a pickle stream (starts % x)", head)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
