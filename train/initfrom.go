@@ -6,7 +6,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/fcn-dev/fcn/autodiff"
 	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/interop/initmap"
 	"github.com/fcn-dev/fcn/interop/torch"
 )
 
@@ -82,4 +84,47 @@ func loadInitWeights(path string) (initWeights, error) {
 	}
 	ts, src, err := checkpoints.LoadWeights(path)
 	return initWeights{tensors: ts, src: src}, err
+}
+
+// loadInit reads --init-from's weights, renames them by --init-map (or drops integer
+// tensors, which fcn has none of), matches them to g's tensors (strict unless partial)
+// and copies them in, reporting to out.
+func loadInit(g *autodiff.Graph, from, mapName string, partial bool, out io.Writer) error {
+	w, err := loadInitWeights(from)
+	if err != nil {
+		return err
+	}
+	src := w.src
+	var m *initmap.Map
+	if mapName != "" {
+		if m, err = initmap.Load(mapName); err != nil {
+			return fmt.Errorf("--init-from %s: %w", src, err)
+		}
+	}
+	shapes := ModelShapes(g)
+	ts := w.tensors
+	var mapped string
+	if m != nil || len(w.ints) > 0 {
+		res, err := initmap.Apply(m, w.tensors, w.ints, shapes)
+		if err != nil {
+			return fmt.Errorf("--init-from %s: %w", src, err)
+		}
+		ts, mapped = res.Tensors, res.String()+"\n"
+	}
+	mode := checkpoints.Strict
+	if partial {
+		mode = checkpoints.Partial
+	}
+	rep, err := checkpoints.MatchWeights(ts, shapes, mode)
+	if err != nil {
+		return fmt.Errorf("--init-from %s: %s%w", src, mapped, err)
+	}
+	if err := SetModelState(g, rep.Loaded); err != nil {
+		return fmt.Errorf("--init-from %s: %w", src, err)
+	}
+	fmt.Fprintf(out, "init from %s: %s%s\n", src, mapped, rep)
+	if len(rep.Missing) > 0 {
+		fmt.Fprintf(out, "tensors missing from the file keep their random initialisation\n")
+	}
+	return nil
 }

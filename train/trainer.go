@@ -15,7 +15,6 @@ import (
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
-	"github.com/fcn-dev/fcn/interop/initmap"
 	"gorgonia.org/tensor"
 )
 
@@ -264,46 +263,9 @@ func checkClasses(exp *configs.Experiment, ds fcndata.Dataset, split string) err
 	return nil
 }
 
-// initFrom loads fine-tuning weights over the random initialisation and reports. With
-// --init-map (or integer tensors in the file) the names go through initmap first.
+// initFrom loads fine-tuning weights over the random initialisation and reports.
 func (t *trainer) initFrom() error {
-	w, err := loadInitWeights(t.opts.InitFrom)
-	if err != nil {
-		return err
-	}
-	src := w.src
-	var m *initmap.Map
-	if t.opts.InitMap != "" {
-		if m, err = initmap.Load(t.opts.InitMap); err != nil {
-			return fmt.Errorf("--init-from %s: %w", src, err)
-		}
-	}
-	shapes := ModelShapes(t.g)
-	ts := w.tensors
-	var mapped string
-	if m != nil || len(w.ints) > 0 {
-		res, err := initmap.Apply(m, w.tensors, w.ints, shapes)
-		if err != nil {
-			return fmt.Errorf("--init-from %s: %w", src, err)
-		}
-		ts, mapped = res.Tensors, res.String()+"\n"
-	}
-	mode := checkpoints.Strict
-	if t.opts.InitPartial {
-		mode = checkpoints.Partial
-	}
-	rep, err := checkpoints.MatchWeights(ts, shapes, mode)
-	if err != nil {
-		return fmt.Errorf("--init-from %s: %s%w", src, mapped, err)
-	}
-	if err := SetModelState(t.g, rep.Loaded); err != nil {
-		return fmt.Errorf("--init-from %s: %w", src, err)
-	}
-	fmt.Fprintf(t.out, "init from %s: %s%s\n", src, mapped, rep)
-	if len(rep.Missing) > 0 {
-		fmt.Fprintf(t.out, "tensors missing from the file keep their random initialisation\n")
-	}
-	return nil
+	return loadInit(t.g, t.opts.InitFrom, t.opts.InitMap, t.opts.InitPartial, t.out)
 }
 
 // loop trains until train.steps or until ctx asks to stop.
