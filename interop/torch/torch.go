@@ -11,7 +11,6 @@ package torch
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -101,10 +100,14 @@ func load(p string) (any, error) {
 	if head[0] != 0x80 {
 		return nil, fmt.Errorf("not a PyTorch file: neither a zip archive nor a pickle stream (starts % x)", head)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
 		return nil, err
 	}
-	return loadLegacy(bufio.NewReader(f), fi.Size())
+	if _, err := checkPickles(b, 5); err != nil {
+		return nil, fmt.Errorf("legacy format: %w", err)
+	}
+	return loadLegacy(bytes.NewReader(b), fi.Size())
 }
 
 // legacyMagic and legacyProtocol open torch.save's legacy stream.
@@ -117,7 +120,7 @@ const (
 // version, the system info and the object, a pickled list of storage keys, then each
 // storage as an 8-byte element count and its bytes, in key order. gopickle's own legacy
 // reader does not notice a truncated storage, so this one reads every byte it counts.
-func loadLegacy(r *bufio.Reader, fileSize int64) (any, error) {
+func loadLegacy(r *bytes.Reader, fileSize int64) (any, error) {
 	next := func(what string, persistent func(any) (any, error)) (any, error) {
 		u := pickle.NewUnpickler(r)
 		u.FindClass = storageClass
@@ -284,6 +287,9 @@ func elemSize(c pytorch.StorageClassInterface) int {
 	}
 }
 
+// maxPickle bounds data.pkl, which holds names and tensor metadata, not data.
+const maxPickle = 256 << 20
+
 // loadZip reads torch.save's zip format: <archive>/data.pkl refers to each storage by
 // key, stored uncompressed as <archive>/data/<key>. It is gopickle's loadZipFile with the
 // storage's size checked against its entry before anything is allocated.
@@ -308,8 +314,18 @@ func loadZip(z *zip.Reader) (any, error) {
 		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
 	}
 	defer rc.Close()
+	if pkl.UncompressedSize64 > maxPickle {
+		return nil, fmt.Errorf("%s: %d bytes; a state_dict's pickle is far smaller (at most %d)", pkl.Name, pkl.UncompressedSize64, maxPickle)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, maxPickle))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+	}
+	if _, err := checkPickles(b, 1); err != nil {
+		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+	}
 	loaded := map[string]pytorch.StorageInterface{}
-	u := pickle.NewUnpickler(rc)
+	u := pickle.NewUnpickler(bytes.NewReader(b))
 	u.FindClass = storageClass
 	u.PersistentLoad = func(id any) (any, error) {
 		t, ok := id.(*types.Tuple)
