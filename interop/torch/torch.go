@@ -95,7 +95,7 @@ func load(p string) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zip archive: %w", err)
 		}
-		return loadZip(z)
+		return loadZip(z, fi.Size())
 	}
 	if head[0] != 0x80 {
 		return nil, fmt.Errorf("not a PyTorch file: neither a zip archive nor a pickle stream (starts % x)", head)
@@ -293,7 +293,7 @@ const maxPickle = 256 << 20
 // loadZip reads torch.save's zip format: <archive>/data.pkl refers to each storage by
 // key, stored uncompressed as <archive>/data/<key>. It is gopickle's loadZipFile with the
 // storage's size checked against its entry before anything is allocated.
-func loadZip(z *zip.Reader) (any, error) {
+func loadZip(z *zip.Reader, zipSize int64) (any, error) {
 	records := make(map[string]*zip.File, len(z.File))
 	var pkl *zip.File
 	prefix := ""
@@ -348,7 +348,8 @@ func loadZip(z *zip.Reader) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("storage %q: the archive has no entry %s", key, name)
 		}
-		if want := uint64(size) * uint64(elemSize(class)); size > math.MaxInt32 || f.UncompressedSize64 != want {
+		// torch stores storages uncompressed; a deflated one cannot exceed deflate's ratio.
+		if want := uint64(size) * uint64(elemSize(class)); size > math.MaxInt32 || f.UncompressedSize64 != want || want > 1032*uint64(zipSize) {
 			return nil, fmt.Errorf("storage %q: entry %s holds %d bytes, its %d elements need %d", key, name, f.UncompressedSize64, size, want)
 		}
 		r, err := f.Open()
@@ -517,6 +518,9 @@ func layout(t *pytorch.Tensor, storageLen int) (int, func(int) int, error) {
 			}
 			last += (d - 1) * t.Stride[i]
 		}
+	}
+	if n > storageLen {
+		return 0, nil, fmt.Errorf("size %v: %d elements, more than its storage's %d (expanded tensors are not supported; save t.contiguous())", t.Size, n, storageLen)
 	}
 	if n > 0 && last >= storageLen {
 		return 0, nil, fmt.Errorf("size %v, stride %v, offset %d reach element %d of a storage of %d", t.Size, t.Stride, t.StorageOffset, last, storageLen)
