@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/interop/initmap"
 	"gorgonia.org/tensor"
 )
 
@@ -101,5 +103,58 @@ func TestTorchvisionVGG16Forward(t *testing.T) {
 				t.Errorf("max|fcn - torchvision| = %g > 1e-4·%g\nfcn   %v\ntorch %v", maxD, maxB, got, want)
 			}
 		})
+	}
+}
+
+// TestVGG16MapsFitShippedNets: full-size VGG16 tensors under torchvision's and Caffe's
+// names and shapes (fc6 a 4096×25088 Linear / InnerProduct, fc7 4096×4096, conv weights
+// as fcn's) land on every trunk tensor of the shipped fcn32s and fcn8s; only the score and
+// upsampling layers stay missing.
+func TestVGG16MapsFitShippedNets(t *testing.T) {
+	fileShape := map[string][]int{"fc6.weight": {4096, 25088}, "fc7.weight": {4096, 4096}}
+	for _, net := range []string{"fcn32s", "fcn8s"} { // fcn16s has the same trunk
+		exp, err := configs.Load(net, []string{"data.root=unused"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := BuildModel(exp, 1, 32, 32, tensor.Float32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shapes := ModelShapes(g)
+		for _, mapName := range []string{"torchvision-vgg16", "caffe-vgg16"} {
+			m, err := initmap.Load(mapName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ts []checkpoints.Tensor
+			for _, e := range m.Entries {
+				if e.Drop {
+					continue
+				}
+				s := shapes[e.To]
+				if fs, ok := fileShape[e.To]; ok {
+					s = fs
+				}
+				n := 1
+				for _, d := range s {
+					n *= d
+				}
+				ts = append(ts, checkpoints.Tensor{Name: e.From, Shape: s, Data: make([]float32, n)})
+			}
+			r, err := initmap.Apply(m, ts, nil, shapes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := checkpoints.MatchWeights(r.Tensors, shapes, checkpoints.Partial)
+			if err != nil || len(rep.Loaded) != 30 || len(rep.Unexpected)+len(rep.ShapeMismatch) > 0 {
+				t.Errorf("%s with %s: %v\n%s", net, mapName, err, rep)
+			}
+			for _, name := range rep.Missing {
+				if !strings.HasPrefix(name, "score_") && !strings.HasPrefix(name, "upscore") {
+					t.Errorf("%s with %s: trunk tensor %s missing", net, mapName, name)
+				}
+			}
+		}
 	}
 }
