@@ -37,7 +37,7 @@ type Options struct {
 	// (falling back past damaged ones, saying so), or the path of a checkpoint folder.
 	Resume string
 	// InitFrom names weights to start from (a safetensors file, a checkpoint or a run
-	// folder), loaded by name after the random initialisation: fine-tuning. Strict unless
+	// folder, a PyTorch .pth: see loadInitWeights), loaded by name after the random initialisation: fine-tuning. Strict unless
 	// InitPartial.
 	InitFrom    string
 	InitPartial bool

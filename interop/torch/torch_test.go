@@ -1,6 +1,8 @@
 package torch
 
 import (
+	"archive/zip"
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,7 +124,23 @@ func TestReadBad(t *testing.T) {
 	if err := os.WriteFile(notPickle, []byte("hello world"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A zip whose pickle is {"epoch": 1}: a dict, but no tensors anywhere.
+	noTensors := filepath.Join(dir, "epoch.pth")
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	w, err := zw.Create("archive/data.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("\x80\x02}q\x00X\x05\x00\x00\x00epochq\x01K\x01s."))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(noTensors, zb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ file, want string }{
+		{noTensors, `no state_dict: the file is a dict without tensors and without a "state_dict" or "model" entry holding them (keys: epoch)`},
 		{"testdata/evil.pth", "pickle global os.system is not allowed"},
 		{"testdata/missing_storage.pth", `storage "1": the archive has no entry archive/data/1`},
 		{"testdata/truncated.pth", "zip archive"},
