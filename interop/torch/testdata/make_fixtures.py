@@ -5,8 +5,9 @@
 
 Needs torch (1.13 here) and torchvision. The nets are torchvision's VGG16 and VGG16-BN with
 every channel count divided by 16 (same layer names, kernel sizes and state_dict keys), so
-the files stay small. Seeds are fixed; the files are the reference, the tests never run
-Python.
+the files stay small. Seeds are fixed, and the zip files come out byte for byte the same; the
+legacy files differ between runs in their storage keys only (torch names them by object
+id). The files are the reference; the tests never run Python.
 """
 import io
 import pickle
@@ -95,9 +96,9 @@ def main():
 
 
 def write_zip_like(path, pkl):
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/version", "3\n")
+    with zipfile.ZipFile(path, "w") as z:  # fixed dates: the same bytes every run
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", (1980, 1, 1, 0, 0, 0)), pkl)
+        z.writestr(zipfile.ZipInfo("archive/version", (1980, 1, 1, 0, 0, 0)), "3\n")
 
 
 if __name__ == "__main__":
