@@ -37,10 +37,13 @@ type Options struct {
 	// (falling back past damaged ones, saying so), or the path of a checkpoint folder.
 	Resume string
 	// InitFrom names weights to start from (a safetensors file, a checkpoint or a run
-	// folder), loaded by name after the random initialisation: fine-tuning. Strict unless
+	// folder, a PyTorch .pth: see loadInitWeights), loaded by name after the random initialisation: fine-tuning. Strict unless
 	// InitPartial.
 	InitFrom    string
 	InitPartial bool
+	// InitMap renames --init-from's tensors: a built-in map (initmap.Names) or a YAML
+	// file of {from, to, reshape} items (--init-map).
+	InitMap string
 	// Out receives progress, evaluation results and notices (nil: discarded).
 	Out      io.Writer
 	Progress ProgressMode
@@ -262,26 +265,7 @@ func checkClasses(exp *configs.Experiment, ds fcndata.Dataset, split string) err
 
 // initFrom loads fine-tuning weights over the random initialisation and reports.
 func (t *trainer) initFrom() error {
-	ts, src, err := checkpoints.LoadWeights(t.opts.InitFrom)
-	if err != nil {
-		return err
-	}
-	mode := checkpoints.Strict
-	if t.opts.InitPartial {
-		mode = checkpoints.Partial
-	}
-	rep, err := checkpoints.MatchWeights(ts, ModelShapes(t.g), mode)
-	if err != nil {
-		return fmt.Errorf("--init-from %s: %w", src, err)
-	}
-	if err := SetModelState(t.g, rep.Loaded); err != nil {
-		return fmt.Errorf("--init-from %s: %w", src, err)
-	}
-	fmt.Fprintf(t.out, "init from %s: %s\n", src, rep)
-	if len(rep.Missing) > 0 {
-		fmt.Fprintf(t.out, "tensors missing from the file keep their random initialisation\n")
-	}
-	return nil
+	return loadInit(t.g, t.opts.InitFrom, t.opts.InitMap, t.opts.InitPartial, t.out)
 }
 
 // loop trains until train.steps or until ctx asks to stop.

@@ -12,11 +12,12 @@ import (
 
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/interop/initmap"
 	"github.com/fcn-dev/fcn/train"
 )
 
 const trainUsage = `usage: fcn train [--config NAME|FILE] [--set key=value]... [--out DIR]
-                 [--resume [CHECKPOINT]] [--init-from PATH [--init-from-partial]]
+                 [--resume [CHECKPOINT]] [--init-from PATH [--init-map NAME|FILE] [--init-from-partial]]
 
 Trains an experiment (default: the shipped "default", synthetic shapes) and writes the
 run folder (default runs/<experiment>-<time>): config.yaml, metrics.jsonl, checkpoints/,
@@ -56,7 +57,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "run folder (default runs/<experiment>-<time>)")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume --out's latest checkpoint, or the checkpoint folder given")
-	initFrom := fs.String("init-from", "", "start from these weights (safetensors file, checkpoint or run folder), by name")
+	initFrom := fs.String("init-from", "", "start from these weights (safetensors file, checkpoint or run folder, PyTorch .pth), by name")
+	initMap := fs.String("init-map", "", "with --init-from: rename its tensors by a built-in map ("+strings.Join(initmap.Names(), ", ")+") or a YAML file of {from, to, reshape}")
 	partial := fs.Bool("init-from-partial", false, "with --init-from: allow missing, unexpected and mismatched tensors")
 	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
 	if err := parseFlags(fs, args); err != nil {
@@ -69,11 +71,14 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if resume.set && *initFrom != "" {
 		return errors.New("--resume and --init-from exclude each other: a resumed run already has its weights")
 	}
+	if *initMap != "" && *initFrom == "" {
+		return errors.New("--init-map needs --init-from")
+	}
 	if *partial && *initFrom == "" {
 		return errors.New("--init-from-partial needs --init-from")
 	}
 
-	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, Out: stdout, Progress: mode}
+	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, Out: stdout, Progress: mode}
 	var exp *configs.Experiment
 	if resume.set {
 		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const torchData = "../../interop/torch/testdata"
+
+// TestTrainInitFromPth runs `fcn train --init-from X.pth --init-map torchvision-vgg16`
+// on the narrowed VGG16 net: it loads with score_fr left to its init under
+// --init-from-partial, is refused listing score_fr without it, and is refused with the
+// names it cannot place when the map does not fit the file.
+func TestTrainInitFromPth(t *testing.T) {
+	cfg := filepath.Join(torchData, "vgg16n_fcn.yaml")
+	pth := filepath.Join(torchData, "vgg16n.pth")
+	dir := t.TempDir()
+
+	code, out, errs := runFCN(t, "train", "--config", cfg, "--out", filepath.Join(dir, "ok"), "--progress", "off",
+		"--init-from", pth, "--init-map", "torchvision-vgg16", "--init-from-partial")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"init from " + pth, "mapped 30 tensors", "classifier.6.weight (fc8", "missing from the file (2): score_fr.bias, score_fr.weight", "done: 1 steps"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, errs = runFCN(t, "train", "--config", cfg, "--out", filepath.Join(dir, "strict"), "--progress", "off",
+		"--init-from", pth, "--init-map", "torchvision-vgg16")
+	if code == 0 || !strings.Contains(errs, "--init-from "+pth) || !strings.Contains(errs, "missing from the file (2): score_fr.bias, score_fr.weight") {
+		t.Errorf("strict: exit %d, stderr:\n%s", code, errs)
+	}
+
+	// The BN map on the plain net: its features.N indices fall on the wrong layers.
+	code, _, errs = runFCN(t, "train", "--config", cfg, "--out", filepath.Join(dir, "wrong"), "--progress", "off",
+		"--init-from", pth, "--init-map", "torchvision-vgg16-bn")
+	if code == 0 || !strings.Contains(errs, "unexpected, not in the model") || !strings.Contains(errs, "named by the map but not in the file") {
+		t.Errorf("wrong map: exit %d, stderr:\n%s", code, errs)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("- {from: a, too: b}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--init-from", pth, "--init-map", bad}, bad},
+		{[]string{"--init-from", pth, "--init-map", "no-such-map"}, "neither a built-in map (caffe-vgg16, torchvision-vgg16, torchvision-vgg16-bn) nor a file"},
+		{[]string{"--init-map", "torchvision-vgg16"}, "--init-map needs --init-from"},
+		{[]string{"--init-from", filepath.Join(torchData, "evil.pth")}, "evil.pth: archive/data.pkl: pickle global os.system is not allowed"},
+	} {
+		args := append([]string{"train", "--config", cfg, "--out", filepath.Join(dir, "x"), "--progress", "off"}, tc.args...)
+		if code, _, errs := runFCN(t, args...); code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
