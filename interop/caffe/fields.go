@@ -138,3 +138,5 @@ func scalar(fd protoreflect.FieldDescriptor, n float64) protoreflect.Value {
 		return protoreflect.ValueOfInt32(int32(n))
 	}
 }
+
+func protoreflectName(s string) protoreflect.Name { return protoreflect.Name(s) }

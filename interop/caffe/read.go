@@ -6,7 +6,6 @@
 package caffe
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -99,4 +98,3 @@ func ReadModel(path string) (*caffepb.NetParameter, error) {
 	return ParseModel(path, b)
 }
 
-var errNoBlobShape = errors.New("blob has no shape")
