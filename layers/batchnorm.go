@@ -325,7 +325,7 @@ func init() {
 		GradCases:    batchnormGradCases,
 		GradVariants: []string{"train", "eval"},
 		Caffe:        "BatchNorm", ONNX: "BatchNormalization", Torch: "nn.BatchNorm2d",
-		CaffeMap: &CaffeMapping{Type: "BatchNorm", Field: "batch_norm_param", Absorb: "Scale",
+		CaffeMap: &CaffeMapping{Type: "BatchNorm", Field: "batch_norm_param", Absorb: "Scale", AbsorbField: "scale_param",
 			Blobs: []string{"running_mean", "running_var", "", "weight", "bias"}, Dims: []int{1, 1, 1, 1, 1}, Factor: 3,
 			ToCaffe: batchnormToCaffe, FromCaffe: batchnormFromCaffe},
 	})

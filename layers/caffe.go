@@ -28,8 +28,9 @@ type CaffeMapping struct {
 	// blobs before it (Caffe BatchNorm's moving-average factor).
 	Factor int
 	// Absorb names a Caffe type that, following the layer in place, is part of it
-	// (BatchNorm's Scale); its fields arrive prefixed "<Absorb>." and its blobs follow.
-	Absorb string
+	// (BatchNorm's Scale, in scale_param); its fields arrive prefixed "<Absorb>." and its
+	// blobs follow.
+	Absorb, AbsorbField string
 	// ToCaffe gives the parameter message's fields for the options (classes resolves
 	// `out: classes`); FromCaffe sets options from them, reading each field it maps
 	// through f (fields it does not read are an error naming them).

@@ -140,3 +140,8 @@ func scalar(fd protoreflect.FieldDescriptor, n float64) protoreflect.Value {
 }
 
 func protoreflectName(s string) protoreflect.Name { return protoreflect.Name(s) }
+
+// parseShortest rounds x to the float32 it was read from, shortest decimal.
+func parseShortest(x float64) (float64, error) {
+	return strconv.ParseFloat(strconv.FormatFloat(x, 'g', -1, 32), 64)
+}
