@@ -97,4 +97,3 @@ func ReadModel(path string) (*caffepb.NetParameter, error) {
 	}
 	return ParseModel(path, b)
 }
-
