@@ -44,7 +44,7 @@ func init() {
 		GradVariants: []string{"same", "odd_total", "even_total", "output_padding", "groups", "dilation", "stride", "learned_bilinear", "frozen"},
 		Caffe:        "Deconvolution", ONNX: "ConvTranspose", Torch: "nn.ConvTranspose2d",
 		CaffeMap: &CaffeMapping{Type: "Deconvolution", Field: "convolution_param", Blobs: []string{"weight", "bias"}, Dims: []int{4, 1},
-			ToCaffe: deconvToCaffe, FromCaffe: convFromCaffe},
+			ToCaffe: deconvToCaffe, FromCaffe: deconvFromCaffe},
 	})
 }
 
@@ -186,4 +186,15 @@ func deconvToCaffe(o Options, classes int) (CaffeFields, error) {
 		return nil, fmt.Errorf("mode %s has no Caffe Deconvolution", m)
 	}
 	return convToCaffe(o, classes)
+}
+
+// deconvFromCaffe is conv's mapping, except that a Deconvolution without a
+// weight_filler (FCN's nets) becomes init: bilinear: Caffe would start it at 0, but
+// FCN's solve.py always fills these with bilinear weights (surgery.interp) first.
+func deconvFromCaffe(r *CaffeReader, o *Options) error {
+	if !r.Has("weight_filler.type") {
+		r.Fields["weight_filler.type"] = "bilinear"
+		r.Note("no weight_filler: init bilinear, as FCN's solve.py sets (surgery.interp); Caffe alone would start at 0")
+	}
+	return convFromCaffe(r, o)
 }

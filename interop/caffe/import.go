@@ -3,12 +3,14 @@ package caffe
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/data"
 	"github.com/fcn-dev/fcn/interop/caffe/caffepb"
 	"github.com/fcn-dev/fcn/layers"
 	"github.com/fcn-dev/fcn/train"
@@ -180,12 +182,15 @@ func Import(f Files, net *caffepb.NetParameter, solver *caffepb.SolverParameter,
 			return nil, err
 		}
 	}
-	// Check the experiment as fcn would load it: written and parsed back.
-	text, err := exp.YAML()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Net, err)
+	// The dataset is not in a Caffe net: VOC for FCN's 21 classes, else a folder
+	// dataset of that many classes; data.root is left for the user (see the notes).
+	if exp.Model.Classes == 21 {
+		exp.Data.Format = data.FormatVOC
+	} else {
+		exp.Data.Format, exp.Data.NumClasses = data.FormatFolder, exp.Model.Classes
 	}
-	checked, err := configs.Parse(f.Net+" (imported)", exp.Name, text, nil, nil)
+	im.notef("data: format %s with data.root unset: --set data.root=DIR (or edit experiment.yaml)", exp.Data.Format)
+	checked, err := checkExperiment(f.Net, &exp)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +202,26 @@ func Import(f Files, net *caffepb.NetParameter, solver *caffepb.SolverParameter,
 	}
 	res.Notes = im.notes
 	return res, nil
+}
+
+// checkExperiment loads exp as fcn would, written and read back, without requiring a
+// data.root (as `fcn summary` loads).
+func checkExperiment(source string, exp *configs.Experiment) (*configs.Experiment, error) {
+	dir, err := os.MkdirTemp("", "fcn-import-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "experiment.yaml")
+	if err := exp.WriteYAML(p); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	checked, err := configs.LoadModel(p, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the imported experiment: %w", source, err)
+	}
+	checked.Source = source
+	return checked, nil
 }
 
 // phaseSkipped says whether a layer is only in the TEST phase (fcn imports the
@@ -549,10 +574,10 @@ func importSolver(path string, s *caffepb.SolverParameter, exp *configs.Experime
 	if s.GetRandomSeed() >= 0 {
 		exp.Train.Seed = uint64(s.GetRandomSeed())
 	}
-	if s.GetTestInterval() > 0 {
+	if s.GetTestInterval() > 0 && s.GetTestInterval() <= int32(exp.Train.Steps) {
 		exp.Eval.Every = int(s.GetTestInterval())
 	}
-	if s.GetSnapshot() > 0 {
+	if s.GetSnapshot() > 0 && s.GetSnapshot() <= int32(exp.Train.Steps) {
 		exp.Checkpoint.Every = int(s.GetSnapshot())
 	}
 	if s.GetNet() != "" || s.GetTrainNet() != "" {
