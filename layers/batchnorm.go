@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 
 	"gorgonia.org/tensor"
 )
@@ -394,5 +395,7 @@ func batchnormFromCaffe(r *CaffeReader, o *Options) error {
 	if err := o.Set("eps", r.Num("eps", 1e-5)); err != nil {
 		return err
 	}
-	return o.Set("momentum", 1-r.Num("moving_average_fraction", 0.999))
+	// PyTorch's momentum is 1 − Caffe's fraction, rounded to the fraction's float32 digits.
+	m, _ := strconv.ParseFloat(strconv.FormatFloat(1-r.Num("moving_average_fraction", 0.999), 'g', 7, 64), 64)
+	return o.Set("momentum", m)
 }

@@ -323,9 +323,6 @@ func maxpoolGradCases() []GradCase {
 // poolToCaffe is a pooling layer's pooling_param with pool method.
 func poolToCaffe(method string) func(o Options, _ int) (CaffeFields, error) {
 	return func(o Options, _ int) (CaffeFields, error) {
-		if !o.Bool("ceil") {
-			return nil, fmt.Errorf("ceil: false; Caffe's Pooling always rounds up")
-		}
 		k, s, p := o.Pair("kernel"), o.Pair("stride"), o.Pair("pad")
 		f := CaffeFields{"pool": method, "kernel_h": float64(k[0]), "kernel_w": float64(k[1]),
 			"stride_h": float64(s[0]), "stride_w": float64(s[1])}
@@ -334,6 +331,9 @@ func poolToCaffe(method string) func(o Options, _ int) (CaffeFields, error) {
 		}
 		if p != [2]int{0, 0} {
 			f["pad_h"], f["pad_w"] = float64(p[0]), float64(p[1])
+		}
+		if !o.Bool("ceil") {
+			f["round_mode"] = "FLOOR" // Caffe master's; older Caffe always rounds up
 		}
 		return f, nil
 	}
@@ -346,9 +346,7 @@ func poolFromCaffe(r *CaffeReader, o *Options) error {
 	if r.Bool("global_pooling", false) {
 		return fmt.Errorf("global_pooling: not supported")
 	}
-	if r.Str("round_mode", "CEIL") != "CEIL" {
-		return fmt.Errorf("round_mode: FLOOR; fcn pools with Caffe's CEIL rounding only in this mapping")
-	}
+	ceil := r.Str("round_mode", "CEIL") == "CEIL"
 	pair := func(key string, def float64) ([2]int, error) {
 		hk, wk := key+"_h", key+"_w"
 		if key == "kernel_size" {
@@ -381,7 +379,7 @@ func poolFromCaffe(r *CaffeReader, o *Options) error {
 	for _, kv := range []struct {
 		k string
 		v any
-	}{{"kernel", k}, {"stride", s}, {"pad", p}, {"ceil", true}} {
+	}{{"kernel", k}, {"stride", s}, {"pad", p}, {"ceil", ceil}} {
 		if err := o.Set(kv.k, kv.v); err != nil {
 			return err
 		}
