@@ -140,11 +140,11 @@ func exportLayer(exp *configs.Experiment, cropOffset func(string) (int, int, boo
 
 // setParam sets the layer's parameter message field from f.
 func setParam(l *caffepb.LayerParameter, field string, f layers.CaffeFields) error {
+	if len(f) == 0 {
+		return nil // no empty relu_param {}
+	}
 	if field == "" {
-		if len(f) > 0 {
-			return fmt.Errorf("fields %v without a parameter message", f)
-		}
-		return nil
+		return fmt.Errorf("fields %v without a parameter message", f)
 	}
 	m := l.ProtoReflect()
 	fd := m.Descriptor().Fields().ByName(protoreflectName(field))

@@ -273,6 +273,9 @@ func (im *importer) loss(l *caffepb.LayerParameter, exp *configs.Experiment) err
 		return im.errf(l, "loss_weight %v: fcn's loss has weight 1", w)
 	}
 	p := l.GetLossParam()
+	if p == nil {
+		p = &caffepb.LossParameter{}
+	}
 	if p.IgnoreLabel != nil {
 		exp.Loss.IgnoreLabel = int(p.GetIgnoreLabel())
 		exp.Data.IgnoreLabel = exp.Loss.IgnoreLabel
