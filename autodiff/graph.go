@@ -976,3 +976,22 @@ func copyDense(dst, src *tensor.Dense) {
 		copy(dst.Float64s(), src.Float64s())
 	}
 }
+
+// NodeInputs returns the names of the tensors the named node reads (graph inputs or
+// other nodes), with the default "previous node" resolved; nil for an unknown node.
+// Exporters use it to write the graph's wiring.
+func (g *Graph) NodeInputs(name string) []string {
+	n := g.node(name)
+	if n == nil {
+		return nil
+	}
+	out := make([]string, len(n.srcs))
+	for i, id := range n.srcs {
+		if id < len(g.specs) {
+			out[i] = g.specs[id].Name
+		} else {
+			out[i] = g.nodes[id-len(g.specs)].Name
+		}
+	}
+	return out
+}

@@ -11,7 +11,8 @@
 // and, for unknown keys and names, the closest valid one.
 //
 // Loaded experiments are resolved: section defaults are filled, every layer's inputs are
-// explicit, model.upsample has been copied into every deconv's mode, and the keys that
+// explicit, model.upsample has been copied into every deconv's mode, model.init into
+// every conv's and deconv's init that the file leaves unset, and the keys that
 // follow others when not set (data.synthetic.classes and data.num_classes follow
 // model.classes, loss.ignore_label follows data.ignore_label) hold their values. Writing
 // one with WriteYAML and loading it back gives an equal Experiment.
@@ -54,6 +55,11 @@ type Model struct {
 	// resize_conv, bilinear): a model-wide switch for studies. Load copies it into each
 	// deconv's mode.
 	Upsample string `yaml:"upsample"`
+	// Init, when set, is the init of every conv and deconv layer that sets none itself
+	// (he, xavier, zero, pytorch, ...: a choice every such type accepts); model.upsample
+	// still decides a deconv's mode. Left out of files when unset, so digests of
+	// experiments without it do not change.
+	Init string `yaml:"init,omitempty"`
 	// Layers in file order. The scores the loss reads are the output of the last layer.
 	Layers []LayerSpec `yaml:"layers"`
 }

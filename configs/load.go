@@ -392,6 +392,14 @@ func resolve(e *Experiment, name string, all map[string]any) {
 				l.Inputs = []string{e.Model.Layers[i-1].Name}
 			}
 		}
+		if t := l.Options.Type(); t != nil && e.Model.Init != "" {
+			for _, o := range t.Options {
+				// An invalid model.init is left for validation to report.
+				if o.ModelDefault == "init" && !l.Options.Has(o.Key) && slices.Contains(o.Choices, e.Model.Init) {
+					_ = l.Options.Set(o.Key, e.Model.Init) // a valid choice of a string option: cannot fail
+				}
+			}
+		}
 		if t := l.Options.Type(); t != nil && e.Model.Upsample != "" {
 			for _, o := range t.Options {
 				if o.ModelKey == "upsample" {

@@ -143,6 +143,9 @@ func validateModel(e *Experiment, p *problems) {
 	if m.Upsample != "" {
 		oneOf(p, "model.upsample", m.Upsample, layers.UpsampleModes)
 	}
+	if m.Init != "" {
+		validateModelInit(p, m.Init)
+	}
 	if len(m.Layers) == 0 {
 		p.add("model.layers", "the model has no layers")
 		return
@@ -221,5 +224,21 @@ func validateLayer(l *LayerSpec, label string, classes int, p *problems) {
 			continue
 		}
 		p.add(key, "%s", pr.Msg)
+	}
+}
+
+// validateModelInit checks that model.init is a choice of every layer type whose option
+// takes its default from it, naming the first type that rejects it.
+func validateModelInit(p *problems, v string) {
+	for _, t := range layers.Types() {
+		if t.Internal {
+			continue
+		}
+		for _, o := range t.Options {
+			if o.ModelDefault == "init" && !slices.Contains(o.Choices, v) {
+				p.add("model.init", "%q is not an init of %s layers (%s accepts %s)", v, t.Name, t.Name, strings.Join(o.Choices, ", "))
+				return
+			}
+		}
 	}
 }

@@ -329,6 +329,7 @@ func init() {
 		CaffeMap: &CaffeMapping{Type: "BatchNorm", Field: "batch_norm_param", Absorb: "Scale", AbsorbField: "scale_param",
 			Blobs: []string{"running_mean", "running_var", "", "weight", "bias"}, Dims: []int{1, 1, 1, 1, 1}, Factor: 3,
 			ToCaffe: batchnormToCaffe, FromCaffe: batchnormFromCaffe},
+		ONNXExport: onnxBatchNorm,
 	})
 }
 

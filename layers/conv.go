@@ -53,7 +53,7 @@ type Conv struct {
 	assignDx bool           // Backward writes the input gradient instead of adding (GradAssigner)
 }
 
-var convInits = []string{"he", "xavier", "gaussian", "zero"}
+var convInits = []string{"he", "xavier", "gaussian", "zero", "pytorch"}
 
 // NewConv validates cfg and returns a conv layer; errors name the layer.
 func NewConv(name string, cfg ConvConfig) (*Conv, error) {
@@ -201,14 +201,15 @@ func (l *Conv) choosePaths() error {
 // image-parallel-dw+col2im, flipped-blocked and flipped-image-parallel.
 func (l *Conv) ComputePath() string { return pathName(l.fwdPath, l.bwdPath) }
 
-// Init implements Initializer: the weight by the configured init, the bias to zero.
+// Init implements Initializer: the weight by the configured init, the bias to zero
+// (uniform(±1/√fan_in) for init "pytorch").
 func (l *Conv) Init(rng *rand.Rand) {
 	if l.weight == nil {
 		panic(l.sp.prefix + ": Init before Setup")
 	}
 	convInitWeight(l.weight.Value, l.sp.init, l.sp.std, rng)
 	if l.bias != nil {
-		convZero(l.bias.Value)
+		convInitBias(l.bias.Value, l.weight.Value, l.sp.init, rng)
 	}
 }
 

@@ -25,6 +25,7 @@ func init() {
 		Caffe:        "Convolution", ONNX: "Conv", Torch: "nn.Conv2d",
 		CaffeMap: &CaffeMapping{Type: "Convolution", Field: "convolution_param", Blobs: []string{"weight", "bias"}, Dims: []int{4, 1},
 			ToCaffe: convToCaffe, FromCaffe: convFromCaffe},
+		ONNXExport: onnxConv,
 	})
 }
 
@@ -41,8 +42,8 @@ func convOptions(inits []string, initDoc string) []Option {
 		{Key: "groups", Kind: KindInt, Default: 1, Check: atLeast(1),
 			Doc: "channel groups convolved separately; divides the input and output channels"},
 		{Key: "bias", Kind: KindBool, Default: true, Doc: "add a learned per-channel bias"},
-		{Key: "init", Kind: KindString, Default: inits[0], Choices: inits,
-			Doc: "weight initialisation: he (Kaiming normal, fan_in), xavier (Glorot uniform), gaussian (needs std), zero" + initDoc},
+		{Key: "init", Kind: KindString, Default: inits[0], Choices: inits, ModelDefault: "init",
+			Doc: "weight initialisation: he (Kaiming normal, fan_in), xavier (Glorot uniform), gaussian (needs std), zero, pytorch (PyTorch's default: weight and bias uniform ±1/√fan_in, fan_in = weight.size(1)·kh·kw)" + initDoc},
 		{Key: "std", Kind: KindFloat, Check: positive, Doc: "standard deviation for init: gaussian"},
 	}
 }

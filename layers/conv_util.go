@@ -35,7 +35,8 @@ type ConvConfig struct {
 	Bias *bool
 	// Init is the weight initialisation: conv "he" (default: Kaiming normal, fan_in),
 	// "xavier" (Glorot uniform as PyTorch's xavier_uniform_), "gaussian" (N(0, Std²)),
-	// "zero"; deconv also "bilinear" (its default). Biases start at zero.
+	// "zero", "pytorch" (PyTorch's reset_parameters: weight and bias uniform ±1/√fan_in);
+	// deconv also "bilinear" (its default). Biases start at zero except for "pytorch".
 	Init string
 	// Std is the standard deviation for Init "gaussian" (required > 0 there).
 	Std float64
@@ -220,6 +221,11 @@ func convInitWeight(w *tensor.Dense, kind string, std float64, rng *rand.Rand) {
 		draw = func() float64 { return a * (2*rng.Float64() - 1) }
 	case "gaussian":
 		draw = func() float64 { return std * rng.NormFloat64() }
+	case "pytorch":
+		// reset_parameters: kaiming_uniform_(a=√5), gain √(2/(1+5)), so the bound
+		// gain·√(3/fan_in) is 1/√fan_in.
+		b := 1 / math.Sqrt(fanIn)
+		draw = func() float64 { return b * (2*rng.Float64() - 1) }
 	case "zero":
 		draw = func() float64 { return 0 }
 	default:
@@ -233,6 +239,27 @@ func convInitWeight(w *tensor.Dense, kind string, std float64, rng *rand.Rand) {
 	case []float64:
 		for i := range v {
 			v[i] = draw()
+		}
+	}
+}
+
+// convInitBias fills the bias after the weight w was drawn: uniform(±1/√fan_in) for
+// init "pytorch" (PyTorch's reset_parameters, fan_in from w as for the weight), else 0.
+func convInitBias(b, w *tensor.Dense, kind string, rng *rand.Rand) {
+	if kind != "pytorch" {
+		convZero(b)
+		return
+	}
+	s := w.Shape()
+	bound := 1 / math.Sqrt(float64(s[1]*s[2]*s[3]))
+	switch v := b.Data().(type) {
+	case []float32:
+		for i := range v {
+			v[i] = float32(bound * (2*rng.Float64() - 1))
+		}
+	case []float64:
+		for i := range v {
+			v[i] = bound * (2*rng.Float64() - 1)
 		}
 	}
 }

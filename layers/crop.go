@@ -213,7 +213,8 @@ func init() {
 		},
 		GradVariants: []string{"offset"},
 		Caffe:        "Crop", ONNX: "Slice",
-		CaffeMap: &CaffeMapping{Type: "Crop", Field: "crop_param", ToCaffe: cropToCaffe, FromCaffe: cropFromCaffe},
+		CaffeMap:   &CaffeMapping{Type: "Crop", Field: "crop_param", ToCaffe: cropToCaffe, FromCaffe: cropFromCaffe},
+		ONNXExport: onnxCrop,
 	})
 }
 

@@ -92,7 +92,7 @@ type Deconv struct {
 	force [2]computePath // forward and backward paths Setup must take (tests only)
 }
 
-var deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero"}
+var deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero", "pytorch"}
 
 // NewDeconv validates cfg and returns a deconv layer; errors name the layer.
 func NewDeconv(name string, cfg DeconvConfig) (*Deconv, error) {
@@ -358,7 +358,7 @@ func (l *Deconv) Init(rng *rand.Rand) {
 		convInitWeight(l.weight.Value, l.sp.init, l.sp.std, rng)
 	}
 	if l.bias != nil {
-		convZero(l.bias.Value)
+		convInitBias(l.bias.Value, l.weight.Value, l.sp.init, rng)
 	}
 	// Whatever the weight held, it is the kernel again; weights loaded after Init are
 	// checked at the next Forward.

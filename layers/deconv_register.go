@@ -45,6 +45,7 @@ func init() {
 		Caffe:        "Deconvolution", ONNX: "ConvTranspose", Torch: "nn.ConvTranspose2d",
 		CaffeMap: &CaffeMapping{Type: "Deconvolution", Field: "convolution_param", Blobs: []string{"weight", "bias"}, Dims: []int{4, 1},
 			ToCaffe: deconvToCaffe, FromCaffe: deconvFromCaffe},
+		ONNXExport: onnxDeconv,
 	})
 }
 

@@ -293,6 +293,7 @@ func init() {
 		CaffeMap: &CaffeMapping{Type: "Pooling", Field: "pooling_param",
 			Match:   func(f CaffeFields) bool { p, _ := f["pool"].(string); return p == "" || p == "MAX" },
 			ToCaffe: poolToCaffe("MAX"), FromCaffe: poolFromCaffe},
+		ONNXExport: onnxMaxPool,
 	})
 }
 

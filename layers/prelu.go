@@ -228,6 +228,7 @@ func init() {
 		Caffe:        "PReLU", ONNX: "PRelu", Torch: "nn.PReLU",
 		CaffeMap: &CaffeMapping{Type: "PReLU", Field: "prelu_param", Blobs: []string{"weight"}, Dims: []int{1},
 			ToCaffe: preluToCaffe, FromCaffe: preluFromCaffe},
+		ONNXExport: onnxPReLU,
 	})
 }
 

@@ -116,6 +116,10 @@ type Option struct {
 	// ModelKey, when set, names a model-wide key (model.upsample) whose value, when
 	// given, overrides this option in every layer of the type: one switch for studies.
 	ModelKey string
+	// ModelDefault, when set, names a model-wide key (model.init) whose value, when
+	// given, is this option's default in every layer of the type that does not set it:
+	// unlike ModelKey, a layer's own value wins.
+	ModelDefault string
 	// Check returns "" for an acceptable value, else what is wrong ("must be ≥ 1, got 0").
 	Check func(v any) string
 }
@@ -178,6 +182,9 @@ type Type struct {
 	// model type has none.
 	CaffeMap    *CaffeMapping
 	CaffeWhyNot string
+	// ONNXExport turns one node of a built graph into ONNX operators (see ONNXArgs);
+	// every model type has one. Nil for internal types (the loss is not exported).
+	ONNXExport func(ONNXArgs) (ONNXOut, error)
 }
 
 // Option returns the declaration of key, or nil.

@@ -193,6 +193,7 @@ func TestRegistryBuild(t *testing.T) {
 		"conv":      {"out": Channels{Classes: true}, "kernel": [2]int{3, 3}, "pad": [2]int{1, 1}},
 		"deconv":    {"out": Channels{N: 3}, "kernel": [2]int{4, 4}, "stride": [2]int{2, 2}},
 		"maxpool":   {"kernel": [2]int{2, 2}},
+		"avgpool":   {"kernel": [2]int{2, 2}},
 		"resize":    {"factor": [2]int{2, 2}},
 		"crop":      {"offset": Offset{HW: [2]int{1, 1}}},
 		"sum":       {"coeffs": []float64{1, 0.5}},

@@ -176,5 +176,6 @@ func init() {
 			Match:     func(f CaffeFields) bool { s, _ := f["negative_slope"].(float64); return s == 0 },
 			ToCaffe:   func(Options, int) (CaffeFields, error) { return CaffeFields{}, nil },
 			FromCaffe: func(r *CaffeReader, _ *Options) error { r.Ignore("negative_slope", "engine"); return nil }},
+		ONNXExport: onnxUnary("Relu"),
 	})
 }

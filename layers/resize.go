@@ -248,5 +248,6 @@ func init() {
 		GradVariants: []string{"nearest", "bilinear"},
 		ONNX:         "Resize", Torch: "nn.Upsample",
 		CaffeWhyNot: "BVLC Caffe has no resize layer (FCN upsamples with Deconvolution)",
+		ONNXExport:  onnxResize,
 	})
 }

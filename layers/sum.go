@@ -197,7 +197,8 @@ func init() {
 		},
 		GradVariants: []string{"0.01", "0.0001"},
 		Caffe:        "Eltwise", ONNX: "Add",
-		CaffeMap: &CaffeMapping{Type: "Eltwise", Field: "eltwise_param", ToCaffe: sumToCaffe, FromCaffe: sumFromCaffe},
+		CaffeMap:   &CaffeMapping{Type: "Eltwise", Field: "eltwise_param", ToCaffe: sumToCaffe, FromCaffe: sumFromCaffe},
+		ONNXExport: onnxSum,
 	})
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -29,8 +28,7 @@ flags:
 // runEval is `fcn eval`.
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fcn eval", evalUsage, stderr)
-	runDir := fs.String("run", "", "run folder")
-	ckpt := fs.String("checkpoint", "", "checkpoint folder or safetensors file")
+	runDir, ckpt := addWeightsFlags(fs)
 	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
 	split := fs.String("split", "val", "split to evaluate: val or train")
 	if err := parseFlags(fs, args); err != nil {
@@ -39,14 +37,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *split != "val" && *split != "train" {
 		return fmt.Errorf("--split: want val or train, got %q", *split)
 	}
-	weights := *runDir
-	switch {
-	case *runDir != "" && *ckpt != "":
-		return errors.New("give --run or --checkpoint, not both")
-	case *runDir == "" && *ckpt == "":
-		return errors.New("--run DIR or --checkpoint PATH is required")
-	case *ckpt != "":
-		weights = *ckpt
+	weights, err := weightsSource(*runDir, *ckpt, false)
+	if err != nil {
+		return err
 	}
 	exp, err := experimentFor(weights, *config, *sets, false)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -98,4 +99,28 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
+}
+
+// addWeightsFlags adds --run DIR and --checkpoint PATH, the two ways eval, predict and
+// export name a model's weights.
+func addWeightsFlags(fs *flag.FlagSet) (run, ckpt *string) {
+	run = fs.String("run", "", "run folder: its model.safetensors, else its latest checkpoint, and its config.yaml")
+	ckpt = fs.String("checkpoint", "", "checkpoint folder, run folder or safetensors file")
+	return run, ckpt
+}
+
+// weightsSource is the weights path of --run or --checkpoint: exactly one is needed,
+// unless fresh is allowed (export with --config alone), which gives "".
+func weightsSource(run, ckpt string, fresh bool) (string, error) {
+	switch {
+	case run != "" && ckpt != "":
+		return "", errors.New("give --run or --checkpoint, not both")
+	case run != "":
+		return run, nil
+	case ckpt != "":
+		return ckpt, nil
+	case fresh:
+		return "", nil
+	}
+	return "", errors.New("--run DIR or --checkpoint PATH is required")
 }

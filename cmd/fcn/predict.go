@@ -16,13 +16,15 @@ import (
 	"github.com/fcn-dev/fcn/train"
 )
 
-const predictUsage = `usage: fcn predict --checkpoint PATH --input FILE|DIR --output DIR [--config NAME|FILE]
+const predictUsage = `usage: fcn predict --run DIR --input FILE|DIR --output DIR
+       fcn predict --checkpoint PATH --input FILE|DIR --output DIR [--config NAME|FILE]
 
 Segments images (JPEG or PNG; a folder: every .jpg, .jpeg and .png in it) at their own
 size and writes, per image, <name>.png (the class of each pixel as a palette PNG with
 the PASCAL VOC colours, as VOC's SegmentationClass masks) and <name>_overlay.png (the
-image blended with those colours). PATH is a checkpoint folder, a run folder or a
-safetensors file; the experiment comes from --config or from the run folder PATH lies in.
+image blended with those colours). --run takes a run folder (its model.safetensors,
+else its latest checkpoint, and its config.yaml); --checkpoint a checkpoint folder or a
+safetensors file, with the experiment from --config or from the run folder it lies in.
 
 flags:
 `
@@ -30,7 +32,7 @@ flags:
 // runPredict is `fcn predict`.
 func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fcn predict", predictUsage, stderr)
-	ckpt := fs.String("checkpoint", "", "weights: checkpoint folder, run folder or safetensors file (required)")
+	runDir, ckptFlag := addWeightsFlags(fs)
 	input := fs.String("input", "", "an image file or a folder of images (required)")
 	output := fs.String("output", "", "folder for the masks and overlays (required)")
 	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
@@ -38,9 +40,12 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	weights, err := weightsSource(*runDir, *ckptFlag, false)
+	if err != nil {
+		return err
+	}
+	ckpt := &weights
 	switch {
-	case *ckpt == "":
-		return errors.New("--checkpoint is required")
 	case *input == "":
 		return errors.New("--input is required")
 	case *output == "":

@@ -118,7 +118,7 @@ func TestPredictCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--input", in, "--output", out}, "--checkpoint is required"},
+		{[]string{"--input", in, "--output", out}, "--run DIR or --checkpoint PATH is required"},
 		{[]string{"--checkpoint", run, "--input", filepath.Join(in, "nope.jpg"), "--output", out}, "nope.jpg"},
 		{[]string{"--checkpoint", run, "--input", t.TempDir(), "--output", out}, "no .jpg, .jpeg or .png"},
 		{[]string{"--checkpoint", filepath.Join(run, "config.yaml"), "--input", in, "--output", out}, "config.yaml"},
