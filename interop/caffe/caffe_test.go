@@ -449,3 +449,65 @@ func TestImportSolver(t *testing.T) {
 		}
 	}
 }
+
+// The at-once net's fixed pool scaling (Scale, constant filler, lr_mult 0), AVE
+// pooling, a leaky ReLU and BatchNorm+Scale map to their fcn types, and come back
+// through prototxt the same.
+func TestImportOtherTypes(t *testing.T) {
+	const net = `name: "mixed"
+layer { name: "data" type: "Input" top: "data" top: "label" input_param { shape { dim: 1 dim: 3 dim: 9 dim: 9 } } }
+layer { name: "scale_data" type: "Scale" bottom: "data" top: "scale_data" param { lr_mult: 0 } scale_param { filler { type: "constant" value: 0.01 } } }
+layer { name: "pool" type: "Pooling" bottom: "scale_data" top: "pool" pooling_param { pool: AVE kernel_size: 3 stride: 1 pad: 1 } }
+layer { name: "lrelu" type: "ReLU" bottom: "pool" top: "pool" relu_param { negative_slope: 0.2 } }
+layer { name: "bn" type: "BatchNorm" bottom: "pool" top: "pool" batch_norm_param { moving_average_fraction: 0.9 } }
+layer { name: "bn_scale" type: "Scale" bottom: "pool" top: "pool" scale_param { bias_term: true } }
+layer { name: "score" type: "Convolution" bottom: "pool" top: "score" convolution_param { num_output: 4 kernel_size: 1 weight_filler { type: "msra" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" loss_param { normalization: VALID } }
+`
+	parsed, err := ParseNetText("mixed.prototxt", []byte(net))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(Files{Net: "mixed.prototxt"}, parsed, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := res.Experiment
+	var types []string
+	for _, l := range exp.Model.Layers {
+		types = append(types, l.Type)
+	}
+	if want := []string{"scale", "avgpool", "leaky_relu", "batchnorm", "conv"}; !slices.Equal(types, want) {
+		t.Fatalf("types %v, want %v", types, want)
+	}
+	s := exp.Model.Layers[0].Options
+	if !s.Bool("per_channel") || s.Float("value") != 0.01 || s.Bool("learn") || s.Bool("bias") {
+		t.Errorf("scale: per_channel %v value %v learn %v bias %v", s.Bool("per_channel"), s.Float("value"), s.Bool("learn"), s.Bool("bias"))
+	}
+	if p := exp.Model.Layers[1].Options; !p.Bool("ceil") || !p.Bool("count_include_pad") || p.Pair("pad") != [2]int{1, 1} {
+		t.Errorf("avgpool options %v", p.SetKeys())
+	}
+	if v := exp.Model.Layers[2].Options.Float("negative_slope"); v != 0.2 {
+		t.Errorf("negative_slope %v", v)
+	}
+	if m := exp.Model.Layers[3].Options.Float("momentum"); m != 0.1 {
+		t.Errorf("batchnorm momentum %v, want 1 − 0.9", m)
+	}
+	if exp.Loss.Normalize != "mean" || exp.Model.Classes != 4 {
+		t.Errorf("loss %s, classes %d", exp.Loss.Normalize, exp.Model.Classes)
+	}
+	back, err := Export(exp, 1, 9, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := MarshalText(back)
+	reparsed, err := ParseNetText("back.prototxt", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Import(Files{Net: "back.prototxt"}, reparsed, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameGraph(t, exp, again.Experiment, 9, 9)
+}
