@@ -67,6 +67,34 @@ type importer struct {
 	path     string
 	notes    []string
 	producer map[string]string // Caffe blob → the fcn layer (or input) that last wrote it
+	// grouped are the mappings' notes, each with the layers it applies to, in order of
+	// first appearance: one line for FCN's 16 layers without a weight_filler.
+	grouped []string
+	layersOf map[string][]string
+}
+
+func (im *importer) layerNote(layer, note string) {
+	if im.layersOf == nil {
+		im.layersOf = map[string][]string{}
+	}
+	if _, ok := im.layersOf[note]; !ok {
+		im.grouped = append(im.grouped, note)
+	}
+	im.layersOf[note] = append(im.layersOf[note], layer)
+}
+
+// allNotes are the grouped mapping notes, then the others.
+func (im *importer) allNotes() []string {
+	var ns []string
+	for _, n := range im.grouped {
+		ls := im.layersOf[n]
+		what := "layer " + ls[0]
+		if len(ls) > 1 {
+			what = "layers " + strings.Join(ls, ", ")
+		}
+		ns = append(ns, what+": "+n)
+	}
+	return append(ns, im.notes...)
 }
 
 func (im *importer) notef(format string, args ...any) {
@@ -200,7 +228,7 @@ func Import(f Files, net *caffepb.NetParameter, solver *caffepb.SolverParameter,
 			return nil, err
 		}
 	}
-	res.Notes = im.notes
+	res.Notes = im.allNotes()
 	return res, nil
 }
 
@@ -365,7 +393,7 @@ func (im *importer) layer(l *caffepb.LayerParameter, rest []*caffepb.LayerParame
 		return configs.LayerSpec{}, 0, im.errf(l, "field %s.%s cannot be mapped to fcn's %s", field, strings.Join(u, ", "+field+"."), t.Name)
 	}
 	for _, n := range r.Notes() {
-		im.notef("%s: %s", where(l), n)
+		im.layerNote(l.GetName(), n)
 	}
 	spec := configs.LayerSpec{Name: l.GetName(), Type: t.Name, Options: o}
 	for _, b := range l.GetBottom() {

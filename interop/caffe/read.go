@@ -35,11 +35,14 @@ func readFile(path string) ([]byte, error) {
 
 // prototext errors read "proto: (line 3:5): unknown field ..." or "... syntax error
 // (line 3:5): ..."; posRE finds the place so messages read file:line:col.
+var protoRE = regexp.MustCompile(`proto:[\s\x{00a0}]+`)
+
 var posRE = regexp.MustCompile(`\(line (\d+):(\d+)\):?\s*`)
 
 // textError rewrites a prototext error as "file:line:col: what".
 func textError(path string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	// protobuf-go writes "proto:" with a space or, deliberately at random, a no-break space.
+	msg := protoRE.ReplaceAllString(err.Error(), "")
 	if m := posRE.FindStringSubmatchIndex(msg); m != nil {
 		line, col := msg[m[2]:m[3]], msg[m[4]:m[5]]
 		what := strings.TrimSpace(msg[:m[0]] + msg[m[1]:])
