@@ -69,7 +69,7 @@ type importer struct {
 	producer map[string]string // Caffe blob → the fcn layer (or input) that last wrote it
 	// grouped are the mappings' notes, each with the layers it applies to, in order of
 	// first appearance: one line for FCN's 16 layers without a weight_filler.
-	grouped []string
+	grouped  []string
 	layersOf map[string][]string
 }
 
