@@ -54,21 +54,40 @@ func runImportCaffe(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, n := range res.Notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	// Both files go into a fresh folder beside --out, renamed to --out at the end, so a
+	// failed write leaves nothing behind.
+	parent := filepath.Dir(filepath.Clean(*out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
 	}
-	// Weights first: experiment.yaml is the folder's sign of a finished import.
+	tmp, err := os.MkdirTemp(parent, ".fcn-import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; cleans up a failed import
 	if res.Weights != nil {
-		p := filepath.Join(*out, "model.safetensors")
+		p := filepath.Join(tmp, "model.safetensors")
 		if err := checkpoints.WriteSafetensors(p, res.Weights, map[string]string{"source": *weights}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s (%d tensors)\n", p, len(res.Weights))
 	}
-	p := filepath.Join(*out, "experiment.yaml")
-	if err := res.Experiment.WriteYAML(p); err != nil {
+	if err := res.Experiment.WriteYAML(filepath.Join(tmp, "experiment.yaml")); err != nil {
 		return err
 	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	// An empty --out (checked above) is removed first: os.Rename does not replace folders.
+	if err := os.Remove(*out); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("--out %s: %w", *out, err)
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		return fmt.Errorf("--out %s: %w", *out, err)
+	}
+	if res.Weights != nil {
+		fmt.Fprintf(stdout, "wrote %s (%d tensors)\n", filepath.Join(*out, "model.safetensors"), len(res.Weights))
+	}
+	p := filepath.Join(*out, "experiment.yaml")
 	fmt.Fprintf(stdout, "wrote %s (%d layers, %d classes)\n", p, len(res.Experiment.Model.Layers), res.Experiment.Model.Classes)
 	return nil
 }
