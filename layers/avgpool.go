@@ -194,6 +194,9 @@ func init() {
 		GradCases:    avgpoolGradCases,
 		GradVariants: []string{"ceil", "floor", "pad", "stride", "exclude_pad", "batch"},
 		Caffe:        "Pooling", ONNX: "AveragePool", Torch: "nn.AvgPool2d",
+		CaffeMap: &CaffeMapping{Type: "Pooling", Field: "pooling_param",
+			Match:   func(f CaffeFields) bool { p, _ := f["pool"].(string); return p == "AVE" },
+			ToCaffe: avgpoolToCaffe, FromCaffe: poolFromCaffe},
 		ONNXExport: onnxAvgPool,
 	})
 }
@@ -219,4 +222,13 @@ func avgpoolGradCases() []GradCase {
 			Inputs: fixedInput(DistinctValues, seed, tc.in)})
 	}
 	return cs
+}
+
+// avgpoolToCaffe is pooling_param AVE; Caffe divides by the window clipped to the padded
+// input, which is count_include_pad.
+func avgpoolToCaffe(o Options, classes int) (CaffeFields, error) {
+	if !o.Bool("count_include_pad") {
+		return nil, fmt.Errorf("count_include_pad: false; Caffe's AVE pooling counts the padding")
+	}
+	return poolToCaffe("AVE")(o, classes)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 
 	"gorgonia.org/tensor"
 )
@@ -325,6 +326,9 @@ func init() {
 		GradCases:    batchnormGradCases,
 		GradVariants: []string{"train", "eval"},
 		Caffe:        "BatchNorm", ONNX: "BatchNormalization", Torch: "nn.BatchNorm2d",
+		CaffeMap: &CaffeMapping{Type: "BatchNorm", Field: "batch_norm_param", Absorb: "Scale", AbsorbField: "scale_param",
+			Blobs: []string{"running_mean", "running_var", "", "weight", "bias"}, Dims: []int{1, 1, 1, 1, 1}, Factor: 3,
+			ToCaffe: batchnormToCaffe, FromCaffe: batchnormFromCaffe},
 		ONNXExport: onnxBatchNorm,
 	})
 }
@@ -375,4 +379,24 @@ func batchnormGradCases() []GradCase {
 		}
 	}
 	return cs
+}
+
+// batchnormToCaffe is batch_norm_param and, prefixed "Scale.", the Scale layer with bias
+// that carries the affine weight and bias (Caffe's BatchNorm has none).
+func batchnormToCaffe(o Options, _ int) (CaffeFields, error) {
+	return CaffeFields{"eps": o.Float("eps"), "moving_average_fraction": 1 - o.Float("momentum"), "Scale.bias_term": true}, nil
+}
+
+// batchnormFromCaffe reads a BatchNorm and the Scale (bias_term: true) that follows it.
+func batchnormFromCaffe(r *CaffeReader, o *Options) error {
+	if !r.Bool("Scale.bias_term", false) {
+		return fmt.Errorf("needs a following in-place Scale layer with bias_term: true (fcn's batchnorm has weight and bias)")
+	}
+	r.Ignore("use_global_stats", "Scale.axis", "Scale.num_axes", "Scale.filler.type", "Scale.filler.value", "Scale.bias_filler.type", "Scale.bias_filler.value")
+	if err := o.Set("eps", r.Num("eps", 1e-5)); err != nil {
+		return err
+	}
+	// PyTorch's momentum is 1 − Caffe's fraction, rounded to the fraction's float32 digits.
+	m, _ := strconv.ParseFloat(strconv.FormatFloat(1-r.Num("moving_average_fraction", 0.999), 'g', 7, 64), 64)
+	return o.Set("momentum", m)
 }

@@ -23,6 +23,8 @@ func init() {
 		GradCases:    convGradCases,
 		GradVariants: []string{"stride2", "stride3", "pad", "dilation", "groups", "batch", "k1", "nobias", "odd"},
 		Caffe:        "Convolution", ONNX: "Conv", Torch: "nn.Conv2d",
+		CaffeMap: &CaffeMapping{Type: "Convolution", Field: "convolution_param", Blobs: []string{"weight", "bias"}, Dims: []int{4, 1},
+			ToCaffe: convToCaffe, FromCaffe: convFromCaffe},
 		ONNXExport: onnxConv,
 	})
 }

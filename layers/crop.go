@@ -213,6 +213,31 @@ func init() {
 		},
 		GradVariants: []string{"offset"},
 		Caffe:        "Crop", ONNX: "Slice",
+		CaffeMap:   &CaffeMapping{Type: "Crop", Field: "crop_param", ToCaffe: cropToCaffe, FromCaffe: cropFromCaffe},
 		ONNXExport: onnxCrop,
 	})
+}
+
+// cropToCaffe is crop_param on the spatial axes. An auto offset has no number here:
+// interop/caffe writes the offset the graph's coordinate maps give.
+func cropToCaffe(o Options, _ int) (CaffeFields, error) {
+	off := o.Offset("offset")
+	if off.Auto {
+		return nil, fmt.Errorf("offset auto: resolve it first")
+	}
+	f := CaffeFields{"axis": 2.0}
+	caffePairFields(f, "offset", off.HW)
+	return f, nil
+}
+
+// cropFromCaffe reads crop_param: axis 2 (the spatial axes) with one or two offsets.
+func cropFromCaffe(r *CaffeReader, o *Options) error {
+	if ax := r.Num("axis", 2); ax != 2 {
+		return fmt.Errorf("axis: %v; fcn crops height and width (axis 2)", ax)
+	}
+	off, err := caffePair(r, "offset", [2]int{0, 0})
+	if err != nil {
+		return err
+	}
+	return o.Set("offset", Offset{HW: off})
 }

@@ -43,6 +43,8 @@ func init() {
 		GradCases:    deconvGradCases,
 		GradVariants: []string{"same", "odd_total", "even_total", "output_padding", "groups", "dilation", "stride", "learned_bilinear", "frozen"},
 		Caffe:        "Deconvolution", ONNX: "ConvTranspose", Torch: "nn.ConvTranspose2d",
+		CaffeMap: &CaffeMapping{Type: "Deconvolution", Field: "convolution_param", Blobs: []string{"weight", "bias"}, Dims: []int{4, 1},
+			ToCaffe: deconvToCaffe, FromCaffe: deconvFromCaffe},
 		ONNXExport: onnxDeconv,
 	})
 }
@@ -166,4 +168,34 @@ func deconvGradCases() []GradCase {
 			}})
 	}
 	return cs
+}
+
+// deconvToCaffe is conv's convolution_param, refusing what Caffe's Deconvolution lacks.
+func deconvToCaffe(o Options, classes int) (CaffeFields, error) {
+	if o.Pair("output_padding") != [2]int{0, 0} || o.Bool("same") {
+		return nil, fmt.Errorf("output_padding and same have no Caffe Deconvolution field")
+	}
+	switch m := o.String("mode"); m {
+	case "", "learned", "random":
+	case "frozen":
+		// Frozen is bilinear and learn false; interop writes learn from the layer's
+		// multipliers, which a mode overrides, so it is refused rather than half-written.
+		if o.Bool("learn") {
+			return nil, fmt.Errorf("mode frozen: write init: bilinear, learn: false instead")
+		}
+	default:
+		return nil, fmt.Errorf("mode %s has no Caffe Deconvolution", m)
+	}
+	return convToCaffe(o, classes)
+}
+
+// deconvFromCaffe is conv's mapping, except that a Deconvolution without a
+// weight_filler (FCN's nets) becomes init: bilinear: Caffe would start it at 0, but
+// FCN's solve.py always fills these with bilinear weights (surgery.interp) first.
+func deconvFromCaffe(r *CaffeReader, o *Options) error {
+	if !r.Has("weight_filler.type") {
+		r.Fields["weight_filler.type"] = "bilinear"
+		r.Note("no weight_filler: init bilinear, as FCN's solve.py sets (surgery.interp); Caffe alone would start at 0")
+	}
+	return convFromCaffe(r, o)
 }

@@ -171,6 +171,9 @@ func init() {
 		},
 		GradVariants: []string{"train", "eval"},
 		Caffe:        "Dropout", ONNX: "Dropout", Torch: "nn.Dropout",
+		CaffeMap: &CaffeMapping{Type: "Dropout", Field: "dropout_param",
+			ToCaffe:   func(o Options, _ int) (CaffeFields, error) { return CaffeFields{"dropout_ratio": o.Float("p")}, nil },
+			FromCaffe: func(r *CaffeReader, o *Options) error { return o.Set("p", r.Num("dropout_ratio", 0.5)) }},
 		ONNXExport: onnxDropout,
 	})
 }

@@ -129,5 +129,14 @@ func init() {
 		GradVariants: []string{"batch", "odd", "slope"},
 		Caffe:        "ReLU", ONNX: "LeakyRelu", Torch: "nn.LeakyReLU",
 		ONNXExport: onnxLeakyReLU,
+		CaffeMap: &CaffeMapping{Type: "ReLU", Field: "relu_param",
+			Match: func(f CaffeFields) bool { s, _ := f["negative_slope"].(float64); return s != 0 },
+			ToCaffe: func(o Options, _ int) (CaffeFields, error) {
+				return CaffeFields{"negative_slope": o.Float("negative_slope")}, nil
+			},
+			FromCaffe: func(r *CaffeReader, o *Options) error {
+				r.Ignore("engine")
+				return o.Set("negative_slope", r.Num("negative_slope", 0))
+			}},
 	})
 }

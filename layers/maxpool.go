@@ -290,6 +290,9 @@ func init() {
 		GradCases:    maxpoolGradCases,
 		GradVariants: []string{"ceil", "floor", "pad", "stride"},
 		Caffe:        "Pooling", ONNX: "MaxPool", Torch: "nn.MaxPool2d",
+		CaffeMap: &CaffeMapping{Type: "Pooling", Field: "pooling_param",
+			Match:   func(f CaffeFields) bool { p, _ := f["pool"].(string); return p == "" || p == "MAX" },
+			ToCaffe: poolToCaffe("MAX"), FromCaffe: poolFromCaffe},
 		ONNXExport: onnxMaxPool,
 	})
 }
@@ -316,4 +319,71 @@ func maxpoolGradCases() []GradCase {
 			Inputs: fixedInput(DistinctValues, seed, tc.in)})
 	}
 	return cs
+}
+
+// poolToCaffe is a pooling layer's pooling_param with pool method.
+func poolToCaffe(method string) func(o Options, _ int) (CaffeFields, error) {
+	return func(o Options, _ int) (CaffeFields, error) {
+		k, s, p := o.Pair("kernel"), o.Pair("stride"), o.Pair("pad")
+		f := CaffeFields{"pool": method, "kernel_h": float64(k[0]), "kernel_w": float64(k[1]),
+			"stride_h": float64(s[0]), "stride_w": float64(s[1])}
+		if k[0] == k[1] && s[0] == s[1] {
+			f = CaffeFields{"pool": method, "kernel_size": float64(k[0]), "stride": float64(s[0])}
+		}
+		if p != [2]int{0, 0} {
+			f["pad_h"], f["pad_w"] = float64(p[0]), float64(p[1])
+		}
+		if !o.Bool("ceil") {
+			f["round_mode"] = "FLOOR" // Caffe master's; older Caffe always rounds up
+		}
+		return f, nil
+	}
+}
+
+// poolFromCaffe reads pooling_param (Caffe rounds output sizes up: ceil).
+func poolFromCaffe(r *CaffeReader, o *Options) error {
+	r.Str("pool", "MAX")
+	r.Ignore("engine")
+	if r.Bool("global_pooling", false) {
+		return fmt.Errorf("global_pooling: not supported")
+	}
+	ceil := r.Str("round_mode", "CEIL") == "CEIL"
+	pair := func(key string, def float64) ([2]int, error) {
+		hk, wk := key+"_h", key+"_w"
+		if key == "kernel_size" {
+			hk, wk = "kernel_h", "kernel_w"
+		}
+		v := r.Num(key, def)
+		h, w := r.Num(hk, v), r.Num(wk, v)
+		a, ok1 := caffeInt(h)
+		b, ok2 := caffeInt(w)
+		if !ok1 || !ok2 {
+			return [2]int{}, fmt.Errorf("%s: not a non-negative integer", key)
+		}
+		return [2]int{a, b}, nil
+	}
+	k, err := pair("kernel_size", 0)
+	if err != nil {
+		return err
+	}
+	if k[0] < 1 || k[1] < 1 {
+		return fmt.Errorf("kernel_size: required, ≥ 1")
+	}
+	s, err := pair("stride", 1)
+	if err != nil {
+		return err
+	}
+	p, err := pair("pad", 0)
+	if err != nil {
+		return err
+	}
+	for _, kv := range []struct {
+		k string
+		v any
+	}{{"kernel", k}, {"stride", s}, {"pad", p}, {"ceil", ceil}} {
+		if err := o.Set(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -226,6 +226,28 @@ func init() {
 		},
 		GradVariants: []string{"per_channel", "shared", "batch", "odd"},
 		Caffe:        "PReLU", ONNX: "PRelu", Torch: "nn.PReLU",
+		CaffeMap: &CaffeMapping{Type: "PReLU", Field: "prelu_param", Blobs: []string{"weight"}, Dims: []int{1},
+			ToCaffe: preluToCaffe, FromCaffe: preluFromCaffe},
 		ONNXExport: onnxPReLU,
 	})
+}
+
+// preluToCaffe is prelu_param with a constant filler of the initial slope.
+func preluToCaffe(o Options, _ int) (CaffeFields, error) {
+	f := CaffeFields{"filler.type": "constant", "filler.value": o.Float("init")}
+	if o.Bool("shared") {
+		f["channel_shared"] = true
+	}
+	return f, nil
+}
+
+// preluFromCaffe reads prelu_param (Caffe's default filler is constant 0.25).
+func preluFromCaffe(r *CaffeReader, o *Options) error {
+	if t := r.Str("filler.type", "constant"); t != "constant" {
+		return fmt.Errorf("filler.type: %s; fcn starts PReLU slopes at a constant", t)
+	}
+	if err := o.Set("init", r.Num("filler.value", 0.25)); err != nil {
+		return err
+	}
+	return o.Set("shared", r.Bool("channel_shared", false))
 }

@@ -178,6 +178,10 @@ type Type struct {
 	// Interchange names, for importing and exporting models: Caffe's layer type
 	// ("Convolution"), ONNX's operator ("Conv") and PyTorch's module ("nn.Conv2d").
 	Caffe, ONNX, Torch string
+	// CaffeMap is how the type maps to a Caffe layer (caffe.go); CaffeWhyNot says why a
+	// model type has none.
+	CaffeMap    *CaffeMapping
+	CaffeWhyNot string
 	// ONNXExport turns one node of a built graph into ONNX operators (see ONNXArgs);
 	// every model type has one. Nil for internal types (the loss is not exported).
 	ONNXExport func(ONNXArgs) (ONNXOut, error)

@@ -172,6 +172,10 @@ func init() {
 		},
 		GradVariants: []string{"batch"},
 		Caffe:        "ReLU", ONNX: "Relu", Torch: "nn.ReLU",
+		CaffeMap: &CaffeMapping{Type: "ReLU", Field: "relu_param",
+			Match:     func(f CaffeFields) bool { s, _ := f["negative_slope"].(float64); return s == 0 },
+			ToCaffe:   func(Options, int) (CaffeFields, error) { return CaffeFields{}, nil },
+			FromCaffe: func(r *CaffeReader, _ *Options) error { r.Ignore("negative_slope", "engine"); return nil }},
 		ONNXExport: onnxUnary("Relu"),
 	})
 }

@@ -247,6 +247,7 @@ func init() {
 		},
 		GradVariants: []string{"nearest", "bilinear"},
 		ONNX:         "Resize", Torch: "nn.Upsample",
-		ONNXExport: onnxResize,
+		CaffeWhyNot: "BVLC Caffe has no resize layer (FCN upsamples with Deconvolution)",
+		ONNXExport:  onnxResize,
 	})
 }

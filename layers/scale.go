@@ -251,6 +251,52 @@ func init() {
 		},
 		GradVariants: []string{"per_channel", "scalar", "bias", "batch", "odd"},
 		Caffe:        "Scale", ONNX: "Mul", Torch: "— (x * w.view(1, C, 1, 1) + b.view(1, C, 1, 1))",
+		CaffeMap: &CaffeMapping{Type: "Scale", Field: "scale_param", Blobs: []string{"weight", "bias"}, Dims: []int{1, 1},
+			ToCaffe: scaleToCaffe, FromCaffe: scaleFromCaffe},
 		ONNXExport: onnxScale,
 	})
+}
+
+// scaleToCaffe is scale_param: per channel on axis 1 (Caffe's default) or one factor
+// (num_axes 0), a constant filler of the initial value, bias_term.
+func scaleToCaffe(o Options, _ int) (CaffeFields, error) {
+	f := CaffeFields{"filler.type": "constant", "filler.value": o.Float("value")}
+	if !o.Bool("per_channel") {
+		f["num_axes"] = 0.0
+	}
+	if o.Bool("bias") {
+		f["bias_term"] = true
+	}
+	return f, nil
+}
+
+// scaleFromCaffe reads scale_param with a learned factor (one bottom; a second bottom,
+// Caffe's scale-by-blob, has no fcn type). Without a filler Caffe starts at 1.
+func scaleFromCaffe(r *CaffeReader, o *Options) error {
+	if ax := r.Num("axis", 1); ax != 1 {
+		return fmt.Errorf("axis: %v; fcn scales per channel (axis 1) or all at once", ax)
+	}
+	switch n := r.Num("num_axes", 1); n {
+	case 1:
+	case 0:
+		if err := o.Set("per_channel", false); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("num_axes: %v; fcn has 1 (per channel) or 0 (one factor)", n)
+	}
+	value := 1.0
+	if r.Has("filler.type") || r.Has("filler.value") {
+		if t := r.Str("filler.type", "constant"); t != "constant" {
+			return fmt.Errorf("filler.type: %s; fcn starts the factors at a constant", t)
+		}
+		value = r.Num("filler.value", 0)
+	}
+	if err := o.Set("value", value); err != nil {
+		return err
+	}
+	if t := r.Str("bias_filler.type", "constant"); t != "constant" || r.Num("bias_filler.value", 0) != 0 {
+		return fmt.Errorf("bias_filler: fcn starts the bias at 0")
+	}
+	return o.Set("bias", r.Bool("bias_term", false))
 }

@@ -197,6 +197,28 @@ func init() {
 		},
 		GradVariants: []string{"0.01", "0.0001"},
 		Caffe:        "Eltwise", ONNX: "Add",
+		CaffeMap:   &CaffeMapping{Type: "Eltwise", Field: "eltwise_param", ToCaffe: sumToCaffe, FromCaffe: sumFromCaffe},
 		ONNXExport: onnxSum,
 	})
+}
+
+// sumToCaffe is eltwise_param SUM with the coefficients when set.
+func sumToCaffe(o Options, _ int) (CaffeFields, error) {
+	f := CaffeFields{"operation": "SUM"}
+	if o.Has("coeffs") {
+		f["coeff"] = o.Floats("coeffs")
+	}
+	return f, nil
+}
+
+// sumFromCaffe reads eltwise_param; only SUM is a sum.
+func sumFromCaffe(r *CaffeReader, o *Options) error {
+	if op := r.Str("operation", "SUM"); op != "SUM" {
+		return fmt.Errorf("operation: %s; fcn has only SUM", op)
+	}
+	r.Ignore("stable_prod_grad")
+	if c := r.Nums("coeff"); len(c) > 0 {
+		return o.Set("coeffs", c)
+	}
+	return nil
 }
