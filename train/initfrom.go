@@ -28,11 +28,31 @@ type initReader struct {
 	read   func(path string) (initWeights, error)
 }
 
-// initReaders are the --init-from file formats, tried in order; a folder or anything
-// unmatched goes to checkpoints.LoadWeights (safetensors, checkpoint and run folders),
-// exactly as before. A new format is one more line here.
-var initReaders = []initReader{
-	{"PyTorch (torch.save)", isTorchFile, readTorch},
+// InitFormat is one more --init-from file format, given by a package train cannot import
+// (interop/caffe builds its nets with train, so its caffemodel reader comes in through
+// Options.InitFormats rather than by an import here).
+type InitFormat struct {
+	Name  string                                          // for messages: "Caffe (caffemodel)"
+	Match func(path string, head []byte) bool             // head: the file's first 16 bytes
+	Read  func(path string) ([]checkpoints.Tensor, error) // errors name the file
+}
+
+// initReaders are the --init-from file formats, tried in order: PyTorch's, then extra.
+// A folder or anything unmatched goes to checkpoints.LoadWeights (safetensors, checkpoint
+// and run folders), exactly as before.
+func initReaders(extra []InitFormat) []initReader {
+	rs := []initReader{{"PyTorch (torch.save)", isTorchFile, readTorch}}
+	for _, f := range extra {
+		read := f.Read
+		rs = append(rs, initReader{f.Name, f.Match, func(path string) (initWeights, error) {
+			ts, err := read(path)
+			if err != nil {
+				return initWeights{}, fmt.Errorf("init weights: %w", err)
+			}
+			return initWeights{tensors: ts, src: path}, nil
+		}})
+	}
+	return rs
 }
 
 func isTorchFile(path string, head []byte) bool {
@@ -68,7 +88,7 @@ func readTorch(path string) (initWeights, error) {
 }
 
 // loadInitWeights reads path with the reader its format needs.
-func loadInitWeights(path string) (initWeights, error) {
+func loadInitWeights(path string, extra []InitFormat) (initWeights, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
 		head := make([]byte, 16)
 		if f, err := os.Open(path); err == nil {
@@ -76,7 +96,7 @@ func loadInitWeights(path string) (initWeights, error) {
 			head = head[:n]
 			f.Close()
 		}
-		for _, r := range initReaders {
+		for _, r := range initReaders(extra) {
 			if r.match(path, head) {
 				return r.read(path)
 			}
@@ -86,11 +106,12 @@ func loadInitWeights(path string) (initWeights, error) {
 	return initWeights{tensors: ts, src: src}, err
 }
 
-// loadInit reads --init-from's weights, renames them by --init-map (or drops integer
-// tensors, which fcn has none of), matches them to g's tensors (strict unless partial)
-// and copies them in, reporting to out.
-func loadInit(g *autodiff.Graph, from, mapName string, partial bool, out io.Writer) error {
-	w, err := loadInitWeights(from)
+// LoadInit reads --init-from's weights (in one of the formats loadInitWeights knows, or
+// of extra), renames them by --init-map (or drops integer tensors, which fcn has none
+// of), matches them to g's tensors (strict unless partial) and copies them in,
+// reporting to out. It is the one path the trainer takes.
+func LoadInit(g *autodiff.Graph, from, mapName string, partial bool, extra []InitFormat, out io.Writer) error {
+	w, err := loadInitWeights(from, extra)
 	if err != nil {
 		return err
 	}

@@ -65,12 +65,12 @@ func TestTorchvisionVGG16Forward(t *testing.T) {
 			pth := filepath.Join(torchData, tc.net+".pth")
 			var out bytes.Buffer
 			// Strict: score_fr is not in the map's reach, so the load is refused, naming it.
-			err = loadInit(g, pth, tc.mapName, false, &out)
+			err = LoadInit(g, pth, tc.mapName, false, nil, &out)
 			if err == nil || !strings.Contains(err.Error(), "missing from the file (2): score_fr.bias, score_fr.weight") ||
 				!strings.Contains(err.Error(), "classifier.6.weight (fc8") {
 				t.Fatalf("strict load without score_fr: error %v, want score_fr missing and fc8 dropped", err)
 			}
-			if err := loadInit(g, pth, tc.mapName, true, &out); err != nil {
+			if err := LoadInit(g, pth, tc.mapName, true, nil, &out); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(out.String(), "fc6.weight [64 32 7 7]") {
@@ -79,7 +79,7 @@ func TestTorchvisionVGG16Forward(t *testing.T) {
 			if tc.mapName == "torchvision-vgg16-bn" && !strings.Contains(out.String(), "features.1.num_batches_tracked (batch norm's step count") {
 				t.Errorf("report does not account for num_batches_tracked:\n%s", out.String())
 			}
-			if err := loadInit(g, pth, filepath.Join(torchData, "fc8_map.yaml"), true, &out); err != nil {
+			if err := LoadInit(g, pth, filepath.Join(torchData, "fc8_map.yaml"), true, nil, &out); err != nil {
 				t.Fatal(err)
 			}
 			g.SetTraining(false)

@@ -44,6 +44,9 @@ type Options struct {
 	// InitMap renames --init-from's tensors: a built-in map (initmap.Names) or a YAML
 	// file of {from, to, reshape} items (--init-map).
 	InitMap string
+	// InitFormats are --init-from formats beyond safetensors, checkpoints and PyTorch's
+	// (the command line adds Caffe's caffemodel: interop/caffe.WeightsFormat).
+	InitFormats []InitFormat
 	// Out receives progress, evaluation results and notices (nil: discarded).
 	Out      io.Writer
 	Progress ProgressMode
@@ -265,7 +268,7 @@ func checkClasses(exp *configs.Experiment, ds fcndata.Dataset, split string) err
 
 // initFrom loads fine-tuning weights over the random initialisation and reports.
 func (t *trainer) initFrom() error {
-	return loadInit(t.g, t.opts.InitFrom, t.opts.InitMap, t.opts.InitPartial, t.out)
+	return LoadInit(t.g, t.opts.InitFrom, t.opts.InitMap, t.opts.InitPartial, t.opts.InitFormats, t.out)
 }
 
 // loop trains until train.steps or until ctx asks to stop.

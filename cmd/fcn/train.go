@@ -12,6 +12,7 @@ import (
 
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/interop/caffe"
 	"github.com/fcn-dev/fcn/interop/initmap"
 	"github.com/fcn-dev/fcn/train"
 )
@@ -57,7 +58,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "run folder (default runs/<experiment>-<time>)")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume --out's latest checkpoint, or the checkpoint folder given")
-	initFrom := fs.String("init-from", "", "start from these weights (safetensors file, checkpoint or run folder, PyTorch .pth), by name")
+	initFrom := fs.String("init-from", "", "start from these weights (safetensors file, checkpoint or run folder, PyTorch .pth, Caffe .caffemodel), by name")
 	initMap := fs.String("init-map", "", "with --init-from: rename its tensors by a built-in map ("+strings.Join(initmap.Names(), ", ")+") or a YAML file of {from, to, reshape}")
 	partial := fs.Bool("init-from-partial", false, "with --init-from: allow missing, unexpected and mismatched tensors")
 	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
@@ -78,7 +79,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--init-from-partial needs --init-from")
 	}
 
-	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, Out: stdout, Progress: mode}
+	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode}
 	var exp *configs.Experiment
 	if resume.set {
 		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fcn-dev/fcn/interop/caffe/caffepb"
+	"google.golang.org/protobuf/proto"
 )
 
 const torchData = "../../interop/torch/testdata"
@@ -58,6 +61,41 @@ func TestTrainInitFromPth(t *testing.T) {
 		args := append([]string{"train", "--config", cfg, "--out", filepath.Join(dir, "x"), "--progress", "off"}, tc.args...)
 		if code, _, errs := runFCN(t, args...); code == 0 || !strings.Contains(errs, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+// TestTrainInitFromCaffemodel: fcn train reads a .caffemodel given to --init-from (an
+// old-style V1 net with legacy blob shapes) and refuses it naming the tensors that fit
+// nothing, or the file when it is not a caffemodel.
+func TestTrainInitFromCaffemodel(t *testing.T) {
+	dir := t.TempDir()
+	blob := func(n, c, h, w int32) *caffepb.BlobProto {
+		return &caffepb.BlobProto{Num: proto.Int32(n), Channels: proto.Int32(c), Height: proto.Int32(h), Width: proto.Int32(w),
+			Data: make([]float32, n*c*h*w)}
+	}
+	net := &caffepb.NetParameter{Layers: []*caffepb.V1LayerParameter{{
+		Name: proto.String("nosuch"), Type: caffepb.V1LayerParameter_CONVOLUTION.Enum(),
+		Blobs: []*caffepb.BlobProto{blob(2, 3, 3, 3), blob(1, 1, 1, 2)}}}}
+	raw, err := proto.Marshal(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := filepath.Join(dir, "net.caffemodel")
+	junk := filepath.Join(dir, "junk.caffemodel")
+	if err := os.WriteFile(cm, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(junk, []byte("not a protobuf \xff\xff\xff"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, want string }{
+		{cm, "unexpected, not in the model (2): nosuch.bias, nosuch.weight"},
+		{junk, "junk.caffemodel"},
+	} {
+		code, _, errs := runFCN(t, "train", "--out", filepath.Join(dir, "x"), "--progress", "off", "--set", "train.steps=1", "--init-from", tc.from)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("--init-from %s: exit %d, stderr %q, want %q", tc.from, code, errs, tc.want)
 		}
 	}
 }

@@ -2,10 +2,13 @@ package caffe
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/interop/caffe/caffepb"
 	"github.com/fcn-dev/fcn/layers"
+	"github.com/fcn-dev/fcn/train"
 )
 
 // blobShape is a blob's shape: the modern BlobShape, or the legacy 4-D
@@ -163,4 +166,17 @@ func fieldName(caffeType string) string {
 		}
 	}
 	return ""
+}
+
+// WeightsFormat is the caffemodel as an --init-from format (train.Options.InitFormats):
+// a file named *.caffemodel, read by ReadWeights. A caffemodel has no magic number, so
+// the name decides.
+func WeightsFormat() train.InitFormat {
+	return train.InitFormat{
+		Name: "Caffe (caffemodel)",
+		Match: func(path string, _ []byte) bool {
+			return strings.EqualFold(filepath.Ext(path), ".caffemodel")
+		},
+		Read: ReadWeights,
+	}
 }
