@@ -34,6 +34,12 @@ func TestImportVOCFCN8s(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The inputs as FCN's Python layer gives them, with the mean of its param_str, as
+	// the shipped fcn8s says too.
+	if tr, want := exp.Data.Transforms, shipped.Data.Transforms; tr.Normalize != want.Normalize || tr.Flip != want.Flip ||
+		tr.Crop != want.Crop || tr.ScaleMin != 1 || tr.ScaleMax != 1 || !slices.Equal(tr.BGRMean, []float64{104.00699, 116.66877, 122.67892}) {
+		t.Errorf("transforms %+v, want normalize %s, flip %v, crop %d, no rescale, the param_str's mean", tr, want.Normalize, want.Flip, want.Crop)
+	}
 	count := func(e *configs.Experiment) int {
 		g, err := train.BuildModel(e, 1, 500, 500, tensor.Float32)
 		if err != nil {

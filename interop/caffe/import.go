@@ -5,7 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fcn-dev/fcn/checkpoints"
@@ -159,7 +161,16 @@ func Import(f Files, net *caffepb.NetParameter, solver *caffepb.SolverParameter,
 				p := l.GetPythonParam()
 				im.notef("%s: Python data layer %s.%s(%s) is not imported: set the dataset section (data.format, data.root) yourself; batch 1",
 					where(l), p.GetModule(), p.GetLayer(), p.GetParamStr())
+				if mean, ok := pythonMean(p.GetParamStr()); ok {
+					exp.Data.Transforms.BGRMean = mean
+				}
 			}
+			// A Caffe net sees what Caffe's data layers give it: BGR on the 0–255 scale
+			// minus a mean, no augmentation (FCN's layers only shuffle); its weights
+			// expect that.
+			tr := &exp.Data.Transforms
+			tr.Normalize, tr.Flip, tr.Crop, tr.ScaleMin, tr.ScaleMax = data.NormCaffe, false, 0, 1, 1
+			im.notef("%s: inputs as Caffe's data layers give them: normalize caffe (BGR, 0–255, minus bgr_mean %v), no flip, crop or rescale", where(l), tr.BGRMean)
 		case "Accuracy", "Silence":
 			im.notef("%s: dropped (fcn evaluates with `fcn eval`)", where(l))
 		case lossType.Caffe:
@@ -662,4 +673,25 @@ func (im *importer) weights(path string, model *caffepb.NetParameter, exp *confi
 		return nil, fmt.Errorf("%s: none of its blobs is a parameter of the net (layer names differ?)", path)
 	}
 	return kept, nil
+}
+
+// meanPattern finds FCN's Python data layers' mean in their param_str:
+// 'mean': (104.00699, 116.66877, 122.67892).
+var meanPattern = regexp.MustCompile(`['"]mean['"]\s*:\s*[(\[]\s*([-0-9.eE+]+)\s*,\s*([-0-9.eE+]+)\s*,\s*([-0-9.eE+]+)\s*,?\s*[)\]]`)
+
+// pythonMean reads the B, G, R mean from a Python data layer's param_str, if it has one.
+func pythonMean(paramStr string) ([]float64, bool) {
+	m := meanPattern.FindStringSubmatch(paramStr)
+	if m == nil {
+		return nil, false
+	}
+	mean := make([]float64, 3)
+	for i := range mean {
+		v, err := strconv.ParseFloat(m[i+1], 64)
+		if err != nil {
+			return nil, false
+		}
+		mean[i] = v
+	}
+	return mean, true
 }
