@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -113,7 +114,7 @@ func Apply(m *Map, ts []checkpoints.Tensor, ints []string, expected map[string][
 			if e.ToModel {
 				want = expected[e.To]
 			}
-			if want != nil && !equal(want, t.Shape) {
+			if want != nil && !slices.Equal(want, t.Shape) {
 				if n, ok := elements(want); ok && n == t.Len() {
 					c.Shape = append([]int{}, want...)
 					r.Reshaped = append(r.Reshaped, fmt.Sprintf("%s %v → %s %v", t.Name, t.Shape, e.To, want))
@@ -148,18 +149,6 @@ func firstNames(ts []checkpoints.Tensor, n int) []string {
 		out = append(out, ts[i].Name)
 	}
 	return out
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func elements(shape []int) (int, bool) {

@@ -3,6 +3,7 @@ package initmap
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,7 +67,7 @@ func TestApplyCaffeVGG16(t *testing.T) {
 	for _, x := range r.Tensors {
 		got[x.Name] = x.Shape
 	}
-	if !equal(got["fc6.weight"], []int{8, 4, 7, 7}) || !equal(got["fc7.weight"], []int{8, 9}) || !equal(got["extra"], []int{2}) || got["fc8.weight"] != nil {
+	if !slices.Equal(got["fc6.weight"], []int{8, 4, 7, 7}) || !slices.Equal(got["fc7.weight"], []int{8, 9}) || !slices.Equal(got["extra"], []int{2}) || got["fc8.weight"] != nil {
 		t.Errorf("tensors %v", got)
 	}
 	if r.Renamed != 3 || len(r.BadReshape) != 1 || !strings.HasPrefix(r.BadReshape[0], "fc7.weight [8 9]") {
@@ -100,7 +101,7 @@ func TestLoadUserMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := Apply(m, []checkpoints.Tensor{tensor("a.w", 2, 3), tensor("a.b", 2), tensor("c", 1)}, nil, nil)
-	if err != nil || len(r.Tensors) != 2 || !equal(r.Tensors[0].Shape, []int{2, 3, 1, 1}) || r.Tensors[1].Name != "b.bias" || len(r.Dropped) != 1 {
+	if err != nil || len(r.Tensors) != 2 || !slices.Equal(r.Tensors[0].Shape, []int{2, 3, 1, 1}) || r.Tensors[1].Name != "b.bias" || len(r.Dropped) != 1 {
 		t.Errorf("apply: %v %+v", err, r)
 	}
 	if _, err := Apply(m, []checkpoints.Tensor{tensor("zz", 1)}, nil, nil); err == nil || !strings.Contains(err.Error(), "none of its names is in the file") {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -251,7 +252,7 @@ func TestONNXRuntimeMatchesFCN(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := want[c.name]
-		if !equalInts(shape, wantShape[c.name]) {
+		if !slices.Equal(shape, wantShape[c.name]) {
 			t.Errorf("%s: ONNX Runtime gives %v, fcn %v", c.name, shape, wantShape[c.name])
 			continue
 		}
@@ -266,16 +267,4 @@ func TestONNXRuntimeMatchesFCN(t *testing.T) {
 			t.Logf("%s %v: max|onnx−fcn| = %.3g, max|fcn| = %.3g", c.name, shape, diff, scale)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

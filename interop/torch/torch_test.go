@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,7 +68,7 @@ func TestReadDtypes(t *testing.T) {
 					t.Errorf("%s: missing", name)
 					continue
 				}
-				if !equalInts(shapes[name], wantShape[name]) {
+				if !slices.Equal(shapes[name], wantShape[name]) {
 					t.Errorf("%s: shape %v, want %v", name, shapes[name], wantShape[name])
 				}
 				if len(g) != len(w) {
@@ -86,18 +87,6 @@ func TestReadDtypes(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReadWrapped finds the state_dict bare, under "state_dict" and under "model", and
