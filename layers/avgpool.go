@@ -232,3 +232,23 @@ func avgpoolToCaffe(o Options, classes int) (CaffeFields, error) {
 	}
 	return poolToCaffe("AVE")(o, classes)
 }
+
+func onnxAvgPool(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*AvgPool](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return ONNXOut{Nodes: []ONNXNode{{Op: "AveragePool", Inputs: a.Inputs[:1], Outputs: []string{a.Name}, Attrs: map[string]any{
+		"kernel_shape":      []int{l.kernel[0], l.kernel[1]},
+		"strides":           []int{l.stride[0], l.stride[1]},
+		"pads":              []int{l.pad[0], l.pad[1], l.pad[0], l.pad[1]},
+		"ceil_mode":         b(l.ceil),
+		"count_include_pad": b(l.includePad),
+	}}}}, nil
+}

@@ -400,3 +400,14 @@ func batchnormFromCaffe(r *CaffeReader, o *Options) error {
 	m, _ := strconv.ParseFloat(strconv.FormatFloat(1-r.Num("moving_average_fraction", 0.999), 'g', 7, 64), 64)
 	return o.Set("momentum", m)
 }
+
+func onnxBatchNorm(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*BatchNorm](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	p := a.Name + "."
+	return ONNXOut{Nodes: []ONNXNode{{Op: "BatchNormalization",
+		Inputs:  []string{a.Inputs[0], p + "weight", p + "bias", p + "running_mean", p + "running_var"},
+		Outputs: []string{a.Name}, Attrs: map[string]any{"epsilon": l.eps}}}}, nil
+}

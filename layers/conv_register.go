@@ -137,3 +137,15 @@ func convGradCases() []GradCase {
 	}
 	return cs
 }
+
+func onnxConv(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Conv](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	in := []string{a.Inputs[0], a.Name + ".weight"}
+	if l.bias != nil {
+		in = append(in, a.Name+".bias")
+	}
+	return ONNXOut{Nodes: []ONNXNode{{Op: "Conv", Inputs: in, Outputs: []string{a.Name}, Attrs: onnxConvAttrs(l.sp, l.sp.p, l.sp.p)}}}, nil
+}

@@ -241,3 +241,27 @@ func cropFromCaffe(r *CaffeReader, o *Options) error {
 	}
 	return o.Set("offset", Offset{HW: off})
 }
+
+func onnxCrop(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Crop](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	oh, ow := l.Offset()
+	// The window's end is the offset plus input 1's size, read at run time from its
+	// shape, so the model keeps symbolic spatial sizes.
+	n := a.Name + "/"
+	return ONNXOut{
+		Consts: []ONNXConst{
+			{Name: n + "offset", Dims: []int{2}, Ints: []int64{int64(oh), int64(ow)}},
+			{Name: n + "axes", Dims: []int{2}, Ints: []int64{2, 3}},
+			{Name: n + "hw_start", Dims: []int{1}, Ints: []int64{2}},
+			{Name: n + "hw_end", Dims: []int{1}, Ints: []int64{4}},
+		},
+		Nodes: []ONNXNode{
+			{Op: "Shape", Inputs: []string{a.Inputs[1]}, Outputs: []string{n + "ref_shape"}},
+			{Op: "Slice", Inputs: []string{n + "ref_shape", n + "hw_start", n + "hw_end"}, Outputs: []string{n + "ref_hw"}},
+			{Op: "Add", Inputs: []string{n + "ref_hw", n + "offset"}, Outputs: []string{n + "end"}},
+			{Op: "Slice", Inputs: []string{a.Inputs[0], n + "offset", n + "end", n + "axes"}, Outputs: []string{a.Name}},
+		}}, nil
+}

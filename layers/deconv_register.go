@@ -199,3 +199,50 @@ func deconvFromCaffe(r *CaffeReader, o *Options) error {
 	}
 	return convFromCaffe(r, o)
 }
+
+func onnxDeconv(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Deconv](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	var out ONNXOut
+	in := []string{a.Inputs[0], a.Name + ".weight"}
+	if l.noParam {
+		// mode bilinear: the fixed kernel is not a model tensor; it goes in as a constant.
+		w := l.weight.Value
+		data, ok := w.Data().([]float32)
+		if !ok {
+			return out, fmt.Errorf("%s: ONNX export needs a float32 model", a.Name)
+		}
+		out.Consts = append(out.Consts, ONNXConst{Name: a.Name + ".weight", Dims: w.Shape(), Floats: append([]float32(nil), data...)})
+	}
+	if l.bias != nil {
+		in = append(in, a.Name+".bias")
+	}
+	tl, br, op := l.pad, l.sp.p, l.op
+	if l.same {
+		// TensorFlow's SAME: the total crop P = k_eff − s (output = input·stride) split
+		// ⌊P/2⌋ top/left, the rest bottom/right; a negative P is extra output rows.
+		for ax := range 2 {
+			p := l.sp.d[ax]*(l.sp.k[ax]-1) + 1 - l.sp.s[ax]
+			if p < 0 {
+				tl[ax], br[ax], op[ax] = 0, 0, -p
+				continue
+			}
+			tl[ax], br[ax] = p/2, p-p/2
+		}
+	}
+	// output_padding only lowers the bottom/right crop, and ONNX Runtime wants it below
+	// the stride: write it as a smaller end pad wherever the pad allows.
+	for ax := range 2 {
+		m := min(op[ax], br[ax])
+		op[ax], br[ax] = op[ax]-m, br[ax]-m
+		if op[ax] > 0 && op[ax] >= l.sp.s[ax] {
+			return out, fmt.Errorf("%s: output_padding %d beyond the end pad needs a stride above it for ONNX (stride %d)", a.Name, op[ax], l.sp.s[ax])
+		}
+	}
+	attrs := onnxConvAttrs(l.sp, tl, br)
+	attrs["output_padding"] = []int{op[0], op[1]}
+	out.Nodes = []ONNXNode{{Op: "ConvTranspose", Inputs: in, Outputs: []string{a.Name}, Attrs: attrs}}
+	return out, nil
+}

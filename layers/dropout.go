@@ -177,3 +177,5 @@ func init() {
 		ONNXExport: onnxDropout,
 	})
 }
+
+func onnxDropout(a ONNXArgs) (ONNXOut, error) { return ONNXOut{Alias: a.Inputs[0]}, nil }

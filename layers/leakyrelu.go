@@ -140,3 +140,11 @@ func init() {
 			}},
 	})
 }
+
+func onnxLeakyReLU(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*LeakyReLU](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	return ONNXOut{Nodes: []ONNXNode{{Op: "LeakyRelu", Inputs: a.Inputs[:1], Outputs: []string{a.Name}, Attrs: map[string]any{"alpha": l.slope}}}}, nil
+}

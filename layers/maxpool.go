@@ -387,3 +387,20 @@ func poolFromCaffe(r *CaffeReader, o *Options) error {
 	}
 	return nil
 }
+
+func onnxMaxPool(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*MaxPool](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	ceil := 0
+	if l.ceil {
+		ceil = 1
+	}
+	return ONNXOut{Nodes: []ONNXNode{{Op: "MaxPool", Inputs: a.Inputs[:1], Outputs: []string{a.Name}, Attrs: map[string]any{
+		"kernel_shape": []int{l.kernel[0], l.kernel[1]},
+		"strides":      []int{l.stride[0], l.stride[1]},
+		"pads":         []int{l.pad[0], l.pad[1], l.pad[0], l.pad[1]},
+		"ceil_mode":    ceil,
+	}}}}, nil
+}

@@ -251,3 +251,26 @@ func preluFromCaffe(r *CaffeReader, o *Options) error {
 	}
 	return o.Set("shared", r.Bool("channel_shared", false))
 }
+
+func onnxPReLU(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*PReLU](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	// The slope keeps fcn's shape, (C,) or (1,); ONNX broadcasts from the right, so a
+	// Reshape makes it (C, 1, 1) against N×C×H×W.
+	n := 1
+	if !l.cfg.Shared {
+		if len(a.InShapes) == 0 || len(a.InShapes[0]) < 2 {
+			return ONNXOut{}, fmt.Errorf("%s: ONNX export needs the input shape", a.Name)
+		}
+		n = a.InShapes[0][1]
+	}
+	shape, slope := a.Name+"/slope_shape", a.Name+"/slope"
+	return ONNXOut{
+		Consts: []ONNXConst{{Name: shape, Dims: []int{3}, Ints: []int64{int64(n), 1, 1}}},
+		Nodes: []ONNXNode{
+			{Op: "Reshape", Inputs: []string{a.Name + ".weight", shape}, Outputs: []string{slope}},
+			{Op: "PRelu", Inputs: []string{a.Inputs[0], slope}, Outputs: []string{a.Name}},
+		}}, nil
+}

@@ -251,3 +251,22 @@ func init() {
 		ONNXExport:  onnxResize,
 	})
 }
+
+func onnxResize(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Resize](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	// fcn's coordinates are PyTorch's align_corners=False: (o+0.5)/f−0.5, clamped at 0,
+	// for bilinear (ONNX half_pixel; the clamp is ONNX's too); ⌊o/f⌋ for nearest (ONNX
+	// asymmetric with floor).
+	attrs := map[string]any{"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+	if l.bilinear {
+		attrs = map[string]any{"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+	}
+	scales := a.Name + "/scales"
+	return ONNXOut{
+		Consts: []ONNXConst{{Name: scales, Dims: []int{4}, Floats: []float32{1, 1, float32(l.factor[0]), float32(l.factor[1])}}},
+		Nodes:  []ONNXNode{{Op: "Resize", Inputs: []string{a.Inputs[0], "", scales}, Outputs: []string{a.Name}, Attrs: attrs}},
+	}, nil
+}

@@ -300,3 +300,40 @@ func scaleFromCaffe(r *CaffeReader, o *Options) error {
 	}
 	return o.Set("bias", r.Bool("bias_term", false))
 }
+
+func onnxScale(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Scale](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	// Like PReLU's slope: (C,) becomes (C, 1, 1) to broadcast over N×C×H×W; (1,)
+	// broadcasts as it is.
+	var out ONNXOut
+	param := func(p string) string {
+		if !l.cfg.PerChannel {
+			return a.Name + "." + p
+		}
+		v := a.Name + "/" + p
+		if len(out.Consts) == 0 {
+			if len(a.InShapes) == 0 || len(a.InShapes[0]) < 2 {
+				return ""
+			}
+			out.Consts = []ONNXConst{{Name: a.Name + "/weight_shape", Dims: []int{3}, Ints: []int64{int64(a.InShapes[0][1]), 1, 1}}}
+		}
+		out.Nodes = append(out.Nodes, ONNXNode{Op: "Reshape", Inputs: []string{a.Name + "." + p, a.Name + "/weight_shape"}, Outputs: []string{v}})
+		return v
+	}
+	w := param("weight")
+	if w == "" {
+		return ONNXOut{}, fmt.Errorf("%s: ONNX export needs the input shape", a.Name)
+	}
+	if l.bias == nil {
+		out.Nodes = append(out.Nodes, ONNXNode{Op: "Mul", Inputs: []string{a.Inputs[0], w}, Outputs: []string{a.Name}})
+		return out, nil
+	}
+	bias := param("bias")
+	out.Nodes = append(out.Nodes,
+		ONNXNode{Op: "Mul", Inputs: []string{a.Inputs[0], w}, Outputs: []string{a.Name + "/scaled"}},
+		ONNXNode{Op: "Add", Inputs: []string{a.Name + "/scaled", bias}, Outputs: []string{a.Name}})
+	return out, nil
+}

@@ -222,3 +222,34 @@ func sumFromCaffe(r *CaffeReader, o *Options) error {
 	}
 	return nil
 }
+
+func onnxSum(a ONNXArgs) (ONNXOut, error) {
+	l, err := onnxLayer[*Sum](a)
+	if err != nil {
+		return ONNXOut{}, err
+	}
+	var out ONNXOut
+	terms := make([]string, len(a.Inputs))
+	for i, in := range a.Inputs {
+		terms[i] = in
+		if c := 1.0; l.given != nil {
+			c = l.given[i]
+			if c != 1 {
+				k := fmt.Sprintf("%s/coeff%d", a.Name, i)
+				out.Consts = append(out.Consts, ONNXConst{Name: k, Dims: []int{}, Floats: []float32{float32(c)}})
+				terms[i] = fmt.Sprintf("%s/term%d", a.Name, i)
+				out.Nodes = append(out.Nodes, ONNXNode{Op: "Mul", Inputs: []string{in, k}, Outputs: []string{terms[i]}})
+			}
+		}
+	}
+	acc := terms[0]
+	for i := 1; i < len(terms); i++ {
+		o := a.Name
+		if i < len(terms)-1 {
+			o = fmt.Sprintf("%s/acc%d", a.Name, i)
+		}
+		out.Nodes = append(out.Nodes, ONNXNode{Op: "Add", Inputs: []string{acc, terms[i]}, Outputs: []string{o}})
+		acc = o
+	}
+	return out, nil
+}
