@@ -8,7 +8,6 @@ import (
 	"github.com/fcn-dev/fcn/interop/caffe/caffepb"
 	"github.com/fcn-dev/fcn/layers"
 	"github.com/fcn-dev/fcn/train"
-	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"gorgonia.org/tensor"
 )
@@ -155,9 +154,10 @@ func setParam(l *caffepb.LayerParameter, field string, f layers.CaffeFields) err
 	return setFields(pm, f)
 }
 
-// MarshalText writes a net as prototxt, as Caffe's tools read it.
+// MarshalText writes a net as prototxt, as Caffe's tools write and read it; the same
+// net gives the same bytes (see marshalText).
 func MarshalText(net *caffepb.NetParameter) ([]byte, error) {
-	return prototext.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(net)
+	return marshalText(net), nil
 }
 
 func cutPrefix(s, p string) (string, bool) {
