@@ -204,7 +204,7 @@ func TestFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestTrainUpsample: gorgonia's VanillaSolver trains a stride-2 transposed convolution
+// TestTrainUpsample: gorgonia's VanillaSolver and AdamSolver train a stride-2 transposed convolution
 // from zero to upsample a fixed 3×3 pattern onto a 6×6 target made by a known kernel.
 func TestTrainUpsample(t *testing.T) {
 	type solverCase struct {
