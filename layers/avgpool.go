@@ -32,18 +32,7 @@ type AvgPool struct {
 // NewAvgPool validates cfg and returns the layer.
 func NewAvgPool(name string, cfg AvgPoolConfig) (*AvgPool, error) {
 	prefix := layerPrefix("avgpool", name)
-	if cfg.Kernel == nil {
-		return nil, fmt.Errorf("%s: kernel is required", prefix)
-	}
-	k, err := spatialPair(prefix, "kernel", cfg.Kernel, [2]int{}, 1)
-	if err != nil {
-		return nil, err
-	}
-	s, err := spatialPair(prefix, "stride", cfg.Stride, k, 1)
-	if err != nil {
-		return nil, err
-	}
-	p, err := spatialPair(prefix, "pad", cfg.Pad, [2]int{}, 0)
+	k, s, p, err := poolWindow(prefix, cfg.Kernel, cfg.Stride, cfg.Pad)
 	if err != nil {
 		return nil, err
 	}

@@ -37,21 +37,26 @@ func (l *MaxPool) SetAssignGrad(i int, assign bool) bool {
 	return assign
 }
 
+// poolWindow checks a pooling layer's kernel (required), stride (default: the kernel)
+// and padding (default 0); each type adds its own rule on padding.
+func poolWindow(prefix string, kernel, stride, pad []int) (k, s, p [2]int, err error) {
+	if kernel == nil {
+		return k, s, p, fmt.Errorf("%s: kernel is required", prefix)
+	}
+	if k, err = spatialPair(prefix, "kernel", kernel, [2]int{}, 1); err != nil {
+		return k, s, p, err
+	}
+	if s, err = spatialPair(prefix, "stride", stride, k, 1); err != nil {
+		return k, s, p, err
+	}
+	p, err = spatialPair(prefix, "pad", pad, [2]int{}, 0)
+	return k, s, p, err
+}
+
 // NewMaxPool validates cfg and returns the layer.
 func NewMaxPool(name string, cfg MaxPoolConfig) (*MaxPool, error) {
 	prefix := layerPrefix("maxpool", name)
-	if cfg.Kernel == nil {
-		return nil, fmt.Errorf("%s: kernel is required", prefix)
-	}
-	k, err := spatialPair(prefix, "kernel", cfg.Kernel, [2]int{}, 1)
-	if err != nil {
-		return nil, err
-	}
-	s, err := spatialPair(prefix, "stride", cfg.Stride, k, 1)
-	if err != nil {
-		return nil, err
-	}
-	p, err := spatialPair(prefix, "pad", cfg.Pad, [2]int{}, 0)
+	k, s, p, err := poolWindow(prefix, cfg.Kernel, cfg.Stride, cfg.Pad)
 	if err != nil {
 		return nil, err
 	}
