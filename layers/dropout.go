@@ -61,13 +61,11 @@ func (l *Dropout) SetSeed(seed uint64) { l.pcg.Seed(seed, dropoutStream) }
 
 // Setup implements Layer.
 func (l *Dropout) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
+	size, err := setupElementwise(l.prefix, in, dt)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
-		return nil, err
-	}
-	l.size = in[0].TotalSize()
+	l.size = size
 	if cap(l.mask) >= l.size {
 		l.mask = l.mask[:l.size]
 	} else {

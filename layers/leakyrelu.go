@@ -41,13 +41,11 @@ func (l *LeakyReLU) Params() []*Param { return nil }
 
 // Setup implements Layer.
 func (l *LeakyReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
+	size, err := setupElementwise(l.prefix, in, dt)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
-		return nil, err
-	}
-	l.size = in[0].TotalSize()
+	l.size = size
 	return in[0].Clone(), nil
 }
 

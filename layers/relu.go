@@ -39,14 +39,24 @@ func (l *ReLU) Params() []*Param { return nil }
 
 // Setup implements Layer.
 func (l *ReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
+	size, err := setupElementwise(l.prefix, in, dt)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
-		return nil, err
-	}
-	l.size = in[0].TotalSize()
+	l.size = size
 	return in[0].Clone(), nil
+}
+
+// setupElementwise checks the one float input of an element-wise layer (relu,
+// leaky_relu, dropout) and returns its element count; the output has its shape.
+func setupElementwise(prefix string, in []tensor.Shape, dt tensor.Dtype) (int, error) {
+	if err := checkInputCount(prefix, in, 1); err != nil {
+		return 0, err
+	}
+	if err := checkFloatDtype(prefix, dt); err != nil {
+		return 0, err
+	}
+	return in[0].TotalSize(), nil
 }
 
 // Forward implements Layer. out may be the same tensor as in[0] (in-place), because
