@@ -23,25 +23,23 @@ type AvgPoolConfig struct {
 // AvgPool is spatial average pooling with PyTorch's AvgPool2d output size and divisor
 // (divisor_override unset). Padding counts as zeros.
 type AvgPool struct {
-	name, prefix        string
-	kernel, stride, pad [2]int
-	ceil, includePad    bool
-	n, c, h, w, oh, ow  int
+	name string
+	poolGeometry
+	includePad bool
 }
 
 // NewAvgPool validates cfg and returns the layer.
 func NewAvgPool(name string, cfg AvgPoolConfig) (*AvgPool, error) {
-	prefix := layerPrefix("avgpool", name)
-	k, s, p, err := poolWindow(prefix, cfg.Kernel, cfg.Stride, cfg.Pad)
+	g, err := newPoolGeometry(layerPrefix("avgpool", name), cfg.Kernel, cfg.Stride, cfg.Pad, cfg.Ceil)
 	if err != nil {
 		return nil, err
 	}
 	for a := range 2 {
-		if p[a] > k[a]/2 {
-			return nil, fmt.Errorf("%s: pad %v must be at most half the kernel %v (PyTorch's rule)", prefix, p, k)
+		if g.pad[a] > g.kernel[a]/2 {
+			return nil, fmt.Errorf("%s: pad %v must be at most half the kernel %v (PyTorch's rule)", g.prefix, g.pad, g.kernel)
 		}
 	}
-	return &AvgPool{name: name, prefix: prefix, kernel: k, stride: s, pad: p, ceil: cfg.Ceil, includePad: cfg.CountIncludePad}, nil
+	return &AvgPool{name: name, poolGeometry: g, includePad: cfg.CountIncludePad}, nil
 }
 
 // Name is the layer's node name.
@@ -53,37 +51,9 @@ func (l *AvgPool) Type() string { return "avgpool" }
 // Params implements Layer: avgpool has none.
 func (l *AvgPool) Params() []*Param { return nil }
 
-// Setup implements Layer. The output size is maxpool's (poolOutSize), which is
-// PyTorch's pooling_output_shape.
+// Setup implements Layer.
 func (l *AvgPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
-		return nil, err
-	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
-		return nil, err
-	}
-	if err := checkNCHW(l.prefix, "input", in[0]); err != nil {
-		return nil, err
-	}
-	n, c, h, w := in[0][0], in[0][1], in[0][2], in[0][3]
-	if h+2*l.pad[0] < l.kernel[0] || w+2*l.pad[1] < l.kernel[1] {
-		return nil, fmt.Errorf("%s: kernel %d×%d is larger than the padded input %d×%d (input %s, pad %d×%d)",
-			l.prefix, l.kernel[0], l.kernel[1], h+2*l.pad[0], w+2*l.pad[1], dimsString(in[0]), l.pad[0], l.pad[1])
-	}
-	l.n, l.c, l.h, l.w = n, c, h, w
-	l.oh = poolOutSize(h, l.kernel[0], l.stride[0], l.pad[0], l.ceil)
-	l.ow = poolOutSize(w, l.kernel[1], l.stride[1], l.pad[1], l.ceil)
-	return tensor.Shape{n, c, l.oh, l.ow}, nil
-}
-
-// CoordMap implements CoordMapper (Caffe's coord_map for pooling).
-func (l *AvgPool) CoordMap() (scale, offset [2]float64) {
-	for a := range 2 {
-		s, k, p := float64(l.stride[a]), float64(l.kernel[a]), float64(l.pad[a])
-		scale[a] = 1 / s
-		offset[a] = (p - (k-1)/2) / s
-	}
-	return scale, offset
+	return l.setup(in, dt)
 }
 
 // window is output index o's input range [lo, hi) along axis a, clipped to the input,

@@ -21,14 +21,12 @@ type MaxPoolConfig struct {
 // MaxPool is spatial max pooling. Padding acts as −∞: a padded position is never
 // selected. Ties go to the first position in row-major window order, as in Caffe.
 type MaxPool struct {
-	name, prefix        string
-	kernel, stride, pad [2]int
-	ceil                bool
-	n, c, h, w, oh, ow  int
-	argmax              []int32 // per output element: h·W+w of the selected input in its plane
-	job32               poolJob[float32]
-	job64               poolJob[float64]
-	assign              bool // Backward overwrites dIn (GradAssigner)
+	name string
+	poolGeometry
+	argmax []int32 // per output element: h·W+w of the selected input in its plane
+	job32  poolJob[float32]
+	job64  poolJob[float64]
+	assign bool // Backward overwrites dIn (GradAssigner)
 }
 
 // SetAssignGrad implements GradAssigner.
@@ -37,36 +35,79 @@ func (l *MaxPool) SetAssignGrad(i int, assign bool) bool {
 	return assign
 }
 
-// poolWindow checks a pooling layer's kernel (required), stride (default: the kernel)
-// and padding (default 0); each type adds its own rule on padding.
-func poolWindow(prefix string, kernel, stride, pad []int) (k, s, p [2]int, err error) {
+// poolGeometry is what maxpool and avgpool share: the window (kernel, stride, padding,
+// rounding) and, after Setup, the input and output sizes.
+type poolGeometry struct {
+	prefix              string
+	kernel, stride, pad [2]int
+	ceil                bool
+	n, c, h, w, oh, ow  int
+}
+
+// newPoolGeometry checks a pooling layer's kernel (required), stride (default: the
+// kernel) and padding (default 0); each type adds its own rule on padding.
+func newPoolGeometry(prefix string, kernel, stride, pad []int, ceil bool) (poolGeometry, error) {
+	g := poolGeometry{prefix: prefix, ceil: ceil}
 	if kernel == nil {
-		return k, s, p, fmt.Errorf("%s: kernel is required", prefix)
+		return g, fmt.Errorf("%s: kernel is required", prefix)
 	}
-	if k, err = spatialPair(prefix, "kernel", kernel, [2]int{}, 1); err != nil {
-		return k, s, p, err
+	var err error
+	if g.kernel, err = spatialPair(prefix, "kernel", kernel, [2]int{}, 1); err != nil {
+		return g, err
 	}
-	if s, err = spatialPair(prefix, "stride", stride, k, 1); err != nil {
-		return k, s, p, err
+	if g.stride, err = spatialPair(prefix, "stride", stride, g.kernel, 1); err != nil {
+		return g, err
 	}
-	p, err = spatialPair(prefix, "pad", pad, [2]int{}, 0)
-	return k, s, p, err
+	g.pad, err = spatialPair(prefix, "pad", pad, [2]int{}, 0)
+	return g, err
+}
+
+// setup checks the one NCHW float input and sets the sizes; it returns the output shape
+// (PyTorch's pooling_output_shape, Caffe's with ceil).
+func (g *poolGeometry) setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
+	if err := checkInputCount(g.prefix, in, 1); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDtype(g.prefix, dt); err != nil {
+		return nil, err
+	}
+	if err := checkNCHW(g.prefix, "input", in[0]); err != nil {
+		return nil, err
+	}
+	n, c, h, w := in[0][0], in[0][1], in[0][2], in[0][3]
+	if h+2*g.pad[0] < g.kernel[0] || w+2*g.pad[1] < g.kernel[1] {
+		return nil, fmt.Errorf("%s: kernel %d×%d is larger than the padded input %d×%d (input %s, pad %d×%d)",
+			g.prefix, g.kernel[0], g.kernel[1], h+2*g.pad[0], w+2*g.pad[1], dimsString(in[0]), g.pad[0], g.pad[1])
+	}
+	g.n, g.c, g.h, g.w = n, c, h, w
+	g.oh = poolOutSize(h, g.kernel[0], g.stride[0], g.pad[0], g.ceil)
+	g.ow = poolOutSize(w, g.kernel[1], g.stride[1], g.pad[1], g.ceil)
+	return tensor.Shape{n, c, g.oh, g.ow}, nil
+}
+
+// CoordMap implements CoordMapper (Caffe's coord_map for pooling).
+func (g *poolGeometry) CoordMap() (scale, offset [2]float64) {
+	for a := range 2 {
+		s, k, p := float64(g.stride[a]), float64(g.kernel[a]), float64(g.pad[a])
+		scale[a] = 1 / s
+		offset[a] = (p - (k-1)/2) / s
+	}
+	return scale, offset
 }
 
 // NewMaxPool validates cfg and returns the layer.
 func NewMaxPool(name string, cfg MaxPoolConfig) (*MaxPool, error) {
-	prefix := layerPrefix("maxpool", name)
-	k, s, p, err := poolWindow(prefix, cfg.Kernel, cfg.Stride, cfg.Pad)
+	g, err := newPoolGeometry(layerPrefix("maxpool", name), cfg.Kernel, cfg.Stride, cfg.Pad, cfg.Ceil)
 	if err != nil {
 		return nil, err
 	}
 	for a := range 2 {
-		if p[a] >= k[a] {
+		if g.pad[a] >= g.kernel[a] {
 			// A window could then lie entirely in the padding and select nothing.
-			return nil, fmt.Errorf("%s: pad %v must be smaller than kernel %v", prefix, p, k)
+			return nil, fmt.Errorf("%s: pad %v must be smaller than kernel %v", g.prefix, g.pad, g.kernel)
 		}
 	}
-	return &MaxPool{name: name, kernel: k, stride: s, pad: p, ceil: cfg.Ceil, prefix: prefix}, nil
+	return &MaxPool{name: name, poolGeometry: g}, nil
 }
 
 // Name is the layer's node name.
@@ -98,35 +139,12 @@ func poolOutSize(in, k, s, p int, ceil bool) int {
 
 // Setup implements Layer.
 func (l *MaxPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
+	out, err := l.setup(in, dt)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
-		return nil, err
-	}
-	if err := checkNCHW(l.prefix, "input", in[0]); err != nil {
-		return nil, err
-	}
-	n, c, h, w := in[0][0], in[0][1], in[0][2], in[0][3]
-	if h+2*l.pad[0] < l.kernel[0] || w+2*l.pad[1] < l.kernel[1] {
-		return nil, fmt.Errorf("%s: kernel %d×%d is larger than the padded input %d×%d (input %s, pad %d×%d)",
-			l.prefix, l.kernel[0], l.kernel[1], h+2*l.pad[0], w+2*l.pad[1], dimsString(in[0]), l.pad[0], l.pad[1])
-	}
-	l.n, l.c, l.h, l.w = n, c, h, w
-	l.oh = poolOutSize(h, l.kernel[0], l.stride[0], l.pad[0], l.ceil)
-	l.ow = poolOutSize(w, l.kernel[1], l.stride[1], l.pad[1], l.ceil)
-	l.argmax = growSlice(l.argmax, n*c*l.oh*l.ow)
-	return tensor.Shape{n, c, l.oh, l.ow}, nil
-}
-
-// CoordMap implements CoordMapper (Caffe's coord_map for pooling).
-func (l *MaxPool) CoordMap() (scale, offset [2]float64) {
-	for a := range 2 {
-		s, k, p := float64(l.stride[a]), float64(l.kernel[a]), float64(l.pad[a])
-		scale[a] = 1 / s
-		offset[a] = (p - (k-1)/2) / s
-	}
-	return scale, offset
+	l.argmax = growSlice(l.argmax, l.n*l.c*l.oh*l.ow)
+	return out, nil
 }
 
 // Forward implements Layer.
