@@ -109,17 +109,11 @@ func batchNormReset[T Float](l *BatchNorm) {
 
 // Setup implements Layer.
 func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
-		return nil, err
-	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
+	n, c, plane, err := setupChannels(l.prefix, in, dt)
+	if err != nil {
 		return nil, err
 	}
 	x := in[0]
-	if len(x) < 2 || x.TotalSize() == 0 {
-		return nil, fmt.Errorf("%s: input must be N×C×… with no empty dimension, got %s", l.prefix, dimsString(x))
-	}
-	n, c := x[0], x[1]
 	if l.weight != nil {
 		if c != l.c {
 			return nil, fmt.Errorf("%s: input has %d channels (%s) but the layer was set up for %d", l.prefix, c, dimsString(x), l.c)
@@ -142,7 +136,7 @@ func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, err
 		}
 		l.mean, l.invStd = make([]float64, c), make([]float64, c)
 	}
-	l.n, l.s = n, x.TotalSize()/(n*c)
+	l.n, l.s = n, plane
 	return x.Clone(), nil
 }
 

@@ -61,17 +61,10 @@ func (l *PReLU) Params() []*Param {
 
 // Setup implements Layer. The input is N×C×… (N×C at least).
 func (l *PReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("%s: takes 1 input, got %d", l.prefix, len(in))
+	n, c, plane, err := setupChannels(l.prefix, in, dt)
+	if err != nil {
+		return nil, err
 	}
-	if dt != tensor.Float32 && dt != tensor.Float64 {
-		return nil, fmt.Errorf("%s: dtype must be float32 or float64, got %v", l.prefix, dt)
-	}
-	x := in[0]
-	if len(x) < 2 || x.TotalSize() == 0 {
-		return nil, fmt.Errorf("%s: input must be N×C×… with no empty dimension, got %v", l.prefix, x)
-	}
-	n, c := x[0], x[1]
 	slopes := c
 	if l.cfg.Shared {
 		slopes = 1
@@ -88,8 +81,8 @@ func (l *PReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) 
 			return nil, fmt.Errorf("%s: dtype %v but the weight is %v", l.prefix, dt, l.dt)
 		}
 	}
-	l.n, l.c, l.s = n, c, x.TotalSize()/(n*c)
-	return x.Clone(), nil
+	l.n, l.c, l.s = n, c, plane
+	return in[0].Clone(), nil
 }
 
 // Init implements Initializer: every slope at cfg.Init.

@@ -47,18 +47,6 @@ func (l *ReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	return in[0].Clone(), nil
 }
 
-// setupElementwise checks the one float input of an element-wise layer (relu,
-// leaky_relu, dropout) and returns its element count; the output has its shape.
-func setupElementwise(prefix string, in []tensor.Shape, dt tensor.Dtype) (int, error) {
-	if err := checkInputCount(prefix, in, 1); err != nil {
-		return 0, err
-	}
-	if err := checkFloatDtype(prefix, dt); err != nil {
-		return 0, err
-	}
-	return in[0].TotalSize(), nil
-}
-
 // Forward implements Layer. out may be the same tensor as in[0] (in-place), because
 // Backward reads only out.
 func (l *ReLU) Forward(in []*tensor.Dense, out *tensor.Dense) {

@@ -67,17 +67,10 @@ func (l *Scale) Params() []*Param {
 
 // Setup implements Layer. The input is N×C×… (N×C at least).
 func (l *Scale) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
-	if err := checkInputCount(l.prefix, in, 1); err != nil {
+	n, c, plane, err := setupChannels(l.prefix, in, dt)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkFloatDtype(l.prefix, dt); err != nil {
-		return nil, err
-	}
-	x := in[0]
-	if len(x) < 2 || x.TotalSize() == 0 {
-		return nil, fmt.Errorf("%s: input must be N×C×… with no empty dimension, got %v", l.prefix, x)
-	}
-	n, c := x[0], x[1]
 	k := 1
 	if l.cfg.PerChannel {
 		k = c
@@ -97,8 +90,8 @@ func (l *Scale) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) 
 			return nil, fmt.Errorf("%s: dtype %v but the weight is %v", l.prefix, dt, l.dt)
 		}
 	}
-	l.n, l.c, l.s = n, c, x.TotalSize()/(n*c)
-	return x.Clone(), nil
+	l.n, l.c, l.s = n, c, plane
+	return in[0].Clone(), nil
 }
 
 // Init implements Initializer: every factor at cfg.Value, the bias at 0.

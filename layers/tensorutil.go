@@ -153,3 +153,31 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// setupElementwise checks the one float input of an element-wise layer (relu,
+// leaky_relu, dropout) and returns its element count; the output has its shape.
+func setupElementwise(prefix string, in []tensor.Shape, dt tensor.Dtype) (int, error) {
+	if err := checkInputCount(prefix, in, 1); err != nil {
+		return 0, err
+	}
+	if err := checkFloatDtype(prefix, dt); err != nil {
+		return 0, err
+	}
+	return in[0].TotalSize(), nil
+}
+
+// setupChannels checks the one float N×C×… input of a per-channel layer (batchnorm,
+// prelu, scale) and returns N, C and the size of one channel's plane.
+func setupChannels(prefix string, in []tensor.Shape, dt tensor.Dtype) (n, c, plane int, err error) {
+	if err := checkInputCount(prefix, in, 1); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := checkFloatDtype(prefix, dt); err != nil {
+		return 0, 0, 0, err
+	}
+	x := in[0]
+	if len(x) < 2 || x.TotalSize() == 0 {
+		return 0, 0, 0, fmt.Errorf("%s: input must be N×C×… with no empty dimension, got %s", prefix, dimsString(x))
+	}
+	return x[0], x[1], x.TotalSize() / (x[0] * x[1]), nil
+}
