@@ -63,10 +63,8 @@ func runExportONNX(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if c := exp.Data.Transforms.Crop; c > 0 {
 		h, w = c, c
 	}
-	if *sampleSize != "" {
-		if h, w, err = parseHxW(*sampleSize); err != nil {
-			return fmt.Errorf("--sample-size: %w", err)
-		}
+	if h, w, err = sizeFlag("sample-size", *sampleSize, h, w); err != nil {
+		return err
 	}
 	m, err := onnx.BuildModel(exp, weights, h, w)
 	if err != nil {

@@ -46,10 +46,8 @@ func runExportPrototxt(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	h, w := defaultInputSize(exp)
-	if *input != "" {
-		if h, w, err = parseHxW(*input); err != nil {
-			return fmt.Errorf("--input: %w", err)
-		}
+	if h, w, err = sizeFlag("input", *input, h, w); err != nil {
+		return err
 	}
 	net, err := caffe.Export(exp, 1, h, w)
 	if err != nil {

@@ -43,10 +43,8 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	h, w := defaultInputSize(exp)
-	if *input != "" {
-		if h, w, err = parseHxW(*input); err != nil {
-			return fmt.Errorf("--input: %w", err)
-		}
+	if h, w, err = sizeFlag("input", *input, h, w); err != nil {
+		return err
 	}
 	n := exp.Train.BatchSize
 	if *batch != 0 {
@@ -98,6 +96,18 @@ func defaultInputSize(exp *configs.Experiment) (int, int) {
 		return exp.Data.Synthetic.Size, exp.Data.Synthetic.Size
 	}
 	return 224, 224
+}
+
+// sizeFlag is the size --flag gives (parseHxW), or h×w when it is not set.
+func sizeFlag(flag, value string, h, w int) (int, int, error) {
+	if value == "" {
+		return h, w, nil
+	}
+	h, w, err := parseHxW(value)
+	if err != nil {
+		return 0, 0, fmt.Errorf("--%s: %w", flag, err)
+	}
+	return h, w, nil
 }
 
 // parseHxW reads "500x500" (or "500×500", or a single "500").
