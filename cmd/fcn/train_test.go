@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -425,6 +426,17 @@ func TestSIGINT(t *testing.T) {
 	})
 }
 
+// latestStep is the step of dir's newest checkpoint as its `latest` file names it, 0
+// before the first (or while the file is being replaced).
+func latestStep(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, checkpoints.DirName, checkpoints.LatestFile))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(b)), "step-"))
+	return n
+}
+
 // TestKill9 kills a run with checkpoints every step at random moments, several times,
 // resuming each time: every resume must start from the last complete checkpoint and the
 // final weights must equal the uninterrupted run's.
@@ -449,15 +461,15 @@ func TestKill9(t *testing.T) {
 	for attempt := 0; attempt < 4; attempt++ {
 		cmd, lines, stderr := startFCN(t, args...)
 		go drain(lines)
-		// Once a checkpoint exists, kill at a random moment within the next 400 ms.
+		// Kill at a random moment after a random checkpoint of the run's remaining steps
+		// is written: by step, not by time, because the tiny run takes well under a
+		// second, so a delay drawn in milliseconds often came after its end.
+		target := latestStep(dir) + 1 + rng.IntN(12)
 		deadline := time.Now().Add(60 * time.Second)
-		for {
-			if _, err := os.Stat(filepath.Join(dir, checkpoints.DirName, checkpoints.LatestFile)); err == nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(15 * time.Millisecond)
+		for latestStep(dir) < target && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
 		}
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if code := exitCode(err); code == 0 {
