@@ -41,6 +41,7 @@ type Experiment struct {
 	Loss       Loss        `yaml:"loss"`
 	Eval       Eval        `yaml:"eval"`
 	Checkpoint Checkpoint  `yaml:"checkpoint"`
+	Log        Log         `yaml:"log"`
 
 	// Source is where the experiment came from ("default.yaml (shipped)" or the path
 	// given), for messages. It is not part of the schema.
@@ -115,6 +116,14 @@ type Eval struct {
 type Checkpoint struct {
 	Every int `yaml:"every"` // steps between checkpoints; 0: only at the end (and on interrupt)
 	Keep  int `yaml:"keep"`  // how many recent checkpoints to keep besides the best; 0: all
+}
+
+// Log is what a run writes for watching it besides metrics.jsonl, status.json and
+// evals/ (which it always writes). Its keys may change on resume.
+type Log struct {
+	// TensorBoard writes TensorBoard event files (scalars and eval overlays) into the run
+	// folder: `tensorboard --logdir RUNS_DIR` shows them.
+	TensorBoard bool `yaml:"tensorboard"`
 }
 
 // Schedule policies, loss normalisations, upsampling modes and evaluation splits. The

@@ -213,7 +213,7 @@ func runDone(dir string, r Run) (bool, error) {
 // resultNeutral reports whether a key may differ from the experiment a finished run
 // was trained with: it changes speed or bookkeeping, not the trained model or its curves.
 func resultNeutral(key string) bool {
-	return key == "train.workers" || key == "data.prefetch" || strings.HasPrefix(key, "checkpoint.")
+	return key == "train.workers" || key == "data.prefetch" || strings.HasPrefix(key, "checkpoint.") || strings.HasPrefix(key, "log.")
 }
 
 // ReadDone reads a run folder's DoneFile (an error wrapping os.ErrNotExist if

@@ -18,6 +18,8 @@ type EvalResult struct {
 	Loss    float64 // mean over images of the loss (as configured), NaN when undefined
 	Images  int
 	Classes []string // class names, by id
+	// Confusion is the split's confusion matrix, the metrics' source.
+	Confusion *Confusion
 }
 
 // EvalBatchSize is the batch size evaluation uses: the training batch size when every
@@ -80,7 +82,7 @@ func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, d
 		}
 		res.Images += b.N
 	}
-	res.Metrics = conf.Metrics()
+	res.Metrics, res.Confusion = conf.Metrics(), conf
 	if lossN > 0 {
 		res.Loss = lossSum / float64(lossN)
 	}

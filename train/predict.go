@@ -51,6 +51,12 @@ type Prediction struct {
 // Predict segments one image given as planar RGB values in [0, 255] (as
 // data.ReadImageFile returns it), normalised as the experiment's evaluation does.
 func (p *Predictor) Predict(ctx context.Context, img []float32, h, w int) (*Prediction, error) {
+	return predictImage(ctx, p.g, p.exp, p.tf, img, h, w)
+}
+
+// predictImage runs g (in evaluation mode) on one image, planar RGB in [0, 255],
+// normalised by tf as evaluation normalises it.
+func predictImage(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, img []float32, h, w int) (*Prediction, error) {
 	if len(img) != 3*h*w {
 		return nil, fmt.Errorf("predict: %d values for a 3×%d×%d image", len(img), h, w)
 	}
@@ -58,21 +64,21 @@ func (p *Predictor) Predict(ctx context.Context, img []float32, h, w int) (*Pred
 	in := make([]float32, 3*n)
 	for c := range 3 {
 		for i := range n {
-			oc, v := p.tf.Normalize(c, img[c*n+i])
+			oc, v := tf.Normalize(c, img[c*n+i])
 			in[oc*n+i] = v
 		}
 	}
 	lab := make([]int32, n)
 	for i := range lab {
-		lab[i] = int32(p.exp.Data.IgnoreLabel)
+		lab[i] = int32(exp.Data.IgnoreLabel)
 	}
 	x := tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(in))
 	y := tensor.New(tensor.WithShape(1, h, w), tensor.WithBacking(lab))
-	if err := p.g.Forward(ctx, x, y); err != nil {
+	if err := g.Forward(ctx, x, y); err != nil {
 		return nil, fmt.Errorf("a %d×%d image: %w", h, w, err)
 	}
-	s := p.g.Value(ScoresNode(p.exp))
-	classes := p.exp.Model.Classes
+	s := g.Value(ScoresNode(exp))
+	classes := exp.Model.Classes
 	if sh := s.Shape(); len(sh) != 4 || sh[1] != classes || sh[2] != h || sh[3] != w {
 		return nil, fmt.Errorf("a %d×%d image: the model's scores are %v, want 1×%d×%d×%d", h, w, sh, classes, h, w)
 	}

@@ -36,6 +36,9 @@ type progress struct {
 	trainTime   time.Duration // time spent in training steps this session, evaluation excluded
 	lastLine    time.Time
 	now         func() time.Time
+	// rate (images a second) and eta (evaluation left out) as of the last step done.
+	rate float64
+	eta  time.Duration
 }
 
 // newProgress resolves ProgressAuto against w and prepares the display of steps
@@ -75,6 +78,7 @@ func (p *progress) stepDone(step int, loss, lr float64, d time.Duration) {
 		rate = float64(done*p.imgsPerStep) / p.trainTime.Seconds()
 		eta = time.Duration(float64(p.trainTime) / float64(done) * float64(p.total-step)).Round(time.Second)
 	}
+	p.rate, p.eta = rate, eta
 	status := fmt.Sprintf("step %d/%d  loss %.4f  lr %.3g  %.1f img/s  ETA %s", step, p.total, loss, lr, rate, eta)
 	switch p.mode {
 	case ProgressBar:

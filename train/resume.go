@@ -39,11 +39,11 @@ func loadResume(which, runDir string) (*checkpoints.Checkpoint, []string, error)
 // ResumeMayChange reports whether key may differ between the experiment a checkpoint was
 // written with and the one resuming it. Allowed: the optimiser and schedule (optim.*,
 // schedule.*), the step count (train.steps), and what does not change results
-// (train.workers, data.prefetch, eval.*, checkpoint.*, name). Everything else — the model,
+// (train.workers, data.prefetch, eval.*, checkpoint.*, log.*, name). Everything else — the model,
 // the data, the loss, train.seed, train.batch_size, train.iter_size — would make the
 // resumed run a different run, so a resume with any of them changed is refused.
 func ResumeMayChange(key string) bool {
-	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint."} {
+	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint.", "log."} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}

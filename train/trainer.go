@@ -89,6 +89,7 @@ type trainer struct {
 	lastCkpt  string
 	log       *metricsLog
 	prog      *progress
+	watch     *watch
 }
 
 // Run trains exp, writing the run folder opts.OutDir: config.yaml (the resolved
@@ -129,7 +130,17 @@ func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, e
 	}
 	defer t.loader.Close()
 	defer t.log.Close()
-	return t.loop(ctx)
+	res, err := t.loop(ctx)
+	state := StateFinished
+	if err != nil {
+		state = StateFailed
+	} else if res.Interrupted {
+		state = StateInterrupted
+	}
+	if werr := t.watch.end(state, t.step, err); err == nil && werr != nil {
+		return nil, werr
+	}
+	return res, err
 }
 
 // setup checks everything and prepares the run: datasets, loader, model, optimiser,
@@ -232,6 +243,9 @@ func (t *trainer) setup(ctx context.Context) error {
 	if t.log, err = openMetricsLog(t.runDir); err != nil {
 		return err
 	}
+	if err := t.startWatch(ck != nil); err != nil {
+		return err
+	}
 	imgs := exp.Train.BatchSize * exp.Train.IterSize
 	t.prog = newProgress(t.out, t.opts.Progress, t.step, exp.Train.Steps, imgs)
 	for _, n := range notes {
@@ -304,6 +318,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("writing %s: %w", MetricsFile, err)
 		}
 		t.prog.stepDone(t.step, loss, lr, time.Since(start))
+		if err := t.watch.stepDone(t.step, loss, lr, t.prog); err != nil {
+			return nil, err
+		}
 		if t.evalDue(t.step) {
 			if err := t.evaluate(ctx); err != nil {
 				if ctx.Err() == nil {
@@ -410,7 +427,12 @@ func (t *trainer) evaluate(ctx context.Context) error {
 	m := res.Metrics
 	t.prog.message("eval step %d (%s split %q, %d images, %s): miou %.4f  pixel_acc %.4f  mean_acc %.4f  fwiou %.4f  loss %.4f",
 		t.step, res.Split, split, res.Images, time.Since(start).Round(time.Millisecond), m.MeanIoU, m.PixelAcc, m.MeanAcc, m.FWIoU, res.Loss)
-	return nil
+	overlays, err := predictOverlays(ctx, t.g, t.exp, t.watch.tf, t.val)
+	t.g.SetTraining(true)
+	if err != nil {
+		return fmt.Errorf("evaluation at step %d: %w", t.step, err)
+	}
+	return t.watch.evalDone(t.step, &res, overlays)
 }
 
 // checkpoint saves the state after t.step updates.

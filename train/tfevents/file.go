@@ -94,7 +94,12 @@ func (w *Writer) Image(step int64, tag string, img image.Image) error {
 		return fmt.Errorf("tensorboard image %s: %w", tag, err)
 	}
 	r := img.Bounds()
-	im := &Image{Height: int32(r.Dy()), Width: int32(r.Dx()), Colorspace: 4, Encoded: buf.Bytes()}
+	return w.ImagePNG(step, tag, r.Dx(), r.Dy(), buf.Bytes())
+}
+
+// ImagePNG writes an encoded RGBA PNG of width×height as an image summary under tag.
+func (w *Writer) ImagePNG(step int64, tag string, width, height int, encoded []byte) error {
+	im := &Image{Height: int32(height), Width: int32(width), Colorspace: 4, Encoded: encoded}
 	return w.Write(&Event{Step: step, Values: []Value{{Tag: tag, Image: im}}})
 }
 
