@@ -40,8 +40,12 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out := fs.String("out", "", "study folder (default runs/<study>-<time>); an existing one is continued")
 	progress := fs.String("progress", "plain", "training progress: auto, bar, plain or off")
 	gridImages := fs.Int("images", 4, "val images in the prediction grid")
+	tensorboard := fs.Bool("tensorboard", false, "write TensorBoard event files in every run folder (log.tensorboard=true)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *tensorboard {
+		sets = append(sets, "log.tensorboard=true")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see fcn compare -h)", fs.Arg(0))

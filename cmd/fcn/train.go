@@ -19,10 +19,11 @@ import (
 
 const trainUsage = `usage: fcn train [--config NAME|FILE] [--set key=value]... [--out DIR]
                  [--resume [CHECKPOINT]] [--init-from PATH [--init-map NAME|FILE] [--init-from-partial]]
+                 [--tensorboard]
 
 Trains an experiment (default: the shipped "default", synthetic shapes) and writes the
-run folder (default runs/<experiment>-<time>): config.yaml, metrics.jsonl, checkpoints/,
-model.safetensors.
+run folder (default runs/<experiment>-<time>): config.yaml, metrics.jsonl, status.json,
+evals/, checkpoints/, model.safetensors (and TensorBoard event files with --tensorboard).
 
   fcn train --out DIR --resume          continue DIR from its newest intact checkpoint
   fcn train --resume DIR/checkpoints/step-0000400   continue from that checkpoint
@@ -62,8 +63,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	initMap := fs.String("init-map", "", "with --init-from: rename its tensors by a built-in map ("+strings.Join(initmap.Names(), ", ")+") or a YAML file of {from, to, reshape}")
 	partial := fs.Bool("init-from-partial", false, "with --init-from: allow missing, unexpected and mismatched tensors")
 	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
+	tensorboard := fs.Bool("tensorboard", false, "also write TensorBoard event files into the run folder (log.tensorboard=true)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *tensorboard {
+		*sets = append(*sets, "log.tensorboard=true")
 	}
 	mode, err := progressMode(*progress)
 	if err != nil {

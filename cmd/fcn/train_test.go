@@ -118,11 +118,14 @@ func runInProcess(t *testing.T, args ...string) (int, string, string) {
 func TestTrainCommand(t *testing.T) {
 	cfg := writeTiny(t)
 	out := filepath.Join(t.TempDir(), "run")
-	code, stdout, stderr := runInProcess(t, "train", "--config", cfg, "--out", out, "--set", "train.steps=4")
+	code, stdout, stderr := runInProcess(t, "train", "--config", cfg, "--out", out, "--set", "train.steps=4", "--tensorboard")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, f := range []string{train.ConfigFile, train.MetricsFile, train.ModelFile, checkpoints.DirName} {
+	if ev, _ := filepath.Glob(filepath.Join(out, "events.out.tfevents.*")); len(ev) != 1 {
+		t.Errorf("--tensorboard: event files %v", ev)
+	}
+	for _, f := range []string{train.ConfigFile, train.MetricsFile, train.ModelFile, train.StatusFile, train.EvalsDir, checkpoints.DirName} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
