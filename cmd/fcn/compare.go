@@ -13,7 +13,7 @@ import (
 	"github.com/fcn-dev/fcn/study"
 )
 
-const compareUsage = `usage: fcn compare [--config STUDY] [--set key=value]... [--out DIR]
+const compareUsage = `usage: fcn compare [--config STUDY] [--set key=value]... [--out DIR] [--tensorboard] [--board]
 
 Train every variant of a study (a base experiment and named sets of overrides) on the same
 data, seeds and step budget, one after the other, then write a report into the study
@@ -41,6 +41,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	progress := fs.String("progress", "plain", "training progress: auto, bar, plain or off")
 	gridImages := fs.Int("images", 4, "val images in the prediction grid")
 	tensorboard := fs.Bool("tensorboard", false, "write TensorBoard event files in every run folder (log.tensorboard=true)")
+	boardOpts := addBoardFlags(fs, "the study folder's parent")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +66,14 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if dir == "" {
 		dir = filepath.Join("runs", s.Name+"-"+time.Now().Format("20060102-150405"))
 	}
+	boardCtx, stopBoard := context.WithCancel(ctx)
+	defer stopBoard()
+	waitBoard, err := boardOpts.start(boardCtx, dir, stdout)
+	if err != nil {
+		return err
+	}
+	defer waitBoard()
+	defer stopBoard()
 	res, err := s.Run(ctx, study.Options{
 		Out: dir, Sets: sets, Env: os.Environ(), Log: stderr, Progress: mode, GridImages: *gridImages,
 	})
@@ -78,6 +87,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, f := range res.Report.Files {
 		fmt.Fprintf(stdout, "  %s\n", filepath.Join(dir, f))
 	}
+	boardOpts.keepServing(ctx, stdout)
 	return nil
 }
 

@@ -47,6 +47,7 @@ func commands() map[string]command {
 			"onnx":     {summary: "write a run's or checkpoint's model as ONNX, checked by a sample input and output", run: runExportONNX},
 			"prototxt": {summary: "write an experiment's model section as a Caffe prototxt", run: runExportPrototxt},
 		}},
+		"board":  {summary: "watch runs live in the browser: curves, per-class IoU, overlays, configs, reports", run: runBoard},
 		"layers": {summary: "list the layer types with their options, defaults and docs (fcn layers conv: one)", run: runLayers},
 	}
 }

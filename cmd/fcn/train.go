@@ -19,7 +19,7 @@ import (
 
 const trainUsage = `usage: fcn train [--config NAME|FILE] [--set key=value]... [--out DIR]
                  [--resume [CHECKPOINT]] [--init-from PATH [--init-map NAME|FILE] [--init-from-partial]]
-                 [--tensorboard]
+                 [--tensorboard] [--board [--board-addr 127.0.0.1:6006]]
 
 Trains an experiment (default: the shipped "default", synthetic shapes) and writes the
 run folder (default runs/<experiment>-<time>): config.yaml, metrics.jsonl, status.json,
@@ -64,6 +64,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	partial := fs.Bool("init-from-partial", false, "with --init-from: allow missing, unexpected and mismatched tensors")
 	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
 	tensorboard := fs.Bool("tensorboard", false, "also write TensorBoard event files into the run folder (log.tensorboard=true)")
+	boardOpts := addBoardFlags(fs, "the run folder's parent")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -98,6 +99,23 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			opts.OutDir = filepath.Join("runs", exp.Name+"-"+time.Now().Format("20060102-150405"))
 		}
 	}
+	boardCtx, stopBoard := context.WithCancel(ctx)
+	defer stopBoard()
+	waitBoard, err := boardOpts.start(boardCtx, opts.OutDir, stdout)
+	if err != nil {
+		return err
+	}
+	err = trainAndReport(ctx, exp, opts, stdout)
+	if err == nil {
+		boardOpts.keepServing(ctx, stdout)
+	}
+	stopBoard()
+	waitBoard()
+	return err
+}
+
+// trainAndReport runs the training and prints how it ended.
+func trainAndReport(ctx context.Context, exp *configs.Experiment, opts train.Options, stdout io.Writer) error {
 	res, err := train.Run(ctx, exp, opts)
 	if err != nil {
 		return err
