@@ -58,10 +58,12 @@
         const names = new Set(j.runs.map((r) => r.name));
         for (const n of [...state.selected]) if (!names.has(n)) state.selected.delete(n);
         if (state.selected.size === 0) {
-          // Start with the running runs ticked (else the newest few), so curves show at once.
+          // Start with curves showing: every run when there are a few (learned beside
+          // frozen), else the running ones, else the last few.
           const runs = j.runs.filter((r) => r.kind === "run");
-          const pick = runs.filter((r) => r.state === "running");
-          for (const r of (pick.length ? pick : runs.slice(-3)).slice(0, 6)) state.selected.add(r.name);
+          const running = runs.filter((r) => r.state === "running");
+          const pick = runs.length <= 6 ? runs : running.length ? running.slice(0, 6) : runs.slice(-4);
+          for (const r of pick) state.selected.add(r.name);
         }
         if (!state.focus) {
           const first = j.runs.find((r) => state.selected.has(r.name)) || j.runs[0];
