@@ -184,4 +184,3 @@ func TestBrowser(t *testing.T) {
 	}
 	trained <- nil
 }
-
