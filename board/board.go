@@ -183,15 +183,32 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	etag := `"` + strconv.FormatUint(fnv64(b), 36) + `"`
-	w.Header().Set("ETag", etag)
+	writeReply(w, r, reply{body: b, etag: `"` + strconv.FormatUint(fnv64(b), 36) + `"`})
+}
+
+// reply is a JSON answer and its ETag, kept to answer again while nothing changed.
+type reply struct {
+	body []byte
+	etag string
+}
+
+func writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
+	w.Header().Set("ETag", rep.etag)
 	w.Header().Set("Cache-Control", "no-cache")
-	if r.Header.Get("If-None-Match") == etag {
+	if r.Header.Get("If-None-Match") == rep.etag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
+	w.Write(rep.body)
+}
+
+func newReply(v any) (reply, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{body: b, etag: `"` + strconv.FormatUint(fnv64(b), 36) + `"`}, nil
 }
 
 func fnv64(b []byte) uint64 {

@@ -101,10 +101,19 @@ type cache struct {
 	studies []string // report folders
 	metrics map[string]*metricsEntry
 	status  map[string]*statusEntry
+	// replies of /api/run by run, and of /api/runs, with the fingerprint of the files
+	// they were made from: an idle poll costs a few stats.
+	replies map[string]cachedReply
+	list    cachedReply
+}
+
+type cachedReply struct {
+	fp  string
+	rep reply
 }
 
 func newCache() *cache {
-	return &cache{metrics: map[string]*metricsEntry{}, status: map[string]*statusEntry{}}
+	return &cache{metrics: map[string]*metricsEntry{}, status: map[string]*statusEntry{}, replies: map[string]cachedReply{}}
 }
 
 // scan finds the run and report folders, walking the tree at most every rescanEvery.
@@ -145,6 +154,11 @@ func (s *Server) scan() (runs, studies []string) {
 		for k := range c.status {
 			if !keep[k] {
 				delete(c.status, k)
+			}
+		}
+		for k := range c.replies {
+			if !keep[k] {
+				delete(c.replies, k)
 			}
 		}
 	}
@@ -323,9 +337,45 @@ func (s *Server) info(run string) RunInfo {
 	return ri
 }
 
+// fingerprint sums up what a run's answers are made from: the size and time of its
+// files and of its evals folder (which changes when an evaluation is renamed into it).
+// Stale detection depends on the clock too, so a running run's fingerprint carries the
+// time in staleAfter units.
+func (s *Server) fingerprint(run string) string {
+	var b strings.Builder
+	for _, f := range []string{metricsFile, statusFile, configFile, modelFile, evalsDir} {
+		if fi, err := fs.Stat(s.fsys, path.Join(run, f)); err == nil {
+			b.WriteString(strconv.FormatInt(fi.Size(), 36))
+			b.WriteByte(':')
+			b.WriteString(strconv.FormatInt(fi.ModTime().UnixNano(), 36))
+		}
+		b.WriteByte(';')
+	}
+	if st := s.cache.status[run]; st != nil && st.st.State == "running" {
+		b.WriteString(strconv.FormatInt(s.now().Unix()/int64(staleAfter/time.Second), 36))
+	}
+	return b.String()
+}
+
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
 	runs, studies := s.scan()
+	var fp strings.Builder
+	for _, run := range runs {
+		fp.WriteString(run)
+		fp.WriteByte('=')
+		fp.WriteString(s.fingerprint(run))
+		fp.WriteByte('\n')
+	}
+	for _, st := range studies {
+		fp.WriteString(st)
+		fp.WriteByte('\n')
+	}
+	if c := s.cache.list; c.fp == fp.String() && c.rep.etag != "" {
+		writeReply(w, r, c.rep)
+		return
+	}
 	list := make([]RunInfo, 0, len(runs)+len(studies))
 	for _, run := range runs {
 		list = append(list, s.info(run))
@@ -333,9 +383,14 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	for _, st := range studies {
 		list = append(list, RunInfo{Name: st, Kind: "study", State: "report"})
 	}
-	s.cache.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	writeJSON(w, r, map[string]any{"runs": list})
+	rep, err := newReply(map[string]any{"runs": list})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.cache.list = cachedReply{fp: fp.String(), rep: rep}
+	writeReply(w, r, rep)
 }
 
 // runParam is the run folder a request names (?run=NAME), checked.
@@ -368,12 +423,21 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cache.mu.Lock()
-	info := s.info(run)
-	m := s.readMetrics(run)
-	s.cache.mu.Unlock()
-	writeJSON(w, r, map[string]any{
-		"info": info, "metrics": m, "evals": s.evalSteps(run), "config": s.readText(path.Join(run, configFile)),
+	defer s.cache.mu.Unlock()
+	fp := s.fingerprint(run)
+	if c, ok := s.cache.replies[run]; ok && c.fp == fp {
+		writeReply(w, r, c.rep)
+		return
+	}
+	rep, err := newReply(map[string]any{
+		"info": s.info(run), "metrics": s.readMetrics(run), "evals": s.evalSteps(run), "config": s.readText(path.Join(run, configFile)),
 	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.cache.replies[run] = cachedReply{fp: fp, rep: rep}
+	writeReply(w, r, rep)
 }
 
 // apiEval answers an evaluation of a run: its confusion.json and overlays (?step=N, or
