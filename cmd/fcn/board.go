@@ -70,11 +70,12 @@ func (b boardFlags) start(ctx context.Context, dir string, stdout io.Writer) (wa
 	if !*b.on {
 		return func() {}, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--board: %w", err)
-	}
 	ln, err := board.Listen(*b.addr)
 	if err != nil {
+		return nil, fmt.Errorf("--board: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("--board: %w", err)
 	}
 	done := make(chan struct{})
