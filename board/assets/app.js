@@ -66,7 +66,9 @@
           for (const r of pick) state.selected.add(r.name);
         }
         if (!state.focus) {
-          const first = j.runs.find((r) => state.selected.has(r.name)) || j.runs[0];
+          // #run=NAME in the address focuses that run (links to a run work).
+          const want = decodeURIComponent((location.hash.match(/^#run=(.*)$/) || [])[1] || "");
+          const first = j.runs.find((r) => r.name === want) || j.runs.find((r) => state.selected.has(r.name)) || j.runs[0];
           if (first) setFocus(first.name);
         }
         renderList();
@@ -158,6 +160,7 @@
   // ---- the focused run: evaluations, overlays, config; or a study report
   function setFocus(name) {
     state.focus = name;
+    history.replaceState(null, "", "#run=" + encodeURIComponent(name));
     state.evalIndex = -1;
     state.followLatest = true;
     state.evalSteps = [];
