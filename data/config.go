@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -163,6 +164,18 @@ func (c Config) Validate() error {
 		if c.Masks == "" {
 			bad("masks", "required for format folder")
 		}
+		// A relative folder lies under data.root; one that climbs out of it (../x) is
+		// refused (an absolute path says plainly where it is, and is allowed). The
+		// split's name is substituted as the loader will, so train_split: ../x counts.
+		for _, k := range []struct{ key, dir string }{{"images", c.Images}, {"masks", c.Masks}} {
+			for _, split := range []string{c.TrainSplit, c.ValSplit} {
+				d := strings.ReplaceAll(k.dir, "{split}", split)
+				if d != "" && !filepath.IsAbs(d) && !filepath.IsLocal(d) {
+					bad(k.key, "%q (for split %q) leads out of data.root: give a folder inside it, or an absolute path", d, split)
+					break
+				}
+			}
+		}
 		if len(c.Classes) == 0 && c.NumClasses == 0 {
 			bad("classes", "format folder needs the classes (names) or data.num_classes")
 		}
@@ -172,6 +185,12 @@ func (c Config) Validate() error {
 	}
 	if c.ValSplit == "" {
 		bad("val_split", "must not be empty")
+	}
+	// Split names become file names under data.root (ImageSets/Segmentation/<split>.txt).
+	for _, k := range []struct{ key, split string }{{"train_split", c.TrainSplit}, {"val_split", c.ValSplit}} {
+		if k.split != "" && c.Format != FormatSynthetic && !filepath.IsLocal(k.split) {
+			bad(k.key, "%q leads out of data.root: a split is a name such as train or val", k.split)
+		}
 	}
 	if c.NumClasses < 0 {
 		bad("num_classes", "must be ≥ 0, got %d", c.NumClasses)

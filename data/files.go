@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // item is one image file and its mask file.
@@ -49,20 +51,59 @@ func readSplitFile(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: cannot read the split file: %w", path, osReason(err))
 	}
 	defer f.Close()
+	return parseSplitList(f, path)
+}
+
+// maxSplitLine bounds a split-list line; VOC ids are a few dozen bytes.
+const maxSplitLine = 64 << 10
+
+// parseSplitList reads a split list: one id a line, blank lines and surrounding spaces
+// ignored. An id names files under the dataset root, so one that could lead out of it (an
+// absolute path, a ".." element, a backslash or a control character) is an error naming
+// the file and line.
+func parseSplitList(r io.Reader, path string) ([]string, error) {
 	var ids []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxSplitLine)
+	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
 			continue
 		}
 		// VOC's classification lists append a flag ("2008_000008 -1"); keep the id.
-		ids = append(ids, strings.Fields(line)[0])
+		id := strings.Fields(line)[0]
+		if err := checkID(id); err != nil {
+			return nil, fmt.Errorf("%s:%d: id %q %v: split lists name files inside the dataset root", path, n, id, err)
+		}
+		ids = append(ids, id)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s: a line longer than %d bytes: not a split list (one image id a line)", path, maxSplitLine)
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ids, nil
+}
+
+// checkID refuses an id that is not a plain relative name inside the root.
+func checkID(id string) error {
+	switch {
+	case !utf8.ValidString(id):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("holds a control character")
+	case strings.Contains(id, `\`):
+		return errors.New("holds a backslash")
+	case filepath.IsAbs(id) || strings.HasPrefix(id, "/"):
+		return errors.New("is an absolute path")
+	}
+	for _, el := range strings.Split(id, "/") {
+		if el == ".." {
+			return errors.New("leads out of its folder (..)")
+		}
+	}
+	return nil
 }
 
 // listVOC lists a VOC split, failing on the first absent file (Check lists them all).
