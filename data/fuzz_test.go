@@ -83,4 +83,3 @@ func FuzzReadSplitList(f *testing.F) {
 		}
 	})
 }
-
