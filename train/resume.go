@@ -104,6 +104,11 @@ func (t *trainer) restore(ck *checkpoints.Checkpoint) error {
 	if err := SetModelState(t.g, ck.Model); err != nil {
 		return fmt.Errorf("cannot resume from %s: %w", ck.Dir, err)
 	}
+	for _, m := range ck.Optimizer {
+		if err := checkFinite(m); err != nil {
+			return fmt.Errorf("cannot resume from %s: %s: %w", ck.Dir, checkpoints.OptimizerFile, err)
+		}
+	}
 	if err := t.sgd.SetState(checkpoints.ToMap(ck.Optimizer)); err != nil {
 		return fmt.Errorf("cannot resume from %s: %w", ck.Dir, err)
 	}

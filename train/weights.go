@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/fcn-dev/fcn/autodiff"
@@ -68,7 +69,9 @@ func ModelState(g *autodiff.Graph) ([]checkpoints.Tensor, error) {
 }
 
 // SetModelState copies tensors into the model's parameters and buffers by name. Every
-// tensor given must exist in the model with the same shape and be float32; tensors the
+// tensor given must exist in the model with the same shape, be float32 and hold only
+// finite values (NaN or ±Inf weights, from a diverged run or a damaged file, would give
+// NaN scores everywhere, silently); tensors the
 // model has but ts lacks are left as they are (partial fine-tuning). Nothing is changed
 // when any tensor does not fit.
 func SetModelState(g *autodiff.Graph, ts []checkpoints.Tensor) error {
@@ -91,11 +94,32 @@ func SetModelState(g *autodiff.Graph, ts []checkpoints.Tensor) error {
 		if _, ok := dst.Data().([]float32); !ok {
 			return fmt.Errorf("tensor %s: the model is %v, not float32", t.Name, dst.Dtype())
 		}
+		if err := checkFinite(t); err != nil {
+			return err
+		}
 	}
 	for _, t := range ts {
 		copy(byName[t.Name].Data().([]float32), t.Data)
 	}
 	g.ParamsChanged()
+	return nil
+}
+
+// checkFinite refuses a tensor holding NaN or ±Inf, naming it and the first bad value.
+func checkFinite(t checkpoints.Tensor) error {
+	bad, first := 0, -1
+	for i, v := range t.Data {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			if first < 0 {
+				first = i
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("tensor %s holds %d non-finite values of %d (the first, %v, at index %d): refusing weights that are not finite (from a diverged run?)",
+			t.Name, bad, len(t.Data), t.Data[first], first)
+	}
 	return nil
 }
 
