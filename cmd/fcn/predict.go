@@ -59,11 +59,15 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	outs, err := planPredictOutputs(files, *output, *scores)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*output, 0o755); err != nil {
 		return err
 	}
 	var p *train.Predictor
-	for _, f := range files {
+	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -81,12 +85,10 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		stem := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-		mask := filepath.Join(*output, stem+".png")
+		mask, overlay := outs[i].mask, outs[i].overlay
 		if err := writeFileWith(mask, func(wr io.Writer) error { return data.EncodeMask(wr, pred.Labels, h, w) }); err != nil {
 			return err
 		}
-		overlay := filepath.Join(*output, stem+"_overlay.png")
 		if err := writeFileWith(overlay, func(wr io.Writer) error {
 			return png.Encode(wr, train.Overlay(img, pred.Labels, h, w, data.VOCPalette))
 		}); err != nil {
@@ -97,7 +99,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				{Name: "input", Shape: []int{1, 3, h, w}, Data: pred.Input},
 				{Name: "scores", Shape: []int{1, exp.Model.Classes, h, w}, Data: pred.Scores},
 			}
-			if err := checkpoints.WriteSafetensors(filepath.Join(*output, stem+".scores.safetensors"), ts, nil); err != nil {
+			if err := checkpoints.WriteSafetensors(outs[i].scores, ts, nil); err != nil {
 				return err
 			}
 		}
@@ -136,15 +138,64 @@ func predictInputs(path string) ([]string, error) {
 	return files, nil
 }
 
-// writeFileWith creates path and fills it with write.
+// writeFileWith replaces path with what write writes, whole or not at all (temp file +
+// rename), so an interrupted predict never leaves a half-written mask.
 func writeFileWith(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+	return checkpoints.WriteFileAtomic(path, write)
+}
+
+// predictOutputs are the files written for one input.
+type predictOutputs struct {
+	mask, overlay, scores string
+}
+
+// planPredictOutputs names every file predict will write and refuses, before anything
+// is written, an output that would replace one of the inputs (--output being the input
+// folder, with a.png among the images) or the output of another input (a.jpg and a.png
+// share the stem a; an image named a_overlay.png beside a.jpg).
+func planPredictOutputs(files []string, outDir string, scores bool) ([]predictOutputs, error) {
+	inputs := map[string]string{} // canonical path → input as given
+	for _, f := range files {
+		inputs[canonicalPath(f)] = f
+	}
+	owner := map[string]string{} // canonical output path → the input it is for
+	outs := make([]predictOutputs, len(files))
+	for i, f := range files {
+		stem := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+		o := predictOutputs{mask: filepath.Join(outDir, stem+".png"), overlay: filepath.Join(outDir, stem+"_overlay.png")}
+		names := []string{o.mask, o.overlay}
+		if scores {
+			o.scores = filepath.Join(outDir, stem+".scores.safetensors")
+			names = append(names, o.scores)
+		}
+		for _, n := range names {
+			c := canonicalPath(n)
+			if in, ok := inputs[c]; ok {
+				return nil, fmt.Errorf("--output %s: the result %s for %s would overwrite the input image %s: choose another --output folder", outDir, n, f, in)
+			}
+			if other, ok := owner[c]; ok {
+				return nil, fmt.Errorf("--output %s: %s and %s would both write %s (same file stem): rename one, or segment them into different folders", outDir, other, f, n)
+			}
+			owner[c] = f
+		}
+		outs[i] = o
+	}
+	return outs, nil
+}
+
+// canonicalPath makes paths comparable: absolute, cleaned, with symlinks resolved (of the
+// file when it exists, else of its folder). Names differing in case are two files.
+func canonicalPath(p string) string {
+	abs, err := filepath.Abs(p)
 	if err != nil {
-		return err
+		return filepath.Clean(p)
 	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	dir, base := filepath.Split(abs)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
 	}
-	return f.Close()
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return filepath.Join(dir, base)
 }

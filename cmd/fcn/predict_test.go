@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
@@ -172,4 +173,61 @@ func writePNG(t *testing.T, path string, img image.Image) {
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	return strings.Fields(string(mustRead(t, path)))
+}
+
+// TestPredictNeverOverwrites: an --output that would replace an input image, and two
+// inputs whose results share a name, are refused before anything is written.
+func TestPredictNeverOverwrites(t *testing.T) {
+	root := writeVOC(t, 3)
+	run := filepath.Join(t.TempDir(), "run")
+	if code, o, e := runInProcess(t, "train", "--config", writeTiny(t), "--out", run, "--set", "train.steps=1", "--set", "train.batch_size=2",
+		"--progress", "off", "--set", "data.format=voc", "--set", "data.root="+root); code != 0 {
+		t.Fatalf("%s\n%s", o, e)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	tests := []struct {
+		name   string
+		files  []string
+		sameIO bool // --output is the input folder
+		want   []string
+	}{
+		{"output over input", []string{"a.png"}, true, []string{"overwrite the input image", "a.png"}},
+		{"same stem", []string{"a.png", "a.jpg"}, false, []string{"a.jpg", "a.png", "same file stem"}},
+		{"overlay name of another", []string{"b.png", "b_overlay.png"}, false, []string{"b_overlay.png", "same file stem"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := t.TempDir()
+			before := map[string][]byte{}
+			for _, f := range tc.files {
+				p := filepath.Join(in, f)
+				writePNG(t, p, img) // a PNG whatever the extension: only names matter here
+				before[p] = mustRead(t, p)
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			if tc.sameIO {
+				out = in
+			}
+			code, _, stderr := runInProcess(t, "predict", "--run", run, "--input", in, "--output", out)
+			if code == 0 {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("error %q does not say %q", stderr, w)
+				}
+			}
+			for p, b := range before {
+				if !bytes.Equal(b, mustRead(t, p)) {
+					t.Errorf("%s was changed", p)
+				}
+			}
+			if ents, _ := os.ReadDir(out); !tc.sameIO && len(ents) > 0 {
+				t.Errorf("%d files written to %s", len(ents), out)
+			}
+		})
+	}
 }
