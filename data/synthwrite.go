@@ -35,21 +35,15 @@ func WriteSyntheticVOC(ctx context.Context, dir string, cfg SyntheticConfig, qua
 		if err := writeSamples(ctx, dir, ds, ids, quality); err != nil {
 			return err
 		}
-		list := vocSplitFile(dir, split)
-		f, err := os.Create(list)
-		if err != nil {
-			return fmt.Errorf("%s: %w", list, err)
-		}
-		w := bufio.NewWriter(f)
-		for _, id := range ids {
-			fmt.Fprintln(w, id)
-		}
-		if err := w.Flush(); err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %w", list, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("%s: %w", list, err)
+		// The list last: a split list that exists names files that exist.
+		if err := writeFile(vocSplitFile(dir, split), func(f *os.File) error {
+			w := bufio.NewWriter(f)
+			for _, id := range ids {
+				fmt.Fprintln(w, id)
+			}
+			return w.Flush()
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -112,16 +106,28 @@ func writeSample(dir string, ds Dataset, i int, id string, quality int) error {
 	})
 }
 
+// writeFile writes path whole or not at all: into a temporary file beside it, renamed
+// over it when complete (an interrupted write leaves at most a .tmp- file, never a
+// truncated image under its real name). No fsync: thousands of small files would take
+// minutes, and a set can be written again.
 func writeFile(path string, write func(*os.File) error) error {
-	f, err := os.Create(path)
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
+	tmp := f.Name()
+	err = f.Chmod(0o644)
+	if err == nil {
+		err = write(f)
 	}
-	if err := f.Close(); err != nil {
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/fcn-dev/fcn/data"
 )
 
-const dataSynthUsage = `usage: fcn data synth --out DIR [--n N] [--n-val M] [--size S] [--seed K] [--classes C]
+const dataSynthUsage = `usage: fcn data synth --out DIR [--n N] [--n-val M] [--size S] [--seed K] [--classes C] [--force]
 
 Writes the synthetic set in the PASCAL VOC layout.
 
@@ -44,11 +44,21 @@ func runDataSynth(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	seed := fs.Uint64("seed", def.Seed, "random seed")
 	classes := fs.Int("classes", def.Classes, "classes, background included")
 	quality := fs.Int("quality", 95, "JPEG quality (1-100)")
+	force := fs.Bool("force", false, "write into --out even if it is not empty (files of the same names are replaced)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return errors.New("--out: required (the folder to write)")
+	}
+	if fi, err := os.Stat(*out); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("--out %s is a file, not a folder", *out)
+		}
+		if ents, err := os.ReadDir(*out); err == nil && len(ents) > 0 && !*force {
+			return fmt.Errorf("--out %s is not empty (%d entries, e.g. %s): a synthetic set written into it would mix with what is there; choose an empty or new folder, or give --force",
+				*out, len(ents), ents[0].Name())
+		}
 	}
 	if *quality < 1 || *quality > 100 {
 		return fmt.Errorf("--quality: must be in [1, 100], got %d", *quality)

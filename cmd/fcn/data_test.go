@@ -152,3 +152,36 @@ func TestDataCheckBadUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestDataSynthRefusesNonEmpty: a folder that holds anything is not written into
+// without --force; with it, the set is written and the other files stay.
+func TestDataSynthRefusesNonEmpty(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"data", "synth", "--out", dir, "--n", "2", "--n-val", "1", "--size", "16"}
+	code, _, errs := runFCN(t, args...)
+	if code == 0 || !strings.Contains(errs, "not empty") || !strings.Contains(errs, "--force") || !strings.Contains(errs, dir) {
+		t.Fatalf("non-empty --out: exit %d, %s", code, errs)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("refused, yet %d entries in %s", len(ents), dir)
+	}
+	if code, _, errs = runFCN(t, append(args, "--force")...); code != 0 {
+		t.Fatalf("--force: exit %d, %s", code, errs)
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "mine" {
+		t.Error("--force changed an unrelated file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "JPEGImages", "train_000001.jpg")); err != nil {
+		t.Error(err)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, "*", ".tmp-*")); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+	if code, _, errs = runFCN(t, "data", "synth", "--out", keep); code == 0 || !strings.Contains(errs, "a file") {
+		t.Errorf("--out a file: exit %d, %s", code, errs)
+	}
+}
