@@ -7,6 +7,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/fcn-dev/fcn/checkpoints"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -180,7 +182,7 @@ func WriteReport(ctx context.Context, plan *Plan, out string, opt ReportOptions)
 		rep.Files = append(rep.Files, ReportKernelsPNG)
 	}
 	md := rep.Markdown()
-	if err := os.WriteFile(filepath.Join(out, ReportMarkdown), []byte(md), 0o644); err != nil {
+	if err := writeWhole(filepath.Join(out, ReportMarkdown), []byte(md)); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	rep.Files = append([]string{ReportMarkdown}, rep.Files...)
@@ -309,7 +311,13 @@ func (r *Report) writeCSV(path string) error {
 	if err := w.Error(); err != nil {
 		return fmt.Errorf("report: %s: %w", path, err)
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return writeWhole(path, buf.Bytes())
+}
+
+// writeWhole replaces path with b via temp file + rename, so a reader (the board, a
+// continued study) never sees half a report.
+func writeWhole(path string, b []byte) error {
+	return checkpoints.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err })
 }
 
 // lossWindow is the moving-mean window of the loss curve.

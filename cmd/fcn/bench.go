@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -102,15 +103,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*threads))
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		// Into a temporary file renamed at the end, so an interrupted bench leaves no
+		// truncated profile under the name given.
+		f, err := os.CreateTemp(filepath.Dir(*cpuProfile), ".tmp-"+filepath.Base(*cpuProfile)+"-")
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			os.Remove(f.Name())
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil || os.Rename(f.Name(), *cpuProfile) != nil {
+				os.Remove(f.Name())
+				fmt.Fprintf(stderr, "--cpuprofile: could not write %s\n", *cpuProfile)
+			}
+		}()
 	}
 	o := benchOpts{iters: *iters, warmup: *warmup, batch: *batch}
 
