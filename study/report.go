@@ -212,6 +212,9 @@ func readMetrics(path string) ([]train.TrainLine, []train.EvalLine, error) {
 			Loss json.RawMessage `json:"loss"`
 		}
 		if err := json.Unmarshal(line, &head); err != nil || head.Step == nil {
+			if train.TornLastLine(b) && bytes.HasSuffix(bytes.TrimRight(b, " \t\r"), line) {
+				break // the last line, cut short by a kill or still being written
+			}
 			return nil, nil, fmt.Errorf("%s:%d: not a metrics line (want a JSON object with a step)", path, ln)
 		}
 		if head.Split != "" {

@@ -147,18 +147,27 @@ func ReadEvalLines(path string) ([]EvalLine, error) {
 		return nil, err
 	}
 	var out []EvalLine
-	for i, line := range strings.Split(string(b), "\n") {
+	lines := strings.Split(string(b), "\n")
+	for i, line := range lines {
 		if !strings.Contains(line, `"split"`) {
 			continue
 		}
 		var l EvalLine
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			if i == len(lines)-1 {
+				break // a last line without its newline: cut short by a kill, or still being written
+			}
 			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
 		}
 		out = append(out, l)
 	}
 	return out, nil
 }
+
+// TornLastLine reports whether b (a metrics.jsonl) ends in a line without its newline,
+// which readers skip: metrics.jsonl is appended a whole line at a time, so only a kill
+// or a line being written leaves one.
+func TornLastLine(b []byte) bool { return len(b) > 0 && b[len(b)-1] != '\n' }
 
 // RunDirOf returns the run folder that holds path: path itself when it holds
 // config.yaml, else the nearest parent that does (a checkpoint folder's run, or the

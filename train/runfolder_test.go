@@ -75,3 +75,24 @@ func TestTrimMetricsLog(t *testing.T) {
 		}
 	}
 }
+
+// TestReadEvalLinesTorn: a last line cut short (no newline) is skipped; a damaged line
+// before it is an error naming the line.
+func TestReadEvalLinesTorn(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, MetricsFile)
+	good := `{"step":1,"loss":1,"lr":0.1}` + "\n" + `{"step":1,"split":"val","miou":0.5,"pixel_acc":0.9,"mean_acc":0.5,"fwiou":0.4,"iou":[0.5],"loss":null}` + "\n"
+	if err := os.WriteFile(p, []byte(good+`{"step":2,"split":"val","miou":0.`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := ReadEvalLines(p)
+	if err != nil || len(lines) != 1 || lines[0].MeanIoU != 0.5 {
+		t.Fatalf("torn last line: %v, %v", lines, err)
+	}
+	if err := os.WriteFile(p, []byte(`{"step":1,"split":"val","miou":`+"\n"+good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadEvalLines(p); err == nil || !strings.Contains(err.Error(), ":1:") {
+		t.Fatalf("damaged first line: %v", err)
+	}
+}
