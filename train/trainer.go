@@ -189,6 +189,14 @@ func (t *trainer) setup(ctx context.Context) error {
 	if err := checkClasses(exp, t.val, valSplit); err != nil {
 		return err
 	}
+	if err := checkLabelled(ctx, exp, train, exp.Data.TrainSplit, true, t.out); err != nil {
+		return err
+	}
+	if valSplit != exp.Data.TrainSplit {
+		if err := checkLabelled(ctx, exp, t.val, valSplit, false, t.out); err != nil {
+			return err
+		}
+	}
 	if exp.Train.BatchSize > train.Len() {
 		return fmt.Errorf("train.batch_size %d exceeds the %d images of split %q", exp.Train.BatchSize, train.Len(), exp.Data.TrainSplit)
 	}
