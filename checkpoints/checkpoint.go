@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Names inside a run folder.
@@ -130,6 +131,11 @@ func checkOptimizer(model, opt []Tensor, modelFile, optFile string) error {
 //
 // Save is not safe for concurrent use on one run folder.
 func Save(runDir string, ck *Checkpoint, r Retention) (string, error) {
+	return save(osDisk{}, runDir, ck, r)
+}
+
+// save is Save writing its files on d.
+func save(d disk, runDir string, ck *Checkpoint, r Retention) (string, error) {
 	if ck == nil {
 		return "", errors.New("save checkpoint: nil checkpoint")
 	}
@@ -183,23 +189,23 @@ func Save(runDir string, ck *Checkpoint, r Retention) (string, error) {
 		file string
 		ts   []Tensor
 	}{{ModelFile, ck.Model}, {OptimizerFile, ck.Optimizer}} {
-		d, err := writeFileSync(filepath.Join(tmp, f.file), func(w io.Writer) error {
+		dg, err := writeFileSync(d, filepath.Join(tmp, f.file), func(w io.Writer) error {
 			return EncodeSafetensors(w, f.ts, tensorMetadata)
 		})
 		if err != nil {
-			return fail(fmt.Errorf("writing %s: %w", f.file, err))
+			return fail(fmt.Errorf("writing %s: %w%s", f.file, err, fullDiskHint(err)))
 		}
-		st.Files[f.file] = FileDigest{SHA256: d.sha256, Size: d.size, Tensors: tensorNames(f.ts)}
+		st.Files[f.file] = FileDigest{SHA256: dg.sha256, Size: dg.size, Tensors: tensorNames(f.ts)}
 	}
 	sb, err := encodeState(&st)
 	if err != nil {
 		return fail(fmt.Errorf("encoding %s: %w", StateFile, err))
 	}
-	if _, err := writeFileSync(filepath.Join(tmp, StateFile), func(w io.Writer) error {
+	if _, err := writeFileSync(d, filepath.Join(tmp, StateFile), func(w io.Writer) error {
 		_, err := w.Write(sb)
 		return err
 	}); err != nil {
-		return fail(fmt.Errorf("writing %s: %w", StateFile, err))
+		return fail(fmt.Errorf("writing %s: %w%s", StateFile, err, fullDiskHint(err)))
 	}
 	if err := syncDir(tmp); err != nil {
 		return fail(err)
@@ -590,4 +596,13 @@ func DiffExperiment(saved, current map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// fullDiskHint says what a full disk means for the run: the checkpoint being written is
+// dropped and the previous ones are untouched.
+func fullDiskHint(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return " (the disk is full: this checkpoint was not written, the previous ones are intact; free space and resume)"
+	}
+	return ""
 }

@@ -33,9 +33,29 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeFileSync creates path (which must not exist) and writes it with writeSynced.
-func writeFileSync(path string, fill func(io.Writer) error) (digest, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// syncFile is a file being written: *os.File, or a test's file that fills the disk.
+type syncFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// disk creates the files Save writes. osDisk is the real one; tests use a disk that runs
+// out of space part-way, to check that a full disk leaves the last checkpoint intact.
+type disk interface {
+	create(path string) (syncFile, error)
+}
+
+type osDisk struct{}
+
+func (osDisk) create(path string) (syncFile, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+}
+
+// writeFileSync creates path (which must not exist) on d and writes it with writeSynced.
+func writeFileSync(d disk, path string, fill func(io.Writer) error) (digest, error) {
+	f, err := d.create(path)
 	if err != nil {
 		return digest{}, err
 	}
@@ -45,7 +65,7 @@ func writeFileSync(path string, fill func(io.Writer) error) (digest, error) {
 // writeSynced lets fill write f and fsyncs f before closing it, so that once the file (or
 // the folder holding it) is renamed into place its bytes are on disk. It returns the size
 // and SHA-256 of what was written.
-func writeSynced(f *os.File, fill func(io.Writer) error) (d digest, err error) {
+func writeSynced(f syncFile, fill func(io.Writer) error) (d digest, err error) {
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
