@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,9 +20,10 @@ import (
 // EnvPrefix starts the environment variables that set keys: FCN_TRAIN_STEPS is train.steps.
 const EnvPrefix = "FCN_"
 
-// runtimeEnv are FCN_ variables that tune the program, not the experiment (the GEMM
-// kernel choice); Load leaves them alone instead of rejecting them as unknown keys.
-var runtimeEnv = map[string]bool{"FCN_GEMM_KERNEL": true}
+// runtimeEnv are FCN_ variables that tune the program or its tests, not the experiment
+// (the GEMM kernel choice, the opt-in soak test, where the board test saves its
+// screenshot); Load leaves them alone instead of rejecting them as unknown keys.
+var runtimeEnv = map[string]bool{"FCN_GEMM_KERNEL": true, "FCN_SOAK": true, "FCN_BOARD_SCREENSHOT": true}
 
 // Load reads an experiment, applies the environment and --set overrides, and checks it.
 //
@@ -78,6 +80,14 @@ func parse(source, name string, text []byte, sets []string, env []string, noData
 
 // parseAs parses with the checks that mode's noData and dataOnly ask for.
 func parseAs(source, name string, text []byte, sets []string, env []string, mode problems) (*Experiment, error) {
+	if err := checkText(source, text, MaxConfigBytes); err != nil {
+		return nil, err
+	}
+	for _, s := range sets {
+		if err := checkText(source+": --set "+trimForMessage(s), []byte(s), MaxSetBytes); err != nil {
+			return nil, err
+		}
+	}
 	p := &problems{source: source, origin: map[string]string{}, noData: mode.noData}
 	p.dataOnly = mode.dataOnly
 	v := viper.New()
@@ -189,7 +199,11 @@ func readSource(nameOrPath string) (text []byte, source, name string, err error)
 				nameOrPath, hint, strings.Join(Names(), ", "))
 		}
 	}
-	b, err := os.ReadFile(nameOrPath)
+	// The size first, from the file system: a huge file is refused without reading it.
+	if fi, err := os.Stat(nameOrPath); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxConfigBytes {
+		return nil, "", "", fmt.Errorf("%s: %d bytes, over the %d-byte limit for an experiment (real ones are a few kilobytes)", nameOrPath, fi.Size(), MaxConfigBytes)
+	}
+	b, err := readAtMost(nameOrPath, MaxConfigBytes+1)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("experiment file: %w", err)
 	}
@@ -441,4 +455,22 @@ func dataErrors(err error, p *problems) {
 			p.add("data", "%s", msg)
 		}
 	}
+}
+
+// readAtMost reads up to n bytes of a file (a pipe or device may not say its size).
+func readAtMost(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
+}
+
+// trimForMessage shortens a --set for an error message.
+func trimForMessage(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
