@@ -34,7 +34,7 @@ func TestConfigLimits(t *testing.T) {
 		sets       []string
 		want       []string
 	}{
-		{"10 MB nested flow", write("nested.yaml", strings.Repeat("[", 5<<20) + strings.Repeat("]", 5<<20)), nil, []string{"nested.yaml", "byte limit"}},
+		{"10 MB nested flow", write("nested.yaml", strings.Repeat("[", 5<<20)+strings.Repeat("]", 5<<20)), nil, []string{"nested.yaml", "byte limit"}},
 		{"2 MB of layers", write("many.yaml", many.String()), nil, []string{"many.yaml", "byte limit"}},
 		{"deep flow", write("flow.yaml", "name: x\nmodel: "+strings.Repeat("[", 200)+strings.Repeat("]", 200)+"\n"), nil, []string{"flow.yaml:2", "deeper than 64"}},
 		{"deep block", write("block.yaml", block.String()), nil, []string{"block.yaml:", "deeper than 64"}},
