@@ -41,9 +41,12 @@ type SessionLog struct {
 
 // Marshal encodes e as a tensorflow.Event.
 func (e *Event) Marshal() []byte {
+	// Zero fields are left out, as proto3 encoders do.
 	var b []byte
-	b = protowire.AppendTag(b, eventWallTime, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, math.Float64bits(e.WallTime))
+	if e.WallTime != 0 {
+		b = protowire.AppendTag(b, eventWallTime, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(e.WallTime))
+	}
 	if e.Step != 0 {
 		b = protowire.AppendTag(b, eventStep, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(e.Step))

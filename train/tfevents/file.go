@@ -97,9 +97,9 @@ func (w *Writer) Image(step int64, tag string, img image.Image) error {
 	return w.ImagePNG(step, tag, r.Dx(), r.Dy(), buf.Bytes())
 }
 
-// ImagePNG writes an encoded RGBA PNG of width×height as an image summary under tag.
+// ImagePNG writes an encoded PNG of width×height as an image summary under tag.
 func (w *Writer) ImagePNG(step int64, tag string, width, height int, encoded []byte) error {
-	im := &Image{Height: int32(height), Width: int32(width), Colorspace: 4, Encoded: encoded}
+	im := &Image{Height: int32(height), Width: int32(width), Colorspace: pngColorspace(encoded), Encoded: encoded}
 	return w.Write(&Event{Step: step, Values: []Value{{Tag: tag, Image: im}}})
 }
 
@@ -166,4 +166,21 @@ func ReadFile(path string) ([]Event, bool, error) {
 		err = fmt.Errorf("%s: %w", path, err)
 	}
 	return ev, torn, err
+}
+
+// pngColorspace is Summary.Image's colorspace of a PNG (1 grey, 2 grey+alpha, 3 RGB,
+// 4 RGBA) from its IHDR colour type; image/png writes an opaque RGBA image as RGB.
+func pngColorspace(b []byte) int32 {
+	if len(b) < 26 || string(b[12:16]) != "IHDR" {
+		return 3
+	}
+	switch b[25] {
+	case 0:
+		return 1
+	case 4:
+		return 2
+	case 6:
+		return 4
+	}
+	return 3 // RGB and palette images
 }

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,5 +172,73 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// TestPublishedValues checks the checksum and the framing against values published
+// outside this code: RFC 3720's CRC-32C of 32 zero bytes (0x8a9136aa, masked by hand:
+// 0x8a9136aa>>15 = 0x00011522, 0x36aa<<17 = 0x6d540000, or = 0x6d551522, + 0xa282ead8 =
+// 0x0fd7fffa), a record of a real TensorFlow event file quoted in TensorBoard's
+// masked_crc.rs, and a whole TFRecord published in TensorBoard's tf_record.rs (an Event
+// with wall_time 1599759586 and file_version "brain.Event:2").
+func TestPublishedValues(t *testing.T) {
+	for _, tc := range []struct {
+		data []byte
+		want uint32
+	}{
+		{make([]byte, 32), 0x0fd7fffa},
+		{[]byte("\x1a\x11CRC test, one two"), 0x5794d08a},
+	} {
+		if got := MaskedCRC(tc.data); got != tc.want {
+			t.Errorf("MaskedCRC(%q) = %#08x, want %#08x", tc.data, got, tc.want)
+		}
+	}
+	const known = "\x18\x00\x00\x00\x00\x00\x00\x00" + "\xa3\x7f\x4b\x22" +
+		"\x09\x00\x00\x80\x38\x99\xd6\xd7\x41\x1a\x0dbrain.Event:2" + "\x12\x4b\x36\xab"
+	e := Event{WallTime: 1599759586, FileVersion: FileVersion}
+	if got := frame(e.Marshal()); string(got) != known {
+		t.Errorf("record\n%q, want\n%q", got, known)
+	}
+	ev, torn, err := Read(strings.NewReader(known))
+	if err != nil || torn || len(ev) != 1 || ev[0].WallTime != e.WallTime || ev[0].FileVersion != FileVersion {
+		t.Errorf("read back %+v, torn %v, %v", ev, torn, err)
+	}
+}
+
+// TestProtocEncodesTheSame encodes events with protoc from their text form, with the
+// message and field numbers of TensorBoard's protos (testdata/event.proto), and checks
+// that Marshal gives the same bytes and Unmarshal reads them back.
+func TestProtocEncodesTheSame(t *testing.T) {
+	protoc, err := exec.LookPath("protoc")
+	if err != nil {
+		t.Skip("protoc not found: install it (Debian: apt-get install protobuf-compiler) to check the encoding against TensorBoard's schema")
+	}
+	tests := []struct {
+		text string
+		e    Event
+	}{
+		{`wall_time: 1700000000.25 file_version: "brain.Event:2"`, Event{WallTime: 1700000000.25, FileVersion: FileVersion}},
+		{`wall_time: 2.5 step: 7 summary { value { tag: "train/loss" simple_value: 0.125 } value { tag: "train/lr" simple_value: 0 } }`,
+			Event{WallTime: 2.5, Step: 7, Values: []Value{{Tag: "train/loss", Scalar: 0.125}, {Tag: "train/lr", Scalar: 0}}}},
+		{`step: 1234567 summary { value { tag: "val/prediction/0" image { height: 16 width: 24 colorspace: 3 encoded_image_string: "\211PNG" } } }`,
+			Event{Step: 1234567, Values: []Value{{Tag: "val/prediction/0", Image: &Image{Height: 16, Width: 24, Colorspace: 3, Encoded: []byte("\x89PNG")}}}}},
+		{`wall_time: 3 step: 3 session_log { status: START }`, Event{WallTime: 3, Step: 3, Session: &SessionLog{Status: SessionStart}}},
+	}
+	for _, tc := range tests {
+		cmd := exec.Command(protoc, "-Itestdata", "--encode=tensorboard.Event", "testdata/event.proto")
+		cmd.Stdin = strings.NewReader(tc.text)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		want, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("protoc --encode %s: %v\n%s", tc.text, err, stderr.String())
+		}
+		if got := tc.e.Marshal(); !bytes.Equal(got, want) {
+			t.Errorf("%s:\nMarshal %x\nprotoc  %x", tc.text, got, want)
+		}
+		back, err := Unmarshal(want)
+		if err != nil || !bytes.Equal(back.Marshal(), want) {
+			t.Errorf("%s: Unmarshal of protoc's bytes gives %+v, %v", tc.text, back, err)
+		}
 	}
 }
