@@ -132,6 +132,34 @@ func (b *buffer) get(dt tensor.Dtype, s tensor.Shape) *tensor.Dense {
 // gradients. Errors name the node, its inputs and their shapes; Build never panics on
 // bad wiring or shapes.
 func Build(inputs []InputSpec, nodes []Node, dt tensor.Dtype) (*Graph, error) {
+	g, err := wire(inputs, nodes, dt)
+	if err != nil {
+		return nil, err
+	}
+	g.need = make([]bool, len(g.nodes))
+	g.mark = make([]bool, len(g.nodes))
+	g.writers = make([]int, len(g.specs)+len(g.nodes))
+	g.assign = make([]bool, len(g.specs)+len(g.nodes))
+	if err := g.setup(true); err != nil {
+		return nil, err
+	}
+	// Layers disagree on their starting mode (dropout and batchnorm start in training,
+	// as PyTorch modules); the graph starts every one in evaluation, deterministic.
+	g.SetTraining(false)
+	// The loss is the last sink (a node nobody reads) with a single-element output.
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		n := g.nodes[i]
+		if n.consumers == 0 && n.outShape.TotalSize() == 1 {
+			g.loss = i
+			break
+		}
+	}
+	return g, nil
+}
+
+// wire checks the inputs and nodes, resolves every node's inputs and sorts the nodes
+// topologically; nothing is set up or allocated.
+func wire(inputs []InputSpec, nodes []Node, dt tensor.Dtype) (*Graph, error) {
 	if dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, fmt.Errorf("autodiff: graph dtype %v: want float32 or float64", dt)
 	}
@@ -205,24 +233,6 @@ func Build(inputs []InputSpec, nodes []Node, dt tensor.Dtype) (*Graph, error) {
 	}
 	if err := g.sort(); err != nil {
 		return nil, err
-	}
-	g.need = make([]bool, len(g.nodes))
-	g.mark = make([]bool, len(g.nodes))
-	g.writers = make([]int, len(g.specs)+len(g.nodes))
-	g.assign = make([]bool, len(g.specs)+len(g.nodes))
-	if err := g.setup(true); err != nil {
-		return nil, err
-	}
-	// Layers disagree on their starting mode (dropout and batchnorm start in training,
-	// as PyTorch modules); the graph starts every one in evaluation, deterministic.
-	g.SetTraining(false)
-	// The loss is the last sink (a node nobody reads) with a single-element output.
-	for i := len(g.nodes) - 1; i >= 0; i-- {
-		n := g.nodes[i]
-		if n.consumers == 0 && n.outShape.TotalSize() == 1 {
-			g.loss = i
-			break
-		}
 	}
 	return g, nil
 }

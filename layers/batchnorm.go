@@ -108,6 +108,17 @@ func batchNormReset[T Float](l *BatchNorm) {
 }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: the output, weight and bias and the running mean
+// and variance per channel.
+func (l *BatchNorm) Footprint(in []tensor.Shape) (Footprint, error) {
+	fp, err := sameShapeFootprint(l.prefix, in, 0)
+	if err == nil {
+		c := int64(channelsOf(in[0]))
+		fp.Params, fp.Buffers, fp.Scratch = 2*c, 2*c+1, 4*c
+	}
+	return fp, err
+}
+
 func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	n, c, plane, err := setupChannels(l.prefix, in, dt)
 	if err != nil {

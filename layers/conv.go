@@ -82,6 +82,46 @@ func (l *Conv) Params() []*Param {
 }
 
 // Setup implements Layer.
+// Footprint implements Footprinter, with Setup's shape rules in checked arithmetic.
+func (l *Conv) Footprint(in []tensor.Shape) (Footprint, error) {
+	sp := &l.sp
+	if len(in) != 1 || len(in[0]) != 4 {
+		return Footprint{}, fmt.Errorf("%s: wants one N×C×H×W input, got %v", sp.prefix, in)
+	}
+	if err := checkDims(sp.prefix, in); err != nil {
+		return Footprint{}, err
+	}
+	if err := sp.checkSizes(); err != nil {
+		return Footprint{}, err
+	}
+	n, c, h, w := in[0][0], in[0][1], in[0][2], in[0][3]
+	if c%sp.groups != 0 {
+		return Footprint{}, fmt.Errorf("%s: groups %d does not divide the %d input channels", sp.prefix, sp.groups, c)
+	}
+	oh := im2col.OutSize(h, sp.k[0], sp.s[0], sp.p[0], sp.d[0])
+	ow := im2col.OutSize(w, sp.k[1], sp.s[1], sp.p[1], sp.d[1])
+	if oh < 1 || ow < 1 {
+		return Footprint{}, fmt.Errorf("%s: input %d×%d is too small for kernel %v with pad %v: output would be %d×%d", sp.prefix, h, w, sp.k, sp.p, oh, ow)
+	}
+	weights, err := mulDims(sp.prefix+" weight", sp.out, c/sp.groups, sp.k[0], sp.k[1])
+	if err != nil {
+		return Footprint{}, err
+	}
+	params := weights
+	if sp.bias {
+		params += int64(sp.out)
+	}
+	krows, err := mulDims(sp.prefix, c/sp.groups, sp.k[0], sp.k[1])
+	if err != nil || krows > MaxDim {
+		return Footprint{}, fmt.Errorf("%s: %d×%d×%d column rows: beyond any real layer", sp.prefix, c/sp.groups, sp.k[0], sp.k[1])
+	}
+	pos, err := mulDims(sp.prefix, n, oh, ow)
+	if err != nil {
+		return Footprint{}, err
+	}
+	return convFootprint(sp.prefix, tensor.Shape{n, sp.out, oh, ow}, params, weights, int(krows), int(min(pos, MaxDim)), max(sp.out, c))
+}
+
 func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	sp := &l.sp
 	n, c, h, w, err := convCheckInput(sp.prefix, in, dt)

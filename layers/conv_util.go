@@ -154,6 +154,25 @@ func (c ConvConfig) check(kind, name string, inits []string) (convSpec, error) {
 }
 
 // keff is the dilated kernel extent d·(k−1)+1 per axis.
+// checkSizes refuses hyper-parameters beyond MaxDim, so that the size arithmetic of an
+// estimate cannot overflow.
+func (sp *convSpec) checkSizes() error {
+	for _, v := range []struct {
+		name string
+		v    [2]int
+	}{{"kernel", sp.k}, {"stride", sp.s}, {"pad", sp.p}, {"dilation", sp.d}, {"out", [2]int{sp.out, sp.groups}}} {
+		for _, x := range v.v {
+			if x > MaxDim/4 {
+				return fmt.Errorf("%s: %s %d is beyond any image (at most %d)", sp.prefix, v.name, x, MaxDim/4)
+			}
+		}
+	}
+	if e := sp.keff(); e[0] > MaxDim/4 || e[1] > MaxDim/4 {
+		return fmt.Errorf("%s: kernel %v dilated by %v spans %v: beyond any image", sp.prefix, sp.k, sp.d, e)
+	}
+	return nil
+}
+
 func (sp *convSpec) keff() [2]int {
 	return [2]int{sp.d[0]*(sp.k[0]-1) + 1, sp.d[1]*(sp.k[1]-1) + 1}
 }

@@ -91,6 +91,18 @@ func (l *Crop) checkWindow(off [2]int) error {
 
 // Setup implements Layer. With an auto offset not yet set it only checks that input 1
 // fits inside input 0; SetOffset then checks the actual window.
+// Footprint implements Footprinter: input 0 cut to input 1's spatial size.
+func (l *Crop) Footprint(in []tensor.Shape) (Footprint, error) {
+	if len(in) != 2 || len(in[0]) != 4 || len(in[1]) < 2 {
+		return Footprint{}, fmt.Errorf("%s: wants N×C×H×W and a …×H×W reference, got %v", l.prefix, in)
+	}
+	if err := checkDims(l.prefix, in); err != nil {
+		return Footprint{}, err
+	}
+	r := in[1]
+	return Footprint{Out: tensor.Shape{in[0][0], in[0][1], r[len(r)-2], r[len(r)-1]}}, nil
+}
+
 func (l *Crop) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkInputCount(l.prefix, in, 2); err != nil {
 		return nil, err

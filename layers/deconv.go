@@ -183,6 +183,69 @@ func (l *Deconv) Mode() string { return l.mode }
 func (l *Deconv) Weight() *Param { return l.weight }
 
 // Setup implements Layer.
+// Footprint implements Footprinter, with Setup's shape rules in checked arithmetic.
+func (l *Deconv) Footprint(in []tensor.Shape) (Footprint, error) {
+	sp := &l.sp
+	if len(in) != 1 || len(in[0]) != 4 {
+		return Footprint{}, fmt.Errorf("%s: wants one N×C×H×W input, got %v", sp.prefix, in)
+	}
+	if err := checkDims(sp.prefix, in); err != nil {
+		return Footprint{}, err
+	}
+	if err := sp.checkSizes(); err != nil {
+		return Footprint{}, err
+	}
+	n, c, h, w := in[0][0], in[0][1], in[0][2], in[0][3]
+	if c%sp.groups != 0 {
+		return Footprint{}, fmt.Errorf("%s: groups %d does not divide the %d input channels", sp.prefix, sp.groups, c)
+	}
+	ke := sp.keff()
+	inHW := [2]int{h, w}
+	var outHW [2]int
+	for a := range 2 {
+		if l.same {
+			outHW[a] = inHW[a] * sp.s[a]
+		} else {
+			outHW[a] = (inHW[a]-1)*sp.s[a] - 2*sp.p[a] + ke[a] + l.op[a]
+		}
+		if outHW[a] < 1 || outHW[a] > MaxDim {
+			return Footprint{}, fmt.Errorf("%s: input %d×%d with kernel %v, stride %v, pad %v gives an output side of %d", sp.prefix, h, w, sp.k, sp.s, sp.p, outHW[a])
+		}
+	}
+	weights, err := mulDims(sp.prefix+" weight", c, sp.out/sp.groups, sp.k[0], sp.k[1])
+	if err != nil {
+		return Footprint{}, err
+	}
+	params := weights
+	if l.noParam {
+		params = 0
+	} else if sp.bias {
+		params += int64(sp.out)
+	}
+	krows, err := mulDims(sp.prefix, sp.out/sp.groups, sp.k[0], sp.k[1])
+	if err != nil || krows > MaxDim {
+		return Footprint{}, fmt.Errorf("%s: %d×%d×%d column rows: beyond any real layer", sp.prefix, sp.out/sp.groups, sp.k[0], sp.k[1])
+	}
+	pos, err := mulDims(sp.prefix, n, h, w)
+	if err != nil {
+		return Footprint{}, err
+	}
+	out := tensor.Shape{n, sp.out, outHW[0], outHW[1]}
+	fp, err := convFootprint(sp.prefix, out, params, weights, int(krows), int(min(pos, MaxDim)), max(sp.out, c))
+	if err != nil {
+		return Footprint{}, err
+	}
+	// The sub-pixel path keeps one image's output per phase block.
+	perImage, err := mulDims(sp.prefix, sp.out, outHW[0], outHW[1])
+	if err != nil {
+		return Footprint{}, err
+	}
+	if fp.Scratch, err = addElems(sp.prefix, fp.Scratch, perImage); err != nil {
+		return Footprint{}, err
+	}
+	return fp, nil
+}
+
 func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	sp := &l.sp
 	n, c, h, w, err := convCheckInput(sp.prefix, in, dt)

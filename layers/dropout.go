@@ -60,6 +60,12 @@ func (l *Dropout) SetTraining(training bool) { l.training = training }
 func (l *Dropout) SetSeed(seed uint64) { l.pcg.Seed(seed, dropoutStream) }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: the output and the keep mask (one byte an element,
+// counted as an element).
+func (l *Dropout) Footprint(in []tensor.Shape) (Footprint, error) {
+	return sameShapeFootprint(l.prefix, in, 1)
+}
+
 func (l *Dropout) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	size, err := setupElementwise(l.prefix, in, dt)
 	if err != nil {

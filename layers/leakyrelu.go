@@ -40,6 +40,11 @@ func (l *LeakyReLU) Type() string { return "leaky_relu" }
 func (l *LeakyReLU) Params() []*Param { return nil }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: nothing but the output.
+func (l *LeakyReLU) Footprint(in []tensor.Shape) (Footprint, error) {
+	return sameShapeFootprint(l.prefix, in, 0)
+}
+
 func (l *LeakyReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	size, err := setupElementwise(l.prefix, in, dt)
 	if err != nil {

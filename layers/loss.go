@@ -100,6 +100,22 @@ func (l *SoftmaxCrossEntropy) Params() []*Param { return nil }
 func (l *SoftmaxCrossEntropy) InvalidLabels() int { return l.invalid }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: a scalar, and per pixel the max score, the sum of
+// exponentials and the label's weight (float64 each, counted as two elements).
+func (l *SoftmaxCrossEntropy) Footprint(in []tensor.Shape) (Footprint, error) {
+	if len(in) != 2 || len(in[0]) != 4 {
+		return Footprint{}, fmt.Errorf("%s: wants scores N×C×H×W and labels N×H×W, got %v", l.prefix, in)
+	}
+	if err := checkDims(l.prefix, in); err != nil {
+		return Footprint{}, err
+	}
+	px, err := mulDims(l.prefix, in[0][0], in[0][2], in[0][3])
+	if err != nil {
+		return Footprint{}, err
+	}
+	return Footprint{Out: tensor.Shape{1}, Scratch: 6 * px}, nil
+}
+
 func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkInputCount(l.prefix, in, 2); err != nil {
 		return nil, fmt.Errorf("%w (scores N×C×H×W, labels N×H×W)", err)

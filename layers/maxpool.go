@@ -138,6 +138,30 @@ func poolOutSize(in, k, s, p int, ceil bool) int {
 }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: the pooled output and the index of each output's
+// selected input.
+func (l *MaxPool) Footprint(in []tensor.Shape) (Footprint, error) {
+	out, err := l.poolGeometry.footprintShape(in)
+	if err != nil {
+		return Footprint{}, err
+	}
+	n, err := elems(l.prefix, out)
+	return Footprint{Out: out, Scratch: n}, err
+}
+
+// footprintShape is setup's output shape without changing g, its sizes checked first.
+func (g poolGeometry) footprintShape(in []tensor.Shape) (tensor.Shape, error) {
+	if err := checkDims(g.prefix, in); err != nil {
+		return nil, err
+	}
+	for _, v := range [][2]int{g.kernel, g.stride, g.pad} {
+		if v[0] > MaxDim/4 || v[1] > MaxDim/4 {
+			return nil, fmt.Errorf("%s: kernel %v, stride %v, pad %v: beyond any image", g.prefix, g.kernel, g.stride, g.pad)
+		}
+	}
+	return g.setup(in, tensor.Float32)
+}
+
 func (l *MaxPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	out, err := l.setup(in, dt)
 	if err != nil {

@@ -60,6 +60,18 @@ func (l *PReLU) Params() []*Param {
 }
 
 // Setup implements Layer. The input is N×C×… (N×C at least).
+// Footprint implements Footprinter: the output and one slope per channel (or one).
+func (l *PReLU) Footprint(in []tensor.Shape) (Footprint, error) {
+	fp, err := sameShapeFootprint(l.prefix, in, 0)
+	if err == nil {
+		fp.Params = int64(channelsOf(in[0]))
+		if l.cfg.Shared {
+			fp.Params = 1
+		}
+	}
+	return fp, err
+}
+
 func (l *PReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	n, c, plane, err := setupChannels(l.prefix, in, dt)
 	if err != nil {

@@ -88,6 +88,25 @@ func (l *Resize) CoordMap() (scale, offset [2]float64) {
 }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: the input scaled by the factor, and the tables of
+// taps per output row and column.
+func (l *Resize) Footprint(in []tensor.Shape) (Footprint, error) {
+	if len(in) != 1 || len(in[0]) != 4 {
+		return Footprint{}, fmt.Errorf("%s: wants one N×C×H×W input, got %v", l.prefix, in)
+	}
+	if err := checkDims(l.prefix, in); err != nil {
+		return Footprint{}, err
+	}
+	if l.factor[0] > MaxDim/4 || l.factor[1] > MaxDim/4 {
+		return Footprint{}, fmt.Errorf("%s: factor %v is beyond any image", l.prefix, l.factor)
+	}
+	oh, ow := in[0][2]*l.factor[0], in[0][3]*l.factor[1]
+	if oh > MaxDim || ow > MaxDim {
+		return Footprint{}, fmt.Errorf("%s: %d×%d scaled by %v is %d×%d: beyond any image", l.prefix, in[0][2], in[0][3], l.factor, oh, ow)
+	}
+	return Footprint{Out: tensor.Shape{in[0][0], in[0][1], oh, ow}, Scratch: 4 * int64(oh+ow)}, nil
+}
+
 func (l *Resize) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkInputCount(l.prefix, in, 1); err != nil {
 		return nil, err

@@ -66,6 +66,22 @@ func (l *Scale) Params() []*Param {
 }
 
 // Setup implements Layer. The input is N×C×… (N×C at least).
+// Footprint implements Footprinter: the output, and one factor (and bias) per channel
+// or for the whole tensor.
+func (l *Scale) Footprint(in []tensor.Shape) (Footprint, error) {
+	fp, err := sameShapeFootprint(l.prefix, in, 0)
+	if err == nil {
+		fp.Params = 1
+		if l.cfg.PerChannel {
+			fp.Params = int64(channelsOf(in[0]))
+		}
+		if l.cfg.Bias {
+			fp.Params *= 2
+		}
+	}
+	return fp, err
+}
+
 func (l *Scale) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	n, c, plane, err := setupChannels(l.prefix, in, dt)
 	if err != nil {

@@ -65,6 +65,12 @@ func (l *Sum) inputName(i int) string {
 }
 
 // Setup implements Layer.
+// Footprint implements Footprinter: the output, input 0's shape (Setup checks the others
+// agree).
+func (l *Sum) Footprint(in []tensor.Shape) (Footprint, error) {
+	return sameShapeFootprint(l.prefix, in, 0)
+}
+
 func (l *Sum) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if len(in) < 2 {
 		return nil, fmt.Errorf("%s: needs at least 2 inputs, got %d", l.prefix, len(in))

@@ -102,7 +102,9 @@ func batchTensors(b *fcndata.Batch) (x, y *tensor.Dense) {
 // EvaluateWeights builds exp's model, loads weights from path (a safetensors file, a
 // checkpoint folder or a run folder; see LoadModelWeights) and evaluates it on the split
 // which ("val" or "train") names. It returns the result and the file the weights came from.
-func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which string) (EvalResult, string, error) {
+// The model's memory estimate is checked against maxMemory (0: the memory available)
+// before it is built.
+func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which string, maxMemory int64) (EvalResult, string, error) {
 	split := SplitName(exp, which)
 	ds, err := fcndata.Open(exp.Data, split)
 	if err != nil {
@@ -116,6 +118,9 @@ func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which s
 		return EvalResult{}, "", err
 	}
 	bs := min(EvalBatchSize(exp), ds.Len())
+	if err := CheckInference(exp, bs, first.H, first.W, maxMemory); err != nil {
+		return EvalResult{}, "", err
+	}
 	g, err := BuildModel(exp, bs, first.H, first.W, tensor.Float32)
 	if err != nil {
 		return EvalResult{}, "", fmt.Errorf("model for %d×%d images: %w", first.H, first.W, err)

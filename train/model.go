@@ -23,29 +23,39 @@ const (
 // "loss" reads them and the labels. Parameters are allocated but not initialised: call
 // Graph.Init.
 func BuildModel(exp *configs.Experiment, n, h, w int, dt tensor.Dtype) (*autodiff.Graph, error) {
+	inputs, nodes, err := modelNodes(exp, n, h, w, dt)
+	if err != nil {
+		return nil, err
+	}
+	return autodiff.Build(inputs, nodes, dt)
+}
+
+// modelNodes are the graph inputs and nodes BuildModel builds from; making them
+// allocates nothing.
+func modelNodes(exp *configs.Experiment, n, h, w int, dt tensor.Dtype) ([]autodiff.InputSpec, []autodiff.Node, error) {
 	var nodes []autodiff.Node
 	for i := range exp.Model.Layers {
 		spec := &exp.Model.Layers[i]
 		built, err := BuildLayer(spec, exp.Model.Classes)
 		if err != nil {
-			return nil, fmt.Errorf("model.layers[%d] (%s): %w", i, spec.Name, err)
+			return nil, nil, fmt.Errorf("model.layers[%d] (%s): %w", i, spec.Name, err)
 		}
 		nodes = append(nodes, built...)
 	}
 	loss, err := lossOptions(exp)
 	if err != nil {
-		return nil, fmt.Errorf("loss: %w", err)
+		return nil, nil, fmt.Errorf("loss: %w", err)
 	}
 	built, err := buildNodes(layers.LossType, LossNode, []string{exp.Model.Output(), InputLabel}, loss, exp.Model.Classes)
 	if err != nil {
-		return nil, fmt.Errorf("loss: %w", err)
+		return nil, nil, fmt.Errorf("loss: %w", err)
 	}
 	nodes = append(nodes, built...)
 	inputs := []autodiff.InputSpec{
 		{Name: InputData, Shape: tensor.Shape{n, 3, h, w}, Dtype: dt},
 		{Name: InputLabel, Shape: tensor.Shape{n, h, w}, Dtype: tensor.Int32},
 	}
-	return autodiff.Build(inputs, nodes, dt)
+	return inputs, nodes, nil
 }
 
 // BuildLayer makes the graph node(s) of one layer of a model with that many classes,

@@ -50,6 +50,9 @@ type Options struct {
 	// Out receives progress, evaluation results and notices (nil: discarded).
 	Out      io.Writer
 	Progress ProgressMode
+	// MaxMemory, when > 0, is the most the run may need (--max-memory); 0 means the
+	// memory available now (see Available). The estimate is checked before allocating.
+	MaxMemory int64
 }
 
 // Result is what a run did.
@@ -199,6 +202,21 @@ func (t *trainer) setup(ctx context.Context) error {
 	}
 	if exp.Train.BatchSize > train.Len() {
 		return fmt.Errorf("train.batch_size %d exceeds the %d images of split %q", exp.Train.BatchSize, train.Len(), exp.Data.TrainSplit)
+	}
+
+	// The memory the run will need, from shapes alone, before the loader or the model
+	// allocates anything.
+	h, w, err := TrainInputSize(exp, train)
+	if err != nil {
+		return err
+	}
+	est, err := EstimateTraining(exp, exp.Train.BatchSize, h, w, train.Len()+t.val.Len())
+	if err != nil {
+		return fmt.Errorf("%s: model (for %d×3×%d×%d batches): %w", exp.Source, exp.Train.BatchSize, h, w, err)
+	}
+	if err := CheckMemory(fmt.Sprintf("%s: training %s on %d×3×%d×%d batches of %d samples", exp.Source, exp.Name, exp.Train.BatchSize, h, w, train.Len()), est.Total, t.opts.MaxMemory, est.Detail(),
+		"lower train.batch_size or the image size (data.transforms.crop), make that layer smaller, or use fewer samples"); err != nil {
+		return err
 	}
 
 	t.seed = exp.Train.Seed

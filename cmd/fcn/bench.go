@@ -80,7 +80,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", 8, "images per batch (the workloads are defined for 8; smaller is for quick checks)")
 	asJSON := fs.Bool("json", false, "print a JSON array of results instead of tables")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	maxMem := addMaxMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	limit, err := maxMemory(*maxMem)
+	if err != nil {
 		return err
 	}
 	switch {
@@ -100,6 +105,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--only: unknown workload %q (want W1, W2, W3 or W4)", id)
 		}
 		want[id] = true
+	}
+	if err := checkBenchMemory(*batch, want, limit); err != nil {
+		return err
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*threads))
 	if *cpuProfile != "" {
@@ -531,5 +539,49 @@ func writeBenchTables(w io.Writer, results []benchResult, threads int, o benchOp
 		return err
 	}
 	fmt.Fprintf(w, "\n(the rest of that step, %.2f ms, is the optimiser and the graph's own work: zeroing gradients, the SGD update)\n", math.Max(0, step.BreakdownStepMS-f-b))
+	return nil
+}
+
+// checkBenchMemory refuses a --batch whose workloads would not fit, before any is built:
+// a layer workload holds its input, output, their gradients, a random input, the
+// parameters with gradients and the layer's working memory; W4 is a training step.
+func checkBenchMemory(batch int, want map[string]bool, limit int64) error {
+	for _, w := range benchLayerWorkloads(batch) {
+		if !want[w.id] {
+			continue
+		}
+		for _, pass := range w.passes {
+			l, err := w.build(pass)
+			if err != nil {
+				return err
+			}
+			fp, err := l.(layers.Footprinter).Footprint([]tensor.Shape{w.in})
+			if err != nil {
+				return fmt.Errorf("%s with --batch %d: %w", w.id, batch, err)
+			}
+			in, out := float64(w.in.TotalSize()), 1.0
+			for _, d := range fp.Out {
+				out *= float64(d)
+			}
+			need := 4*(3*in+2*out+2*float64(fp.Params)+float64(fp.Scratch)) + train.RuntimeOverhead
+			if need > 1<<62 {
+				need = 1 << 62
+			}
+			if err := train.CheckMemory(fmt.Sprintf("fcn bench %s %s with --batch %d", w.id, pass, batch), int64(need), limit, "", "lower --batch"); err != nil {
+				return err
+			}
+		}
+	}
+	if want["W4"] {
+		exp, err := configs.LoadModel("fcn16s-tiny", nil, nil)
+		if err != nil {
+			return err
+		}
+		e, err := train.EstimateTraining(exp, batch, 128, 128, 0)
+		if err != nil {
+			return fmt.Errorf("W4 with --batch %d: %w", batch, err)
+		}
+		return train.CheckMemory(fmt.Sprintf("fcn bench W4 with --batch %d", batch), e.Total, limit, e.Detail(), "lower --batch")
+	}
 	return nil
 }

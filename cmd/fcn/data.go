@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fcn-dev/fcn/train"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/fcn-dev/fcn/configs"
@@ -45,8 +47,28 @@ func runDataSynth(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	classes := fs.Int("classes", def.Classes, "classes, background included")
 	quality := fs.Int("quality", 95, "JPEG quality (1-100)")
 	force := fs.Bool("force", false, "write into --out even if it is not empty (files of the same names are replaced)")
+	maxMem := addMaxMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	limit, err := maxMemory(*maxMem)
+	if err != nil {
+		return err
+	}
+	// Each worker holds one scene: a float32 RGB image, its labels, and the encoders'
+	// buffers (counted as much again).
+	if *size > 1<<20 {
+		return fmt.Errorf("--size %d: an image side of at most %d pixels", *size, 1<<20)
+	}
+	if *size > 0 {
+		px := int64(*size) * int64(*size)
+		// and the ids of both splits (a string each).
+		scenes := int64(runtime.GOMAXPROCS(0)) * px * 2 * (3*4 + 4)
+		ids := 48 * (int64(max(0, *n)) + int64(max(0, *nVal, *n/4)))
+		detail := fmt.Sprintf("%s for the scenes being written, %s for the ids", train.FormatBytes(scenes), train.FormatBytes(ids))
+		if err := train.CheckMemory(fmt.Sprintf("fcn data synth --n %d --size %d", *n, *size), scenes+ids+train.RuntimeOverhead, limit, detail, "lower --n or --size"); err != nil {
+			return err
+		}
 	}
 	if *out == "" {
 		return errors.New("--out: required (the folder to write)")

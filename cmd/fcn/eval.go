@@ -31,7 +31,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	runDir, ckpt := addWeightsFlags(fs)
 	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
 	split := fs.String("split", "val", "split to evaluate: val or train")
+	maxMem := addMaxMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	limit, err := maxMemory(*maxMem)
+	if err != nil {
 		return err
 	}
 	if *split != "val" && *split != "train" {
@@ -45,7 +50,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	res, src, err := train.EvaluateWeights(ctx, exp, weights, *split)
+	res, src, err := train.EvaluateWeights(ctx, exp, weights, *split, limit)
 	if err != nil {
 		return err
 	}

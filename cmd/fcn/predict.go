@@ -37,7 +37,12 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	output := fs.String("output", "", "folder for the masks and overlays (required)")
 	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
 	scores := fs.Bool("scores", false, "also write <name>.scores.safetensors with the normalised input and the raw scores")
+	maxMem := addMaxMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	limit, err := maxMemory(*maxMem)
+	if err != nil {
 		return err
 	}
 	weights, err := weightsSource(*runDir, *ckptFlag, false)
@@ -70,6 +75,15 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		// The size from the header first: the model for an image too large for memory is
+		// refused before the image or the model is allocated.
+		h, w, err := data.ImageFileSize(f)
+		if err != nil {
+			return err
+		}
+		if err := train.CheckInference(exp, 1, h, w, limit); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
 		}
 		img, h, w, err := data.ReadImageFile(f)
 		if err != nil {

@@ -32,7 +32,12 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	config, sets := addExperimentFlags(fs, "experiment: a shipped name or a YAML file (default \"default\")")
 	input := fs.String("input", "", "input size HxW, e.g. 500x500")
 	batch := fs.Int("batch", 0, "images per batch (default train.batch_size)")
+	maxMem := addMaxMemoryFlag(fs)
 	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	limit, err := maxMemory(*maxMem)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -52,6 +57,19 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if n < 1 {
 		return fmt.Errorf("--batch must be ≥ 1, got %d", n)
+	}
+	// The estimates come from shapes alone; the summary itself builds the model for
+	// inference, so that must fit before it is built.
+	trainEst, err := train.EstimateTraining(exp, n, h, w, 0)
+	if err != nil {
+		return fmt.Errorf("%s for a %d×%d input: %w", exp.Source, h, w, err)
+	}
+	inferEst, err := train.EstimateInference(exp, n, h, w)
+	if err != nil {
+		return fmt.Errorf("%s for a %d×%d input: %w", exp.Source, h, w, err)
+	}
+	if err := train.CheckInference(exp, n, h, w, limit); err != nil {
+		return err
 	}
 	g, err := train.BuildModel(exp, n, h, w, tensor.Float32)
 	if err != nil {
@@ -84,6 +102,7 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(crops) > 0 {
 		fmt.Fprintf(stdout, "crop offsets: %s\n", strings.Join(crops, "; "))
 	}
+	writeMemory(stdout, trainEst, inferEst)
 	return nil
 }
 

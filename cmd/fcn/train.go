@@ -65,6 +65,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	progress := fs.String("progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, plain, off")
 	tensorboard := fs.Bool("tensorboard", false, "also write TensorBoard event files into the run folder (log.tensorboard=true)")
 	boardOpts := addBoardFlags(fs, "the run folder's parent")
+	maxMem := addMaxMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,7 +86,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--init-from-partial needs --init-from")
 	}
 
-	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode}
+	limit, err := maxMemory(*maxMem)
+	if err != nil {
+		return err
+	}
+	opts := train.Options{MaxMemory: limit, OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode}
 	var exp *configs.Experiment
 	if resume.set {
 		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {
