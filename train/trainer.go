@@ -50,6 +50,8 @@ type Options struct {
 	// Out receives progress, evaluation results and notices (nil: discarded).
 	Out      io.Writer
 	Progress ProgressMode
+	// Comm makes the run one rank of a data-parallel job (see parallel.go); nil: one process.
+	Comm Comm
 }
 
 // Result is what a run did.
@@ -89,6 +91,7 @@ type trainer struct {
 	lastCkpt  string
 	log       *metricsLog
 	prog      *progress
+	par       *parallel
 }
 
 // Run trains exp, writing the run folder opts.OutDir: config.yaml (the resolved
@@ -121,6 +124,16 @@ func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, e
 	if t.out == nil {
 		t.out = io.Discard
 	}
+	var err error
+	if t.par, err = newParallel(opts.Comm, exp); err != nil {
+		return nil, err
+	}
+	if err := t.par.startCheck(exp, opts); err != nil {
+		return nil, err
+	}
+	if !t.par.isRoot() {
+		t.out = io.Discard
+	}
 	if err := t.setup(ctx); err != nil {
 		if t.loader != nil {
 			t.loader.Close()
@@ -129,7 +142,11 @@ func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, e
 	}
 	defer t.loader.Close()
 	defer t.log.Close()
-	return t.loop(ctx)
+	res, err := t.loop(ctx)
+	if err == nil && t.par.sharded() {
+		err = t.par.comm.Barrier() // rank 0 has written what res names
+	}
+	return res, err
 }
 
 // setup checks everything and prepares the run: datasets, loader, model, optimiser,
@@ -158,7 +175,7 @@ func (t *trainer) setup(ctx context.Context) error {
 			return fmt.Errorf("cannot resume: %s is at step %d, past train.steps %d", ck.Dir, ck.State.Step, exp.Train.Steps)
 		}
 	}
-	if !t.isResume() {
+	if !t.isResume() && t.par.isRoot() {
 		if err := checkFreshRunDir(t.runDir); err != nil {
 			return err
 		}
@@ -190,6 +207,9 @@ func (t *trainer) setup(ctx context.Context) error {
 		t.pos = fcndata.Position{Epoch: ck.State.Loader.Epoch, Index: ck.State.Loader.Index}
 	}
 	lopts := exp.Data.TrainLoaderOptions(exp.Train.BatchSize, exp.Train.Workers, loaderSeed, t.pos)
+	if t.par.sharded() {
+		lopts.Shard = t.par.trainShard
+	}
 	// The loader must not stop with ctx: the step under way when a stop is requested is
 	// finished first. Close stops it.
 	if t.loader, err = fcndata.NewLoader(context.WithoutCancel(ctx), train, lopts); err != nil {
@@ -199,8 +219,12 @@ func (t *trainer) setup(ctx context.Context) error {
 		return fmt.Errorf("loading the first training batch: %w", err)
 	}
 	b := t.pending
-	if t.g, err = BuildModel(exp, b.N, b.H, b.W, tensor.Float32); err != nil {
-		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, b.N, b.C, b.H, b.W, err)
+	bn, bh, bw, err := t.par.modelShape(b, train)
+	if err != nil {
+		return err
+	}
+	if t.g, err = BuildModel(exp, bn, bh, bw, tensor.Float32); err != nil {
+		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, bn, b.C, bh, bw, err)
 	}
 	if t.sgd, err = NewSGD(SGDConfigFor(exp.Optim), sgdParams(t.g)); err != nil {
 		return err
@@ -216,6 +240,9 @@ func (t *trainer) setup(ctx context.Context) error {
 		}
 	}
 	t.g.SetTraining(true)
+	if !t.par.isRoot() {
+		return t.setupNonRoot(ck)
+	}
 
 	if err := os.MkdirAll(t.runDir, 0o755); err != nil {
 		return fmt.Errorf("run folder: %w", err)
@@ -241,7 +268,10 @@ func (t *trainer) setup(ctx context.Context) error {
 		t.prog.message("resuming from %s (step %d of %d)", ck.Dir, t.step, exp.Train.Steps)
 	} else {
 		t.prog.message("training %s: %d steps of %d×%d images (batch %d × iter_size %d), %d parameters; run folder %s",
-			exp.Name, exp.Train.Steps, b.H, b.W, exp.Train.BatchSize, exp.Train.IterSize, t.g.Summary().Params, t.runDir)
+			exp.Name, exp.Train.Steps, bh, bw, exp.Train.BatchSize, exp.Train.IterSize, t.g.Summary().Params, t.runDir)
+	}
+	if t.par.sharded() {
+		t.prog.message("%s", t.par.describe())
 	}
 	return nil
 }
@@ -289,7 +319,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 	}
 	for !interrupted && t.step < total {
-		if ctx.Err() != nil {
+		stop, err := t.par.stopRequested(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if stop {
 			interrupted = true
 			break
 		}
@@ -337,6 +371,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	t.prog.close()
 	res.Checkpoint = t.lastCkpt
 	res.Model = filepath.Join(t.runDir, ModelFile)
+	if !t.par.isRoot() {
+		return res, nil
+	}
 	if err := WriteModel(t.g, res.Model); err != nil {
 		return nil, err
 	}
@@ -362,6 +399,9 @@ func (t *trainer) nextBatch() (*fcndata.Batch, error) {
 // trainStep does update t.step (0-based): iter_size forward/backward passes, then SGD.
 // It returns the mean loss and the rate used.
 func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
+	if t.par.sharded() {
+		return t.trainStepSharded(ctx)
+	}
 	iter := t.exp.Train.IterSize
 	t.g.SetSeed(t.seed, uint64(t.step))
 	t.g.ZeroGrad()
@@ -396,7 +436,7 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 func (t *trainer) evaluate(ctx context.Context) error {
 	split := SplitName(t.exp, t.exp.Eval.Split)
 	start := time.Now()
-	res, err := Evaluate(ctx, t.g, t.exp, t.val, EvalBatchSize(t.exp), t.exp.Train.Workers)
+	res, err := t.par.evaluate(ctx, t.g, t.exp, t.val, EvalBatchSize(t.exp), t.exp.Train.Workers)
 	t.g.SetTraining(true)
 	if err != nil {
 		return err
@@ -415,6 +455,10 @@ func (t *trainer) evaluate(ctx context.Context) error {
 
 // checkpoint saves the state after t.step updates.
 func (t *trainer) checkpoint() error {
+	if !t.par.isRoot() {
+		t.savedStep = t.step
+		return nil
+	}
 	ck, err := t.snapshot()
 	if err != nil {
 		return err
