@@ -51,8 +51,9 @@ func (r *resumeFlag) IsBoolFlag() bool { return true }
 // OptionalValue lets parseArgs give --resume the next argument (see optionalValue).
 func (r *resumeFlag) OptionalValue() bool { return true }
 
-// runTrain is `fcn train`.
-func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// trainCommand is `fcn train`, as one rank of a data-parallel job when comm is not nil
+// (see runTrain in train_mpi.go).
+func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, comm train.Comm) error {
 	fs := newFlagSet("fcn train", trainUsage, stderr)
 	config, sets := addExperimentFlags(fs, "experiment: a shipped name ("+strings.Join(configs.Names(), ", ")+") or a YAML file (default \"default\")")
 	out := fs.String("out", "", "run folder (default runs/<experiment>-<time>)")
@@ -79,7 +80,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--init-from-partial needs --init-from")
 	}
 
-	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode}
+	opts := train.Options{OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode, Comm: comm}
 	var exp *configs.Experiment
 	if resume.set {
 		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {
