@@ -1,0 +1,251 @@
+//go:build mpi
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/train"
+)
+
+// These tests run real Open MPI jobs whose ranks are this test binary acting as fcn
+// (asMainEnv): go test -tags mpi ./cmd/fcn -run MPI (as .ci/run does).
+
+// mpirunFCN returns `mpirun -np np fcn args...`; with mpmd, the second half of the ranks
+// run args2 instead (MPMD ":" syntax), np/2 each.
+func mpirunFCN(t *testing.T, np int, args []string, args2 []string) *exec.Cmd {
+	t.Helper()
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		t.Skip("mpirun not found: install openmpi-bin and libopenmpi-dev (apt-get) to run the MPI tests")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--allow-run-as-root", "--oversubscribe", "-x", asMainEnv}
+	var a []string
+	if args2 == nil {
+		a = append(append(base, "-np", strconv.Itoa(np), exe), args...)
+	} else {
+		a = append(append(base, "-np", strconv.Itoa(np/2), exe), args...)
+		a = append(append(a, ":", "-np", strconv.Itoa(np-np/2), exe), args2...)
+	}
+	cmd := exec.Command(mpirun, a...)
+	cmd.Env = append(os.Environ(), asMainEnv+"=1")
+	return cmd
+}
+
+func mpirunOK(t *testing.T, np int, args ...string) string {
+	t.Helper()
+	out, err := mpirunFCN(t, np, args, nil).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mpirun -np %d fcn %s: %v\n%s", np, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func tinyOf(t *testing.T, sets ...string) *configs.Experiment {
+	t.Helper()
+	exp, err := configs.Parse("tiny.yaml", "tiny", []byte(tinyExperiment), sets, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
+// TestMPITrainMatches: np=2 under mpirun gives bit for bit the model of the in-process
+// ranks (train.LocalComms: sums r0 + r1, as MPI_Allreduce of two ranks), twice, and
+// within 1e-5 relative the model of one process with the same passes.
+func TestMPITrainMatches(t *testing.T) {
+	cfg := writeTiny(t)
+	sets := []string{"--set", "train.batch_size=4", "--set", "train.iter_size=1", "--progress", "off"}
+	var first []byte
+	for i := range 2 {
+		dir := filepath.Join(t.TempDir(), "run")
+		out := mpirunOK(t, 2, append([]string{"train", "--config", cfg, "--out", dir}, sets...)...)
+		if n := strings.Count(out, "done: 6 steps"); n != 1 {
+			t.Errorf("the job printed its result %d times, want once (rank 0):\n%s", n, out)
+		}
+		m := mustRead(t, filepath.Join(dir, train.ModelFile))
+		if i == 0 {
+			first = m
+		} else if !bytes.Equal(first, m) {
+			t.Fatal("two np=2 runs under mpirun differ")
+		}
+	}
+
+	local := t.TempDir()
+	comms := train.LocalComms(2)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[r] = train.Run(context.Background(), tinyOf(t, "train.batch_size=4", "train.iter_size=1"), train.Options{OutDir: local, Comm: comms[r]})
+			if errs[r] != nil {
+				comms[r].Abort(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if !bytes.Equal(first, mustRead(t, filepath.Join(local, train.ModelFile))) {
+		t.Error("np=2 under mpirun and np=2 in process differ")
+	}
+
+	one := t.TempDir()
+	if _, err := train.Run(context.Background(), tinyOf(t, "train.batch_size=2", "train.iter_size=2"), train.Options{OutDir: one}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := readTensors(t, filepath.Join(local, train.ModelFile)), readTensors(t, filepath.Join(one, train.ModelFile))
+	for name, bv := range b {
+		var diff, scale float64
+		for i := range bv {
+			diff = max(diff, math.Abs(float64(a[name][i])-float64(bv[i])))
+			scale = max(scale, math.Abs(float64(bv[i])))
+		}
+		// Below 1e-3 a tensor is a numerical zero (conv2's bias before batch norm).
+		if (scale >= 1e-3 && diff > 1e-5*scale) || (scale < 1e-3 && diff > 1e-7) {
+			t.Errorf("%s: np=2 and np=1 (batch 2 × 2) differ by %.3g (scale %.3g)", name, diff, scale)
+		}
+	}
+}
+
+func readTensors(t *testing.T, path string) map[string][]float32 {
+	t.Helper()
+	f, err := checkpoints.ReadSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]float32{}
+	for _, x := range f.Tensors {
+		m[x.Name] = x.Data
+	}
+	return m
+}
+
+// rankPID finds the process of rank rank among mpirun's children.
+func rankPID(mpirunPID, rank int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(mpirunPID) + "/task/" + strconv.Itoa(mpirunPID) + "/children")
+	if err != nil {
+		return 0
+	}
+	for _, f := range strings.Fields(string(b)) {
+		env, err := os.ReadFile("/proc/" + f + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == "OMPI_COMM_WORLD_RANK="+strconv.Itoa(rank) {
+				pid, _ := strconv.Atoi(f)
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// TestMPIRankKilled kills rank 1 mid-run: mpirun and rank 0 end within 30 s, saying
+// which rank died; the newest checkpoint is intact, resumes under np=2 to the
+// uninterrupted np=2 run's final weights bit for bit, and resumes under np=1.
+func TestMPIRankKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs MPI jobs for several seconds")
+	}
+	cfg := writeTiny(t)
+	sets := []string{"--set", "train.batch_size=4", "--set", "train.iter_size=1", "--set", "train.steps=2000",
+		"--set", "eval.every=500", "--set", "checkpoint.every=10", "--set", "checkpoint.keep=2", "--progress", "off"}
+	ref := filepath.Join(t.TempDir(), "ref")
+	mpirunOK(t, 2, append([]string{"train", "--config", cfg, "--out", ref}, sets...)...)
+	want := mustRead(t, filepath.Join(ref, train.ModelFile))
+
+	dir := filepath.Join(t.TempDir(), "run")
+	cmd := mpirunFCN(t, 2, append([]string{"train", "--config", cfg, "--out", dir}, sets...), nil)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for latestStep(dir) < 50 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	pid := rankPID(cmd.Process.Pid, 1)
+	if pid == 0 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("rank 1's process not found under mpirun (pid %d)\n%s", cmd.Process.Pid, out.String())
+	}
+	killed := time.Now()
+	syscall.Kill(pid, syscall.SIGKILL)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("job ended %v after rank 1 was killed: %v", time.Since(killed).Round(time.Millisecond), err)
+		if err == nil {
+			t.Fatalf("the job succeeded although rank 1 was killed\n%s", out.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the job was still running 30 s after rank 1 was killed\n%s", out.String())
+	}
+	if s := out.String(); !strings.Contains(s, "rank 1") || !strings.Contains(s, "signal 9") {
+		t.Errorf("the job's output does not say that rank 1 died:\n%s", s)
+	}
+	ck, _, _, err := checkpoints.LoadLatestIntact(dir)
+	if err != nil {
+		t.Fatalf("after the kill: %v", err)
+	}
+	if ck.State.Step >= 2000 {
+		t.Fatalf("the run had finished (step %d) before the kill", ck.State.Step)
+	}
+	t.Logf("newest checkpoint: step %d", ck.State.Step)
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	mpirunOK(t, 2, "train", "--out", dir, "--resume", "--progress", "off")
+	if !bytes.Equal(want, mustRead(t, filepath.Join(dir, train.ModelFile))) {
+		t.Error("resumed under np=2 after the kill: final weights differ from the uninterrupted np=2 run")
+	}
+	if code, o, e := execFCN(t, "train", "--out", copyDir, "--resume", "--progress", "off"); code != 0 {
+		t.Errorf("resume of the np=2 checkpoint under np=1: exit %d\n%s\n%s", code, o, e)
+	}
+}
+
+// TestMPIRefusesMismatch: ranks started with different experiments are refused at
+// start-up, every rank saying why, before anything is written.
+func TestMPIRefusesMismatch(t *testing.T) {
+	cfg := writeTiny(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	a := []string{"train", "--config", cfg, "--out", dir, "--set", "train.iter_size=1"}
+	out, err := mpirunFCN(t, 2, a, append(append([]string{}, a...), "--set", "train.seed=8")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "rank(s) 1 resolved a different experiment") {
+		t.Errorf("different train.seed on rank 1: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("a refused job wrote %s", dir)
+	}
+	out, err = mpirunFCN(t, 2, []string{"train", "--config", cfg, "--out", dir, "--set", "train.batch_size=3", "--set", "train.iter_size=1"}, nil).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "cannot be split evenly over 2 ranks") {
+		t.Errorf("batch 3 over 2 ranks: %v\n%s", err, out)
+	}
+}
