@@ -247,6 +247,7 @@ func (t *trainer) trainStepSharded(ctx context.Context) (loss, lr float64, err e
 	t.g.ZeroGrad()
 	bn := newBNSync(t.g)
 	first := true
+	pass := 0 // this rank's passes so far
 	var sum float64
 	for k := range p.iter {
 		b, err := t.nextBatch()
@@ -272,9 +273,12 @@ func (t *trainer) trainStepSharded(ctx context.Context) (loss, lr float64, err e
 				return 0, 0, fmt.Errorf("step %d of %d: the loss is %v on rank %d (batch %d of the step, images %s …): training diverged; lower optim.lr or check the data",
 					t.step+1, t.exp.Train.Steps, l, p.rank, k+1, b.IDs[lo])
 			}
+			t.grads.before(t.g, pass)
 			if err := t.g.Backward(ctx); err != nil {
 				return 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
 			}
+			t.grads.after(t.g, pass)
+			pass++
 			bn.record()
 			sum += l
 		}

@@ -181,10 +181,12 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 		np            int
 		batch, iter   int
 		batch1, iter1 int
+		exact         bool // one pass a rank: the sums are those of one process, bit for bit
 	}{
-		{2, 4, 1, 2, 2}, // the np=2 batch 16 against batch 8 × 2, scaled down
-		{2, 4, 2, 4, 2},
-		{3, 3, 2, 1, 6},
+		{2, 4, 1, 2, 2, true}, // the np=2 batch 16 against batch 8 × 2, scaled down
+		{2, 4, 2, 4, 2, true},
+		{3, 3, 1, 1, 3, true},
+		{3, 3, 2, 1, 6, false}, // two passes a rank: (g₁+g₂)+(g₃+g₄)+… against ((g₁+g₂)+g₃)+…
 	}
 	for _, c := range cases {
 		name := fmt.Sprintf("np%d_b%dx%d", c.np, c.batch, c.iter)
@@ -196,6 +198,9 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 			a, b := readModel(t, filepath.Join(dirN, ModelFile)), readModel(t, filepath.Join(dir1, ModelFile))
 			rel, at, tiny := maxRelDiff(t, a, b)
 			t.Logf("max relative difference %.3g (%s); numerically zero tensors differ by %.3g", rel, at, tiny)
+			if c.exact && !bytes.Equal(readFile(t, filepath.Join(dirN, ModelFile)), readFile(t, filepath.Join(dir1, ModelFile))) {
+				t.Errorf("np=%d batch %d × %d against np=1 batch %d × %d: not bit-identical", c.np, c.batch, c.iter, c.batch1, c.iter1)
+			}
 			if rel > 1e-5 || tiny > 1e-7 {
 				t.Errorf("np=%d batch %d × %d against np=1 batch %d × %d: weights differ by %.3g relative (%s)", c.np, c.batch, c.iter, c.batch1, c.iter1, rel, at)
 			}

@@ -92,6 +92,7 @@ type trainer struct {
 	log       *metricsLog
 	prog      *progress
 	par       *parallel
+	grads     passGrads
 }
 
 // Run trains exp, writing the run folder opts.OutDir: config.yaml (the resolved
@@ -420,9 +421,11 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 			return 0, 0, fmt.Errorf("step %d of %d: the loss is %v (batch %d of the step, images %s …): training diverged; lower optim.lr or check the data",
 				t.step+1, t.exp.Train.Steps, l, k+1, b.IDs[0])
 		}
+		t.grads.before(t.g, k)
 		if err := t.g.Backward(ctx); err != nil {
 			return 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
 		}
+		t.grads.after(t.g, k)
 		sum += l
 		t.pos, t.epoch = b.Next, b.Epoch
 	}

@@ -249,3 +249,59 @@ func TestMPIRefusesMismatch(t *testing.T) {
 		t.Errorf("batch 3 over 2 ranks: %v\n%s", err, out)
 	}
 }
+
+// TestMPIDefaultExperiment (MPI_TEST_DEFAULT_EXPERIMENT=1; minutes): the default experiment for
+// 200 steps under mpirun -np 2 (batch 16: 8 images a rank, one thread each) against one
+// process with batch 8 × iter_size 2 (two threads): final weights within 1e-5 relative.
+// It also times one process with the default batch 16 on two threads, the README's
+// scaling figures.
+func TestMPIDefaultExperiment(t *testing.T) {
+	if os.Getenv("MPI_TEST_DEFAULT_EXPERIMENT") != "1" {
+		t.Skip("set MPI_TEST_DEFAULT_EXPERIMENT=1 to train the default experiment three times (minutes)")
+	}
+	steps := []string{"--set", "train.steps=200", "--progress", "off"}
+	timed := func(name string, cmd *exec.Cmd) time.Duration {
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		d := time.Since(start)
+		t.Logf("%s: %v (%.0f ms a step, evaluation and start-up included)", name, d.Round(time.Millisecond), float64(d.Milliseconds())/200)
+		return d
+	}
+	np2 := filepath.Join(t.TempDir(), "np2")
+	cmd := mpirunFCN(t, 2, append([]string{"train", "--out", np2}, steps...), nil)
+	cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	cmd.Args = append(cmd.Args[:1], append([]string{"-x", "GOMAXPROCS"}, cmd.Args[1:]...)...)
+	t2 := timed("np=2 × 1 thread, batch 16", cmd)
+
+	np1 := filepath.Join(t.TempDir(), "np1")
+	cmd = fcnProcess(t, append([]string{"train", "--out", np1, "--set", "train.batch_size=8", "--set", "train.iter_size=2"}, steps...)...)
+	cmd.Env = append(cmd.Env, "GOMAXPROCS=2")
+	timed("np=1 × 2 threads, batch 8 × iter_size 2", cmd)
+
+	base := filepath.Join(t.TempDir(), "base")
+	cmd = fcnProcess(t, append([]string{"train", "--out", base}, steps...)...)
+	cmd.Env = append(cmd.Env, "GOMAXPROCS=2")
+	t1 := timed("np=1 × 2 threads, batch 16", cmd)
+	t.Logf("scaling efficiency of 2 ranks against 1 process of 2 threads: %.2f", t1.Seconds()/t2.Seconds())
+
+	a, b := readTensors(t, filepath.Join(np2, train.ModelFile)), readTensors(t, filepath.Join(np1, train.ModelFile))
+	worst, at, tiny := 0.0, "", 0.0
+	for name, bv := range b {
+		var diff, scale float64
+		for i := range bv {
+			diff = max(diff, math.Abs(float64(a[name][i])-float64(bv[i])))
+			scale = max(scale, math.Abs(float64(bv[i])))
+		}
+		if scale < 1e-3 {
+			tiny = max(tiny, diff)
+		} else if diff/scale > worst {
+			worst, at = diff/scale, name
+		}
+	}
+	t.Logf("np=2 against np=1 batch 8 × 2 after 200 steps: max relative difference %.3g (%s); numerically zero tensors differ by at most %.3g", worst, at, tiny)
+	if worst > 1e-5 || tiny > 1e-7 {
+		t.Errorf("np=2 and np=1 differ by %.3g relative (%s), %.3g absolute on numerical zeros", worst, at, tiny)
+	}
+}
