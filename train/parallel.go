@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/fcn-dev/fcn/autodiff"
 	"github.com/fcn-dev/fcn/checkpoints"
@@ -158,8 +159,12 @@ func runDigest(exp *configs.Experiment, opts Options) string {
 }
 
 // BuildID identifies the running code: the sha256 of the executable, else the module's
-// VCS revision.
-func BuildID() string {
+// VCS revision. It is computed once (the executable does not change under a process).
+func BuildID() string { return buildID() }
+
+var buildID = sync.OnceValue(computeBuildID)
+
+func computeBuildID() string {
 	if exe, err := os.Executable(); err == nil {
 		if f, err := os.Open(exe); err == nil {
 			defer f.Close()
