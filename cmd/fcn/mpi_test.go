@@ -162,9 +162,10 @@ func rankPID(mpirunPID, rank int) int {
 	return 0
 }
 
-// TestMPIRankKilled kills rank 1 mid-run: mpirun and rank 0 end within 30 s, saying
-// which rank died; the newest checkpoint is intact, resumes under np=2 to the
-// uninterrupted np=2 run's final weights bit for bit, and resumes under np=1.
+// TestMPIRankKilled kills rank 1, then (another run) rank 0, mid-run: the job ends
+// within 30 s, mpirun saying which rank died; the newest checkpoint is intact, resumes
+// under np=2 to the uninterrupted np=2 run's final weights bit for bit, and (after the
+// first kill) resumes under np=1.
 func TestMPIRankKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs MPI jobs for several seconds")
@@ -176,58 +177,62 @@ func TestMPIRankKilled(t *testing.T) {
 	mpirunOK(t, 2, append([]string{"train", "--config", cfg, "--out", ref}, sets...)...)
 	want := mustRead(t, filepath.Join(ref, train.ModelFile))
 
-	dir := filepath.Join(t.TempDir(), "run")
-	cmd := mpirunFCN(t, 2, append([]string{"train", "--config", cfg, "--out", dir}, sets...), nil)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for latestStep(dir) < 50 && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
-	pid := rankPID(cmd.Process.Pid, 1)
-	if pid == 0 {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("rank 1's process not found under mpirun (pid %d)\n%s", cmd.Process.Pid, out.String())
-	}
-	killed := time.Now()
-	syscall.Kill(pid, syscall.SIGKILL)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		t.Logf("job ended %v after rank 1 was killed: %v", time.Since(killed).Round(time.Millisecond), err)
-		if err == nil {
-			t.Fatalf("the job succeeded although rank 1 was killed\n%s", out.String())
+	for _, victim := range []int{1, 0} {
+		dir := filepath.Join(t.TempDir(), "run")
+		cmd := mpirunFCN(t, 2, append([]string{"train", "--config", cfg, "--out", dir}, sets...), nil)
+		var out lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("the job was still running 30 s after rank 1 was killed\n%s", out.String())
-	}
-	if s := out.String(); !strings.Contains(s, "rank 1") || !strings.Contains(s, "signal 9") {
-		t.Errorf("the job's output does not say that rank 1 died:\n%s", s)
-	}
-	ck, _, _, err := checkpoints.LoadLatestIntact(dir)
-	if err != nil {
-		t.Fatalf("after the kill: %v", err)
-	}
-	if ck.State.Step >= 1000 {
-		t.Fatalf("the run had finished (step %d) before the kill", ck.State.Step)
-	}
-	t.Logf("newest checkpoint: step %d", ck.State.Step)
-	copyDir := filepath.Join(t.TempDir(), "copy")
-	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	mpirunOK(t, 2, "train", "--out", dir, "--resume", "--progress", "off")
-	if !bytes.Equal(want, mustRead(t, filepath.Join(dir, train.ModelFile))) {
-		t.Error("resumed under np=2 after the kill: final weights differ from the uninterrupted np=2 run")
-	}
-	if code, o, e := execFCN(t, "train", "--out", copyDir, "--resume", "--progress", "off"); code != 0 {
-		t.Errorf("resume of the np=2 checkpoint under np=1: exit %d\n%s\n%s", code, o, e)
+		deadline := time.Now().Add(60 * time.Second)
+		for latestStep(dir) < 50 && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		pid := rankPID(cmd.Process.Pid, victim)
+		if pid == 0 {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("rank %d's process not found under mpirun (pid %d)\n%s", victim, cmd.Process.Pid, out.String())
+		}
+		killed := time.Now()
+		syscall.Kill(pid, syscall.SIGKILL)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			t.Logf("job ended %v after rank %d was killed: %v", time.Since(killed).Round(time.Millisecond), victim, err)
+			if err == nil {
+				t.Fatalf("the job succeeded although rank %d was killed\n%s", victim, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("the job was still running 30 s after rank %d was killed\n%s", victim, out.String())
+		}
+		if s := out.String(); !strings.Contains(s, "rank "+strconv.Itoa(victim)) || !strings.Contains(s, "signal 9") {
+			t.Errorf("the job's output does not say that rank %d died:\n%s", victim, s)
+		}
+		ck, _, _, err := checkpoints.LoadLatestIntact(dir)
+		if err != nil {
+			t.Fatalf("after killing rank %d: %v", victim, err)
+		}
+		if ck.State.Step >= 1000 {
+			t.Fatalf("the run had finished (step %d) before the kill", ck.State.Step)
+		}
+		t.Logf("rank %d killed: newest checkpoint step %d", victim, ck.State.Step)
+		copyDir := filepath.Join(t.TempDir(), "copy")
+		if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+			t.Fatal(err)
+		}
+		mpirunOK(t, 2, "train", "--out", dir, "--resume", "--progress", "off")
+		if !bytes.Equal(want, mustRead(t, filepath.Join(dir, train.ModelFile))) {
+			t.Errorf("rank %d killed, resumed under np=2: final weights differ from the uninterrupted np=2 run", victim)
+		}
+		if victim == 1 {
+			if code, o, e := execFCN(t, "train", "--out", copyDir, "--resume", "--progress", "off"); code != 0 {
+				t.Errorf("resume of the np=2 checkpoint under np=1: exit %d\n%s\n%s", code, o, e)
+			}
+		}
 	}
 }
 
