@@ -40,6 +40,11 @@ type LoaderOptions struct {
 	DropLast bool
 	// Start is the position to begin at (a saved Loader.Position).
 	Start Position
+	// Shard, when set, makes the loader build only part of each batch, for data-parallel
+	// training: of batch k (counted from Start, k = 0, 1, …) of n samples, only samples
+	// [lo, hi) = Shard(k, n) are decoded and delivered (Batch.N = hi − lo, possibly 0).
+	// Positions stay those of the whole batches, so a checkpoint does not depend on it.
+	Shard func(k, n int) (lo, hi int)
 }
 
 // Batch is a batch in NCHW order. Samples of different sizes are padded to the largest
@@ -179,7 +184,7 @@ func (l *Loader) produce() {
 	pos := l.opts.Start
 	var perm []int
 	permEpoch := -1
-	for {
+	for k := 0; ; k++ {
 		if pos.Index >= l.n || (l.opts.DropLast && pos.Index+bs > l.n) {
 			pos = Position{Epoch: pos.Epoch + 1}
 		}
@@ -197,7 +202,16 @@ func (l *Loader) produce() {
 			return
 		}
 		b.Epoch, b.Start, b.Next = pos.Epoch, pos, Position{pos.Epoch, end}
-		j := &job{b: b, idx: perm[pos.Index:end], done: make(chan struct{})}
+		idx := perm[pos.Index:end]
+		if l.opts.Shard != nil {
+			lo, hi := l.opts.Shard(k, len(idx))
+			if lo < 0 || lo > hi || hi > len(idx) {
+				l.fail(fmt.Errorf("data: shard [%d, %d) of batch %d is not within its %d samples", lo, hi, k, len(idx)))
+				return
+			}
+			idx = idx[lo:hi]
+		}
+		j := &job{b: b, idx: idx, done: make(chan struct{})}
 		select {
 		case l.order <- j:
 		case <-l.ctx.Done():

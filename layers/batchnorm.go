@@ -42,6 +42,7 @@ type BatchNorm struct {
 	dt                    tensor.Dtype
 	n, c, s               int       // batch, channels, elements per channel per image
 	mean, invStd          []float64 // per channel, of the last Forward (batch or running)
+	unbiased              []float64 // per channel, the batch's unbiased variance (last training Forward)
 }
 
 // NewBatchNorm validates cfg and returns the layer.
@@ -145,7 +146,7 @@ func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, err
 		} else {
 			fillConst(floatsOf[float64](l.runVar), 1)
 		}
-		l.mean, l.invStd = make([]float64, c), make([]float64, c)
+		l.mean, l.invStd, l.unbiased = make([]float64, c), make([]float64, c), make([]float64, c)
 	}
 	l.n, l.s = n, plane
 	return x.Clone(), nil
@@ -200,8 +201,8 @@ func batchNormForward[T Float](l *BatchNorm, x, y []T) {
 			if m > 1 {
 				unbiased = variance * m / (m - 1)
 			}
-			rm[ch] = T((1-l.momentum)*float64(rm[ch]) + l.momentum*mean)
-			rv[ch] = T((1-l.momentum)*float64(rv[ch]) + l.momentum*unbiased)
+			l.unbiased[ch] = unbiased
+			bnUpdateRunning(l, rm, rv, ch, mean, unbiased)
 		} else {
 			mean, variance = float64(rm[ch]), float64(rv[ch])
 		}
@@ -215,6 +216,34 @@ func batchNormForward[T Float](l *BatchNorm, x, y []T) {
 				ys[j] = T(a*float64(v) + b)
 			}
 		}
+	}
+}
+
+// bnUpdateRunning is PyTorch's running-statistics update of channel ch.
+func bnUpdateRunning[T Float](l *BatchNorm, rm, rv []T, ch int, mean, unbiased float64) {
+	rm[ch] = T((1-l.momentum)*float64(rm[ch]) + l.momentum*mean)
+	rv[ch] = T((1-l.momentum)*float64(rv[ch]) + l.momentum*unbiased)
+}
+
+// BatchStats returns the per-channel batch mean and unbiased variance of the last
+// training Forward: the values it updated the running statistics with. Data-parallel
+// training sends them to rank 0, which replays every rank's updates (UpdateRunning) in
+// the order one process would have made them. The slices are the layer's own.
+func (l *BatchNorm) BatchStats() (mean, unbiasedVar []float64) { return l.mean, l.unbiased }
+
+// UpdateRunning applies one running-statistics update with a batch's per-channel mean
+// and unbiased variance, exactly as a training Forward does.
+func (l *BatchNorm) UpdateRunning(mean, unbiasedVar []float64) {
+	if l.dt == tensor.Float32 {
+		rm, rv := floatsOf[float32](l.runMean), floatsOf[float32](l.runVar)
+		for ch := range l.c {
+			bnUpdateRunning(l, rm, rv, ch, mean[ch], unbiasedVar[ch])
+		}
+		return
+	}
+	rm, rv := floatsOf[float64](l.runMean), floatsOf[float64](l.runVar)
+	for ch := range l.c {
+		bnUpdateRunning(l, rm, rv, ch, mean[ch], unbiasedVar[ch])
 	}
 }
 

@@ -59,6 +59,15 @@ func (l *Dropout) SetTraining(training bool) { l.training = training }
 // SetSeed implements Stochastic.
 func (l *Dropout) SetSeed(seed uint64) { l.pcg.Seed(seed, dropoutStream) }
 
+// SkipForwards advances the mask stream past n training forwards at the current size, as
+// if they had run: a data-parallel rank whose micro-batches come after other ranks' in a
+// step draws the masks one process would have drawn for them.
+func (l *Dropout) SkipForwards(n int) {
+	for range n * l.size {
+		l.pcg.Uint64()
+	}
+}
+
 // Setup implements Layer.
 // Footprint implements Footprinter: the output and the keep mask (one byte an element,
 // counted as an element).

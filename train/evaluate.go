@@ -47,12 +47,23 @@ func SplitName(exp *configs.Experiment, which string) string {
 // in evaluation mode and reshaped as the batches need. Results do not depend on the
 // worker count.
 func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int) (EvalResult, error) {
+	return evaluateShard(ctx, g, exp, ds, batchSize, workers, nil)
+}
+
+// evaluateShard is Evaluate over this rank's part of the split (par nil or one rank:
+// all of it), the confusion matrix, the loss and the image count summed over ranks.
+func evaluateShard(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int, par *parallel) (EvalResult, error) {
 	res := EvalResult{Classes: ds.ClassNames(), Loss: math.NaN()}
 	conf, err := NewConfusion(exp.Model.Classes, exp.Data.IgnoreLabel)
 	if err != nil {
 		return res, err
 	}
-	ld, err := fcndata.NewLoader(ctx, ds, exp.Data.EvalLoaderOptions(batchSize, workers))
+	lopts := exp.Data.EvalLoaderOptions(batchSize, workers)
+	sharded := par != nil && par.sharded()
+	if sharded {
+		lopts.Shard = par.evalShard
+	}
+	ld, err := fcndata.NewLoader(ctx, ds, lopts)
 	if err != nil {
 		return res, err
 	}
@@ -69,6 +80,9 @@ func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, d
 			}
 			return res, fmt.Errorf("evaluation: %w", err)
 		}
+		if b.N == 0 { // another rank's batch
+			continue
+		}
 		x, y := batchTensors(b)
 		if err := g.Forward(ctx, x, y); err != nil {
 			return res, fmt.Errorf("evaluation on %s: %w", b.IDs[0], err)
@@ -81,6 +95,11 @@ func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, d
 			lossN += b.N
 		}
 		res.Images += b.N
+	}
+	if sharded {
+		if err := par.reduceEval(conf, &lossSum, &lossN, &res.Images); err != nil {
+			return res, fmt.Errorf("evaluation: summing over ranks: %w", err)
+		}
 	}
 	res.Metrics, res.Confusion = conf.Metrics(), conf
 	if lossN > 0 {

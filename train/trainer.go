@@ -53,6 +53,8 @@ type Options struct {
 	// MaxMemory, when > 0, is the most the run may need (--max-memory); 0 means the
 	// memory available now (see Available). The estimate is checked before allocating.
 	MaxMemory int64
+	// Comm makes the run one rank of a data-parallel job (see parallel.go); nil: one process.
+	Comm Comm
 }
 
 // Result is what a run did.
@@ -93,6 +95,8 @@ type trainer struct {
 	log       *metricsLog
 	prog      *progress
 	watch     *watch
+	par       *parallel
+	grads     passGrads
 }
 
 // Run trains exp, writing the run folder opts.OutDir: config.yaml (the resolved
@@ -125,6 +129,16 @@ func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, e
 	if t.out == nil {
 		t.out = io.Discard
 	}
+	var err error
+	if t.par, err = newParallel(opts.Comm, exp); err != nil {
+		return nil, err
+	}
+	if err := t.par.startCheck(exp, opts); err != nil {
+		return nil, err
+	}
+	if !t.par.isRoot() {
+		t.out = io.Discard
+	}
 	if err := t.setup(ctx); err != nil {
 		if t.loader != nil {
 			t.loader.Close()
@@ -134,6 +148,9 @@ func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, e
 	defer t.loader.Close()
 	defer t.log.Close()
 	res, err := t.loop(ctx)
+	if err == nil && t.par.sharded() {
+		err = t.par.comm.Barrier() // rank 0 has written what res names
+	}
 	state := StateFinished
 	if err != nil {
 		state = StateFailed
@@ -172,7 +189,7 @@ func (t *trainer) setup(ctx context.Context) error {
 			return fmt.Errorf("cannot resume: %s is at step %d, past train.steps %d", ck.Dir, ck.State.Step, exp.Train.Steps)
 		}
 	}
-	if !t.isResume() {
+	if !t.isResume() && t.par.isRoot() {
 		if err := checkFreshRunDir(t.runDir); err != nil {
 			return err
 		}
@@ -227,6 +244,9 @@ func (t *trainer) setup(ctx context.Context) error {
 		t.pos = fcndata.Position{Epoch: ck.State.Loader.Epoch, Index: ck.State.Loader.Index}
 	}
 	lopts := exp.Data.TrainLoaderOptions(exp.Train.BatchSize, exp.Train.Workers, loaderSeed, t.pos)
+	if t.par.sharded() {
+		lopts.Shard = t.par.trainShard
+	}
 	// The loader must not stop with ctx: the step under way when a stop is requested is
 	// finished first. Close stops it.
 	if t.loader, err = fcndata.NewLoader(context.WithoutCancel(ctx), train, lopts); err != nil {
@@ -236,8 +256,12 @@ func (t *trainer) setup(ctx context.Context) error {
 		return fmt.Errorf("loading the first training batch: %w", err)
 	}
 	b := t.pending
-	if t.g, err = BuildModel(exp, b.N, b.H, b.W, tensor.Float32); err != nil {
-		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, b.N, b.C, b.H, b.W, err)
+	bn, bh, bw, err := t.par.modelShape(b, train)
+	if err != nil {
+		return err
+	}
+	if t.g, err = BuildModel(exp, bn, bh, bw, tensor.Float32); err != nil {
+		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, bn, b.C, bh, bw, err)
 	}
 	if t.sgd, err = NewSGD(SGDConfigFor(exp.Optim), sgdParams(t.g)); err != nil {
 		return err
@@ -253,6 +277,9 @@ func (t *trainer) setup(ctx context.Context) error {
 		}
 	}
 	t.g.SetTraining(true)
+	if !t.par.isRoot() {
+		return t.setupNonRoot(ck)
+	}
 
 	if err := os.MkdirAll(t.runDir, 0o755); err != nil {
 		return fmt.Errorf("run folder: %w", err)
@@ -281,7 +308,10 @@ func (t *trainer) setup(ctx context.Context) error {
 		t.prog.message("resuming from %s (step %d of %d)", ck.Dir, t.step, exp.Train.Steps)
 	} else {
 		t.prog.message("training %s: %d steps of %d×%d images (batch %d × iter_size %d), %d parameters; run folder %s",
-			exp.Name, exp.Train.Steps, b.H, b.W, exp.Train.BatchSize, exp.Train.IterSize, t.g.Summary().Params, t.runDir)
+			exp.Name, exp.Train.Steps, bh, bw, exp.Train.BatchSize, exp.Train.IterSize, t.g.Summary().Params, t.runDir)
+	}
+	if t.par.sharded() {
+		t.prog.message("%s", t.par.describe())
 	}
 	return nil
 }
@@ -329,7 +359,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 	}
 	for !interrupted && t.step < total {
-		if ctx.Err() != nil {
+		stop, err := t.par.stopRequested(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if stop {
 			interrupted = true
 			break
 		}
@@ -380,6 +414,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	t.prog.close()
 	res.Checkpoint = t.lastCkpt
 	res.Model = filepath.Join(t.runDir, ModelFile)
+	if !t.par.isRoot() {
+		return res, nil
+	}
 	if err := WriteModel(t.g, res.Model); err != nil {
 		return nil, err
 	}
@@ -405,6 +442,9 @@ func (t *trainer) nextBatch() (*fcndata.Batch, error) {
 // trainStep does update t.step (0-based): iter_size forward/backward passes, then SGD.
 // It returns the mean loss and the rate used.
 func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
+	if t.par.sharded() {
+		return t.trainStepSharded(ctx)
+	}
 	iter := t.exp.Train.IterSize
 	t.g.SetSeed(t.seed, uint64(t.step))
 	t.g.ZeroGrad()
@@ -423,9 +463,11 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 			return 0, 0, fmt.Errorf("step %d of %d: the loss is %v (batch %d of the step, images %s …): training diverged; lower optim.lr or check the data",
 				t.step+1, t.exp.Train.Steps, l, k+1, b.IDs[0])
 		}
+		t.grads.before(t.g, k)
 		if err := t.g.Backward(ctx); err != nil {
 			return 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
 		}
+		t.grads.after(t.g, k)
 		sum += l
 		t.pos, t.epoch = b.Next, b.Epoch
 	}
@@ -439,7 +481,7 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 func (t *trainer) evaluate(ctx context.Context) error {
 	split := SplitName(t.exp, t.exp.Eval.Split)
 	start := time.Now()
-	res, err := Evaluate(ctx, t.g, t.exp, t.val, EvalBatchSize(t.exp), t.exp.Train.Workers)
+	res, err := t.par.evaluate(ctx, t.g, t.exp, t.val, EvalBatchSize(t.exp), t.exp.Train.Workers)
 	t.g.SetTraining(true)
 	if err != nil {
 		return err
@@ -453,7 +495,12 @@ func (t *trainer) evaluate(ctx context.Context) error {
 	m := res.Metrics
 	t.prog.message("eval step %d (%s split %q, %d images, %s): miou %.4f  pixel_acc %.4f  mean_acc %.4f  fwiou %.4f  loss %.4f",
 		t.step, res.Split, split, res.Images, time.Since(start).Round(time.Millisecond), m.MeanIoU, m.PixelAcc, m.MeanAcc, m.FWIoU, res.Loss)
-	overlays, err := predictOverlays(ctx, t.g, t.exp, t.watch.tf, t.val)
+	if t.watch == nil {
+		return nil // not rank 0: the overlays are rank 0's to draw and write
+	}
+	// Four images: not stopped by a stop request, so that a logged evaluation always has
+	// its overlays and every rank leaves evaluate the same way.
+	overlays, err := predictOverlays(context.WithoutCancel(ctx), t.g, t.exp, t.watch.tf, t.val)
 	t.g.SetTraining(true)
 	if err != nil {
 		return fmt.Errorf("evaluation at step %d: %w", t.step, err)
@@ -463,6 +510,10 @@ func (t *trainer) evaluate(ctx context.Context) error {
 
 // checkpoint saves the state after t.step updates.
 func (t *trainer) checkpoint() error {
+	if !t.par.isRoot() {
+		t.savedStep = t.step
+		return nil
+	}
 	ck, err := t.snapshot()
 	if err != nil {
 		return err

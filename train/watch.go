@@ -48,8 +48,12 @@ func (t *trainer) startWatch(resumed bool) error {
 	return w.status.write()
 }
 
-// stepDone records a training step.
+// stepDone records a training step. A nil watch (a data-parallel rank other than 0,
+// which writes nothing) does nothing, as do evalDone and end.
 func (w *watch) stepDone(step int, loss, lr float64, p *progress) error {
+	if w == nil {
+		return nil
+	}
 	if w.tb != nil {
 		if err := w.tb.Scalars(int64(step), []string{"train/loss", "train/lr"}, []float64{loss, lr}); err != nil {
 			return err
@@ -60,6 +64,9 @@ func (w *watch) stepDone(step int, loss, lr float64, p *progress) error {
 
 // evalDone writes the evaluation's folder and scalars, and status.json at once.
 func (w *watch) evalDone(step int, res *EvalResult, overlays []overlay) error {
+	if w == nil {
+		return nil
+	}
 	if err := writeEvalDir(w.runDir, step, res, overlays); err != nil {
 		return err
 	}

@@ -52,8 +52,9 @@ func (r *resumeFlag) IsBoolFlag() bool { return true }
 // OptionalValue lets parseArgs give --resume the next argument (see optionalValue).
 func (r *resumeFlag) OptionalValue() bool { return true }
 
-// runTrain is `fcn train`.
-func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// trainCommand is `fcn train`, as one rank of a data-parallel job when comm is not nil
+// (see runTrain in train_mpi.go).
+func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, comm train.Comm) error {
 	fs := newFlagSet("fcn train", trainUsage, stderr)
 	config, sets := addExperimentFlags(fs, "experiment: a shipped name ("+strings.Join(configs.Names(), ", ")+") or a YAML file (default \"default\")")
 	out := fs.String("out", "", "run folder (default runs/<experiment>-<time>)")
@@ -90,7 +91,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := train.Options{MaxMemory: limit, OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode}
+	opts := train.Options{MaxMemory: limit, OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode, Comm: comm}
 	var exp *configs.Experiment
 	if resume.set {
 		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {
@@ -103,6 +104,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if opts.OutDir == "" {
 			opts.OutDir = filepath.Join("runs", exp.Name+"-"+time.Now().Format("20060102-150405"))
 		}
+	}
+	if comm != nil && comm.Rank() != 0 {
+		*boardOpts.on = false // one board, beside rank 0, which writes the run folder
 	}
 	boardCtx, stopBoard := context.WithCancel(ctx)
 	defer stopBoard()
