@@ -40,6 +40,15 @@ func FuzzReadSafetensors(f *testing.F) {
 		hdr(`{"a":null}`),
 		hdr(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 1, 2, 3, 4, 5, 6, 7, 8),
 		binary.LittleEndian.AppendUint64(nil, math.MaxUint64),
+		// Added with the hostile-input work: a NaN and an Inf (the reader keeps them; the
+		// trainer refuses them by name), a header length just past the data, a header
+		// that is not an object, unicode and empty names, nested metadata.
+		hdr(`{"n":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 0, 0, 192, 127, 0, 0, 128, 127),
+		append(binary.LittleEndian.AppendUint64(nil, 9), "{}"...),
+		hdr(`[1,2,3]`),
+		hdr(`{"é\u0000":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}}`, 0, 0, 0, 0),
+		hdr(`{"__metadata__":{"a":{"b":"c"}}}`),
+		hdr(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, 1, 2, 3, 4),
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -12,7 +13,16 @@ func FuzzParseState(f *testing.F) {
 		`"experiment_digest":"d","metrics":{"loss":"NaN","val_miou":0.5},"rng":{"data":"AAEC"},` +
 		`"files":{"model.safetensors":{"sha256":"` + string(bytes.Repeat([]byte("a"), 64)) + `","size":100,"tensors":["a"]},` +
 		`"optimizer.safetensors":{"sha256":"` + string(bytes.Repeat([]byte("b"), 64)) + `","size":8,"tensors":[]}}}`
-	for _, s := range []string{"", "{}", "null", ok, ok[:len(ok)/2], `{"format_version":2}`, `{"metrics":{"a":"Inf"}}`, ok + "x"} {
+	for _, s := range []string{"", "{}", "null", ok, ok[:len(ok)/2], `{"format_version":2}`, `{"metrics":{"a":"Inf"}}`, ok + "x",
+		// Added with the hostile-input work: out-of-range and negative numbers, deep
+		// nesting, a huge string, duplicate keys.
+		strings.Replace(ok, `"step":3`, `"step":-3`, 1),
+		strings.Replace(ok, `"step":3`, `"step":1e400`, 1),
+		strings.Replace(ok, `"size":100`, `"size":-1`, 1),
+		strings.Repeat(`{"a":`, 500) + strings.Repeat("}", 500),
+		`{"experiment_digest":"` + strings.Repeat("x", 1<<16) + `"}`,
+		strings.Replace(ok, `"step":3,`, `"step":3,"step":4,`, 1),
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

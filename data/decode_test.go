@@ -175,6 +175,17 @@ func FuzzDecodeMask(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	// Added with the hostile-input work: 16-bit grey labels (above 255), a 1×1 mask, an
+	// RGBA mask whose colours are not VOC's, a palette of two entries.
+	g16 := image.NewGray16(image.Rect(0, 0, 3, 2))
+	g16.SetGray16(2, 1, color.Gray16{Y: 1000})
+	odd := image.NewNRGBA(image.Rect(0, 0, 2, 2))
+	odd.Set(1, 1, color.NRGBA{1, 2, 3, 255})
+	two := image.NewPaletted(image.Rect(0, 0, 2, 1), color.Palette{color.Black, color.White})
+	two.SetColorIndex(1, 0, 1)
+	for _, m := range []image.Image{g16, image.NewGray(image.Rect(0, 0, 1, 1)), odd, two} {
+		f.Add(pngBytes(f, m))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		labels, h, w, err := DecodeMask(b, "fuzz.png")
 		if err != nil {
