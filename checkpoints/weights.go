@@ -110,7 +110,7 @@ func MatchWeights(loaded []Tensor, expected map[string][]int, mode Mode) (Report
 	switch mode {
 	case Strict:
 		if len(r.Missing)+len(r.Unexpected)+len(r.ShapeMismatch) > 0 {
-			return r, fmt.Errorf("init weights do not match the model (strict; partial loading would allow gaps):\n%s", r)
+			return r, fmt.Errorf("init weights do not match the model (strict: --init-from-partial loads what matches and keeps the rest of the random initialisation):\n%s", r)
 		}
 	case Partial:
 		if len(r.Loaded) == 0 && len(expected) > 0 {

@@ -40,6 +40,21 @@ func vocSplitFile(root, split string) string {
 	return filepath.Join(root, "ImageSets", "Segmentation", split+".txt")
 }
 func vocImage(root, id string) string { return filepath.Join(root, "JPEGImages", id+".jpg") }
+
+// vocImageExts are the image files JPEGImages may hold for an id, in the order looked for
+// (VOC's own are .jpg; a set of one's own may well be PNG).
+var vocImageExts = []string{".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"}
+
+// findVOCImage is the image file of id: the first of id.jpg, id.jpeg, id.png (any case)
+// that exists, or "" if none does.
+func findVOCImage(root, id string) string {
+	for _, ext := range vocImageExts {
+		if p := filepath.Join(root, "JPEGImages", id+ext); isFile(p) {
+			return p
+		}
+	}
+	return ""
+}
 func vocMask(root, id string) string {
 	return filepath.Join(root, "SegmentationClass", id+".png")
 }
@@ -128,10 +143,10 @@ func listVOCAll(root, split string) ([]item, []Problem) {
 	var items []item
 	var problems []Problem
 	for _, id := range ids {
-		it := item{id: id, image: vocImage(root, id), mask: vocMask(root, id)}
+		it := item{id: id, image: findVOCImage(root, id), mask: vocMask(root, id)}
 		ok := true
-		if !isFile(it.image) {
-			problems = append(problems, Problem{it.image, fmt.Sprintf("image of %q (listed in %s) is missing", id, path)})
+		if it.image == "" {
+			problems = append(problems, Problem{vocImage(root, id), fmt.Sprintf("image of %q (listed in %s) is missing: looked for %s.jpg, .jpeg and .png in JPEGImages", id, path, id)})
 			ok = false
 		}
 		if !isFile(it.mask) {

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fcn-dev/fcn/autodiff"
@@ -307,8 +309,10 @@ func (t *trainer) setup(ctx context.Context) error {
 	if ck != nil {
 		t.prog.message("resuming from %s (step %d of %d)", ck.Dir, t.step, exp.Train.Steps)
 	} else {
-		t.prog.message("training %s: %d steps of %d×%d images (batch %d × iter_size %d), %d parameters; run folder %s",
-			exp.Name, exp.Train.Steps, bh, bw, exp.Train.BatchSize, exp.Train.IterSize, t.g.Summary().Params, t.runDir)
+		sum := t.g.Summary()
+		t.prog.message("training %s: %d steps of %d×%d images (batch %d × iter_size %d), %s parameters (%s trainable, %s frozen); run folder %s",
+			exp.Name, exp.Train.Steps, bh, bw, exp.Train.BatchSize, exp.Train.IterSize,
+			groupDigits(sum.Params), groupDigits(sum.Trainable), groupDigits(sum.Params-sum.Trainable), t.runDir)
 	}
 	if t.par.sharded() {
 		t.prog.message("%s", t.par.describe())
@@ -580,3 +584,17 @@ func (t *trainer) snapshot() (*checkpoints.Checkpoint, error) {
 const evalStepKey = "eval_step"
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// groupDigits writes n with thousands separators: 531,743.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
