@@ -176,6 +176,19 @@ func Names() []string {
 	return names
 }
 
+// StudyNames lists the shipped studies (files named study-*.yaml), sorted.
+func StudyNames() []string {
+	entries, _ := fs.ReadDir(shipped, ".")
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok && strings.HasPrefix(n, "study-") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // ReadShipped returns the text of a shipped file by name without ".yaml" (an experiment,
 // or a study such as "study-upsampling").
 func ReadShipped(name string) ([]byte, error) {

@@ -33,6 +33,10 @@ func commands() map[string]command {
 			"synth": {summary: "write the synthetic set in the PASCAL VOC layout", run: runDataSynth},
 			"check": {summary: "validate a dataset: counts, image sizes, class pixel histogram, every problem", run: runDataCheck},
 		}},
+		"config": {summary: "the shipped experiments: list them, show one to copy and edit", subs: map[string]command{
+			"list": {summary: "the shipped experiments and studies, with a line each", run: runConfigList},
+			"show": {summary: "NAME [--resolved]: print a shipped experiment, comments included", run: runConfigShow},
+		}},
 		"gradcheck": {summary: "check every layer's gradients against finite differences (--json, --run)", run: runGradcheck},
 		"compare":   {summary: "train variants of a study (e.g. upsampling modes) and report them side by side", run: runCompare},
 		"train":     {summary: "train an experiment; resume a run (--resume); fine-tune (--init-from)", run: runTrain},

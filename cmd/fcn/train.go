@@ -130,8 +130,9 @@ func trainAndReport(ctx context.Context, exp *configs.Experiment, opts train.Opt
 		return err
 	}
 	if res.Interrupted {
-		fmt.Fprintf(stdout, "stopped after step %d of %d; checkpoint %s\nresume with: fcn train --out %s --resume\n",
-			res.Step, exp.Train.Steps, res.Checkpoint, shellQuote(res.RunDir))
+		exe, _ := os.Executable()
+		fmt.Fprintf(stdout, "stopped after step %d of %d; checkpoint %s\nresume with: %s train --out %s --resume\n",
+			res.Step, exp.Train.Steps, res.Checkpoint, invocation(exe, os.Args[0]), shellQuote(res.RunDir))
 		return nil
 	}
 	fmt.Fprintf(stdout, "done: %d steps", res.Step)
@@ -207,4 +208,17 @@ func shellQuote(s string) string {
 		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
 	return s
+}
+
+// invocation is how to run fcn again the way it was started, for hints: `go run
+// ./cmd/fcn` when it runs from go run's build cache, the path typed when there was one
+// (./fcn), else fcn.
+func invocation(exe, arg0 string) string {
+	switch {
+	case strings.Contains(filepath.ToSlash(exe), "/go-build"):
+		return "go run ./cmd/fcn"
+	case strings.ContainsRune(arg0, '/'):
+		return shellQuote(arg0)
+	}
+	return "fcn"
 }

@@ -366,7 +366,7 @@ func TestSIGINT(t *testing.T) {
 		if code := exitCode(cmd.Wait()); code != 0 {
 			t.Fatalf("exit %d after one SIGINT\n%s\n%s", code, rest, stderr)
 		}
-		if !strings.Contains(rest, "resume with: fcn train --out "+dir+" --resume") {
+		if !strings.Contains(rest, "resume with: ") || !strings.Contains(rest, " train --out "+dir+" --resume") { // the command as started: see TestInvocation
 			t.Fatalf("no resume hint:\n%s", rest)
 		}
 		if _, err := os.Stat(filepath.Join(dir, train.ModelFile)); err == nil {
@@ -516,6 +516,19 @@ func TestKill9(t *testing.T) {
 	for s := 1; s <= 60; s++ {
 		if steps[s] != 1 {
 			t.Fatalf("metrics.jsonl has %d train lines for step %d", steps[s], s)
+		}
+	}
+}
+
+func TestInvocation(t *testing.T) {
+	for _, tc := range []struct{ exe, arg0, want string }{
+		{"/tmp/go-build123/b001/exe/fcn", "/tmp/go-build123/b001/exe/fcn", "go run ./cmd/fcn"},
+		{"/home/u/fcn/fcn", "./fcn", "./fcn"},
+		{"/root/go/bin/fcn", "fcn", "fcn"},
+		{"/opt/my dir/fcn", "/opt/my dir/fcn", "'/opt/my dir/fcn'"},
+	} {
+		if got := invocation(tc.exe, tc.arg0); got != tc.want {
+			t.Errorf("invocation(%q, %q) = %q, want %q", tc.exe, tc.arg0, got, tc.want)
 		}
 	}
 }
