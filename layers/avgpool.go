@@ -51,13 +51,13 @@ func (l *AvgPool) Type() string { return "avgpool" }
 // Params implements Layer: avgpool has none.
 func (l *AvgPool) Params() []*Param { return nil }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: the pooled output.
 func (l *AvgPool) Footprint(in []tensor.Shape) (Footprint, error) {
 	out, err := l.poolGeometry.footprintShape(in)
 	return Footprint{Out: out}, err
 }
 
+// Setup implements Layer.
 func (l *AvgPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	return l.setup(in, dt)
 }

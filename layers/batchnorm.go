@@ -108,7 +108,6 @@ func batchNormReset[T Float](l *BatchNorm) {
 	fillConst(floatsOf[T](l.runVar), 1)
 }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: the output, weight and bias and the running mean
 // and variance per channel.
 func (l *BatchNorm) Footprint(in []tensor.Shape) (Footprint, error) {
@@ -120,6 +119,7 @@ func (l *BatchNorm) Footprint(in []tensor.Shape) (Footprint, error) {
 	return fp, err
 }
 
+// Setup implements Layer.
 func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	n, c, plane, err := setupChannels(l.prefix, in, dt)
 	if err != nil {

@@ -81,7 +81,6 @@ func (l *Conv) Params() []*Param {
 	return []*Param{l.weight, l.bias}
 }
 
-// Setup implements Layer.
 // Footprint implements Footprinter, with Setup's shape rules in checked arithmetic.
 func (l *Conv) Footprint(in []tensor.Shape) (Footprint, error) {
 	sp := &l.sp
@@ -122,6 +121,7 @@ func (l *Conv) Footprint(in []tensor.Shape) (Footprint, error) {
 	return convFootprint(sp.prefix, tensor.Shape{n, sp.out, oh, ow}, params, weights, int(krows), int(min(pos, MaxDim)), max(sp.out, c))
 }
 
+// Setup implements Layer.
 func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	sp := &l.sp
 	n, c, h, w, err := convCheckInput(sp.prefix, in, dt)

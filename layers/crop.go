@@ -89,8 +89,6 @@ func (l *Crop) checkWindow(off [2]int) error {
 	return nil
 }
 
-// Setup implements Layer. With an auto offset not yet set it only checks that input 1
-// fits inside input 0; SetOffset then checks the actual window.
 // Footprint implements Footprinter: input 0 cut to input 1's spatial size.
 func (l *Crop) Footprint(in []tensor.Shape) (Footprint, error) {
 	if len(in) != 2 || len(in[0]) != 4 || len(in[1]) < 2 {
@@ -103,6 +101,8 @@ func (l *Crop) Footprint(in []tensor.Shape) (Footprint, error) {
 	return Footprint{Out: tensor.Shape{in[0][0], in[0][1], r[len(r)-2], r[len(r)-1]}}, nil
 }
 
+// Setup implements Layer. With an auto offset not yet set it only checks that input 1
+// fits inside input 0; SetOffset then checks the actual window.
 func (l *Crop) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkInputCount(l.prefix, in, 2); err != nil {
 		return nil, err

@@ -182,7 +182,6 @@ func (l *Deconv) Mode() string { return l.mode }
 // where Params does not list it; nil before Setup.
 func (l *Deconv) Weight() *Param { return l.weight }
 
-// Setup implements Layer.
 // Footprint implements Footprinter, with Setup's shape rules in checked arithmetic.
 func (l *Deconv) Footprint(in []tensor.Shape) (Footprint, error) {
 	sp := &l.sp
@@ -246,6 +245,7 @@ func (l *Deconv) Footprint(in []tensor.Shape) (Footprint, error) {
 	return fp, nil
 }
 
+// Setup implements Layer.
 func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	sp := &l.sp
 	n, c, h, w, err := convCheckInput(sp.prefix, in, dt)

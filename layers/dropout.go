@@ -68,13 +68,13 @@ func (l *Dropout) SkipForwards(n int) {
 	}
 }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: the output and the keep mask (one byte an element,
 // counted as an element).
 func (l *Dropout) Footprint(in []tensor.Shape) (Footprint, error) {
 	return sameShapeFootprint(l.prefix, in, 1)
 }
 
+// Setup implements Layer.
 func (l *Dropout) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	size, err := setupElementwise(l.prefix, in, dt)
 	if err != nil {

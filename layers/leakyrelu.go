@@ -39,12 +39,12 @@ func (l *LeakyReLU) Type() string { return "leaky_relu" }
 // Params implements Layer: leaky_relu has none.
 func (l *LeakyReLU) Params() []*Param { return nil }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: nothing but the output.
 func (l *LeakyReLU) Footprint(in []tensor.Shape) (Footprint, error) {
 	return sameShapeFootprint(l.prefix, in, 0)
 }
 
+// Setup implements Layer.
 func (l *LeakyReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	size, err := setupElementwise(l.prefix, in, dt)
 	if err != nil {

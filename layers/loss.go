@@ -99,7 +99,6 @@ func (l *SoftmaxCrossEntropy) Params() []*Param { return nil }
 // class nor the ignore label (they were treated as ignored).
 func (l *SoftmaxCrossEntropy) InvalidLabels() int { return l.invalid }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: a scalar, and per pixel the max score, the sum of
 // exponentials and the label's weight (float64 each, counted as two elements).
 func (l *SoftmaxCrossEntropy) Footprint(in []tensor.Shape) (Footprint, error) {
@@ -116,6 +115,7 @@ func (l *SoftmaxCrossEntropy) Footprint(in []tensor.Shape) (Footprint, error) {
 	return Footprint{Out: tensor.Shape{1}, Scratch: 6 * px}, nil
 }
 
+// Setup implements Layer.
 func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkInputCount(l.prefix, in, 2); err != nil {
 		return nil, fmt.Errorf("%w (scores N×C×H×W, labels N×H×W)", err)

@@ -137,7 +137,6 @@ func poolOutSize(in, k, s, p int, ceil bool) int {
 	return out
 }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: the pooled output and the index of each output's
 // selected input.
 func (l *MaxPool) Footprint(in []tensor.Shape) (Footprint, error) {
@@ -162,6 +161,7 @@ func (g poolGeometry) footprintShape(in []tensor.Shape) (tensor.Shape, error) {
 	return g.setup(in, tensor.Float32)
 }
 
+// Setup implements Layer.
 func (l *MaxPool) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	out, err := l.setup(in, dt)
 	if err != nil {

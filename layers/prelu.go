@@ -59,7 +59,6 @@ func (l *PReLU) Params() []*Param {
 	return []*Param{l.weight}
 }
 
-// Setup implements Layer. The input is N×C×… (N×C at least).
 // Footprint implements Footprinter: the output and one slope per channel (or one).
 func (l *PReLU) Footprint(in []tensor.Shape) (Footprint, error) {
 	fp, err := sameShapeFootprint(l.prefix, in, 0)
@@ -72,6 +71,7 @@ func (l *PReLU) Footprint(in []tensor.Shape) (Footprint, error) {
 	return fp, err
 }
 
+// Setup implements Layer. The input is N×C×… (N×C at least).
 func (l *PReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	n, c, plane, err := setupChannels(l.prefix, in, dt)
 	if err != nil {

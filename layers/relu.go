@@ -37,12 +37,12 @@ func (l *ReLU) Type() string { return "relu" }
 // Params implements Layer: relu has none.
 func (l *ReLU) Params() []*Param { return nil }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: nothing but the output.
 func (l *ReLU) Footprint(in []tensor.Shape) (Footprint, error) {
 	return sameShapeFootprint(l.prefix, in, 0)
 }
 
+// Setup implements Layer.
 func (l *ReLU) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	size, err := setupElementwise(l.prefix, in, dt)
 	if err != nil {

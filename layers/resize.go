@@ -87,7 +87,6 @@ func (l *Resize) CoordMap() (scale, offset [2]float64) {
 	return scale, offset
 }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: the input scaled by the factor, and the tables of
 // taps per output row and column.
 func (l *Resize) Footprint(in []tensor.Shape) (Footprint, error) {
@@ -107,6 +106,7 @@ func (l *Resize) Footprint(in []tensor.Shape) (Footprint, error) {
 	return Footprint{Out: tensor.Shape{in[0][0], in[0][1], oh, ow}, Scratch: 4 * int64(oh+ow)}, nil
 }
 
+// Setup implements Layer.
 func (l *Resize) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if err := checkInputCount(l.prefix, in, 1); err != nil {
 		return nil, err

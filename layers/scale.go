@@ -65,7 +65,6 @@ func (l *Scale) Params() []*Param {
 	return []*Param{l.weight, l.bias}
 }
 
-// Setup implements Layer. The input is N×C×… (N×C at least).
 // Footprint implements Footprinter: the output, and one factor (and bias) per channel
 // or for the whole tensor.
 func (l *Scale) Footprint(in []tensor.Shape) (Footprint, error) {
@@ -82,6 +81,7 @@ func (l *Scale) Footprint(in []tensor.Shape) (Footprint, error) {
 	return fp, err
 }
 
+// Setup implements Layer. The input is N×C×… (N×C at least).
 func (l *Scale) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	n, c, plane, err := setupChannels(l.prefix, in, dt)
 	if err != nil {

@@ -64,13 +64,13 @@ func (l *Sum) inputName(i int) string {
 	return fmt.Sprintf("input %d", i)
 }
 
-// Setup implements Layer.
 // Footprint implements Footprinter: the output, input 0's shape (Setup checks the others
 // agree).
 func (l *Sum) Footprint(in []tensor.Shape) (Footprint, error) {
 	return sameShapeFootprint(l.prefix, in, 0)
 }
 
+// Setup implements Layer.
 func (l *Sum) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 	if len(in) < 2 {
 		return nil, fmt.Errorf("%s: needs at least 2 inputs, got %d", l.prefix, len(in))
