@@ -61,15 +61,25 @@ func EstimateMemory(inputs []InputSpec, nodes []Node, dt tensor.Dtype, training 
 		if !ok {
 			return nil, fmt.Errorf("%s: layer %s has no memory estimate", n.Name, n.Layer.Type())
 		}
+		// Crop offsets come from the layers' coordinate maps, as Build works them out:
+		// the crop's footprint then checks the real window.
+		if n.crop != nil && n.crop.auto && !n.crop.done {
+			if err := g.autoCrop(n); err != nil {
+				return nil, err
+			}
+		}
 		in := make([]tensor.Shape, len(n.srcs))
 		for k, s := range n.srcs {
 			in[k] = shapes[s]
 		}
+		n.inShapes = in
 		fp, err := fpr.Footprint(in)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n.Name, err)
+			return nil, g.setupError(n, err) // named as Build names them: "fuse: a is … but b is …"
 		}
 		shapes[len(g.specs)+i] = fp.Out
+		// The coordinate maps of later crops walk through pass-through layers by shape.
+		n.inShapes, n.outShape = in, fp.Out
 		out := int64(1)
 		for _, d := range fp.Out {
 			if d < 1 || int64(d) > math.MaxInt64/out {

@@ -23,7 +23,7 @@ const EnvPrefix = "FCN_"
 // runtimeEnv are FCN_ variables that tune the program or its tests, not the experiment
 // (the GEMM kernel choice, the opt-in soak test, where the board test saves its
 // screenshot); Load leaves them alone instead of rejecting them as unknown keys.
-var runtimeEnv = map[string]bool{"FCN_GEMM_KERNEL": true, "FCN_SOAK": true, "FCN_BOARD_SCREENSHOT": true}
+var runtimeEnv = map[string]bool{"FCN_GEMM_KERNEL": true, "FCN_SOAK": true, "FCN_BOARD_SCREENSHOT": true, "FCN_FULL_SIZE": true}
 
 // Load reads an experiment, applies the environment and --set overrides, and checks it.
 //

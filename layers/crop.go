@@ -98,7 +98,12 @@ func (l *Crop) Footprint(in []tensor.Shape) (Footprint, error) {
 		return Footprint{}, err
 	}
 	r := in[1]
-	return Footprint{Out: tensor.Shape{in[0][0], in[0][1], r[len(r)-2], r[len(r)-1]}}, nil
+	oh, ow := r[len(r)-2], r[len(r)-1]
+	off := l.off // zero while an auto offset is unset: the weakest check, as in Setup
+	if off[0]+oh > in[0][2] || off[1]+ow > in[0][3] {
+		return Footprint{}, fmt.Errorf("%s: crop window %d×%d at offset (%d, %d) exceeds input 0's %d×%d", l.prefix, oh, ow, off[0], off[1], in[0][2], in[0][3])
+	}
+	return Footprint{Out: tensor.Shape{in[0][0], in[0][1], oh, ow}}, nil
 }
 
 // Setup implements Layer. With an auto offset not yet set it only checks that input 1

@@ -108,6 +108,9 @@ func (l *SoftmaxCrossEntropy) Footprint(in []tensor.Shape) (Footprint, error) {
 	if err := checkDims(l.prefix, in); err != nil {
 		return Footprint{}, err
 	}
+	if sc, lb := in[0], in[1]; len(lb) != 3 || lb[0] != sc[0] || lb[1] != sc[2] || lb[2] != sc[3] {
+		return Footprint{}, fmt.Errorf("%s: labels are %s but scores %s need labels %s (N×H×W)", l.prefix, dimsString(lb), dimsString(sc), dimsString(tensor.Shape{sc[0], sc[2], sc[3]}))
+	}
 	px, err := mulDims(l.prefix, in[0][0], in[0][2], in[0][3])
 	if err != nil {
 		return Footprint{}, err

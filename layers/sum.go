@@ -67,6 +67,11 @@ func (l *Sum) inputName(i int) string {
 // Footprint implements Footprinter: the output, input 0's shape (Setup checks the others
 // agree).
 func (l *Sum) Footprint(in []tensor.Shape) (Footprint, error) {
+	for k := 1; k < len(in); k++ {
+		if !in[k].Eq(in[0]) {
+			return Footprint{}, fmt.Errorf("%s: input %d is %s but input 0 is %s", l.prefix, k, dimsString(in[k]), dimsString(in[0]))
+		}
+	}
 	return sameShapeFootprint(l.prefix, in, 0)
 }
 

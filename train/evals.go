@@ -66,7 +66,7 @@ type overlay struct {
 // evaluation mode) and renders each blended with its predicted classes' colours. They are
 // a forward pass of their own, apart from Evaluate, so that how Evaluate goes through the
 // split does not change them.
-func predictOverlays(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, ds fcndata.Dataset) ([]overlay, error) {
+func predictOverlays(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, fit *sizeFitter, ds fcndata.Dataset) ([]overlay, error) {
 	g.SetTraining(false)
 	var out []overlay
 	for i := range min(OverlayImages, ds.Len()) {
@@ -74,7 +74,7 @@ func predictOverlays(ctx context.Context, g *autodiff.Graph, exp *configs.Experi
 		if err != nil {
 			return nil, fmt.Errorf("overlay of image %d: %w", i, err)
 		}
-		p, err := predictImage(ctx, g, exp, tf, s.Image, s.H, s.W)
+		p, err := predictImage(ctx, g, exp, tf, fit, s.Image, s.H, s.W)
 		if err != nil {
 			return nil, fmt.Errorf("overlay of %s: %w", s.ID, err)
 		}

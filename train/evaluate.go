@@ -54,6 +54,7 @@ func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, d
 // all of it), the confusion matrix, the loss and the image count summed over ranks.
 func evaluateShard(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int, par *parallel) (EvalResult, error) {
 	res := EvalResult{Classes: ds.ClassNames(), Loss: math.NaN()}
+	fit := newSizeFitter(exp)
 	conf, err := NewConfusion(exp.Model.Classes, exp.Data.IgnoreLabel)
 	if err != nil {
 		return res, err
@@ -84,6 +85,12 @@ func evaluateShard(ctx context.Context, g *autodiff.Graph, exp *configs.Experime
 			continue
 		}
 		x, y := batchTensors(b)
+		ph, pw, err := fit.fit(b.H, b.W)
+		if err != nil {
+			return res, fmt.Errorf("evaluation on %s: %w", b.IDs[0], err)
+		}
+		// Padded pixels carry the ignore label: they count nowhere.
+		x, y = padBatch(x, y, ph, pw, exp.Data.IgnoreLabel)
 		if err := g.Forward(ctx, x, y); err != nil {
 			return res, fmt.Errorf("evaluation on %s: %w", b.IDs[0], err)
 		}
@@ -140,7 +147,11 @@ func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which s
 	if err := CheckInference(exp, bs, first.H, first.W, maxMemory); err != nil {
 		return EvalResult{}, "", err
 	}
-	g, err := BuildModel(exp, bs, first.H, first.W, tensor.Float32)
+	fh, fw, err := FitSize(exp, first.H, first.W)
+	if err != nil {
+		return EvalResult{}, "", fmt.Errorf("%s: %w", first.ID, err)
+	}
+	g, err := BuildModel(exp, bs, fh, fw, tensor.Float32)
 	if err != nil {
 		return EvalResult{}, "", fmt.Errorf("model for %d×%d images: %w", first.H, first.W, err)
 	}

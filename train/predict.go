@@ -18,13 +18,19 @@ type Predictor struct {
 	exp     *configs.Experiment
 	g       *autodiff.Graph
 	tf      *fcndata.Transforms
+	fit     *sizeFitter
 	Weights string // the file the weights were read from
 }
 
 // NewPredictor builds exp's model for h×w images and loads its weights from path (a
 // safetensors file, a checkpoint folder or a run folder; see LoadModelWeights).
 func NewPredictor(exp *configs.Experiment, path string, h, w int) (*Predictor, error) {
-	g, err := BuildModel(exp, 1, h, w, tensor.Float32)
+	fit := newSizeFitter(exp)
+	ph, pw, err := fit.fit(h, w)
+	if err != nil {
+		return nil, err
+	}
+	g, err := BuildModel(exp, 1, ph, pw, tensor.Float32)
 	if err != nil {
 		return nil, fmt.Errorf("model for a %d×%d image: %w", h, w, err)
 	}
@@ -37,7 +43,7 @@ func NewPredictor(exp *configs.Experiment, path string, h, w int) (*Predictor, e
 		return nil, err
 	}
 	g.SetTraining(false)
-	return &Predictor{exp: exp, g: g, tf: tf, Weights: src}, nil
+	return &Predictor{exp: exp, g: g, tf: tf, fit: fit, Weights: src}, nil
 }
 
 // Prediction is the result for one image.
@@ -51,12 +57,13 @@ type Prediction struct {
 // Predict segments one image given as planar RGB values in [0, 255] (as
 // data.ReadImageFile returns it), normalised as the experiment's evaluation does.
 func (p *Predictor) Predict(ctx context.Context, img []float32, h, w int) (*Prediction, error) {
-	return predictImage(ctx, p.g, p.exp, p.tf, img, h, w)
+	return predictImage(ctx, p.g, p.exp, p.tf, p.fit, img, h, w)
 }
 
 // predictImage runs g (in evaluation mode) on one image, planar RGB in [0, 255],
-// normalised by tf as evaluation normalises it.
-func predictImage(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, img []float32, h, w int) (*Prediction, error) {
+// normalised by tf as evaluation normalises it. A size the graph does not take is padded
+// to the one fit gives (with 0 after normalisation) and the scores cropped back.
+func predictImage(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, fit *sizeFitter, img []float32, h, w int) (*Prediction, error) {
 	if len(img) != 3*h*w {
 		return nil, fmt.Errorf("predict: %d values for a 3×%d×%d image", len(img), h, w)
 	}
@@ -72,17 +79,31 @@ func predictImage(ctx context.Context, g *autodiff.Graph, exp *configs.Experimen
 	for i := range lab {
 		lab[i] = int32(exp.Data.IgnoreLabel)
 	}
+	ph, pw := h, w
+	if fit != nil {
+		var err error
+		if ph, pw, err = fit.fit(h, w); err != nil {
+			return nil, err
+		}
+	}
 	x := tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(in))
 	y := tensor.New(tensor.WithShape(1, h, w), tensor.WithBacking(lab))
+	x, y = padBatch(x, y, ph, pw, exp.Data.IgnoreLabel)
 	if err := g.Forward(ctx, x, y); err != nil {
 		return nil, fmt.Errorf("a %d×%d image: %w", h, w, err)
 	}
 	s := g.Value(ScoresNode(exp))
 	classes := exp.Model.Classes
-	if sh := s.Shape(); len(sh) != 4 || sh[1] != classes || sh[2] != h || sh[3] != w {
-		return nil, fmt.Errorf("a %d×%d image: the model's scores are %v, want 1×%d×%d×%d", h, w, sh, classes, h, w)
+	if sh := s.Shape(); len(sh) != 4 || sh[1] != classes || sh[2] != ph || sh[3] != pw {
+		return nil, fmt.Errorf("a %d×%d image: the model's scores are %v, want 1×%d×%d×%d", h, w, sh, classes, ph, pw)
 	}
-	scores := append([]float32(nil), s.Data().([]float32)[:classes*n]...)
+	all := s.Data().([]float32)
+	scores := make([]float32, classes*n)
+	for c := range classes {
+		for r := range h {
+			copy(scores[(c*h+r)*w:][:w], all[(c*ph+r)*pw:][:w])
+		}
+	}
 	return &Prediction{H: h, W: w, Labels: argmaxChannels(scores, 1, classes, n), Input: in, Scores: scores}, nil
 }
 

@@ -97,6 +97,7 @@ type trainer struct {
 	log       *metricsLog
 	prog      *progress
 	watch     *watch
+	fit       *sizeFitter // the size the graph takes for each batch size
 	par       *parallel
 	grads     passGrads
 }
@@ -225,9 +226,13 @@ func (t *trainer) setup(ctx context.Context) error {
 
 	// The memory the run will need, from shapes alone, before the loader or the model
 	// allocates anything.
+	t.fit = newSizeFitter(exp)
 	h, w, err := TrainInputSize(exp, train)
 	if err != nil {
 		return err
+	}
+	if h, w, err = t.fit.fit(h, w); err != nil {
+		return fmt.Errorf("%s: split %q: %w", exp.Source, exp.Data.TrainSplit, err)
 	}
 	est, err := EstimateTraining(exp, exp.Train.BatchSize, h, w, train.Len()+t.val.Len())
 	if err != nil {
@@ -261,6 +266,9 @@ func (t *trainer) setup(ctx context.Context) error {
 	bn, bh, bw, err := t.par.modelShape(b, train)
 	if err != nil {
 		return err
+	}
+	if bh, bw, err = t.fit.fit(bh, bw); err != nil {
+		return fmt.Errorf("%s: the first training batch (%s …): %w", exp.Source, b.IDs[0], err)
 	}
 	if t.g, err = BuildModel(exp, bn, bh, bw, tensor.Float32); err != nil {
 		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, bn, b.C, bh, bw, err)
@@ -459,6 +467,11 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 			return 0, 0, fmt.Errorf("step %d: loading a batch: %w", t.step+1, err)
 		}
 		x, y := batchTensors(b)
+		ph, pw, err := t.fit.fit(b.H, b.W)
+		if err != nil {
+			return 0, 0, fmt.Errorf("step %d: images %s …: %w", t.step+1, b.IDs[0], err)
+		}
+		x, y = padBatch(x, y, ph, pw, t.exp.Data.IgnoreLabel) // padded pixels are ignored by the loss
 		if err := t.g.Forward(ctx, x, y); err != nil {
 			return 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
 		}
@@ -504,7 +517,7 @@ func (t *trainer) evaluate(ctx context.Context) error {
 	}
 	// Four images: not stopped by a stop request, so that a logged evaluation always has
 	// its overlays and every rank leaves evaluate the same way.
-	overlays, err := predictOverlays(context.WithoutCancel(ctx), t.g, t.exp, t.watch.tf, t.val)
+	overlays, err := predictOverlays(context.WithoutCancel(ctx), t.g, t.exp, t.watch.tf, t.fit, t.val)
 	t.g.SetTraining(true)
 	if err != nil {
 		return fmt.Errorf("evaluation at step %d: %w", t.step, err)

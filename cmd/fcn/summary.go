@@ -58,6 +58,15 @@ func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if n < 1 {
 		return fmt.Errorf("--batch must be ≥ 1, got %d", n)
 	}
+	// A size the graph does not take is padded to the nearest one it does, as train,
+	// eval and predict do.
+	ih, iw := h, w
+	if h, w, err = train.FitSize(exp, h, w); err != nil {
+		return fmt.Errorf("%s: %w", exp.Source, err)
+	}
+	if h != ih || w != iw {
+		fmt.Fprintf(stdout, "a %d×%d input is padded to %d×%d, the nearest size this net takes (its scores are cropped back to %d×%d)\n\n", ih, iw, h, w, ih, iw)
+	}
 	// The estimates come from shapes alone; the summary itself builds the model for
 	// inference, so that must fit before it is built.
 	trainEst, err := train.EstimateTraining(exp, n, h, w, 0)

@@ -60,7 +60,7 @@ func TestSummaryDefaultAndErrors(t *testing.T) {
 		{[]string{"--batch", "-1"}, "--batch must be ≥ 1"},
 		{[]string{"--config", "fcn9s"}, `unknown experiment "fcn9s"`},
 		// The default net pools 5 times and crops: 40×40 leaves the crop no room.
-		{[]string{"--input", "8x8"}, "for a 8×8 input"},
+		{[]string{"--input", "8x8"}, "the smallest it takes is 32×32"}, // padded would mean 4× the image: refused, naming the minimum
 	} {
 		code, _, stderr := runInProcess(t, append([]string{"summary"}, c.args...)...)
 		if code != 1 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "panic") {
