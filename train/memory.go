@@ -218,6 +218,11 @@ func EstimateInference(exp *configs.Experiment, n, h, w int) (*MemoryEstimate, e
 // CheckInference refuses running exp forward on n×3×h×w inputs when its estimate exceeds
 // limit (0: the memory available), before anything is allocated.
 func CheckInference(exp *configs.Experiment, n, h, w int, limit int64) error {
+	// At the size the model runs the input at (padded where its graph needs it).
+	h, w, err := FitSize(exp, h, w)
+	if err != nil {
+		return fmt.Errorf("%s: %w", exp.Source, err)
+	}
 	e, err := EstimateInference(exp, n, h, w)
 	if err != nil {
 		return fmt.Errorf("%s: model for %d×3×%d×%d inputs: %w", exp.Source, n, h, w, err)
