@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,7 @@ type trainer struct {
 	prog      *progress
 	watch     *watch
 	fit       *sizeFitter // the size the graph takes for each batch size
+	bufCopy   [][]float32 // the buffers at the start of the step under way
 	par       *parallel
 	grads     passGrads
 }
@@ -380,9 +382,16 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			break
 		}
 		start := time.Now()
+		pos, epoch := t.pos, t.epoch
+		t.saveBuffers()
 		loss, lr, err := t.trainStep(stepCtx)
 		if err != nil {
-			return nil, err
+			// The step did not complete: its weights and momenta were not updated; the
+			// running statistics its forward passes moved, and the loader position, go
+			// back to where the step began.
+			t.pos, t.epoch = pos, epoch
+			t.restoreBuffers()
+			return nil, t.failed(err)
 		}
 		t.step++
 		t.lastLoss = loss
@@ -396,7 +405,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if t.evalDue(t.step) {
 			if err := t.evaluate(ctx); err != nil {
 				if ctx.Err() == nil {
-					return nil, err
+					return nil, t.failed(err)
 				}
 				interrupted = true
 			}
@@ -433,6 +442,83 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// saveBuffers copies the model's buffers (batch norm's running statistics), which a
+// training forward changes, so that a step that fails part-way can be undone.
+func (t *trainer) saveBuffers() {
+	i := 0
+	for _, node := range t.g.Nodes() {
+		b, ok := t.g.Layer(node).(bufferer)
+		if !ok {
+			continue
+		}
+		for _, name := range sortedKeys(b.Buffers()) {
+			d := b.Buffers()[name].Data().([]float32)
+			if i == len(t.bufCopy) {
+				t.bufCopy = append(t.bufCopy, nil)
+			}
+			t.bufCopy[i] = append(t.bufCopy[i][:0], d...)
+			i++
+		}
+	}
+}
+
+// restoreBuffers undoes what a failed step did to the buffers (see saveBuffers).
+func (t *trainer) restoreBuffers() {
+	i := 0
+	for _, node := range t.g.Nodes() {
+		b, ok := t.g.Layer(node).(bufferer)
+		if !ok {
+			continue
+		}
+		for _, name := range sortedKeys(b.Buffers()) {
+			copy(b.Buffers()[name].Data().([]float32), t.bufCopy[i])
+			i++
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// RunError is a run that failed after completing steps: the state after the last
+// completed step was checkpointed, so the run resumes from there once the cause is
+// fixed (a bad image, too high a rate).
+type RunError struct {
+	Err        error
+	Step       int    // steps completed
+	Checkpoint string // the checkpoint holding the state after Step ("" if none could be written)
+	RunDir     string
+}
+
+func (e *RunError) Error() string {
+	if e.Checkpoint == "" {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%v\nthe state after step %d is saved in %s", e.Err, e.Step, e.Checkpoint)
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
+
+// failed checkpoints the state after the last completed step (if any step completed and
+// it is not saved yet) and wraps err so that the command can say how to resume.
+func (t *trainer) failed(err error) error {
+	if t.step == 0 {
+		return err
+	}
+	if t.savedStep != t.step {
+		if cerr := t.checkpoint(); cerr != nil {
+			return fmt.Errorf("%w (and the state after step %d could not be saved: %v)", err, t.step, cerr)
+		}
+	}
+	return &RunError{Err: err, Step: t.step, Checkpoint: t.lastCkpt, RunDir: t.runDir}
 }
 
 // evalDue reports whether the model is evaluated after step: every eval.every steps and

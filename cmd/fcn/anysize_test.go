@@ -112,3 +112,19 @@ func TestMixedSizesEndToEnd(t *testing.T) {
 		t.Errorf("corrupt val mask: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 }
+
+// TestFailedRunSaysHowToResume: an evaluation that fails after some steps ends the
+// command with exit 1, the error, where the state was saved and how to resume.
+func TestFailedRunSaysHowToResume(t *testing.T) {
+	root := writeVOC(t, 3)
+	if err := os.WriteFile(filepath.Join(root, "JPEGImages", "val_000001.jpg"), []byte("not a jpeg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := runInProcess(t, "train", "--config", writeTiny(t), "--out", run, "--set", "data.format=voc", "--set", "data.root="+root,
+		"--set", "train.batch_size=2", "--set", "eval.every=2", "--progress", "off")
+	if code != 1 || !strings.Contains(stderr, "val_000001.jpg") || !strings.Contains(stderr, "the state after step 2 is saved in") ||
+		!strings.Contains(stderr, "train --out "+run+" --resume") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}

@@ -126,6 +126,11 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 // trainAndReport runs the training and prints how it ended.
 func trainAndReport(ctx context.Context, exp *configs.Experiment, opts train.Options, stdout io.Writer) error {
 	res, err := train.Run(ctx, exp, opts)
+	var re *train.RunError
+	if errors.As(err, &re) && re.Checkpoint != "" {
+		exe, _ := os.Executable()
+		return fmt.Errorf("%w\nonce the cause is fixed, resume with: %s train --out %s --resume", err, invocation(exe, os.Args[0]), shellQuote(re.RunDir))
+	}
 	if err != nil {
 		return err
 	}
