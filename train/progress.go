@@ -46,7 +46,7 @@ type progress struct {
 func newProgress(w io.Writer, mode ProgressMode, first, total, imgsPerStep int) *progress {
 	if mode == ProgressAuto {
 		mode = ProgressPlain
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if isTerminal(w) {
 			mode = ProgressBar
 		}
 	}
@@ -67,6 +67,12 @@ func newProgress(w io.Writer, mode ProgressMode, first, total, imgsPerStep int) 
 		p.bar.Set(first)
 	}
 	return p
+}
+
+// isTerminal says whether w is a terminal (where a bar can be redrawn in place).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // stepDone records step (1-based) as done in d, with its loss and learning rate.

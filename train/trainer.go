@@ -56,6 +56,9 @@ type Options struct {
 	// MaxMemory, when > 0, is the most the run may need (--max-memory); 0 means the
 	// memory available now (see Available). The estimate is checked before allocating.
 	MaxMemory int64
+	// SkipDataCheck leaves the data to the loader instead of checking every image and
+	// mask before step 1 (--skip-data-check, for sets too large to scan).
+	SkipDataCheck bool
 	// Comm makes the run one rank of a data-parallel job (see parallel.go); nil: one process.
 	Comm Comm
 }
@@ -214,21 +217,23 @@ func (t *trainer) setup(ctx context.Context) error {
 	if err := checkClasses(exp, t.val, valSplit); err != nil {
 		return err
 	}
-	if err := checkLabelled(ctx, exp, train, exp.Data.TrainSplit, true, t.out); err != nil {
-		return err
-	}
-	if valSplit != exp.Data.TrainSplit {
-		if err := checkLabelled(ctx, exp, t.val, valSplit, false, t.out); err != nil {
-			return err
-		}
-	}
 	if exp.Train.BatchSize > train.Len() {
 		return fmt.Errorf("train.batch_size %d exceeds the %d images of split %q", exp.Train.BatchSize, train.Len(), exp.Data.TrainSplit)
 	}
+	t.fit = newSizeFitter(exp)
+	// Evaluation (every eval.every steps, and at the end) scores valSplit.
+	splits := []splitUse{{exp.Data.TrainSplit, train, true, valSplit == exp.Data.TrainSplit}}
+	if valSplit != exp.Data.TrainSplit {
+		splits = append(splits, splitUse{valSplit, t.val, false, true})
+	}
+	dataNotes, err := preflight(ctx, exp, splits, t.fit, t.opts.SkipDataCheck, t.opts.MaxMemory, t.opts.Progress, t.out)
+	if err != nil {
+		return err
+	}
+	notes = append(notes, dataNotes...)
 
 	// The memory the run will need, from shapes alone, before the loader or the model
 	// allocates anything.
-	t.fit = newSizeFitter(exp)
 	h, w, err := TrainInputSize(exp, train)
 	if err != nil {
 		return err

@@ -114,7 +114,9 @@ func TestMixedSizesEndToEnd(t *testing.T) {
 }
 
 // TestFailedRunSaysHowToResume: an evaluation that fails after some steps ends the
-// command with exit 1, the error, where the state was saved and how to resume.
+// command with exit 1, the error, where the state was saved and how to resume. (The
+// data check would refuse the bad file before step 1: --skip-data-check lets the run
+// reach it.)
 func TestFailedRunSaysHowToResume(t *testing.T) {
 	root := writeVOC(t, 3)
 	if err := os.WriteFile(filepath.Join(root, "JPEGImages", "val_000001.jpg"), []byte("not a jpeg"), 0o644); err != nil {
@@ -122,7 +124,7 @@ func TestFailedRunSaysHowToResume(t *testing.T) {
 	}
 	run := filepath.Join(t.TempDir(), "run")
 	code, _, stderr := runInProcess(t, "train", "--config", writeTiny(t), "--out", run, "--set", "data.format=voc", "--set", "data.root="+root,
-		"--set", "train.batch_size=2", "--set", "eval.every=2", "--progress", "off")
+		"--set", "train.batch_size=2", "--set", "eval.every=2", "--progress", "off", "--skip-data-check")
 	if code != 1 || !strings.Contains(stderr, "val_000001.jpg") || !strings.Contains(stderr, "the state after step 2 is saved in") ||
 		!strings.Contains(stderr, "train --out "+run+" --resume") {
 		t.Errorf("exit %d\n%s", code, stderr)

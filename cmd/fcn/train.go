@@ -67,6 +67,7 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	tensorboard := fs.Bool("tensorboard", false, "also write TensorBoard event files into the run folder (log.tensorboard=true)")
 	boardOpts := addBoardFlags(fs, "the run folder's parent")
 	maxMem := addMaxMemoryFlag(fs)
+	skipCheck := fs.Bool("skip-data-check", false, "do not check every image and mask before step 1 (for sets too large to scan); the loader still refuses a bad file when it reaches it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err != nil {
 		return err
 	}
-	opts := train.Options{MaxMemory: limit, OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode, Comm: comm}
+	opts := train.Options{MaxMemory: limit, OutDir: *out, InitFrom: *initFrom, InitPartial: *partial, InitMap: *initMap, InitFormats: []train.InitFormat{caffe.WeightsFormat()}, Out: stdout, Progress: mode, Comm: comm, SkipDataCheck: *skipCheck}
 	var exp *configs.Experiment
 	if resume.set {
 		if exp, err = resumeExperiment(&opts, resume.path, *config, *sets); err != nil {
