@@ -88,8 +88,14 @@ func checkForSave(ck *Checkpoint) error {
 			return fmt.Errorf("%s: %w", f.file, err)
 		}
 		for _, t := range f.ts {
+			if f.file == ModelFile && IsCounter(t.Name) {
+				if t.Dtype() != I64 {
+					return fmt.Errorf("%s: counter %q is %s; counters are I64", f.file, t.Name, t.Dtype())
+				}
+				continue
+			}
 			if t.Dtype() != F32 {
-				return fmt.Errorf("%s: tensor %q is %s; checkpoints hold F32 only", f.file, t.Name, t.Dtype())
+				return fmt.Errorf("%s: tensor %q is %s; checkpoints hold F32 (and I64 counters) only", f.file, t.Name, t.Dtype())
 			}
 		}
 	}
@@ -537,8 +543,11 @@ func readVerified(path string, want FileDigest) ([]Tensor, error) {
 		return nil, fmt.Errorf("%s: SHA-256 %s does not match %s recorded in state.json: the file is damaged", path, got, want.SHA256)
 	}
 	for _, t := range file.Tensors {
+		if IsCounter(t.Name) && t.Dtype() == I64 {
+			continue
+		}
 		if t.Dtype() != F32 {
-			return nil, fmt.Errorf("%s: tensor %q is %s; checkpoints hold F32 only", path, t.Name, t.Dtype())
+			return nil, fmt.Errorf("%s: tensor %q is %s; checkpoints hold F32 (and I64 counters) only", path, t.Name, t.Dtype())
 		}
 	}
 	if missing, unexpected := diffNames(want.Tensors, tensorNames(file.Tensors)); len(missing)+len(unexpected) > 0 {

@@ -96,7 +96,7 @@ func TestDamagedCheckpoints(t *testing.T) {
 			ck.Model[1].Data64 = []float64{1, 2}
 			ck.Model[1].Data = nil
 			replaceTensorFile(t, dir, ModelFile, ck.Model)
-		}, ModelFile, `tensor "conv1.bias" is F64; checkpoints hold F32 only`},
+		}, ModelFile, `tensor "conv1.bias" is F64; checkpoints hold F32 (and I64 counters) only`},
 		{"wrong shape", func(t *testing.T, dir string) {
 			ck := sample(20, 0)
 			ck.Model[3].Shape = []int{2, 2, 16} // upscore2.weight, no longer its momentum's shape

@@ -19,16 +19,27 @@ import (
 // Dtype is a safetensors element type that fcn reads.
 type Dtype string
 
-// The dtypes fcn reads. Checkpoints hold F32 only; F64 is read from foreign files
-// (LoadWeights converts it to float32, as PyTorch's load_state_dict would).
+// The dtypes fcn reads. Checkpoints hold F32, and I64 for counters (batch norm's
+// num_batches_tracked, an int64 scalar as in PyTorch's state_dict); F64 is read from
+// foreign files (LoadWeights converts it to float32, as PyTorch's load_state_dict would).
 const (
 	F32 Dtype = "F32"
 	F64 Dtype = "F64"
+	I64 Dtype = "I64"
 )
+
+// CounterSuffix ends the name of a counter: an I64 scalar such as PyTorch's batch norm
+// num_batches_tracked. A model's counters may be missing from a file (older fcn
+// checkpoints, foreign files): they then start at 0, as PyTorch's load_state_dict
+// does for state dicts saved before the buffer existed.
+const CounterSuffix = ".num_batches_tracked"
+
+// IsCounter reports whether name is a counter's (see CounterSuffix).
+func IsCounter(name string) bool { return strings.HasSuffix(name, CounterSuffix) }
 
 // size is the element size in bytes.
 func (d Dtype) size() int {
-	if d == F64 {
+	if d == F64 || d == I64 {
 		return 8
 	}
 	return 4
@@ -38,7 +49,7 @@ func (d Dtype) size() int {
 // garbage makes the error say "unsupported" rather than "unknown".
 var otherDtypes = map[string]bool{
 	"BOOL": true, "U8": true, "I8": true, "I16": true, "U16": true, "F16": true, "BF16": true,
-	"I32": true, "U32": true, "I64": true, "U64": true, "F8_E4M3": true, "F8_E5M2": true,
+	"I32": true, "U32": true, "U64": true, "F8_E4M3": true, "F8_E5M2": true,
 	"F8_E8M0": true, "F6_E2M3": true, "F6_E3M2": true, "F4": true, "C64": true,
 }
 
@@ -46,26 +57,34 @@ var otherDtypes = map[string]bool{
 const maxHeaderSize = 100_000_000
 
 // Tensor is a named row-major array. Data holds float32 values; Data64 is set instead
-// (and Data is nil) only for F64 tensors read from foreign files.
+// (and Data is nil) only for F64 tensors read from foreign files, Int64 for I64 tensors
+// (counters). At most one of the three is set.
 type Tensor struct {
 	Name   string
 	Shape  []int // PyTorch's layout, e.g. conv weight (C_out, C_in/groups, kh, kw); [] is a scalar
 	Data   []float32
 	Data64 []float64
+	Int64  []int64
 }
 
-// Dtype is F64 when Data64 is set, F32 otherwise.
+// Dtype is F64 when Data64 is set, I64 when Int64 is, F32 otherwise.
 func (t Tensor) Dtype() Dtype {
-	if t.Data64 != nil {
+	switch {
+	case t.Data64 != nil:
 		return F64
+	case t.Int64 != nil:
+		return I64
 	}
 	return F32
 }
 
 // Len is the number of stored values.
 func (t Tensor) Len() int {
-	if t.Data64 != nil {
+	switch {
+	case t.Data64 != nil:
 		return len(t.Data64)
+	case t.Int64 != nil:
+		return len(t.Int64)
 	}
 	return len(t.Data)
 }
@@ -81,6 +100,9 @@ func Checksum(t Tensor) uint32 {
 			s += uint32(b) + uint32(b>>32)
 		}
 		return s
+	}
+	for _, v := range t.Int64 {
+		s += uint32(v) + uint32(uint64(v)>>32)
 	}
 	for _, v := range t.Data {
 		s += math.Float32bits(v)
@@ -133,8 +155,8 @@ func checkTensors(ts []Tensor) error {
 			return fmt.Errorf("tensor %d: name %q is not valid UTF-8", i, t.Name)
 		case seen[t.Name]:
 			return fmt.Errorf("tensor %q appears twice", t.Name)
-		case t.Data != nil && t.Data64 != nil:
-			return fmt.Errorf("tensor %q has both float32 and float64 data", t.Name)
+		case (t.Data != nil && t.Data64 != nil) || (t.Int64 != nil && (t.Data != nil || t.Data64 != nil)):
+			return fmt.Errorf("tensor %q has data of more than one type", t.Name)
 		}
 		seen[t.Name] = true
 		n, err := numElements(t.Shape)
@@ -266,6 +288,14 @@ func EncodeSafetensors(w io.Writer, ts []Tensor, metadata map[string]string) err
 				}
 			}
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+		}
+		for _, v := range t.Int64 {
+			if len(buf)+8 > cap(buf) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
 		}
 	}
 	return flush()
@@ -405,9 +435,9 @@ func parseEntry(name string, raw json.RawMessage) (entry, error) {
 	}
 	e := entry{name: name, dtype: Dtype(dtype), shape: make([]int, 0, len(shape))}
 	switch {
-	case e.dtype == F32 || e.dtype == F64:
+	case e.dtype == F32 || e.dtype == F64 || e.dtype == I64:
 	case otherDtypes[dtype]:
-		return entry{}, fmt.Errorf("dtype %s is not supported (fcn reads F32 and F64)", dtype)
+		return entry{}, fmt.Errorf("dtype %s is not supported (fcn reads F32, F64 and I64)", dtype)
 	default:
 		return entry{}, fmt.Errorf("unknown dtype %q", dtype)
 	}
@@ -499,9 +529,12 @@ func decodeSafetensors(name string, r io.Reader, size int64) (*File, error) {
 	for _, e := range sorted {
 		t := &Tensor{Name: e.name, Shape: e.shape}
 		count := int((e.end - e.begin) / int64(e.dtype.size()))
-		if e.dtype == F64 {
+		switch e.dtype {
+		case F64:
 			t.Data64 = make([]float64, count)
-		} else {
+		case I64:
+			t.Int64 = make([]int64, count)
+		default:
 			t.Data = make([]float32, count)
 		}
 		for done := 0; done < count; {
@@ -510,11 +543,16 @@ func decodeSafetensors(name string, r io.Reader, size int64) (*File, error) {
 			if _, err := io.ReadFull(r, b); err != nil {
 				return fail("reading tensor %q: %v", e.name, err)
 			}
-			if e.dtype == F64 {
+			switch e.dtype {
+			case F64:
 				for i := range k {
 					t.Data64[done+i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 				}
-			} else {
+			case I64:
+				for i := range k {
+					t.Int64[done+i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+				}
+			default:
 				for i := range k {
 					t.Data[done+i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 				}

@@ -325,7 +325,8 @@ func TestWriterRefusesBadTensors(t *testing.T) {
 		{"reserved", []Tensor{{Name: "__metadata__", Shape: []int{}, Data: []float32{1}}}, "reserved"},
 		{"short data", []Tensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1, 2, 3}}}, "holds 4 values but the data has 3"},
 		{"negative dim", []Tensor{{Name: "a", Shape: []int{-1}, Data: nil}}, "negative dimension"},
-		{"both dtypes", []Tensor{{Name: "a", Shape: []int{1}, Data: []float32{1}, Data64: []float64{1}}}, "both"},
+		{"both dtypes", []Tensor{{Name: "a", Shape: []int{1}, Data: []float32{1}, Data64: []float64{1}}}, "more than one type"},
+		{"float and int", []Tensor{{Name: "a", Shape: []int{1}, Data: []float32{1}, Int64: []int64{1}}}, "more than one type"},
 		{"bad utf8", []Tensor{{Name: "a\xff", Shape: []int{}, Data: []float32{1}}}, "UTF-8"},
 	}
 	for _, c := range cases {

@@ -83,6 +83,25 @@ func MatchWeights(loaded []Tensor, expected map[string][]int, mode Mode) (Report
 			r.Unexpected = append(r.Unexpected, t.Name)
 		case !equalShape(want, t.Shape):
 			r.ShapeMismatch = append(r.ShapeMismatch, ShapeMismatch{Name: t.Name, Got: t.Shape, Want: want, Dtype: t.Dtype()})
+		case IsCounter(t.Name):
+			c := Tensor{Name: t.Name, Shape: append([]int{}, t.Shape...), Int64: make([]int64, t.Len())}
+			switch {
+			case t.Int64 != nil:
+				copy(c.Int64, t.Int64)
+			case t.Data64 != nil:
+				for i, v := range t.Data64 {
+					c.Int64[i] = int64(v)
+				}
+				r.Converted = append(r.Converted, t.Name)
+			default:
+				for i, v := range t.Data {
+					c.Int64[i] = int64(v)
+				}
+				r.Converted = append(r.Converted, t.Name)
+			}
+			r.Loaded = append(r.Loaded, c)
+		case t.Int64 != nil:
+			r.ShapeMismatch = append(r.ShapeMismatch, ShapeMismatch{Name: t.Name, Got: t.Shape, Want: want, Dtype: t.Dtype()})
 		default:
 			c := Tensor{Name: t.Name, Shape: append([]int{}, t.Shape...), Data: make([]float32, t.Len())}
 			if t.Data64 != nil {
@@ -97,7 +116,7 @@ func MatchWeights(loaded []Tensor, expected map[string][]int, mode Mode) (Report
 		}
 	}
 	for name := range expected {
-		if !seen[name] {
+		if !seen[name] && !IsCounter(name) { // a missing counter starts at 0
 			r.Missing = append(r.Missing, name)
 		}
 	}
@@ -186,8 +205,12 @@ func Validate(ck *Checkpoint, expected map[string][]int) error {
 		problems = append(problems, file+": "+fmt.Sprintf(format, args...))
 	}
 	check := func(file string, t Tensor, want []int) {
-		if t.Dtype() != F32 {
-			add(file, "tensor %s is %s, the model wants F32", t.Name, t.Dtype())
+		wantDtype := F32
+		if file == modelFile && IsCounter(t.Name) {
+			wantDtype = I64
+		}
+		if t.Dtype() != wantDtype {
+			add(file, "tensor %s is %s, the model wants %s", t.Name, t.Dtype(), wantDtype)
 		}
 		if !equalShape(t.Shape, want) {
 			add(file, "tensor %s has shape %s, the model wants %s", t.Name, formatShape(t.Shape), formatShape(want))
@@ -210,7 +233,7 @@ func Validate(ck *Checkpoint, expected map[string][]int) error {
 	}
 	var missing []string
 	for name := range expected {
-		if !have[name] {
+		if !have[name] && !IsCounter(name) {
 			missing = append(missing, name)
 		}
 	}

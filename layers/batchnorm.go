@@ -43,6 +43,7 @@ type BatchNorm struct {
 	n, c, s               int       // batch, channels, elements per channel per image
 	mean, invStd          []float64 // per channel, of the last Forward (batch or running)
 	unbiased              []float64 // per channel, the batch's unbiased variance (last training Forward)
+	tracked               int64     // training forwards since Init: PyTorch's num_batches_tracked
 }
 
 // NewBatchNorm validates cfg and returns the layer.
@@ -86,11 +87,19 @@ func (l *BatchNorm) Buffers() map[string]*tensor.Dense {
 	return map[string]*tensor.Dense{"running_mean": l.runMean, "running_var": l.runVar}
 }
 
+// BatchesTracked is the number of training forwards since Init (or as set), which
+// PyTorch's BatchNorm2d keeps as its num_batches_tracked buffer.
+func (l *BatchNorm) BatchesTracked() int64 { return l.tracked }
+
+// SetBatchesTracked sets the count BatchesTracked reports (loading a checkpoint).
+func (l *BatchNorm) SetBatchesTracked(n int64) { l.tracked = n }
+
 // SetTraining implements TrainingSetter.
 func (l *BatchNorm) SetTraining(training bool) { l.training = training }
 
 // Init implements Initializer: γ = 1, β = 0, running mean 0, running variance 1.
 func (l *BatchNorm) Init(*rand.Rand) {
+	l.tracked = 0
 	if l.weight == nil {
 		return
 	}
@@ -155,6 +164,9 @@ func (l *BatchNorm) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, err
 // Forward implements Layer.
 func (l *BatchNorm) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	l.lastTrained = l.training
+	if l.training {
+		l.tracked++
+	}
 	if isFloat32(out) {
 		batchNormForward(l, floatsOf[float32](in[0]), floatsOf[float32](out))
 	} else {

@@ -364,6 +364,7 @@ func (p *parallel) allreduceGrads(g *autodiff.Graph) error {
 // (layers.BatchNorm).
 type batchStatser interface {
 	bufferer
+	batchCounter
 	BatchStats() (mean, unbiasedVar []float64)
 	UpdateRunning(mean, unbiasedVar []float64)
 }
@@ -377,6 +378,7 @@ type batchStatser interface {
 type bnSync struct {
 	layers []batchStatser
 	start  [][]float32 // per layer: running_mean then running_var at the step's start
+	count  []int64     // per layer: batches tracked at the step's start
 	rec    []byte      // this rank's passes' statistics, float64 little-endian
 }
 
@@ -386,6 +388,7 @@ func newBNSync(g *autodiff.Graph) *bnSync {
 		if l, ok := g.Layer(name).(batchStatser); ok {
 			s.layers = append(s.layers, l)
 			s.start = append(s.start, bnBuffers(l, nil))
+			s.count = append(s.count, l.BatchesTracked())
 		}
 	}
 	return s
@@ -426,6 +429,17 @@ func (s *bnSync) finish(comm Comm) error {
 	all := make([]byte, comm.Size()*len(s.rec))
 	if err := comm.Allgather(s.rec, all); err != nil {
 		return err
+	}
+	// Every rank's count becomes the one process's: one per pass of the whole step.
+	perPass := 0
+	for _, l := range s.layers {
+		m, _ := l.BatchStats()
+		perPass += 16 * len(m)
+	}
+	if perPass > 0 {
+		for i, l := range s.layers {
+			l.SetBatchesTracked(s.count[i] + int64(len(all)/perPass))
+		}
 	}
 	if comm.Rank() == 0 {
 		for i, l := range s.layers {

@@ -103,6 +103,7 @@ type trainer struct {
 	watch     *watch
 	fit       *sizeFitter // the size the graph takes for each batch size
 	bufCopy   [][]float32 // the buffers at the start of the step under way
+	countCopy []int64     // and the batch counters
 	par       *parallel
 	grads     passGrads
 }
@@ -449,9 +450,16 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// saveBuffers copies the model's buffers (batch norm's running statistics), which a
-// training forward changes, so that a step that fails part-way can be undone.
+// saveBuffers copies the model's buffers (batch norm's running statistics and batch
+// counts), which a training forward changes, so that a step that fails part-way can be
+// undone.
 func (t *trainer) saveBuffers() {
+	t.countCopy = t.countCopy[:0]
+	for _, node := range t.g.Nodes() {
+		if c, ok := t.g.Layer(node).(batchCounter); ok {
+			t.countCopy = append(t.countCopy, c.BatchesTracked())
+		}
+	}
 	i := 0
 	for _, node := range t.g.Nodes() {
 		b, ok := t.g.Layer(node).(bufferer)
@@ -471,6 +479,13 @@ func (t *trainer) saveBuffers() {
 
 // restoreBuffers undoes what a failed step did to the buffers (see saveBuffers).
 func (t *trainer) restoreBuffers() {
+	k := 0
+	for _, node := range t.g.Nodes() {
+		if c, ok := t.g.Layer(node).(batchCounter); ok {
+			c.SetBatchesTracked(t.countCopy[k])
+			k++
+		}
+	}
 	i := 0
 	for _, node := range t.g.Nodes() {
 		b, ok := t.g.Layer(node).(bufferer)

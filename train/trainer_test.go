@@ -344,7 +344,7 @@ func TestInitFrom(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	run(t, context.Background(), tinyExp(t, "train.steps=1", "optim.lr=0", "model.layers[bn2].learn=false"), Options{OutDir: dir, InitFrom: srcModel, Out: &out})
-	if !strings.Contains(out.String(), "loaded 11 tensors") {
+	if !strings.Contains(out.String(), "loaded 12 tensors") {
 		t.Errorf("report:\n%s", out.String())
 	}
 	a, _ := checkpoints.ReadSafetensors(srcModel)
@@ -361,7 +361,7 @@ func TestInitFrom(t *testing.T) {
 	}
 	out.Reset()
 	run(t, context.Background(), tinyExp(t, "train.steps=1", "model.classes=4"), Options{OutDir: t.TempDir(), InitFrom: srcModel, InitPartial: true, Out: &out})
-	if !strings.Contains(out.String(), "shape mismatch (3)") || !strings.Contains(out.String(), "loaded 8 tensors") {
+	if !strings.Contains(out.String(), "shape mismatch (3)") || !strings.Contains(out.String(), "loaded 9 tensors") {
 		t.Errorf("partial report:\n%s", out.String())
 	}
 }

@@ -16,6 +16,24 @@ type bufferer interface {
 	Buffers() map[string]*tensor.Dense
 }
 
+// batchCounter is implemented by layers that count their training forwards, as
+// PyTorch's batch norm does in num_batches_tracked (layers.BatchNorm.BatchesTracked).
+type batchCounter interface {
+	BatchesTracked() int64
+	SetBatchesTracked(n int64)
+}
+
+// modelCounters maps "<node>.num_batches_tracked" to the layers that keep one.
+func modelCounters(g *autodiff.Graph) map[string]batchCounter {
+	m := map[string]batchCounter{}
+	for _, node := range g.Nodes() {
+		if c, ok := g.Layer(node).(batchCounter); ok {
+			m[node+checkpoints.CounterSuffix] = c
+		}
+	}
+	return m
+}
+
 // modelTensor is one tensor of a model's state: a parameter value or a buffer.
 type modelTensor struct {
 	name string // "<node>.<param>" or "<node>.<buffer>"
@@ -40,12 +58,16 @@ func modelTensors(g *autodiff.Graph) []modelTensor {
 	return out
 }
 
-// ModelShapes maps every tensor of the model's state (parameters and buffers) to its
-// shape, in PyTorch's layout: what checkpoints.Validate and MatchWeights expect.
+// ModelShapes maps every tensor of the model's state (parameters, buffers and
+// counters, which are scalars) to its shape, in PyTorch's layout: what
+// checkpoints.Validate and MatchWeights expect.
 func ModelShapes(g *autodiff.Graph) map[string][]int {
 	m := map[string][]int{}
 	for _, mt := range modelTensors(g) {
 		m[mt.name] = append([]int(nil), mt.t.Shape()...)
+	}
+	for name := range modelCounters(g) {
+		m[name] = []int{}
 	}
 	return m
 }
@@ -65,6 +87,10 @@ func ModelState(g *autodiff.Graph) ([]checkpoints.Tensor, error) {
 			Data:  append([]float32(nil), data[:mt.t.Shape().TotalSize()]...),
 		})
 	}
+	counters := modelCounters(g)
+	for _, name := range sortedKeys(counters) {
+		ts = append(ts, checkpoints.Tensor{Name: name, Shape: []int{}, Int64: []int64{counters[name].BatchesTracked()}})
+	}
 	return ts, nil
 }
 
@@ -79,7 +105,14 @@ func SetModelState(g *autodiff.Graph, ts []checkpoints.Tensor) error {
 	for _, mt := range modelTensors(g) {
 		byName[mt.name] = mt.t
 	}
+	counters := modelCounters(g)
 	for _, t := range ts {
+		if _, ok := counters[t.Name]; ok {
+			if t.Int64 == nil || len(t.Shape) != 0 || len(t.Int64) != 1 || t.Int64[0] < 0 {
+				return fmt.Errorf("tensor %s: want a non-negative I64 scalar (batches tracked), got %s of shape %v", t.Name, t.Dtype(), t.Shape)
+			}
+			continue
+		}
 		dst, ok := byName[t.Name]
 		switch {
 		case !ok:
@@ -99,6 +132,10 @@ func SetModelState(g *autodiff.Graph, ts []checkpoints.Tensor) error {
 		}
 	}
 	for _, t := range ts {
+		if c, ok := counters[t.Name]; ok {
+			c.SetBatchesTracked(t.Int64[0])
+			continue
+		}
 		copy(byName[t.Name].Data().([]float32), t.Data)
 	}
 	g.ParamsChanged()

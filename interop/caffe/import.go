@@ -661,7 +661,7 @@ func (im *importer) weights(path string, model *caffepb.NetParameter, exp *confi
 	}
 	var missing []string
 	for n := range shapes {
-		if !got[n] {
+		if !got[n] && !checkpoints.IsCounter(n) { // Caffe keeps no batch count
 			missing = append(missing, n)
 		}
 	}
