@@ -51,6 +51,9 @@ func NewSynthetic(cfg SyntheticConfig, split string, names []string) (*Synthetic
 func (s *Synthetic) Len() int             { return s.n }
 func (s *Synthetic) ClassNames() []string { return s.names }
 
+// id names scene i in messages and file names.
+func (s *Synthetic) id(i int) string { return fmt.Sprintf("synthetic/%s/%06d", s.split, i) }
+
 // Sample renders scene i.
 func (s *Synthetic) Sample(i int) (Sample, error) {
 	if i < 0 || i >= s.n {
@@ -61,7 +64,7 @@ func (s *Synthetic) Sample(i int) (Sample, error) {
 		Image: make([]float32, Channels*size*size),
 		Label: make([]int32, size*size),
 		H:     size, W: size,
-		ID: fmt.Sprintf("synthetic/%s/%06d", s.split, i),
+		ID: s.id(i),
 	}
 	s.render(newRNG(mix(s.cfg.Seed, s.tag, uint64(i))), smp.Image, smp.Label)
 	return smp, nil

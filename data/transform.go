@@ -130,11 +130,20 @@ func (t *Transforms) write(v view, img []float32, lab []int32, hb, wb int) {
 // resizeBilinear resizes a planar 3-channel image with half-pixel centres (as OpenCV's
 // INTER_LINEAR and PyTorch's align_corners=False).
 func resizeBilinear(src []float32, h, w, nh, nw int) []float32 {
-	dst := make([]float32, 3*nh*nw)
+	return ResizeBilinear(src, 3, h, w, nh, nw)
+}
+
+// ResizeBilinear resizes planar ch×h×w values to ch×nh×nw as PyTorch's
+// F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False): output pixel o
+// reads source coordinate (o+0.5)·h/nh − 0.5, clamped below at 0, interpolated between
+// its two neighbours (no antialiasing when shrinking, as PyTorch's default and OpenCV's
+// INTER_LINEAR).
+func ResizeBilinear(src []float32, ch, h, w, nh, nw int) []float32 {
+	dst := make([]float32, ch*nh*nw)
 	fy, fx := float64(h)/float64(nh), float64(w)/float64(nw)
 	y0s, y1s, wys := axisWeights(nh, h, fy)
 	x0s, x1s, wxs := axisWeights(nw, w, fx)
-	for c := range 3 {
+	for c := range ch {
 		s := src[c*h*w : (c+1)*h*w]
 		d := dst[c*nh*nw : (c+1)*nh*nw]
 		for y := range nh {

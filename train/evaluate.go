@@ -40,6 +40,23 @@ func SplitName(exp *configs.Experiment, which string) string {
 	return exp.Data.ValSplit
 }
 
+// ResolveSplit is the dataset split that --split names: val and train are the
+// experiment's data.val_split and data.train_split (as eval.split reads them); any other
+// name must be a split the dataset has (data.CheckSplit: an unknown one is an error
+// listing those it has).
+func ResolveSplit(exp *configs.Experiment, name string) (string, error) {
+	switch name {
+	case "val":
+		return exp.Data.ValSplit, nil
+	case "train":
+		return exp.Data.TrainSplit, nil
+	}
+	if err := fcndata.CheckSplit(exp.Data, name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
 // Evaluate scores g over every image of ds: the graph runs in evaluation mode (no
 // dropout, batchnorm on running statistics), the images get no random transform, only
 // the normalisation, and each pixel's prediction is the argmax of the scores. All pixels
@@ -53,6 +70,17 @@ func Evaluate(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, d
 // evaluateShard is Evaluate over this rank's part of the split (par nil or one rank:
 // all of it), the confusion matrix, the loss and the image count summed over ranks.
 func evaluateShard(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int, par *parallel) (EvalResult, error) {
+	return evaluateShardWith(ctx, g, exp, ds, batchSize, workers, par, InferOptions{})
+}
+
+// EvaluateWith is Evaluate with each image run as opts say: in sliding windows, with
+// test-time augmentation, or both. With either, each image of a batch is run on its
+// own and the loss is not defined (NaN): it is the net's loss over a whole image.
+func EvaluateWith(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int, opts InferOptions) (EvalResult, error) {
+	return evaluateShardWith(ctx, g, exp, ds, batchSize, workers, nil, opts)
+}
+
+func evaluateShardWith(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, ds fcndata.Dataset, batchSize, workers int, par *parallel, opts InferOptions) (EvalResult, error) {
 	res := EvalResult{Classes: ds.ClassNames(), Loss: math.NaN()}
 	fit := newSizeFitter(exp)
 	conf, err := NewConfusion(exp.Model.Classes, exp.Data.IgnoreLabel)
@@ -85,6 +113,13 @@ func evaluateShard(ctx context.Context, g *autodiff.Graph, exp *configs.Experime
 			continue
 		}
 		x, y := batchTensors(b)
+		if opts.On() {
+			if err := evalImagesWith(ctx, g, exp, fit, b, conf, opts); err != nil {
+				return res, err
+			}
+			res.Images += b.N
+			continue
+		}
 		ph, pw, err := fit.fit(b.H, b.W)
 		if err != nil {
 			return res, fmt.Errorf("evaluation on %s: %w", b.IDs[0], err)
@@ -115,6 +150,23 @@ func evaluateShard(ctx context.Context, g *autodiff.Graph, exp *configs.Experime
 	return res, nil
 }
 
+// evalImagesWith runs each image of batch b as opts say and adds its predictions to conf.
+func evalImagesWith(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, fit *sizeFitter, b *fcndata.Batch, conf *Confusion, opts InferOptions) error {
+	r := &netRunner{g: g, exp: exp, fit: fit}
+	px := b.C * b.H * b.W
+	n := b.H * b.W
+	for i := range b.N {
+		_, pred, err := r.infer(ctx, b.Images[i*px:][:px], b.H, b.W, opts)
+		if err != nil {
+			return fmt.Errorf("evaluation on %s: %w", b.IDs[i], err)
+		}
+		if err := conf.Add(b.Labels[i*n:][:n], pred); err != nil {
+			return fmt.Errorf("evaluation on %s: %w", b.IDs[i], err)
+		}
+	}
+	return nil
+}
+
 // batchTensors wraps a loader batch as the graph's "data" and "label" inputs, sharing
 // its memory: they are valid until the loader's next Next.
 func batchTensors(b *fcndata.Batch) (x, y *tensor.Dense) {
@@ -127,11 +179,14 @@ func batchTensors(b *fcndata.Batch) (x, y *tensor.Dense) {
 
 // EvaluateWeights builds exp's model, loads weights from path (a safetensors file, a
 // checkpoint folder or a run folder; see LoadModelWeights) and evaluates it on the split
-// which ("val" or "train") names. It returns the result and the file the weights came from.
-// The model's memory estimate is checked against maxMemory (0: the memory available)
-// before it is built.
-func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which string, maxMemory int64) (EvalResult, string, error) {
-	split := SplitName(exp, which)
+// which names (see ResolveSplit), each image run as opts say. It returns the result and
+// the file the weights came from. The model's memory estimate (at the window size with
+// --slide) is checked against maxMemory (0: the memory available) before it is built.
+func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which string, maxMemory int64, opts InferOptions) (EvalResult, string, error) {
+	split, err := ResolveSplit(exp, which)
+	if err != nil {
+		return EvalResult{}, "", err
+	}
 	ds, err := fcndata.Open(exp.Data, split)
 	if err != nil {
 		return EvalResult{}, "", err
@@ -144,22 +199,30 @@ func EvaluateWeights(ctx context.Context, exp *configs.Experiment, path, which s
 		return EvalResult{}, "", err
 	}
 	bs := min(EvalBatchSize(exp), ds.Len())
-	if err := CheckInference(exp, bs, first.H, first.W, maxMemory); err != nil {
+	bh, bw := first.H, first.W
+	if opts.On() {
+		// Each image is run on its own, in windows or at each scale.
+		bs = 1
+		if err := CheckInferenceWith(exp, first.H, first.W, opts, maxMemory); err != nil {
+			return EvalResult{}, "", err
+		}
+		bh, bw = opts.FirstRunSize(first.H, first.W)
+	} else if err := CheckInference(exp, bs, first.H, first.W, maxMemory); err != nil {
 		return EvalResult{}, "", err
 	}
-	fh, fw, err := FitSize(exp, first.H, first.W)
+	fh, fw, err := FitSize(exp, bh, bw)
 	if err != nil {
 		return EvalResult{}, "", fmt.Errorf("%s: %w", first.ID, err)
 	}
 	g, err := BuildModel(exp, bs, fh, fw, tensor.Float32)
 	if err != nil {
-		return EvalResult{}, "", fmt.Errorf("model for %d×%d images: %w", first.H, first.W, err)
+		return EvalResult{}, "", fmt.Errorf("model for %d×%d images: %w", bh, bw, err)
 	}
 	src, err := LoadModelWeights(g, path)
 	if err != nil {
 		return EvalResult{}, "", err
 	}
-	res, err := Evaluate(ctx, g, exp, ds, bs, exp.Train.Workers)
-	res.Split = which
+	res, err := EvaluateWith(ctx, g, exp, ds, bs, exp.Train.Workers, opts)
+	res.Split = split
 	return res, src, err
 }

@@ -25,7 +25,10 @@ type MemoryEstimate struct {
 	Model   *autodiff.Memory
 	Batches int64 // the loader's batches in flight (prefetched, being decoded, trained on)
 	Order   int64 // the loaders' sample orders
-	Total   int64 // Model.Bytes + Batches + Order + RuntimeOverhead
+	// Buffers is what sliding-window and test-time inference hold at the image's size
+	// (score sums, resized and flipped copies); 0 for one whole-image pass.
+	Buffers int64
+	Total   int64 // Model.Bytes + Batches + Order + Buffers + RuntimeOverhead
 }
 
 // Detail says where the bytes go, largest first, for messages.
@@ -37,6 +40,7 @@ func (e *MemoryEstimate) Detail() string {
 		{e.Model.Bytes, fmt.Sprintf("the model %s (its largest layer %s: %s)", FormatBytes(e.Model.Bytes), e.Model.Largest, FormatBytes(e.Model.LargestBytes))},
 		{e.Batches, "the loader's batches " + FormatBytes(e.Batches)},
 		{e.Order, fmt.Sprintf("the order of %d samples %s", e.Order/8, FormatBytes(e.Order))},
+		{e.Buffers, "the full-size score buffers " + FormatBytes(e.Buffers)},
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].n > parts[j].n })
 	var out []string
@@ -228,4 +232,75 @@ func CheckInference(exp *configs.Experiment, n, h, w int, limit int64) error {
 		return fmt.Errorf("%s: model for %d×3×%d×%d inputs: %w", exp.Source, n, h, w, err)
 	}
 	return CheckMemory(fmt.Sprintf("%s: running %s on %d×3×%d×%d inputs", exp.Source, exp.Name, n, h, w), e.Total, limit, e.Detail(), "use smaller images or a smaller model")
+}
+
+// EstimateInferenceWith is the estimate of running exp's model on one h×w image as opts
+// say: the model at the largest size it runs at (with --slide a window, not the image;
+// with --tta the largest scale), the image in flight, and the full-size buffers.
+func EstimateInferenceWith(exp *configs.Experiment, h, w int, opts InferOptions) (*MemoryEstimate, error) {
+	var best *autodiff.Memory
+	for _, s := range opts.runSizes(h, w) {
+		fh, fw, err := FitSize(exp, s[0], s[1])
+		if err != nil {
+			return nil, err
+		}
+		m, err := ModelMemory(exp, 1, fh, fw, false)
+		if err != nil {
+			return nil, fmt.Errorf("model for 1×3×%d×%d inputs: %w", fh, fw, err)
+		}
+		if best == nil || m.Bytes > best.Bytes {
+			best = m
+		}
+	}
+	bb, err := batchBytes(1, h, w)
+	if err != nil {
+		return nil, err
+	}
+	e := &MemoryEstimate{Model: best, Batches: 3 * bb, Buffers: inferBuffers(exp.Model.Classes, h, w, opts)}
+	e.Total = e.Model.Bytes + e.Batches + e.Buffers + RuntimeOverhead
+	return e, nil
+}
+
+// inferBuffers bounds the bytes held at the image's size by inference of one h×w image
+// with C classes as opts say: the normalised image and the scores (4 bytes a value), and
+// with TTA the float64 sum of probabilities; at the largest scale, the resized image and
+// its mirror, the float64 window sums, the window counts and the scores before and after
+// being mirrored back, and the scores resized back to the image's size.
+func inferBuffers(classes, h, w int, opts InferOptions) int64 {
+	c := float64(classes)
+	px := float64(h) * float64(w)
+	b := px * (3*4 + 4*c)
+	if opts.TTA.On() {
+		b += px * 8 * c
+	}
+	scales := opts.TTA.Scales
+	if len(scales) == 0 {
+		scales = []float64{1}
+	}
+	var scaled float64
+	for _, sc := range scales {
+		sh, sw := scaledSize(h, w, sc)
+		spx := float64(sh) * float64(sw)
+		per := spx * 3 * 4 * 2 // the resized image and its mirror
+		if opts.Slide.On() {
+			per += spx * (8*c + 4) // window sums and counts
+		}
+		per += spx*4*c*2 + px*4*c // scores, mirrored back, resized back
+		scaled = max(scaled, per)
+	}
+	return int64(min(b+scaled, math.MaxInt64/4))
+}
+
+// CheckInferenceWith refuses running exp on one h×w image as opts say when its estimate
+// (EstimateInferenceWith) exceeds limit (0: the memory available), before anything is
+// allocated.
+func CheckInferenceWith(exp *configs.Experiment, h, w int, opts InferOptions, limit int64) error {
+	if !opts.On() {
+		return CheckInference(exp, 1, h, w, limit)
+	}
+	e, err := EstimateInferenceWith(exp, h, w, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %s on a %d×%d image: %w", exp.Source, opts, h, w, err)
+	}
+	return CheckMemory(fmt.Sprintf("%s: running %s on a %d×%d image with %s", exp.Source, exp.Name, h, w, opts), e.Total, limit, e.Detail(), "use a smaller --slide window, fewer or smaller --tta scales, or a smaller model")
 }

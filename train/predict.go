@@ -20,10 +20,15 @@ type Predictor struct {
 	tf      *fcndata.Transforms
 	fit     *sizeFitter
 	Weights string // the file the weights were read from
+	// Options choose sliding windows and test-time augmentation (zero: the whole image,
+	// once).
+	Options InferOptions
 }
 
 // NewPredictor builds exp's model for h×w images and loads its weights from path (a
-// safetensors file, a checkpoint folder or a run folder; see LoadModelWeights).
+// safetensors file, a checkpoint folder or a run folder; see LoadModelWeights). With
+// sliding windows or test-time augmentation, pass the size the net first runs at
+// (InferOptions.FirstRunSize), not the image's.
 func NewPredictor(exp *configs.Experiment, path string, h, w int) (*Predictor, error) {
 	fit := newSizeFitter(exp)
 	ph, pw, err := fit.fit(h, w)
@@ -51,19 +56,27 @@ type Prediction struct {
 	H, W   int
 	Labels []int32   // H×W: argmax class of each pixel, ties to the lowest class
 	Input  []float32 // 3×H×W: the image as the network saw it, normalised
-	Scores []float32 // C×H×W: the network's scores
+	// Scores is C×H×W: the network's scores (with --slide, their mean over the windows
+	// covering each pixel); with test-time augmentation, the mean softmax probabilities.
+	Scores []float32
 }
 
 // Predict segments one image given as planar RGB values in [0, 255] (as
-// data.ReadImageFile returns it), normalised as the experiment's evaluation does.
+// data.ReadImageFile returns it), normalised as the experiment's evaluation does, and
+// run as p.Options say.
 func (p *Predictor) Predict(ctx context.Context, img []float32, h, w int) (*Prediction, error) {
-	return predictImage(ctx, p.g, p.exp, p.tf, p.fit, img, h, w)
+	return predictWith(ctx, p.g, p.exp, p.tf, p.fit, img, h, w, p.Options)
 }
 
-// predictImage runs g (in evaluation mode) on one image, planar RGB in [0, 255],
+// predictImage runs g (in evaluation mode) on one whole image, planar RGB in [0, 255],
 // normalised by tf as evaluation normalises it. A size the graph does not take is padded
 // to the one fit gives (with 0 after normalisation) and the scores cropped back.
 func predictImage(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, fit *sizeFitter, img []float32, h, w int) (*Prediction, error) {
+	return predictWith(ctx, g, exp, tf, fit, img, h, w, InferOptions{})
+}
+
+// predictWith is predictImage run as opts say (windows, test-time augmentation).
+func predictWith(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, fit *sizeFitter, img []float32, h, w int, opts InferOptions) (*Prediction, error) {
 	if len(img) != 3*h*w {
 		return nil, fmt.Errorf("predict: %d values for a 3×%d×%d image", len(img), h, w)
 	}
@@ -75,36 +88,12 @@ func predictImage(ctx context.Context, g *autodiff.Graph, exp *configs.Experimen
 			in[oc*n+i] = v
 		}
 	}
-	lab := make([]int32, n)
-	for i := range lab {
-		lab[i] = int32(exp.Data.IgnoreLabel)
+	r := &netRunner{g: g, exp: exp, fit: fit}
+	scores, labels, err := r.infer(ctx, in, h, w, opts)
+	if err != nil {
+		return nil, err
 	}
-	ph, pw := h, w
-	if fit != nil {
-		var err error
-		if ph, pw, err = fit.fit(h, w); err != nil {
-			return nil, err
-		}
-	}
-	x := tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(in))
-	y := tensor.New(tensor.WithShape(1, h, w), tensor.WithBacking(lab))
-	x, y = padBatch(x, y, ph, pw, exp.Data.IgnoreLabel)
-	if err := g.Forward(ctx, x, y); err != nil {
-		return nil, fmt.Errorf("a %d×%d image: %w", h, w, err)
-	}
-	s := g.Value(ScoresNode(exp))
-	classes := exp.Model.Classes
-	if sh := s.Shape(); len(sh) != 4 || sh[1] != classes || sh[2] != ph || sh[3] != pw {
-		return nil, fmt.Errorf("a %d×%d image: the model's scores are %v, want 1×%d×%d×%d", h, w, sh, classes, ph, pw)
-	}
-	all := s.Data().([]float32)
-	scores := make([]float32, classes*n)
-	for c := range classes {
-		for r := range h {
-			copy(scores[(c*h+r)*w:][:w], all[(c*ph+r)*pw:][:w])
-		}
-	}
-	return &Prediction{H: h, W: w, Labels: argmaxChannels(scores, 1, classes, n), Input: in, Scores: scores}, nil
+	return &Prediction{H: h, W: w, Labels: labels, Input: in, Scores: scores}, nil
 }
 
 // Overlay blends the image (planar RGB, 0–255) half and half with the palette colour of

@@ -58,7 +58,7 @@ func TestEvalCommand(t *testing.T) {
 		{nil, "--run DIR or --checkpoint PATH is required"},
 		{[]string{"--run", dir, "--checkpoint", dir}, "not both"},
 		{[]string{"--run", t.TempDir()}, "not inside a run folder"},
-		{[]string{"--run", dir, "--split", "test"}, "want val or train"},
+		{[]string{"--run", dir, "--split", "test"}, `--split: split "test": no such split; the dataset has train, val`},
 	} {
 		code, _, stderr := runInProcess(t, append([]string{"eval"}, c.args...)...)
 		if code != 1 || !strings.Contains(stderr, c.want) {

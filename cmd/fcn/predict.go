@@ -12,36 +12,53 @@ import (
 	"strings"
 
 	"github.com/fcn-dev/fcn/checkpoints"
+	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/data"
 	"github.com/fcn-dev/fcn/train"
 )
 
-const predictUsage = `usage: fcn predict --run DIR --input FILE|DIR --output DIR
+const predictUsage = `usage: fcn predict --run DIR --input FILE|DIR --output DIR [--slide CROPxSTRIDE] [--tta SPEC]
        fcn predict --checkpoint PATH --input FILE|DIR --output DIR [--config NAME|FILE]
+       fcn predict --run DIR --split NAME --output DIR
 
-Segments images (JPEG or PNG; a folder: every .jpg, .jpeg and .png in it) at their own
-size and writes, per image, <name>.png (the class of each pixel as a palette PNG with
-the PASCAL VOC colours, as VOC's SegmentationClass masks) and <name>_overlay.png (the
-image blended with those colours). --run takes a run folder (its model.safetensors,
-else its latest checkpoint, and its config.yaml); --checkpoint a checkpoint folder or a
-safetensors file, with the experiment from --config or from the run folder it lies in.
+Segments images (JPEG or PNG; a folder: every .jpg, .jpeg and .png in it; or with --split
+the images of a split of the experiment's data) at their own size and writes, per image,
+<name>.png (the class of each pixel as a palette PNG with the PASCAL VOC colours, as
+VOC's SegmentationClass masks) and <name>_overlay.png (the image blended with those
+colours). --run takes a run folder (its model.safetensors, else its latest checkpoint,
+and its config.yaml); --checkpoint a checkpoint folder or a safetensors file, with the
+experiment from --config or from the run folder it lies in. --split, --slide and --tta
+are as in fcn eval.
 
 flags:
 `
+
+// predictInput is one image to segment: a file, or a sample of a split.
+type predictInput struct {
+	name string // the file, or the sample's ID; outputs are named by its stem
+	size func() (h, w int, err error)
+	load func() (img []float32, h, w int, err error)
+}
 
 // runPredict is `fcn predict`.
 func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fcn predict", predictUsage, stderr)
 	runDir, ckptFlag := addWeightsFlags(fs)
-	input := fs.String("input", "", "an image file or a folder of images (required)")
+	input := fs.String("input", "", "an image file or a folder of images (this or --split)")
+	split := fs.String("split", "", "segment the images of this split of the experiment's data instead of --input: val or train (data.val_split, data.train_split), or any split the dataset has")
 	output := fs.String("output", "", "folder for the masks and overlays (required)")
 	config, sets := addExperimentFlags(fs, "experiment (default: the run folder's config.yaml)")
-	scores := fs.Bool("scores", false, "also write <name>.scores.safetensors with the normalised input and the raw scores")
+	scores := fs.Bool("scores", false, "also write <name>.scores.safetensors with the normalised input and the scores (with --tta: the mean probabilities)")
+	slide, tta := addInferFlags(fs)
 	maxMem := addMaxMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	limit, err := maxMemory(*maxMem)
+	if err != nil {
+		return err
+	}
+	opts, err := parseInferFlags(*slide, *tta)
 	if err != nil {
 		return err
 	}
@@ -51,20 +68,35 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ckpt := &weights
 	switch {
-	case *input == "":
-		return errors.New("--input is required")
+	case *input == "" && *split == "":
+		return errors.New("--input or --split is required")
+	case *input != "" && *split != "":
+		return errors.New("--input and --split: give one of them, not both")
 	case *output == "":
 		return errors.New("--output is required")
 	}
-	exp, err := experimentFor(*ckpt, *config, *sets, true)
+	// The data section is needed only to read a split.
+	exp, err := experimentFor(*ckpt, *config, *sets, *split == "")
 	if err != nil {
 		return err
 	}
-	files, err := predictInputs(*input)
+	if err := checkInferOptions(exp, opts); err != nil {
+		return err
+	}
+	var inputs []predictInput
+	if *split != "" {
+		inputs, err = splitInputs(exp, *split)
+	} else {
+		inputs, err = fileInputs(*input)
+	}
 	if err != nil {
 		return err
 	}
-	outs, err := planPredictOutputs(files, *output, *scores)
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		names[i] = in.name
+	}
+	outs, err := planPredictOutputs(names, *output, *scores)
 	if err != nil {
 		return err
 	}
@@ -72,28 +104,35 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	var p *train.Predictor
-	for i, f := range files {
+	for i, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// The size from the header first: the model for an image too large for memory is
-		// refused before the image or the model is allocated.
-		h, w, err := data.ImageFileSize(f)
+		f := in.name
+		// The size first (from the header of a file): the model for an image too large
+		// for memory is refused before the image or the model is allocated.
+		h, w, err := in.size()
 		if err != nil {
 			return err
 		}
-		if err := train.CheckInference(exp, 1, h, w, limit); err != nil {
+		if err := train.CheckInferenceWith(exp, h, w, opts, limit); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		img, h, w, err := data.ReadImageFile(f)
+		img, h, w, err := in.load()
 		if err != nil {
 			return err
 		}
 		if p == nil {
-			if p, err = train.NewPredictor(exp, *ckpt, h, w); err != nil {
+			rh, rw := opts.FirstRunSize(h, w)
+			if p, err = train.NewPredictor(exp, *ckpt, rh, rw); err != nil {
 				return fmt.Errorf("%s: %w", f, err)
 			}
-			fmt.Fprintf(stdout, "model %s (%d classes) from %s\n", exp.Name, exp.Model.Classes, p.Weights)
+			p.Options = opts
+			how := ""
+			if opts.On() {
+				how = ", " + opts.String()
+			}
+			fmt.Fprintf(stdout, "model %s (%d classes) from %s%s\n", exp.Name, exp.Model.Classes, p.Weights, how)
 		}
 		pred, err := p.Predict(ctx, img, h, w)
 		if err != nil {
@@ -120,6 +159,51 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s (%d×%d) → %s, %s\n", f, w, h, mask, overlay)
 	}
 	return nil
+}
+
+// fileInputs are the image files of --input.
+func fileInputs(path string) ([]predictInput, error) {
+	files, err := predictInputs(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]predictInput, len(files))
+	for i, f := range files {
+		out[i] = predictInput{
+			name: f,
+			size: func() (int, int, error) { return data.ImageFileSize(f) },
+			load: func() ([]float32, int, int, error) { return data.ReadImageFile(f) },
+		}
+	}
+	return out, nil
+}
+
+// splitInputs are the images of the split --split names (see train.ResolveSplit).
+func splitInputs(exp *configs.Experiment, name string) ([]predictInput, error) {
+	split, err := train.ResolveSplit(exp, name)
+	if err != nil {
+		return nil, fmt.Errorf("--split: %w", err)
+	}
+	ds, err := data.Open(exp.Data, split)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]predictInput, ds.Len())
+	for i := range out {
+		s, err := data.SampleID(ds, i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = predictInput{
+			name: s,
+			size: func() (int, int, error) { return data.SampleSize(ds, i) },
+			load: func() ([]float32, int, int, error) {
+				smp, err := ds.Sample(i)
+				return smp.Image, smp.H, smp.W, err
+			},
+		}
+	}
+	return out, nil
 }
 
 // predictInputs lists the images to segment: the file given, or the images of a folder
