@@ -231,7 +231,7 @@ func CheckInference(exp *configs.Experiment, n, h, w int, limit int64) error {
 	if err != nil {
 		return fmt.Errorf("%s: model for %d×3×%d×%d inputs: %w", exp.Source, n, h, w, err)
 	}
-	return CheckMemory(fmt.Sprintf("%s: running %s on %d×3×%d×%d inputs", exp.Source, exp.Name, n, h, w), e.Total, limit, e.Detail(), "use smaller images or a smaller model")
+	return CheckMemory(fmt.Sprintf("%s: running %s on %d×3×%d×%d inputs", exp.Source, exp.Name, n, h, w), e.Total, limit, e.Detail(), "run it in windows with --slide CROPxSTRIDE (eval, predict), use smaller images or a smaller model")
 }
 
 // EstimateInferenceWith is the estimate of running exp's model on one h×w image as opts
