@@ -25,7 +25,10 @@ type MemoryEstimate struct {
 	Model   *autodiff.Memory
 	Batches int64 // the loader's batches in flight (prefetched, being decoded, trained on)
 	Order   int64 // the loaders' sample orders
-	Total   int64 // Model.Bytes + Batches + Order + RuntimeOverhead
+	// Optimizer is optimiser state beyond the one buffer a parameter Model.Bytes counts
+	// (SGD's momentum): Adam's second moment.
+	Optimizer int64
+	Total     int64 // Model.Bytes + Batches + Order + Optimizer + RuntimeOverhead
 }
 
 // Detail says where the bytes go, largest first, for messages.
@@ -37,6 +40,7 @@ func (e *MemoryEstimate) Detail() string {
 		{e.Model.Bytes, fmt.Sprintf("the model %s (its largest layer %s: %s)", FormatBytes(e.Model.Bytes), e.Model.Largest, FormatBytes(e.Model.LargestBytes))},
 		{e.Batches, "the loader's batches " + FormatBytes(e.Batches)},
 		{e.Order, fmt.Sprintf("the order of %d samples %s", e.Order/8, FormatBytes(e.Order))},
+		{e.Optimizer, "Adam's second moments " + FormatBytes(e.Optimizer)},
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].n > parts[j].n })
 	var out []string
@@ -90,7 +94,12 @@ func EstimateTraining(exp *configs.Experiment, n, h, w, samples int) (*MemoryEst
 		prefetch = 2
 	}
 	e := &MemoryEstimate{Model: m, Batches: bb * int64(prefetch+workers+1), Order: 8 * int64(samples)}
-	e.Total = m.Bytes + e.Batches + e.Order + RuntimeOverhead
+	if t := exp.Optim.Type; t == OptimAdam || t == OptimAdamW {
+		for _, l := range m.Layers {
+			e.Optimizer += 4 * l.Params // float32
+		}
+	}
+	e.Total = m.Bytes + e.Batches + e.Order + e.Optimizer + RuntimeOverhead
 	return e, nil
 }
 

@@ -78,7 +78,7 @@ type trainer struct {
 	runDir string
 
 	g      *autodiff.Graph
-	sgd    *SGD
+	opt    Optimizer
 	sched  Schedule
 	seed   uint64
 	rngs   map[string]*rand.PCG
@@ -275,7 +275,7 @@ func (t *trainer) setup(ctx context.Context) error {
 	if t.g, err = BuildModel(exp, bn, bh, bw, tensor.Float32); err != nil {
 		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, bn, b.C, bh, bw, err)
 	}
-	if t.sgd, err = NewSGD(SGDConfigFor(exp.Optim), sgdParams(t.g)); err != nil {
+	if t.opt, err = NewOptimizer(exp.Optim, sgdParams(t.g)); err != nil {
 		return err
 	}
 	t.g.Init(rand.New(t.rngs["init"]))
@@ -574,9 +574,9 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 		sum += l
 		t.pos, t.epoch = b.Next, b.Epoch
 	}
-	t.sgd.Scale(1 / float64(iter))
+	t.opt.Scale(1 / float64(iter))
 	lr = t.sched.LR(t.step)
-	t.sgd.Step(lr)
+	t.opt.Step(lr)
 	return sum / float64(iter), lr, nil
 }
 
@@ -636,7 +636,7 @@ func (t *trainer) snapshot() (*checkpoints.Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt, err := checkpoints.FromMap(t.sgd.State(), ModelShapes(t.g))
+	opt, err := optimizerTensors(t.opt.State(), ModelShapes(t.g))
 	if err != nil {
 		return nil, err
 	}
