@@ -39,12 +39,12 @@ func loadResume(which, runDir string) (*checkpoints.Checkpoint, []string, error)
 // ResumeMayChange reports whether key may differ between the experiment a checkpoint was
 // written with and the one resuming it. Allowed: the optimiser and schedule (optim.*,
 // schedule.*; optim.type only as checkOptimType allows), the step count (train.steps),
-// and what does not change results
+// when to stop early (train.early_stop.*), and what does not change results
 // (train.workers, data.prefetch, eval.*, checkpoint.*, log.*, name). Everything else — the model,
 // the data, the loss, train.seed, train.batch_size, train.iter_size — would make the
 // resumed run a different run, so a resume with any of them changed is refused.
 func ResumeMayChange(key string) bool {
-	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint.", "log."} {
+	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint.", "log.", "train.early_stop."} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}
@@ -90,7 +90,7 @@ func checkResumable(ck *checkpoints.Checkpoint, exp *configs.Experiment) ([]stri
 		refused = append(refused, "the model or data sections (experiment digest "+ck.State.ExperimentDigest+" in the checkpoint, "+configs.Digest(exp)+" now)")
 	}
 	if len(refused) > 0 {
-		return nil, fmt.Errorf("cannot resume from %s: the experiment differs in what makes it a different run (the model, the data, the loss, train.seed, train.batch_size or train.iter_size):\n\t%s\n(a resume may change only optim.*, schedule.*, train.steps, train.workers, data.prefetch, eval.*, checkpoint.*; start a new run, or fine-tune with --init-from %s)",
+		return nil, fmt.Errorf("cannot resume from %s: the experiment differs in what makes it a different run (the model, the data, the loss, train.seed, train.batch_size or train.iter_size):\n\t%s\n(a resume may change only optim.*, schedule.*, train.steps, train.early_stop.*, train.workers, data.prefetch, eval.*, checkpoint.*; start a new run, or fine-tune with --init-from %s)",
 			ck.Dir, strings.Join(refused, "\n\t"), ck.Dir)
 	}
 	var notes []string
@@ -170,6 +170,7 @@ func (t *trainer) restore(ck *checkpoints.Checkpoint) error {
 	if v, ok := m["train_loss"]; ok {
 		t.lastLoss = v
 	}
+	t.early.restore(m)
 	if s, ok := m[evalStepKey]; ok {
 		split := t.exp.Eval.Split
 		t.evalStep = int(s)
