@@ -20,7 +20,7 @@ import (
 const (
 	DirName       = "checkpoints"           // <run>/checkpoints
 	ModelFile     = "model.safetensors"     // parameters and buffers, by "<layer>.<param>"
-	OptimizerFile = "optimizer.safetensors" // momentum buffers, by parameter name
+	OptimizerFile = "optimizer.safetensors" // optimiser state by parameter name (see OptimizerShape)
 	StateFile     = "state.json"            // State
 	LatestFile    = "latest"                // holds the newest checkpoint's folder name
 )
@@ -36,7 +36,7 @@ var tensorMetadata = map[string]string{"format": "pt"}
 // Checkpoint is one checkpoint in memory.
 type Checkpoint struct {
 	Model     []Tensor // F32, "<layer>.<param>" (e.g. "upscore2.weight") and buffers ("bn1.running_mean")
-	Optimizer []Tensor // F32 momentum buffers named as the parameter they belong to
+	Optimizer []Tensor // F32 optimiser state: momenta named as their parameter, "<parameter>.<state>" for others
 	State     State
 	// Dir is the folder Load read the checkpoint from, so errors can name its files;
 	// Save ignores it.
@@ -110,7 +110,7 @@ func checkOptimizer(model, opt []Tensor, modelFile, optFile string) error {
 		shapes[t.Name] = t.Shape
 	}
 	for _, t := range opt {
-		s, ok := shapes[t.Name]
+		s, ok := OptimizerShape(t.Name, t.Shape, shapes)
 		if !ok {
 			return fmt.Errorf("%s: tensor %q belongs to no tensor of %s", optFile, t.Name, modelFile)
 		}
@@ -119,6 +119,30 @@ func checkOptimizer(model, opt []Tensor, modelFile, optFile string) error {
 		}
 	}
 	return nil
+}
+
+// OptimizerShape is the shape an optimiser tensor called name must have, given the model
+// tensors' shapes: a tensor named as a model tensor is its momentum (SGD), of its shape;
+// one named "<model tensor>.<state>" is other per-parameter state (Adam's exp_avg and
+// exp_avg_sq, of the parameter's shape, or its step count, a single value: shape [1],
+// which is accepted when the tensor has it). ok is false when name belongs to no model
+// tensor.
+func OptimizerShape(name string, shape []int, model map[string][]int) (want []int, ok bool) {
+	if s, ok := model[name]; ok {
+		return s, true
+	}
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return nil, false
+	}
+	s, ok := model[name[:i]]
+	if !ok {
+		return nil, false
+	}
+	if equalShape(shape, []int{1}) {
+		return shape, true
+	}
+	return s, true
 }
 
 // Save writes ck as <runDir>/checkpoints/step-NNNNNNN/ and returns that folder's path.

@@ -387,6 +387,37 @@ func TestResumeFromEarlierCheckpoint(t *testing.T) {
 	}
 }
 
+// Adam's state: two moments of the parameter's shape and a one-value step count per
+// parameter, named "<parameter>.<state>", save, load and validate as momenta do.
+func TestSaveLoadPerParameterState(t *testing.T) {
+	ck := sample(3, 0.5)
+	rng := rand.New(rand.NewPCG(3, 8))
+	ck.Optimizer = nil
+	for _, n := range learned {
+		ck.Optimizer = append(ck.Optimizer, randomTensor(rng, n+".exp_avg", modelShapes[n]), randomTensor(rng, n+".exp_avg_sq", modelShapes[n]),
+			Tensor{Name: n + ".step", Shape: []int{1}, Data: []float32{3}})
+	}
+	run := t.TempDir()
+	dir, err := Save(run, ck, Retention{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(sortedByName(back.Optimizer), sortedByName(ck.Optimizer)) {
+		t.Error("the optimiser state read back differs")
+	}
+	if err := Validate(back, modelShapes); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	back.Optimizer[0].Name = "fc9.weight.exp_avg"
+	if err := Validate(back, modelShapes); err == nil || !strings.Contains(err.Error(), "fc9.weight.exp_avg") {
+		t.Errorf("Validate of an orphan state tensor: %v", err)
+	}
+}
+
 func TestSaveRefusesBadCheckpoints(t *testing.T) {
 	bad := func(edit func(*Checkpoint)) *Checkpoint {
 		ck := sample(1, 0)
@@ -407,6 +438,8 @@ func TestSaveRefusesBadCheckpoints(t *testing.T) {
 		{"duplicate", bad(func(c *Checkpoint) { c.Model[1].Name = c.Model[0].Name }), Retention{}, "appears twice"},
 		{"orphan momentum", bad(func(c *Checkpoint) { c.Optimizer[0].Name = "fc9.weight" }), Retention{}, "optimizer.safetensors: tensor \"fc9.weight\" belongs to no tensor"},
 		{"momentum shape", bad(func(c *Checkpoint) { c.Optimizer[1].Shape = []int{1, 2} }), Retention{}, "has shape [1 2] but its parameter has [2]"},
+		{"orphan state", bad(func(c *Checkpoint) { c.Optimizer[0].Name = "fc9.weight.exp_avg" }), Retention{}, "tensor \"fc9.weight.exp_avg\" belongs to no tensor"},
+		{"state shape", bad(func(c *Checkpoint) { c.Optimizer[1].Name, c.Optimizer[1].Shape = "conv1.bias.exp_avg", []int{1, 2} }), Retention{}, "tensor \"conv1.bias.exp_avg\" has shape [1 2] but its parameter has [2]"},
 	}
 	for _, c := range cases {
 		run := t.TempDir()

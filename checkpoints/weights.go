@@ -242,7 +242,7 @@ func Validate(ck *Checkpoint, expected map[string][]int) error {
 		add(modelFile, "missing tensor %s (the model wants shape %s)", name, formatShape(expected[name]))
 	}
 	for _, t := range ck.Optimizer {
-		want, ok := expected[t.Name]
+		want, ok := OptimizerShape(t.Name, t.Shape, expected)
 		if !ok {
 			add(optFile, "momentum for %s, which the model does not have", t.Name)
 			continue

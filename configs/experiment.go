@@ -72,27 +72,44 @@ type Train struct {
 	IterSize  int    `yaml:"iter_size"`  // forward/backward passes accumulated per update (≥ 1), Caffe's iter_size
 	Seed      uint64 `yaml:"seed"`       // seeds initialisation, shuffling, augmentation and dropout
 	Workers   int    `yaml:"workers"`    // goroutines; 0 means GOMAXPROCS. Results do not depend on it.
+	// EarlyStop ends training when the evaluation metric stops improving; patience 0
+	// (the default) never stops early.
+	EarlyStop EarlyStop `yaml:"early_stop"`
 }
 
-// Optim is the SGD solver. The per-layer lr_mult/decay_mult multiply these; bias_lr_mult
-// and bias_decay_mult multiply them again for parameters named "bias" (FCN: 2 and 0).
+// EarlyStop stops a run whose eval metric has not improved by more than MinDelta for
+// Patience evaluations in a row (PyTorch Lightning's EarlyStopping, counted in evals).
+type EarlyStop struct {
+	Metric   string  `yaml:"metric"`    // one of EarlyStopMetrics; loss is better lower, the rest higher
+	Patience int     `yaml:"patience"`  // evaluations without improvement before stopping; 0: off
+	MinDelta float64 `yaml:"min_delta"` // ≥ 0: a change of at most this is no improvement
+}
+
+// Optim is the solver: SGD, Adam or AdamW as in torch.optim. The per-layer
+// lr_mult/decay_mult multiply lr and weight_decay; bias_lr_mult and bias_decay_mult
+// multiply them again for parameters named "bias" (FCN: 2 and 0).
 type Optim struct {
-	LR            float64 `yaml:"lr"`              // base learning rate (≥ 0)
-	Momentum      float64 `yaml:"momentum"`        // [0, 1)
-	WeightDecay   float64 `yaml:"weight_decay"`    // ≥ 0
-	Nesterov      bool    `yaml:"nesterov"`        // needs momentum > 0
-	BiasLRMult    float64 `yaml:"bias_lr_mult"`    // ≥ 0
-	BiasDecayMult float64 `yaml:"bias_decay_mult"` // ≥ 0
+	Type          string    `yaml:"type"`            // one of OptimTypes
+	LR            float64   `yaml:"lr"`              // base learning rate (≥ 0)
+	Momentum      float64   `yaml:"momentum"`        // sgd: [0, 1)
+	WeightDecay   float64   `yaml:"weight_decay"`    // ≥ 0; adam: L2 added to the gradient, adamw: decoupled
+	Nesterov      bool      `yaml:"nesterov"`        // sgd: needs momentum > 0
+	Betas         []float64 `yaml:"betas"`           // adam, adamw: [β1, β2], each in [0, 1)
+	Eps           float64   `yaml:"eps"`             // adam, adamw: > 0, added to √v̂
+	BiasLRMult    float64   `yaml:"bias_lr_mult"`    // ≥ 0
+	BiasDecayMult float64   `yaml:"bias_decay_mult"` // ≥ 0
 }
 
-// Schedule is the learning-rate policy (see train.Schedule): fixed, step (lr·gamma^⌊it/step_size⌋)
-// or poly (lr·(1 − it/train.steps)^power), with an optional linear warm-up.
+// Schedule is the learning-rate policy (see train.Schedule): fixed, step (lr·gamma^⌊it/step_size⌋),
+// poly (lr·(1 − it/train.steps)^power) or cosine (PyTorch's CosineAnnealingLR from lr
+// down to min_lr over the steps after the warm-up), with an optional linear warm-up.
 type Schedule struct {
 	Policy      string  `yaml:"policy"`
 	Power       float64 `yaml:"power"`
 	StepSize    int     `yaml:"step_size"`
 	Gamma       float64 `yaml:"gamma"`
 	WarmupSteps int     `yaml:"warmup_steps"`
+	MinLR       float64 `yaml:"min_lr"` // cosine: the rate it ends at, PyTorch's eta_min
 }
 
 // Loss is the per-pixel softmax cross-entropy.
@@ -129,10 +146,13 @@ type Log struct {
 // Schedule policies, loss normalisations, upsampling modes and evaluation splits. The
 // loss's and the deconv's come from the layers they configure.
 var (
-	Policies       = []string{"fixed", "step", "poly"}
-	Normalizations = lossOption("normalize").Choices
-	UpsampleModes  = layers.UpsampleModes
-	EvalSplits     = []string{"val", "train"}
+	Policies   = []string{"fixed", "step", "poly", "cosine"}
+	OptimTypes = []string{"sgd", "adam", "adamw"}
+	// EarlyStopMetrics are the evaluation metrics train.early_stop can watch.
+	EarlyStopMetrics = []string{"miou", "pixel_acc", "mean_acc", "fwiou", "loss"}
+	Normalizations   = lossOption("normalize").Choices
+	UpsampleModes    = layers.UpsampleModes
+	EvalSplits       = []string{"val", "train"}
 )
 
 // lossOption is an option of the registered loss layer, which the loss section configures.
@@ -145,9 +165,10 @@ func lossOption(key string) *layers.Option {
 // from it, so a file needs to give only what differs.
 func Default() Experiment {
 	return Experiment{
-		Data:       data.DefaultConfig(),
-		Train:      Train{Steps: 1000, BatchSize: 8, IterSize: 1, Seed: 1},
-		Optim:      Optim{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, BiasLRMult: 1, BiasDecayMult: 1},
+		Data:  data.DefaultConfig(),
+		Train: Train{Steps: 1000, BatchSize: 8, IterSize: 1, Seed: 1, EarlyStop: EarlyStop{Metric: "miou"}},
+		Optim: Optim{Type: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
+			BiasLRMult: 1, BiasDecayMult: 1},
 		Schedule:   Schedule{Policy: "fixed", Power: 0.9, Gamma: 0.1},
 		Loss:       Loss{Normalize: lossOption("normalize").Default.(string), IgnoreLabel: data.DefaultConfig().IgnoreLabel},
 		Eval:       Eval{Split: "val"},

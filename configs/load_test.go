@@ -143,7 +143,9 @@ func TestRoundTrip(t *testing.T) {
 	cases := []struct {
 		name string
 		sets []string
-	}{{"default", nil}, {"default", []string{"model.upsample=bilinear", "train.steps=7", "loss.class_weights=[1,1,2,1,1]"}}}
+	}{{"default", nil}, {"default", []string{"model.upsample=bilinear", "train.steps=7", "loss.class_weights=[1,1,2,1,1]"}},
+		{"default", []string{"optim.type=adamw", "optim.betas=[0.8, 0.99]", "optim.eps=1e-6", "schedule.policy=cosine", "schedule.min_lr=0.001",
+			"eval.every=100", "train.early_stop.patience=3", "train.early_stop.metric=loss", "train.early_stop.min_delta=0.01"}}}
 	for _, n := range Names() {
 		cases = append(cases, struct {
 			name string
@@ -175,6 +177,35 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("Diff %v, digests %s %s", d, Digest(a), Digest(b))
 			}
 		})
+	}
+}
+
+// The optimiser, schedule and early-stop keys: PyTorch's defaults when left out, and
+// every way of setting them (file, --set, environment) reaches the fields.
+func TestOptimScheduleEarlyStopKeys(t *testing.T) {
+	e, err := Parse("t.yaml", "t", []byte(tiny), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := e.Optim; o.Type != "sgd" || !reflect.DeepEqual(o.Betas, []float64{0.9, 0.999}) || o.Eps != 1e-8 {
+		t.Errorf("defaults: optim %+v", o)
+	}
+	if e.Schedule.MinLR != 0 || e.Train.EarlyStop != (EarlyStop{Metric: "miou"}) {
+		t.Errorf("defaults: schedule %+v, early_stop %+v", e.Schedule, e.Train.EarlyStop)
+	}
+	text := tiny + "optim: {type: adam, betas: [0.5, 0.75], eps: 0.001}\nschedule: {policy: cosine, min_lr: 0.0001}\neval: {every: 2}\n"
+	e, err = Parse("t.yaml", "t", []byte(text), []string{"train.early_stop.metric=fwiou", "train.early_stop.min_delta=0.5"}, []string{"FCN_TRAIN_EARLY_STOP_PATIENCE=4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := e.Optim; o.Type != "adam" || !reflect.DeepEqual(o.Betas, []float64{0.5, 0.75}) || o.Eps != 0.001 {
+		t.Errorf("optim %+v", o)
+	}
+	if e.Schedule.Policy != "cosine" || e.Schedule.MinLR != 0.0001 {
+		t.Errorf("schedule %+v", e.Schedule)
+	}
+	if want := (EarlyStop{Metric: "fwiou", Patience: 4, MinDelta: 0.5}); e.Train.EarlyStop != want {
+		t.Errorf("early_stop %+v, want %+v", e.Train.EarlyStop, want)
 	}
 }
 

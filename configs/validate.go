@@ -67,7 +67,10 @@ func validate(e *Experiment, p *problems) {
 		p.add("train.workers", "must be ≥ 0 (0: GOMAXPROCS), got %d", t.Workers)
 	}
 
+	validateEarlyStop(e, p)
+
 	o := e.Optim
+	oneOf(p, "optim.type", o.Type, OptimTypes)
 	if !finite(o.LR) || o.LR < 0 {
 		p.add("optim.lr", "must be a number ≥ 0, got %v", o.LR)
 	}
@@ -79,6 +82,25 @@ func validate(e *Experiment, p *problems) {
 	}
 	if o.Nesterov && o.Momentum == 0 {
 		p.add("optim.nesterov", "needs optim.momentum > 0")
+	}
+	if o.Nesterov && (o.Type == "adam" || o.Type == "adamw") {
+		p.add("optim.nesterov", "applies to optim.type sgd only, not %s", o.Type)
+	}
+	if len(o.Betas) != 2 {
+		p.add("optim.betas", "must be two numbers [beta1, beta2], e.g. [0.9, 0.999], got %d", len(o.Betas))
+	} else {
+		for i, b := range o.Betas {
+			if !(b >= 0 && b < 1) {
+				p.add(fmt.Sprintf("optim.betas[%d]", i), "must be in [0, 1), got %v", b)
+			}
+		}
+	}
+	if !finite(o.Eps) || o.Eps <= 0 {
+		p.add("optim.eps", "must be a number > 0, got %v", o.Eps)
+	}
+	if (o.Type == "adam" || o.Type == "adamw") && t.Steps > 1<<24 {
+		// Checkpoints hold Adam's step counts as float32, exact to 2^24.
+		p.add("train.steps", "is %d: with optim.type %s at most %d", t.Steps, o.Type, 1<<24)
 	}
 	if !finite(o.BiasLRMult) || o.BiasLRMult < 0 {
 		p.add("optim.bias_lr_mult", "must be ≥ 0, got %v", o.BiasLRMult)
@@ -102,6 +124,17 @@ func validate(e *Experiment, p *problems) {
 	}
 	if s.WarmupSteps < 0 {
 		p.add("schedule.warmup_steps", "must be ≥ 0, got %d", s.WarmupSteps)
+	}
+	if !finite(s.MinLR) || s.MinLR < 0 {
+		p.add("schedule.min_lr", "must be a number ≥ 0, got %v", s.MinLR)
+	}
+	if s.Policy == "cosine" {
+		if finite(s.MinLR) && s.MinLR > o.LR {
+			p.add("schedule.min_lr", "is %v, above optim.lr %v: policy cosine anneals from optim.lr down to min_lr", s.MinLR, o.LR)
+		}
+		if t.Steps > 0 && s.WarmupSteps >= t.Steps {
+			p.add("schedule.warmup_steps", "is %d but train.steps is %d: policy cosine anneals over the steps after the warm-up, so it needs warmup_steps < train.steps", s.WarmupSteps, t.Steps)
+		}
 	}
 
 	l := e.Loss
@@ -129,6 +162,21 @@ func validate(e *Experiment, p *problems) {
 	}
 	if e.Checkpoint.Keep < 0 {
 		p.add("checkpoint.keep", "must be ≥ 0 (0: keep all), got %d", e.Checkpoint.Keep)
+	}
+}
+
+// validateEarlyStop checks train.early_stop; it needs evaluations during training.
+func validateEarlyStop(e *Experiment, p *problems) {
+	es := e.Train.EarlyStop
+	oneOf(p, "train.early_stop.metric", es.Metric, EarlyStopMetrics)
+	if es.Patience < 0 {
+		p.add("train.early_stop.patience", "must be ≥ 0 (evaluations without improvement; 0: no early stopping), got %d", es.Patience)
+	}
+	if !finite(es.MinDelta) || es.MinDelta < 0 {
+		p.add("train.early_stop.min_delta", "must be a number ≥ 0, got %v", es.MinDelta)
+	}
+	if es.Patience > 0 && e.Eval.Every <= 0 {
+		p.add("train.early_stop", "needs evaluations during training: set eval.every > 0 (it is %d, which evaluates only at the end)", e.Eval.Every)
 	}
 }
 

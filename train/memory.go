@@ -28,7 +28,10 @@ type MemoryEstimate struct {
 	// Buffers is what sliding-window and test-time inference hold at the image's size
 	// (score sums, resized and flipped copies); 0 for one whole-image pass.
 	Buffers int64
-	Total   int64 // Model.Bytes + Batches + Order + Buffers + RuntimeOverhead
+	// Optimizer is optimiser state beyond the one buffer a parameter Model.Bytes counts
+	// (SGD's momentum): Adam's second moment.
+	Optimizer int64
+	Total     int64 // Model.Bytes + Batches + Order + Buffers + Optimizer + RuntimeOverhead
 }
 
 // Detail says where the bytes go, largest first, for messages.
@@ -41,6 +44,7 @@ func (e *MemoryEstimate) Detail() string {
 		{e.Batches, "the loader's batches " + FormatBytes(e.Batches)},
 		{e.Order, fmt.Sprintf("the order of %d samples %s", e.Order/8, FormatBytes(e.Order))},
 		{e.Buffers, "the full-size score buffers " + FormatBytes(e.Buffers)},
+		{e.Optimizer, "Adam's second moments " + FormatBytes(e.Optimizer)},
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].n > parts[j].n })
 	var out []string
@@ -94,7 +98,12 @@ func EstimateTraining(exp *configs.Experiment, n, h, w, samples int) (*MemoryEst
 		prefetch = 2
 	}
 	e := &MemoryEstimate{Model: m, Batches: bb * int64(prefetch+workers+1), Order: 8 * int64(samples)}
-	e.Total = m.Bytes + e.Batches + e.Order + RuntimeOverhead
+	if t := exp.Optim.Type; t == OptimAdam || t == OptimAdamW {
+		for _, l := range m.Layers {
+			e.Optimizer += 4 * l.Params // float32
+		}
+	}
+	e.Total = m.Bytes + e.Batches + e.Order + e.Optimizer + RuntimeOverhead
 	return e, nil
 }
 

@@ -1,5 +1,5 @@
-// Package train trains fcn models: the optimiser (SGD with Caffe's per-parameter
-// multipliers), learning-rate schedules, and the evaluation metrics of FCN's score.py.
+// Package train trains fcn models: the optimisers (SGD, Adam and AdamW with Caffe's
+// per-parameter multipliers), learning-rate schedules, and the evaluation metrics of FCN's score.py.
 package train
 
 import (
@@ -11,6 +11,46 @@ import (
 	"github.com/fcn-dev/fcn/layers"
 	"gorgonia.org/tensor"
 )
+
+// Optimizer updates parameters from their gradients: SGD, Adam or AdamW. Per step the
+// trainer calls ZeroGrad, accumulates gradients with backward passes, then Scale(1/passes)
+// and Step(rate). State and SetState save and restore everything else the optimiser
+// holds (buffers, step counts) by name, for checkpoints: restoring a State and stepping
+// on gives the bits the optimiser would have given without the break.
+type Optimizer interface {
+	Params() []NamedParam
+	Step(lr float64)
+	Scale(s float64)
+	ZeroGrad()
+	State() map[string][]float32
+	SetState(state map[string][]float32) error
+}
+
+// Optimiser types, optim.type's values.
+const (
+	OptimSGD   = "sgd"
+	OptimAdam  = "adam"
+	OptimAdamW = "adamw"
+)
+
+// NewOptimizer builds the optimiser optim.type names; "" is sgd.
+func NewOptimizer(o configs.Optim, params []NamedParam) (Optimizer, error) {
+	switch o.Type {
+	case "", OptimSGD:
+		sgd, err := NewSGD(SGDConfigFor(o), params)
+		if err != nil {
+			return nil, err
+		}
+		return sgd, nil
+	case OptimAdam, OptimAdamW:
+		adam, err := NewAdam(AdamConfigFor(o), params)
+		if err != nil {
+			return nil, err
+		}
+		return adam, nil
+	}
+	return nil, fmt.Errorf("optim.type: unknown optimiser %q (want %s, %s or %s)", o.Type, OptimSGD, OptimAdam, OptimAdamW)
+}
 
 // NamedParam is a parameter with its model-wide unique name, "<layer>.<param>"
 // (e.g. "upscore2.weight"): the key of its momentum buffer in State.
@@ -91,28 +131,39 @@ func NewSGD(cfg SGDConfig, params []NamedParam) (*SGD, error) {
 	if cfg.Nesterov && cfg.Momentum == 0 {
 		return nil, fmt.Errorf("sgd: nesterov needs momentum > 0")
 	}
+	if err := checkParams("sgd", params); err != nil {
+		return nil, err
+	}
 	o := &SGD{cfg: cfg, params: append([]NamedParam(nil), params...), bufs: make([][]float32, len(params))}
+	for i, np := range params {
+		o.bufs[i] = make([]float32, np.Param.Value.Len())
+	}
+	return o, nil
+}
+
+// checkParams checks what every optimiser needs of its parameters: float32 value and
+// gradient of one size, unique names, multipliers ≥ 0. Errors start with who.
+func checkParams(who string, params []NamedParam) error {
 	seen := make(map[string]bool, len(params))
 	for i, np := range params {
 		p := np.Param
 		switch {
 		case np.Name == "":
-			return nil, fmt.Errorf("sgd: parameter %d has no name", i)
+			return fmt.Errorf("%s: parameter %d has no name", who, i)
 		case seen[np.Name]:
-			return nil, fmt.Errorf("sgd: parameter name %q appears twice", np.Name)
+			return fmt.Errorf("%s: parameter name %q appears twice", who, np.Name)
 		case p == nil || p.Value == nil || p.Grad == nil:
-			return nil, fmt.Errorf("sgd: parameter %s: missing value or gradient tensor", np.Name)
+			return fmt.Errorf("%s: parameter %s: missing value or gradient tensor", who, np.Name)
 		case p.Value.Dtype() != tensor.Float32 || p.Grad.Dtype() != tensor.Float32:
-			return nil, fmt.Errorf("sgd: parameter %s: value and gradient must be float32, got %v and %v", np.Name, p.Value.Dtype(), p.Grad.Dtype())
+			return fmt.Errorf("%s: parameter %s: value and gradient must be float32, got %v and %v", who, np.Name, p.Value.Dtype(), p.Grad.Dtype())
 		case p.Value.Len() != p.Grad.Len():
-			return nil, fmt.Errorf("sgd: parameter %s: gradient has %d elements, value %d", np.Name, p.Grad.Len(), p.Value.Len())
+			return fmt.Errorf("%s: parameter %s: gradient has %d elements, value %d", who, np.Name, p.Grad.Len(), p.Value.Len())
 		case p.LRMult < 0 || p.DecayMult < 0:
-			return nil, fmt.Errorf("sgd: parameter %s: negative lr_mult %v or decay_mult %v", np.Name, p.LRMult, p.DecayMult)
+			return fmt.Errorf("%s: parameter %s: negative lr_mult %v or decay_mult %v", who, np.Name, p.LRMult, p.DecayMult)
 		}
 		seen[np.Name] = true
-		o.bufs[i] = make([]float32, p.Value.Len())
 	}
-	return o, nil
+	return nil
 }
 
 // Params returns the parameters in update order.
@@ -121,11 +172,16 @@ func (o *SGD) Params() []NamedParam { return o.params }
 // multipliers returns the effective lr and decay multipliers of parameter i, read at every
 // step so that a change of Param.LRMult (unfreezing) takes effect.
 func (o *SGD) multipliers(i int) (lrMult, decayMult float64) {
-	p := o.params[i].Param
+	return multipliers(o.params[i].Param, o.cfg.BiasName, o.cfg.BiasLRMult, o.cfg.BiasDecayMult)
+}
+
+// multipliers is a parameter's own lr and decay multipliers, times the bias ones for a
+// parameter named biasName.
+func multipliers(p *layers.Param, biasName string, biasLRMult, biasDecayMult float64) (lrMult, decayMult float64) {
 	lrMult, decayMult = p.LRMult, p.DecayMult
-	if p.Name == o.cfg.BiasName {
-		lrMult *= o.cfg.BiasLRMult
-		decayMult *= o.cfg.BiasDecayMult
+	if p.Name == biasName {
+		lrMult *= biasLRMult
+		decayMult *= biasDecayMult
 	}
 	return lrMult, decayMult
 }

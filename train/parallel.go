@@ -299,9 +299,9 @@ func (t *trainer) trainStepSharded(ctx context.Context) (loss, lr float64, err e
 	if err := bn.finish(p.comm); err != nil {
 		return 0, 0, fmt.Errorf("step %d: batch-norm running statistics: %w", t.step+1, err)
 	}
-	t.sgd.Scale(1 / float64(p.passes))
+	t.opt.Scale(1 / float64(p.passes))
 	lr = t.sched.LR(t.step)
-	t.sgd.Step(lr)
+	t.opt.Step(lr)
 	return ls[0] / float64(p.passes), lr, nil
 }
 

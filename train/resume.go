@@ -38,12 +38,13 @@ func loadResume(which, runDir string) (*checkpoints.Checkpoint, []string, error)
 
 // ResumeMayChange reports whether key may differ between the experiment a checkpoint was
 // written with and the one resuming it. Allowed: the optimiser and schedule (optim.*,
-// schedule.*), the step count (train.steps), and what does not change results
+// schedule.*; optim.type only as checkOptimType allows), the step count (train.steps),
+// when to stop early (train.early_stop.*), and what does not change results
 // (train.workers, data.prefetch, eval.*, checkpoint.*, log.*, name). Everything else — the model,
 // the data, the loss, train.seed, train.batch_size, train.iter_size — would make the
 // resumed run a different run, so a resume with any of them changed is refused.
 func ResumeMayChange(key string) bool {
-	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint.", "log."} {
+	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint.", "log.", "train.early_stop."} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}
@@ -61,6 +62,9 @@ func ResumeMayChange(key string) bool {
 func checkResumable(ck *checkpoints.Checkpoint, exp *configs.Experiment) ([]string, error) {
 	saved := ck.State.Experiment
 	cur := flattenExperiment(exp)
+	if err := checkOptimType(ck, saved, exp); err != nil {
+		return nil, err
+	}
 	var refused, allowed []string
 	show := func(k string) string {
 		sv, ok1 := saved[k]
@@ -86,7 +90,7 @@ func checkResumable(ck *checkpoints.Checkpoint, exp *configs.Experiment) ([]stri
 		refused = append(refused, "the model or data sections (experiment digest "+ck.State.ExperimentDigest+" in the checkpoint, "+configs.Digest(exp)+" now)")
 	}
 	if len(refused) > 0 {
-		return nil, fmt.Errorf("cannot resume from %s: the experiment differs in what makes it a different run (the model, the data, the loss, train.seed, train.batch_size or train.iter_size):\n\t%s\n(a resume may change only optim.*, schedule.*, train.steps, train.workers, data.prefetch, eval.*, checkpoint.*; start a new run, or fine-tune with --init-from %s)",
+		return nil, fmt.Errorf("cannot resume from %s: the experiment differs in what makes it a different run (the model, the data, the loss, train.seed, train.batch_size or train.iter_size):\n\t%s\n(a resume may change only optim.*, schedule.*, train.steps, train.early_stop.*, train.workers, data.prefetch, eval.*, checkpoint.*; start a new run, or fine-tune with --init-from %s)",
 			ck.Dir, strings.Join(refused, "\n\t"), ck.Dir)
 	}
 	var notes []string
@@ -94,6 +98,38 @@ func checkResumable(ck *checkpoints.Checkpoint, exp *configs.Experiment) ([]stri
 		notes = append(notes, "resume: settings changed since the checkpoint (allowed): "+strings.Join(allowed, "; "))
 	}
 	return notes, nil
+}
+
+// checkOptimType refuses a resume with another optim.type: the checkpoint's optimiser
+// state is that optimiser's (adam and adamw hold the same buffers, but they mean
+// different runs). A checkpoint from before optim.type existed is sgd's.
+func checkOptimType(ck *checkpoints.Checkpoint, saved map[string]string, exp *configs.Experiment) error {
+	was, ok := saved["optim.type"]
+	if !ok {
+		was = OptimSGD
+	}
+	now := exp.Optim.Type
+	if now == "" {
+		now = OptimSGD
+	}
+	if was != now {
+		return fmt.Errorf("cannot resume from %s: optim.type is %s there but %s now; the optimiser's state (%s) belongs to %s: resume with optim.type %s, or start a new run (--init-from %s keeps the weights)",
+			ck.Dir, was, now, checkpoints.OptimizerFile, was, was, ck.Dir)
+	}
+	return nil
+}
+
+// optimizerTensors are the optimiser's state as checkpoint tensors, each shaped as
+// checkpoints.OptimizerShape asks: its parameter's shape, or [1] for a single value
+// beside a larger parameter (a step count).
+func optimizerTensors(state map[string][]float32, model map[string][]int) ([]checkpoints.Tensor, error) {
+	shapes := make(map[string][]int, len(state))
+	for name, v := range state {
+		if s, ok := checkpoints.OptimizerShape(name, []int{len(v)}, model); ok {
+			shapes[name] = s
+		}
+	}
+	return checkpoints.FromMap(state, shapes)
 }
 
 // restore puts the model, the optimiser and the generators in the checkpoint's state.
@@ -109,7 +145,7 @@ func (t *trainer) restore(ck *checkpoints.Checkpoint) error {
 			return fmt.Errorf("cannot resume from %s: %s: %w", ck.Dir, checkpoints.OptimizerFile, err)
 		}
 	}
-	if err := t.sgd.SetState(checkpoints.ToMap(ck.Optimizer)); err != nil {
+	if err := t.opt.SetState(checkpoints.ToMap(ck.Optimizer)); err != nil {
 		return fmt.Errorf("cannot resume from %s: %w", ck.Dir, err)
 	}
 	// The generators were created from train.seed as in the original run; their saved
@@ -134,6 +170,7 @@ func (t *trainer) restore(ck *checkpoints.Checkpoint) error {
 	if v, ok := m["train_loss"]; ok {
 		t.lastLoss = v
 	}
+	t.early.restore(m)
 	if s, ok := m[evalStepKey]; ok {
 		split := t.exp.Eval.Split
 		t.evalStep = int(s)

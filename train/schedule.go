@@ -12,6 +12,10 @@ const (
 	PolicyFixed = "fixed" // lr = base
 	PolicyStep  = "step"  // lr = base · gamma^⌊step/step_size⌋
 	PolicyPoly  = "poly"  // lr = base · (1 − step/max_steps)^power
+	// PolicyCosine is PyTorch's CosineAnnealingLR in closed form over the steps after the
+	// warm-up: lr = min + (base − min)·(1 + cos(π·t/T))/2, t = step − warmup_steps,
+	// T = max_steps − warmup_steps.
+	PolicyCosine = "cosine"
 )
 
 // Schedule gives the learning rate of every step. Steps count from 0: LR(0) is the rate of
@@ -20,15 +24,19 @@ const (
 // An optional linear warm-up multiplies the policy's rate by (step+1)/WarmupSteps for
 // step < WarmupSteps, so the first update uses base/WarmupSteps and the update at step
 // WarmupSteps−1 already uses the full rate. The warm-up multiplies; it does not shift the
-// policy's own clock (poly still decays over MaxSteps counted from step 0).
+// policy's own clock (poly still decays over MaxSteps counted from step 0). Cosine is the
+// exception: its clock starts after the warm-up (as a warm-up followed by PyTorch's
+// CosineAnnealingLR with T_max = max_steps − warmup_steps), so during the warm-up its rate
+// is base and the warm-up ramps up to it.
 type Schedule struct {
-	Policy      string  // PolicyFixed, PolicyStep or PolicyPoly
+	Policy      string  // PolicyFixed, PolicyStep, PolicyPoly or PolicyCosine
 	BaseLR      float64 // Caffe's base_lr
 	StepSize    int     // step: steps between drops (> 0)
 	Gamma       float64 // step: factor per drop
 	Power       float64 // poly: exponent
-	MaxSteps    int     // poly: Caffe's max_iter, usually train.steps (> 0); the rate is 0 from there on
+	MaxSteps    int     // poly, cosine: Caffe's max_iter, usually train.steps (> 0); poly's rate is 0 from there on, cosine's MinLR
 	WarmupSteps int     // linear warm-up length; 0 for none
+	MinLR       float64 // cosine: PyTorch's eta_min, in [0, BaseLR]
 }
 
 // ScheduleFor is the schedule of an experiment: base rate optim.lr, poly decaying over
@@ -37,7 +45,7 @@ func ScheduleFor(e *configs.Experiment) Schedule {
 	s := e.Schedule
 	return Schedule{
 		Policy: s.Policy, BaseLR: e.Optim.LR, StepSize: s.StepSize, Gamma: s.Gamma,
-		Power: s.Power, MaxSteps: e.Train.Steps, WarmupSteps: s.WarmupSteps,
+		Power: s.Power, MaxSteps: e.Train.Steps, WarmupSteps: s.WarmupSteps, MinLR: s.MinLR,
 	}
 }
 
@@ -65,8 +73,15 @@ func (s Schedule) Validate() error {
 		if !(s.Power >= 0) || math.IsInf(s.Power, 0) {
 			return fmt.Errorf("schedule: policy poly needs power ≥ 0, got %v", s.Power)
 		}
+	case PolicyCosine:
+		if s.MaxSteps <= s.WarmupSteps {
+			return fmt.Errorf("schedule: policy cosine needs max steps > warmup_steps, got %d and %d", s.MaxSteps, s.WarmupSteps)
+		}
+		if math.IsNaN(s.MinLR) || s.MinLR < 0 || s.MinLR > s.BaseLR {
+			return fmt.Errorf("schedule: policy cosine needs min_lr in [0, base lr %v], got %v", s.BaseLR, s.MinLR)
+		}
 	default:
-		return fmt.Errorf("schedule: unknown policy %q (want %s, %s or %s)", s.Policy, PolicyFixed, PolicyStep, PolicyPoly)
+		return fmt.Errorf("schedule: unknown policy %q (want %s, %s, %s or %s)", s.Policy, PolicyFixed, PolicyStep, PolicyPoly, PolicyCosine)
 	}
 	return nil
 }
@@ -88,6 +103,15 @@ func (s Schedule) LR(step int) float64 {
 			return 0
 		}
 		lr *= math.Pow(1-float64(step)/float64(s.MaxSteps), s.Power)
+	case PolicyCosine:
+		// PyTorch's closed form would rise again past T; the run ends there, so hold min.
+		t, T := step-s.WarmupSteps, s.MaxSteps-s.WarmupSteps
+		switch {
+		case t >= T:
+			return s.MinLR
+		case t > 0:
+			lr = s.MinLR + (s.BaseLR-s.MinLR)*(1+math.Cos(math.Pi*float64(t)/float64(T)))/2
+		}
 	}
 	if step < s.WarmupSteps {
 		lr *= float64(step+1) / float64(s.WarmupSteps)

@@ -34,6 +34,16 @@ func TestScheduleLR(t *testing.T) {
 		{"warm-up on poly", Schedule{Policy: PolicyPoly, BaseLR: 0.1, Power: 1, MaxSteps: 4, WarmupSteps: 2},
 			// step 0: 0.1·1·½; step 1: 0.1·¾·1
 			map[int]float64{0: 0.05, 1: 0.075, 2: 0.05}},
+		// Cosine, worked by hand with cos(π/4) = √2/2 and cos(7π/8) = −0.92387953251128674
+		// (cos(π/8) = √(2+√2)/2): lr = min + (base − min)·(1 + cos(π·t/T))/2.
+		{"cosine from 1 to 0 over 4 steps", Schedule{Policy: PolicyCosine, BaseLR: 1, MaxSteps: 4},
+			map[int]float64{0: 1, 1: (1 + math.Sqrt2/2) / 2, 2: 0.5, 3: (1 - math.Sqrt2/2) / 2, 4: 0, 7: 0}},
+		{"cosine with warm-up and min_lr", Schedule{Policy: PolicyCosine, BaseLR: 0.1, MinLR: 0.01, MaxSteps: 10, WarmupSteps: 2},
+			// T = 10 − 2 = 8. Warm-up: 0.1·½, 0.1·2/2; then t = step − 2: t 0 → 0.1 (start),
+			// t 2 → 0.01 + 0.09·(1 + √2/2)/2, t 4 (middle) → 0.01 + 0.09/2 = 0.055,
+			// t 7 → 0.01 + 0.09·(1 − 0.92387953251128674)/2, t 8 (end) and on → 0.01.
+			map[int]float64{0: 0.05, 1: 0.1, 2: 0.1, 4: 0.01 + 0.09*(1+math.Sqrt2/2)/2, 6: 0.055,
+				9: 0.01 + 0.09*(1-0.92387953251128674)/2, 10: 0.01, 11: 0.01}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +65,10 @@ func TestScheduleValidate(t *testing.T) {
 		s    Schedule
 		want string
 	}{
-		{Schedule{Policy: "cosine", BaseLR: 0.1}, `unknown policy "cosine"`},
+		{Schedule{Policy: "exp", BaseLR: 0.1}, `unknown policy "exp"`},
+		{Schedule{Policy: PolicyCosine, BaseLR: 0.1, MaxSteps: 5, WarmupSteps: 5}, "warmup_steps"},
+		{Schedule{Policy: PolicyCosine, BaseLR: 0.1, MaxSteps: 5, MinLR: 0.2}, "min_lr"},
+		{Schedule{Policy: PolicyCosine, BaseLR: 0.1, MaxSteps: 5, MinLR: -0.1}, "min_lr"},
 		{Schedule{Policy: PolicyFixed, BaseLR: -1}, "base lr"},
 		{Schedule{Policy: PolicyFixed, BaseLR: math.NaN()}, "base lr"},
 		{Schedule{Policy: PolicyStep, BaseLR: 0.1, Gamma: 0.1}, "step_size"},
@@ -86,6 +99,14 @@ func TestScheduleFor(t *testing.T) {
 		if got := s.LR(step); math.Abs(got-want) > 1e-15 {
 			t.Errorf("LR(%d) = %v, want %v", step, got, want)
 		}
+	}
+	e, err = configs.Load("default", []string{"optim.lr=0.1", "train.steps=10", "schedule.policy=cosine", "schedule.min_lr=0.01", "schedule.warmup_steps=2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the hand-worked "cosine with warm-up and min_lr" case: the middle, t = 4, is 0.055.
+	if s := ScheduleFor(e); math.Abs(s.LR(6)-0.055) > 1e-15 {
+		t.Errorf("cosine from the experiment: LR(6) = %v, want 0.055", s.LR(6))
 	}
 	c := SGDConfigFor(e.Optim)
 	if c.Momentum != e.Optim.Momentum || c.WeightDecay != e.Optim.WeightDecay || c.BiasLRMult != e.Optim.BiasLRMult || c.BiasDecayMult != e.Optim.BiasDecayMult {

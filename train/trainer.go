@@ -71,6 +71,10 @@ type Result struct {
 	Checkpoint  string
 	Model       string      // the final model.safetensors ("" when interrupted)
 	Eval        *EvalResult // the last evaluation, if any
+
+	// EarlyStopped is a run that train.early_stop ended before train.steps; it finished
+	// as a complete run does (a checkpoint and the model).
+	EarlyStopped bool
 }
 
 // trainer is one run in progress.
@@ -81,7 +85,7 @@ type trainer struct {
 	runDir string
 
 	g      *autodiff.Graph
-	sgd    *SGD
+	opt    Optimizer
 	sched  Schedule
 	seed   uint64
 	rngs   map[string]*rand.PCG
@@ -93,6 +97,7 @@ type trainer struct {
 	epoch   int
 	step    int // updates done
 
+	early     *earlyStop // nil: train.early_stop is off
 	lastLoss  float64
 	lastEval  *EvalResult
 	evalStep  int // step of lastEval, −1 if none
@@ -119,7 +124,9 @@ type trainer struct {
 // Cancelling ctx is a request to stop: the current step is finished, a checkpoint is
 // written and Run returns a Result with Interrupted set and no error. (An evaluation in
 // progress is abandoned; a resume runs it again.) A loss that becomes NaN or infinite stops
-// the run with an error naming the step.
+// the run with an error naming the step. With train.early_stop, the evaluation that
+// exhausts its patience ends the run there as a complete one: a checkpoint, the final
+// model, Result.EarlyStopped and a line saying why.
 //
 // Determinism: the same experiment gives the same bits whatever train.workers and
 // GOMAXPROCS, and a run resumed from any checkpoint ends with the same model as an
@@ -134,7 +141,7 @@ func Run(ctx context.Context, exp *configs.Experiment, opts Options) (*Result, e
 	if opts.Resume != "" && opts.InitFrom != "" {
 		return nil, errors.New("train: --resume and --init-from exclude each other: a resumed run already has its weights")
 	}
-	t := &trainer{exp: exp, opts: opts, out: opts.Out, runDir: opts.OutDir, evalStep: -1, savedStep: -1, lastLoss: math.NaN()}
+	t := &trainer{exp: exp, opts: opts, out: opts.Out, runDir: opts.OutDir, evalStep: -1, savedStep: -1, lastLoss: math.NaN(), early: newEarlyStop(exp)}
 	if t.out == nil {
 		t.out = io.Discard
 	}
@@ -281,7 +288,7 @@ func (t *trainer) setup(ctx context.Context) error {
 	if t.g, err = BuildModel(exp, bn, bh, bw, tensor.Float32); err != nil {
 		return fmt.Errorf("%s: model (for %d×%d×%d×%d batches): %w", exp.Source, bn, b.C, bh, bw, err)
 	}
-	if t.sgd, err = NewSGD(SGDConfigFor(exp.Optim), sgdParams(t.g)); err != nil {
+	if t.opt, err = NewOptimizer(exp.Optim, sgdParams(t.g)); err != nil {
 		return err
 	}
 	t.g.Init(rand.New(t.rngs["init"]))
@@ -377,8 +384,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			}
 			interrupted = true
 		}
+		if t.early.stopped() {
+			t.savedStep = -1 // that evaluation stops the run: save it as the uninterrupted run did
+		}
 	}
-	for !interrupted && t.step < total {
+	for !interrupted && t.step < total && !t.early.stopped() {
 		stop, err := t.par.stopRequested(ctx)
 		if err != nil {
 			return nil, err
@@ -416,14 +426,15 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 				interrupted = true
 			}
 		}
-		if !interrupted && (t.step == total || (exp.Checkpoint.Every > 0 && t.step%exp.Checkpoint.Every == 0)) {
+		if !interrupted && (t.step == total || t.early.stopped() || (exp.Checkpoint.Every > 0 && t.step%exp.Checkpoint.Every == 0)) {
 			if err := t.checkpoint(); err != nil {
 				return nil, err
 			}
 		}
 	}
 	res.Step, res.Eval = t.step, t.lastEval
-	if interrupted || t.step < total {
+	res.EarlyStopped = !interrupted && t.step < total && t.early.stopped()
+	if interrupted || (t.step < total && !res.EarlyStopped) {
 		t.prog.close()
 		if t.savedStep != t.step {
 			if err := t.checkpoint(); err != nil {
@@ -439,6 +450,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 	}
 	t.prog.close()
+	if res.EarlyStopped {
+		t.prog.message("%s", t.early.message(t.step))
+	}
 	res.Checkpoint = t.lastCkpt
 	res.Model = filepath.Join(t.runDir, ModelFile)
 	if !t.par.isRoot() {
@@ -594,9 +608,9 @@ func (t *trainer) trainStep(ctx context.Context) (loss, lr float64, err error) {
 		sum += l
 		t.pos, t.epoch = b.Next, b.Epoch
 	}
-	t.sgd.Scale(1 / float64(iter))
+	t.opt.Scale(1 / float64(iter))
 	lr = t.sched.LR(t.step)
-	t.sgd.Step(lr)
+	t.opt.Step(lr)
 	return sum / float64(iter), lr, nil
 }
 
@@ -611,6 +625,7 @@ func (t *trainer) evaluate(ctx context.Context) error {
 	}
 	res.Split = t.exp.Eval.Split
 	t.lastEval, t.evalStep = &res, t.step
+	t.early.observe(t.step, &res)
 	line := EvalLine{Step: t.step, Split: res.Split, Metrics: res.Metrics, Loss: nullFloat(res.Loss)}
 	if err := t.log.write(line); err != nil {
 		return fmt.Errorf("writing %s: %w", MetricsFile, err)
@@ -656,7 +671,7 @@ func (t *trainer) snapshot() (*checkpoints.Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt, err := checkpoints.FromMap(t.sgd.State(), ModelShapes(t.g))
+	opt, err := optimizerTensors(t.opt.State(), ModelShapes(t.g))
 	if err != nil {
 		return nil, err
 	}
@@ -680,6 +695,7 @@ func (t *trainer) snapshot() (*checkpoints.Checkpoint, error) {
 		metrics[p+"fwiou"] = e.Metrics.FWIoU
 		metrics[evalStepKey] = float64(t.evalStep)
 	}
+	t.early.save(metrics)
 	pos := t.pos
 	lr := 0.0
 	if t.step > 0 {
