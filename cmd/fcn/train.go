@@ -141,7 +141,11 @@ func trainAndReport(ctx context.Context, exp *configs.Experiment, opts train.Opt
 			res.Step, exp.Train.Steps, res.Checkpoint, invocation(exe, os.Args[0]), shellQuote(res.RunDir))
 		return nil
 	}
-	fmt.Fprintf(stdout, "done: %d steps", res.Step)
+	if res.EarlyStopped {
+		fmt.Fprintf(stdout, "done: stopped early at step %d of %d (train.early_stop)", res.Step, exp.Train.Steps)
+	} else {
+		fmt.Fprintf(stdout, "done: %d steps", res.Step)
+	}
 	if e := res.Eval; e != nil {
 		fmt.Fprintf(stdout, "; %s miou %.4f, pixel_acc %.4f", e.Split, e.Metrics.MeanIoU, e.Metrics.PixelAcc)
 	}

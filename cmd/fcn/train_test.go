@@ -532,3 +532,14 @@ func TestInvocation(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyStopSaysSo: a run stopped by train.early_stop ends saying so, not as if it
+// had done all its steps. (tiny evaluates every 3 steps; a min_delta no change can beat
+// stops it at the second evaluation, step 6 of 12.)
+func TestEarlyStopSaysSo(t *testing.T) {
+	code, out, errs := runInProcess(t, "train", "--config", writeTiny(t), "--out", filepath.Join(t.TempDir(), "run"), "--progress", "off",
+		"--set", "train.steps=12", "--set", "eval.every=3", "--set", "train.early_stop.patience=1", "--set", "train.early_stop.min_delta=10")
+	if code != 0 || !strings.Contains(out, "done: stopped early at step 6 of 12 (train.early_stop)") {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+}
