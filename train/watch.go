@@ -10,12 +10,15 @@ import (
 )
 
 // watch writes what a run shows to those watching it, besides metrics.jsonl:
-// status.json, evals/step-NNNNNNN/ and, with log.tensorboard, a TensorBoard event file.
+// status.json, evals/step-NNNNNNN/, with log.plots the pictures (plots/, confusion.png)
+// and, with log.tensorboard, a TensorBoard event file.
 type watch struct {
-	runDir string
-	status *statusWriter
-	tb     *tfevents.Writer // nil unless log.tensorboard
-	tf     *fcndata.Transforms
+	runDir     string
+	experiment string
+	status     *statusWriter
+	tb         *tfevents.Writer // nil unless log.tensorboard
+	tf         *fcndata.Transforms
+	plots      bool
 }
 
 // startWatch begins this session's status.json and event file. A resumed run drops the
@@ -23,7 +26,8 @@ type watch struct {
 // START at the step it resumes from, so TensorBoard discards what the stopped session
 // wrote after it.
 func (t *trainer) startWatch(resumed bool) error {
-	w := &watch{runDir: t.runDir, status: newStatusWriter(t.runDir, t.exp.Name, t.step, t.exp.Train.Steps, time.Now)}
+	w := &watch{runDir: t.runDir, experiment: t.exp.Name, plots: t.exp.Log.Plots,
+		status: newStatusWriter(t.runDir, t.exp.Name, t.step, t.exp.Train.Steps, time.Now)}
 	var err error
 	if w.tf, err = fcndata.NewTransforms(t.exp.Data.Transforms, t.exp.Data.IgnoreLabel); err != nil {
 		return err
@@ -67,8 +71,14 @@ func (w *watch) evalDone(step int, res *EvalResult, overlays []overlay) error {
 	if w == nil {
 		return nil
 	}
-	if err := writeEvalDir(w.runDir, step, res, overlays); err != nil {
+	if err := writeEvalDir(w.runDir, step, res, overlays, w.plots); err != nil {
 		return err
+	}
+	if w.plots {
+		// Redrawn from metrics.jsonl, which holds this evaluation's line by now.
+		if err := WriteRunPlots(w.runDir, w.experiment); err != nil {
+			return err
+		}
 	}
 	if w.tb != nil {
 		m := res.Metrics
@@ -97,6 +107,12 @@ func (w *watch) end(state string, step int, runErr error) error {
 		return nil
 	}
 	err := w.status.end(state, step, runErr)
+	if w.plots {
+		// The steps since the last evaluation; a failed run's curves show how it failed.
+		if perr := WriteRunPlots(w.runDir, w.experiment); err == nil {
+			err = perr
+		}
+	}
 	if w.tb != nil {
 		if cerr := w.tb.Close(); err == nil {
 			err = cerr
