@@ -84,8 +84,8 @@ func (b ColourBar) Draw(img *image.RGBA, r image.Rectangle) []Label {
 		y := r.Min.Y + int(math.Round((b.Hi-v)/(b.Hi-b.Lo)*float64(h-1)))
 		FillRect(img, image.Rect(r.Max.X, y, r.Max.X+4, y+1), grey)
 		s := fmt.Sprintf(b.Format, v)
-		if v == 0 {
-			s = "0" // not "+0"
+		if s == "+0" || s == "-0" {
+			s = "0"
 		}
 		labels = append(labels, Label{X: r.Max.X + 6, Y: y, Text: s, Size: 9, AX: text.XLeft, AY: text.YCenter})
 	}

@@ -194,3 +194,27 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestLogTicks: 0.13–1.6 is labelled at 0.2, 0.3, 0.5 and 1 (the 1-2-5 ticks and, as
+// they are only three, the 3s); 0.31–0.38 at every tick there is (0.4 is out of range).
+func TestLogTicks(t *testing.T) {
+	cases := []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0.13, 1.6, "0.2 0.3 0.5 1"},
+		{0.013, 160, "0.02 0.05 0.1 0.2 0.5 1 2 5 10 20 50 100"},
+		{0.45, 0.95, "0.5 0.6 0.7 0.8 0.9"},
+	}
+	for _, c := range cases {
+		var got []string
+		for _, tk := range (LogTicks{}).Ticks(c.lo, c.hi) {
+			if tk.Label != "" {
+				got = append(got, tk.Label)
+			}
+		}
+		if s := strings.Join(got, " "); s != c.want {
+			t.Errorf("%g–%g: %q, want %q", c.lo, c.hi, s, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -87,7 +88,7 @@ func WriteLineChart(path string, c LineChart) error {
 }
 
 // LogTicks labels a log axis at 1, 2 and 5 times the powers of ten, with unlabelled
-// ticks between (all labelled when the range is narrow): plot.LogTicks labels powers of
+// ticks between (3 times too, then all, when fewer than 4 would be labelled): plot.LogTicks labels powers of
 // ten only, often a single one for a loss.
 type LogTicks struct{}
 
@@ -114,15 +115,22 @@ func (LogTicks) Ticks(lo, hi float64) []plot.Tick {
 	if len(ticks) < 2 { // within one step of 1–9: linear ticks read better
 		return plot.DefaultTicks{}.Ticks(lo, hi)
 	}
-	labelled := 0
-	for _, t := range ticks {
-		if t.Label != "" {
-			labelled++
+	// A narrow range: label 3 times the powers too, then every tick.
+	for _, more := range [][]int{{3}, {4, 6, 7, 8, 9}} {
+		labelled := 0
+		for _, t := range ticks {
+			if t.Label != "" {
+				labelled++
+			}
 		}
-	}
-	if labelled < 4 { // a narrow range: label every tick
-		for i := range ticks {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 3, 64)
+		if labelled >= 4 {
+			break
+		}
+		for i, t := range ticks {
+			m := int(math.Round(t.Value / math.Pow(10, math.Floor(math.Log10(t.Value)+1e-9))))
+			if slices.Contains(more, m) {
+				ticks[i].Label = strconv.FormatFloat(t.Value, 'g', 3, 64)
+			}
 		}
 	}
 	return ticks
