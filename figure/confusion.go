@@ -12,7 +12,7 @@ import (
 // Confusion picture layout, in pixels.
 const (
 	confPad       = 10
-	confTitleH    = 26
+	confTitleH    = 40 // two lines
 	confAxisTitle = 18 // the "ground truth" and "prediction" axis titles
 	confCellMax   = 56
 	confCellMin   = 16
@@ -108,7 +108,7 @@ func ConfusionImage(m [][]int64, classes []string, title string) (*image.RGBA, e
 	img := NewWhite(l.w, l.h)
 	rn := RowNormalise(m)
 	var labels []Label
-	labels = append(labels, Label{X: l.w / 2, Y: confPad + confTitleH/2 - 2, Text: title, Size: 11, AX: text.XCenter, AY: text.YCenter})
+	labels = append(labels, Label{X: l.w / 2, Y: confPad + confTitleH/2, Text: title, Size: 11, AX: text.XCenter, AY: text.YCenter})
 	side := n * l.cell
 	grid := color.RGBA{255, 255, 255, 255}
 	for g := range n {

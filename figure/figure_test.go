@@ -48,7 +48,7 @@ func TestConfusionCellsOrderAsRecall(t *testing.T) {
 	// Row-normalised, written out by hand.
 	want := [][]float64{{0.90, 0.09, 0.01}, {0.2, 0.6, 0.2}, {0.3, 0.1, 0.6}}
 	path := filepath.Join(exampleDir(t), "confusion-3.png")
-	if err := WriteConfusion(path, m, classes, "val confusion, step 100"); err != nil {
+	if err := WriteConfusion(path, m, classes, "tiny, seed 1\nval confusion, step 100 (mIoU 0.570)"); err != nil {
 		t.Fatal(err)
 	}
 	img := decodePNG(t, path)

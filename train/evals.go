@@ -97,8 +97,9 @@ type namedFile struct {
 // writeEvalDir writes evals/step-NNNNNNN/ for res: into a temporary folder first, then
 // renamed, so that a folder of that name is always whole. An older folder of that step
 // (from a session that was stopped and resumed) is replaced.
-// With pictures, it holds confusion.png too.
-func writeEvalDir(runDir string, step int, res *EvalResult, overlays []overlay, pictures bool) error {
+// With pictures (the run as the pictures' titles name it; "" for none), it holds
+// confusion.png too.
+func writeEvalDir(runDir string, step int, res *EvalResult, overlays []overlay, pictures string) error {
 	parent := filepath.Join(runDir, EvalsDir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("evals folder: %w", err)
@@ -128,8 +129,8 @@ func writeEvalDir(runDir string, step int, res *EvalResult, overlays []overlay, 
 		return err
 	}
 	files := []namedFile{{ConfusionFile, b}}
-	if pictures && len(cj.Matrix) > 0 {
-		pic, err := confusionPNG(&cj)
+	if pictures != "" && len(cj.Matrix) > 0 {
+		pic, err := confusionPNG(&cj, pictures)
 		if err != nil {
 			return fmt.Errorf("evaluation at step %d: %w", step, err)
 		}

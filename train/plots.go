@@ -123,9 +123,9 @@ func MovingMean(ys []float64, window int) []float64 {
 }
 
 // WriteRunPlots draws the run folder's plots/ (loss, learning rate, eval mIoU against
-// the step) from its metrics.jsonl; experiment names the run in the titles. It reads the
+// the step) from its metrics.jsonl; run names it in the titles (experiment and seed). It reads the
 // log and writes pictures only: training is untouched by it.
-func WriteRunPlots(runDir, experiment string) error {
+func WriteRunPlots(runDir, run string) error {
 	trains, evals, err := ReadMetrics(filepath.Join(runDir, MetricsFile))
 	if err != nil {
 		return fmt.Errorf("plots: %w", err)
@@ -156,11 +156,11 @@ func WriteRunPlots(runDir, experiment string) error {
 		file  string
 		chart figure.LineChart
 	}{
-		{LossPlot, figure.LineChart{Title: experiment + ": loss", XLabel: "step", YLabel: "loss (cross-entropy, log scale)", LogY: true,
+		{LossPlot, figure.LineChart{Title: run + ": loss", XLabel: "step", YLabel: "loss (cross-entropy, log scale)", LogY: true,
 			Series: []figure.Series{{Name: trainName, X: steps, Y: losses}, {Name: split + " loss", X: evalSteps, Y: evalLoss}}}},
-		{LRPlot, figure.LineChart{Title: experiment + ": learning rate", XLabel: "step", YLabel: "learning rate",
+		{LRPlot, figure.LineChart{Title: run + ": learning rate", XLabel: "step", YLabel: "learning rate",
 			Series: []figure.Series{{X: steps, Y: lrs}}}},
-		{MIoUPlot, figure.LineChart{Title: experiment + ": " + split + " mIoU", XLabel: "step", YLabel: split + " mIoU", YRange: &[2]float64{0, 1},
+		{MIoUPlot, figure.LineChart{Title: run + ": " + split + " mIoU", XLabel: "step", YLabel: split + " mIoU", YRange: &[2]float64{0, 1},
 			Series: []figure.Series{{X: evalSteps, Y: evalMIoU}}}},
 	}
 	for _, c := range charts {
@@ -172,9 +172,9 @@ func WriteRunPlots(runDir, experiment string) error {
 	return nil
 }
 
-// confusionPNG is the picture of an evaluation's confusion matrix.
-func confusionPNG(cj *ConfusionJSON) ([]byte, error) {
-	title := fmt.Sprintf("%s confusion, step %d (mIoU %.3f)", cj.Split, cj.Step, float64(cj.MIoU))
+// confusionPNG is the picture of an evaluation's confusion matrix of the run named run.
+func confusionPNG(cj *ConfusionJSON, run string) ([]byte, error) {
+	title := fmt.Sprintf("%s\n%s confusion, step %d (mIoU %.3f)", run, cj.Split, cj.Step, float64(cj.MIoU))
 	img, err := figure.ConfusionImage(cj.Matrix, cj.Classes, title)
 	if err != nil {
 		return nil, err
