@@ -64,9 +64,8 @@ type overlay struct {
 
 // predictOverlays segments the first OverlayImages images of ds with g (which is left in
 // evaluation mode) and renders each blended with its predicted classes' colours, with a
-// legend of those classes. They are
-// a forward pass of their own, apart from Evaluate, so that how Evaluate goes through the
-// split does not change them.
+// legend of those classes. They are a forward pass of their own, apart from Evaluate, so
+// that how Evaluate goes through the split does not change them.
 func predictOverlays(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, fit *sizeFitter, ds fcndata.Dataset) ([]overlay, error) {
 	g.SetTraining(false)
 	var out []overlay
