@@ -141,6 +141,9 @@ type Log struct {
 	// TensorBoard writes TensorBoard event files (scalars and eval overlays) into the run
 	// folder: `tensorboard --logdir RUNS_DIR` shows them.
 	TensorBoard bool `yaml:"tensorboard"`
+	// Plots draws plots/loss.png, plots/lr.png and plots/miou.png from metrics.jsonl at
+	// every evaluation and at the end, and evals/step-N/confusion.png (default true).
+	Plots bool `yaml:"plots"`
 }
 
 // Schedule policies, loss normalisations, upsampling modes and evaluation splits. The
@@ -173,6 +176,7 @@ func Default() Experiment {
 		Loss:       Loss{Normalize: lossOption("normalize").Default.(string), IgnoreLabel: data.DefaultConfig().IgnoreLabel},
 		Eval:       Eval{Split: "val"},
 		Checkpoint: Checkpoint{Keep: 2},
+		Log:        Log{Plots: true},
 	}
 }
 

@@ -1,25 +1,22 @@
 package study
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"github.com/fcn-dev/fcn/checkpoints"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/figure"
 	"github.com/fcn-dev/fcn/layers"
 	"github.com/fcn-dev/fcn/train"
 	"gorgonia.org/tensor"
@@ -48,7 +45,7 @@ type ReportOptions struct {
 type RunReport struct {
 	Run  Run
 	Done *Done
-	// Train and Evals are the run's metrics.jsonl lines by step (see readMetrics).
+	// Train and Evals are the run's metrics.jsonl lines by step (see train.ReadMetrics).
 	Train []train.TrainLine
 	Evals []train.EvalLine
 	// Final is the last evaluation; FinalLoss the mean train loss of the last 10 steps.
@@ -77,6 +74,7 @@ type Report struct {
 	FlatShare        float64
 	SpectrumImages   int
 	Files            []string // written, relative to the report folder
+	predGrid         PredictionGrid
 }
 
 // WriteReport reads every finished run of plan under out, measures the trained
@@ -126,7 +124,7 @@ func WriteReport(ctx context.Context, plan *Plan, out string, opt ReportOptions)
 		if rr.Done, err = ReadDone(dir); err != nil {
 			return nil, fmt.Errorf("report: run %s has not finished: %w", r.Dir, err)
 		}
-		if rr.Train, rr.Evals, err = readMetrics(filepath.Join(dir, train.MetricsFile)); err != nil {
+		if rr.Train, rr.Evals, err = train.ReadMetrics(filepath.Join(dir, train.MetricsFile)); err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
 		if len(rr.Evals) == 0 {
@@ -171,12 +169,13 @@ func WriteReport(ctx context.Context, plan *Plan, out string, opt ReportOptions)
 		}
 		grid = append(grid, gi)
 	}
-	if err := WritePredictionGrid(filepath.Join(out, ReportPredsPNG), grid, plan.Variants()); err != nil {
+	rep.predGrid = PredictionGrid{Rows: grid, Variants: plan.Variants(), Classes: rep.Classes, Caption: rep.firstSeedCaption("predictions")}
+	if err := WritePredictionGrid(filepath.Join(out, ReportPredsPNG), rep.predGrid); err != nil {
 		return nil, err
 	}
 	rep.Files = append(rep.Files, ReportPredsPNG)
 	if rows, titles := rep.kernelRows(); len(rows) > 0 {
-		if err := WriteKernelGrid(filepath.Join(out, ReportKernelsPNG), rows, titles); err != nil {
+		if err := WriteKernelGrid(filepath.Join(out, ReportKernelsPNG), rows, titles, rep.firstSeedCaption("kernels")); err != nil {
 			return nil, err
 		}
 		rep.Files = append(rep.Files, ReportKernelsPNG)
@@ -187,70 +186,6 @@ func WriteReport(ctx context.Context, plan *Plan, out string, opt ReportOptions)
 	}
 	rep.Files = append([]string{ReportMarkdown}, rep.Files...)
 	return rep, nil
-}
-
-// readMetrics reads a run's metrics.jsonl: train lines and evaluation lines (those with
-// a split), each sorted by step; a step logged twice (a resumed run) keeps its last line.
-func readMetrics(path string) ([]train.TrainLine, []train.EvalLine, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	trainAt := map[int]train.TrainLine{}
-	evalAt := map[int]train.EvalLine{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for ln := 1; sc.Scan(); ln++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var head struct {
-			Step  *int   `json:"step"`
-			Split string `json:"split"`
-			// Raw, to tell a missing loss from null (read as NaN).
-			Loss json.RawMessage `json:"loss"`
-		}
-		if err := json.Unmarshal(line, &head); err != nil || head.Step == nil {
-			if train.TornLastLine(b) && bytes.HasSuffix(bytes.TrimRight(b, " \t\r"), line) {
-				break // the last line, cut short by a kill or still being written
-			}
-			return nil, nil, fmt.Errorf("%s:%d: not a metrics line (want a JSON object with a step)", path, ln)
-		}
-		if head.Split != "" {
-			var e train.EvalLine
-			if err := json.Unmarshal(line, &e); err != nil {
-				return nil, nil, fmt.Errorf("%s:%d: %w", path, ln, err)
-			}
-			evalAt[e.Step] = e
-			continue
-		}
-		if head.Loss == nil {
-			return nil, nil, fmt.Errorf("%s:%d: a train line without a loss", path, ln)
-		}
-		var l train.TrainLine
-		if err := json.Unmarshal(line, &l); err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: %w", path, ln, err)
-		}
-		if string(head.Loss) == "null" {
-			l.Loss = math.NaN() // a float64 field leaves null as 0
-		}
-		trainAt[l.Step] = l
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var trains []train.TrainLine
-	for _, l := range trainAt {
-		trains = append(trains, l)
-	}
-	sort.Slice(trains, func(i, j int) bool { return trains[i].Step < trains[j].Step })
-	var evals []train.EvalLine
-	for _, e := range evalAt {
-		evals = append(evals, e)
-	}
-	sort.Slice(evals, func(i, j int) bool { return evals[i].Step < evals[j].Step })
-	return trains, evals, nil
 }
 
 func (r *Report) firstRun(variant string) *RunReport {
@@ -332,7 +267,7 @@ func (r *Report) lossWindow() int {
 // (mean over seeds) against the step, one line per variant.
 func (r *Report) writeCurves(out string) error {
 	win := r.lossWindow()
-	var loss, miou []PlotSeries
+	var loss, miou []figure.Series
 	for _, v := range r.Plan.Variants() {
 		runs := r.runsOf(v)
 		lossAt, miouAt := map[int][]float64{}, map[int][]float64{}
@@ -344,7 +279,7 @@ func (r *Report) writeCurves(out string) error {
 				miouAt[e.Step] = append(miouAt[e.Step], e.MeanIoU)
 			}
 		}
-		ls := PlotSeries{Name: v}
+		ls := figure.Series{Name: v}
 		steps, ys := meanAtCommonSteps(lossAt, len(runs))
 		for i := range steps {
 			lo := max(0, i-win+1)
@@ -352,7 +287,7 @@ func (r *Report) writeCurves(out string) error {
 			ls.Y = append(ls.Y, reportMean(ys[lo:i+1]))
 		}
 		loss = append(loss, ls)
-		ms := PlotSeries{Name: v}
+		ms := figure.Series{Name: v}
 		steps, ys = meanAtCommonSteps(miouAt, len(runs))
 		for i, s := range steps {
 			ms.X = append(ms.X, float64(s))
@@ -360,20 +295,43 @@ func (r *Report) writeCurves(out string) error {
 		}
 		miou = append(miou, ms)
 	}
-	seeds := ""
-	if len(r.Plan.Seeds) > 1 {
-		seeds = fmt.Sprintf(", mean over %d seeds", len(r.Plan.Seeds))
-	}
+	seeds := ", " + r.seedsPhrase()
 	lossLabel := "train loss"
 	if win > 1 {
 		lossLabel = fmt.Sprintf("train loss (moving mean over %d steps)", win)
 	}
 	name := r.Plan.Study.Name
-	if err := writeLinePlot(filepath.Join(out, ReportLossPNG), fmt.Sprintf("%s: train loss%s", name, seeds), "step", lossLabel+", log scale", loss, reportLinePlotW, reportLinePlotH, plotAxis{Log: true}); err != nil {
+	if err := figure.WriteLineChart(filepath.Join(out, ReportLossPNG), figure.LineChart{
+		Title: fmt.Sprintf("%s: train loss%s", name, seeds), XLabel: "step", YLabel: lossLabel + ", log scale",
+		Series: loss, W: reportLinePlotW, H: reportLinePlotH, LogY: true}); err != nil {
 		return err
 	}
 	split := r.Runs[0].Final.Split
-	return writeLinePlot(filepath.Join(out, ReportMIoUPNG), fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), "step", split+" mIoU", miou, reportLinePlotW, reportLinePlotH, plotAxis{Range: &[2]float64{0, 1}})
+	return figure.WriteLineChart(filepath.Join(out, ReportMIoUPNG), figure.LineChart{
+		Title: fmt.Sprintf("%s: %s mIoU%s", name, split, seeds), XLabel: "step", YLabel: split + " mIoU",
+		Series: miou, W: reportLinePlotW, H: reportLinePlotH, YRange: &[2]float64{0, 1}})
+}
+
+// seedsPhrase names the seeds a curve is of: "seed 1", or "mean over 3 seeds (1, 2, 3)".
+func (r *Report) seedsPhrase() string {
+	seeds := r.Plan.Seeds
+	if len(seeds) == 1 {
+		return fmt.Sprintf("seed %d", seeds[0])
+	}
+	list := make([]string, len(seeds))
+	for i, sd := range seeds {
+		list[i] = strconv.FormatUint(sd, 10)
+	}
+	return fmt.Sprintf("mean over %d seeds (%s)", len(seeds), strings.Join(list, ", "))
+}
+
+// firstSeedCaption says which run's what a picture of single runs shows: each variant's
+// first seed.
+func (r *Report) firstSeedCaption(what string) string {
+	if len(r.Plan.Seeds) == 1 {
+		return fmt.Sprintf("%s of seed %d", what, r.Plan.Seeds[0])
+	}
+	return fmt.Sprintf("%s of seed %d (the first of the study's %d seeds)", what, r.Plan.Seeds[0], len(r.Plan.Seeds))
 }
 
 // meanAtCommonSteps returns the steps at which all n runs logged a value (byStep holds
@@ -580,6 +538,8 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n")
 	}
 
+	r.pairedMarkdown(&b)
+
 	layerNames := r.layerNames()
 	b.WriteString("\n## Upsampling layers\n\n")
 	b.WriteString("Kernel drift ‖W − W_bilinear‖ / ‖W_bilinear‖ of each deconv weight after training (0: still the bilinear init; " +
@@ -591,7 +551,7 @@ func (r *Report) Markdown() string {
 
 	b.WriteString("\n## Plots\n\n")
 	fmt.Fprintf(&b, "![train loss](%s)\n\n![val mIoU](%s)\n\n", ReportLossPNG, ReportMIoUPNG)
-	fmt.Fprintf(&b, "Val images, ground truth and each variant's prediction (first seed):\n\n![predictions](%s)\n\n", ReportPredsPNG)
+	fmt.Fprintf(&b, "Val images, ground truth and each variant's prediction (seed %d):\n\n![predictions](%s)\n\n", p.Seeds[0], ReportPredsPNG)
 	if slices.Contains(r.Files, ReportKernelsPNG) {
 		fmt.Fprintf(&b, "Trained deconv kernels on the channel diagonal (class c's input to class c's output), their mean, next to the bilinear initial kernel:\n\n![kernels](%s)\n\n", ReportKernelsPNG)
 	}

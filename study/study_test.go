@@ -180,11 +180,10 @@ func TestStudyResumeFrozenLearned(t *testing.T) {
 // checkPNGs decodes every picture of the report and checks its size.
 func checkPNGs(t *testing.T, out string, rep *Report) {
 	t.Helper()
-	var grid []GridImage
-	for range min(4, rep.SpectrumImages) {
-		grid = append(grid, GridImage{H: 32, W: 32})
+	if n := len(rep.predGrid.Rows); n != min(4, rep.SpectrumImages) {
+		t.Errorf("prediction grid of %d images", n)
 	}
-	gw, gh := PredictionGridSize(grid, len(rep.Plan.Variants()))
+	gw, gh := rep.predGrid.Size()
 	rows, titles := rep.kernelRows()
 	kw, kh := KernelGridSize(rows, len(titles))
 	want := map[string][2]int{

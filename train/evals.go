@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ import (
 )
 
 // Names of an evaluation's folder in a run folder: evals/step-NNNNNNN/ holds
-// confusion.json, overlays.json and overlay-NN.png.
+// confusion.json, overlays.json, overlay-NN.png and (log.plots) confusion.png.
 const (
 	EvalsDir      = "evals"
 	ConfusionFile = "confusion.json"
@@ -55,7 +54,8 @@ type OverlayJSON struct {
 	ID   string `json:"id"` // the image's id in the dataset (its file)
 }
 
-// overlay is one prediction picture of an evaluation.
+// overlay is one prediction picture of an evaluation (OverlayPicture: the blended
+// image, scaled up when small, and a class legend), h×w pixels.
 type overlay struct {
 	id   string
 	png  []byte
@@ -63,9 +63,9 @@ type overlay struct {
 }
 
 // predictOverlays segments the first OverlayImages images of ds with g (which is left in
-// evaluation mode) and renders each blended with its predicted classes' colours. They are
-// a forward pass of their own, apart from Evaluate, so that how Evaluate goes through the
-// split does not change them.
+// evaluation mode) and renders each blended with its predicted classes' colours, with a
+// legend of those classes. They are a forward pass of their own, apart from Evaluate, so
+// that how Evaluate goes through the split does not change them.
 func predictOverlays(ctx context.Context, g *autodiff.Graph, exp *configs.Experiment, tf *fcndata.Transforms, fit *sizeFitter, ds fcndata.Dataset) ([]overlay, error) {
 	g.SetTraining(false)
 	var out []overlay
@@ -78,11 +78,12 @@ func predictOverlays(ctx context.Context, g *autodiff.Graph, exp *configs.Experi
 		if err != nil {
 			return nil, fmt.Errorf("overlay of %s: %w", s.ID, err)
 		}
-		var buf strings.Builder
-		if err := png.Encode(&buf, Overlay(s.Image, p.Labels, s.H, s.W, fcndata.VOCPalette)); err != nil {
+		pic := OverlayPicture(s.Image, p.Labels, s.H, s.W, fcndata.VOCPalette, ds.ClassNames())
+		b, err := encodePNG(pic)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, overlay{id: s.ID, png: []byte(buf.String()), h: s.H, w: s.W})
+		out = append(out, overlay{id: s.ID, png: b, h: pic.Bounds().Dy(), w: pic.Bounds().Dx()})
 	}
 	return out, nil
 }
@@ -95,7 +96,9 @@ type namedFile struct {
 // writeEvalDir writes evals/step-NNNNNNN/ for res: into a temporary folder first, then
 // renamed, so that a folder of that name is always whole. An older folder of that step
 // (from a session that was stopped and resumed) is replaced.
-func writeEvalDir(runDir string, step int, res *EvalResult, overlays []overlay) error {
+// With pictures (the run as the pictures' titles name it; "" for none), it holds
+// confusion.png too.
+func writeEvalDir(runDir string, step int, res *EvalResult, overlays []overlay, pictures string) error {
 	parent := filepath.Join(runDir, EvalsDir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("evals folder: %w", err)
@@ -125,6 +128,13 @@ func writeEvalDir(runDir string, step int, res *EvalResult, overlays []overlay) 
 		return err
 	}
 	files := []namedFile{{ConfusionFile, b}}
+	if pictures != "" && len(cj.Matrix) > 0 {
+		pic, err := confusionPNG(&cj, pictures)
+		if err != nil {
+			return fmt.Errorf("evaluation at step %d: %w", step, err)
+		}
+		files = append(files, namedFile{ConfusionPNG, pic})
+	}
 	list := []OverlayJSON{}
 	for i, o := range overlays {
 		f := fmt.Sprintf("overlay-%02d.png", i)

@@ -10,12 +10,16 @@ import (
 )
 
 // watch writes what a run shows to those watching it, besides metrics.jsonl:
-// status.json, evals/step-NNNNNNN/ and, with log.tensorboard, a TensorBoard event file.
+// status.json, evals/step-NNNNNNN/, with log.plots the pictures (plots/, confusion.png)
+// and, with log.tensorboard, a TensorBoard event file.
 type watch struct {
 	runDir string
 	status *statusWriter
 	tb     *tfevents.Writer // nil unless log.tensorboard
 	tf     *fcndata.Transforms
+	// pictures names the run in the pictures' titles (experiment and seed, which tell a
+	// study's runs apart); "" without log.plots.
+	pictures string
 }
 
 // startWatch begins this session's status.json and event file. A resumed run drops the
@@ -24,6 +28,9 @@ type watch struct {
 // wrote after it.
 func (t *trainer) startWatch(resumed bool) error {
 	w := &watch{runDir: t.runDir, status: newStatusWriter(t.runDir, t.exp.Name, t.step, t.exp.Train.Steps, time.Now)}
+	if t.exp.Log.Plots {
+		w.pictures = fmt.Sprintf("%s, seed %d", t.exp.Name, t.exp.Train.Seed)
+	}
 	var err error
 	if w.tf, err = fcndata.NewTransforms(t.exp.Data.Transforms, t.exp.Data.IgnoreLabel); err != nil {
 		return err
@@ -67,8 +74,14 @@ func (w *watch) evalDone(step int, res *EvalResult, overlays []overlay) error {
 	if w == nil {
 		return nil
 	}
-	if err := writeEvalDir(w.runDir, step, res, overlays); err != nil {
+	if err := writeEvalDir(w.runDir, step, res, overlays, w.pictures); err != nil {
 		return err
+	}
+	if w.pictures != "" {
+		// Redrawn from metrics.jsonl, which holds this evaluation's line by now.
+		if err := WriteRunPlots(w.runDir, w.pictures); err != nil {
+			return err
+		}
 	}
 	if w.tb != nil {
 		m := res.Metrics
@@ -97,6 +110,12 @@ func (w *watch) end(state string, step int, runErr error) error {
 		return nil
 	}
 	err := w.status.end(state, step, runErr)
+	if w.pictures != "" {
+		// The steps since the last evaluation; a failed run's curves show how it failed.
+		if perr := WriteRunPlots(w.runDir, w.pictures); err == nil {
+			err = perr
+		}
+	}
 	if w.tb != nil {
 		if cerr := w.tb.Close(); err == nil {
 			err = cerr

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/figure"
 	"github.com/fcn-dev/fcn/train/tfevents"
 )
 
@@ -114,6 +115,7 @@ func TestRunWritesWatchFiles(t *testing.T) {
 		if e := evalLines[step]; float64(c.MIoU) != e.MeanIoU || float64(c.PixelAcc) != e.PixelAcc {
 			t.Errorf("step %d: confusion.json miou %v pixel_acc %v, metrics.jsonl %v %v", step, c.MIoU, c.PixelAcc, e.MeanIoU, e.PixelAcc)
 		}
+		checkConfusionPNG(t, filepath.Join(ed, ConfusionPNG), &c)
 		var ov []OverlayJSON
 		readJSON(t, filepath.Join(ed, OverlaysFile), &ov)
 		if len(ov) != OverlayImages {
@@ -124,10 +126,18 @@ func TestRunWritesWatchFiles(t *testing.T) {
 			if o.ID != s.ID {
 				t.Errorf("overlay %d is of %s, want the split's image %d %s", i, o.ID, i, s.ID)
 			}
+			// 16×16 images are drawn 8 times larger (toward 128 pixels), with the legend
+			// below, at least figure.LegendMinWidth wide.
 			img, err := png.Decode(bytes.NewReader(readFile(t, filepath.Join(ed, o.File))))
-			if err != nil || img.Bounds().Dx() != s.W || img.Bounds().Dy() != s.H {
-				t.Errorf("overlay %s: %v", o.File, err)
+			if err != nil || s.W != 16 || img.Bounds().Dx() != max(8*s.W, figure.LegendMinWidth) || img.Bounds().Dy() <= 8*s.H {
+				t.Errorf("overlay %s of a %d×%d image: %v, %v", o.File, s.W, s.H, img.Bounds(), err)
 			}
+		}
+	}
+	for _, f := range []string{LossPlot, LRPlot, MIoUPlot} {
+		img, err := png.Decode(bytes.NewReader(readFile(t, filepath.Join(dir, PlotsDir, f))))
+		if err != nil || img.Bounds().Dx() != RunPlotW || img.Bounds().Dy() != RunPlotH {
+			t.Errorf("%s: %v, %v; want a %d×%d PNG", f, img.Bounds(), err, RunPlotW, RunPlotH)
 		}
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(dir, EvalsDir, ".tmp-*")); len(tmp) > 0 {

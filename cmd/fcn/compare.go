@@ -17,8 +17,10 @@ const compareUsage = `usage: fcn compare [--config STUDY] [--set key=value]... [
 
 Train every variant of a study (a base experiment and named sets of overrides) on the same
 data, seeds and step budget, one after the other, then write a report into the study
-folder (default runs/<study>-<time>): report.md (scores, per-class IoU, kernel drift,
-checkerboard scores), metrics.csv, loss.png, miou.png, predictions.png and kernels.png.
+folder (default runs/<study>-<time>): report.md (scores, per-class IoU, paired differences
+of mIoU between variants with 95% t-intervals over the seeds, kernel drift, checkerboard
+scores), metrics.csv, loss.png, miou.png, predictions.png and kernels.png. The paired
+differences are printed too; an interval needs at least 2 seeds (seeds: in the study).
 
 --config names a shipped study (study-upsampling, the default) or a study YAML file.
 --set overrides the base experiment of every variant, e.g. --set data.format=voc
@@ -86,6 +88,12 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "study %s: %d run(s) trained, %d already done; report in %s\n", s.Name, len(res.Trained), len(res.Skipped), filepath.Join(dir, study.ReportMarkdown))
 	for _, f := range res.Report.Files {
 		fmt.Fprintf(stdout, "  %s\n", filepath.Join(dir, f))
+	}
+	if diffs := res.Report.PairedDiffs(); len(diffs) > 0 {
+		fmt.Fprintf(stdout, "paired differences of the final mIoU, seed by seed (%.0f%% t-intervals):\n", 100*study.PairedLevel)
+		for _, d := range diffs {
+			fmt.Fprintf(stdout, "  %s\n", d)
+		}
 	}
 	boardOpts.keepServing(ctx, stdout)
 	return nil

@@ -24,7 +24,8 @@ variants:
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "study tiny: 2 run(s) trained, 0 already done") {
+	if !strings.Contains(stdout, "study tiny: 2 run(s) trained, 0 already done") ||
+		!strings.Contains(stdout, "frozen − resize_conv: ") || !strings.Contains(stdout, "with seed 1 alone: an interval needs at least 2 seeds") {
 		t.Errorf("stdout: %s", stdout)
 	}
 	for _, f := range []string{"report.md", "metrics.csv", "loss.png", "miou.png", "predictions.png", "study.json",
@@ -38,7 +39,8 @@ variants:
 		t.Error("kernels.png written though no deconv weight is trained")
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
-	if !strings.Contains(string(md), "| resize_conv |") || !strings.Contains(string(md), "`train.workers=1`") {
+	if !strings.Contains(string(md), "| resize_conv |") || !strings.Contains(string(md), "`train.workers=1`") ||
+		!strings.Contains(string(md), "| frozen − resize_conv | 1: ") {
 		t.Errorf("report.md:\n%s", md)
 	}
 	code, stdout, stderr = runFCN(t, "compare", "--config", study, "--out", out, "--progress", "off", "--set", "train.workers=1", "--images", "2")
