@@ -14,6 +14,7 @@ import (
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	"github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/figure"
 	"github.com/fcn-dev/fcn/train"
 )
 
@@ -25,7 +26,7 @@ Segments images (JPEG or PNG; a folder: every .jpg, .jpeg and .png in it; or wit
 the images of a split of the experiment's data) at their own size and writes, per image,
 <name>.png (the class of each pixel as a palette PNG with the PASCAL VOC colours, as
 VOC's SegmentationClass masks) and <name>_overlay.png (the image blended with those
-colours). --run takes a run folder (its model.safetensors, else its latest checkpoint,
+colours, at its size, with a legend of the classes it shows below it). --run takes a run folder (its model.safetensors, else its latest checkpoint,
 and its config.yaml); --checkpoint a checkpoint folder or a safetensors file, with the
 experiment from --config or from the run folder it lies in. --split, --slide and --tta
 are as in fcn eval.
@@ -103,6 +104,10 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.MkdirAll(*output, 0o755); err != nil {
 		return err
 	}
+	classNames, err := exp.Data.ClassNames()
+	if err != nil {
+		return err
+	}
 	var p *train.Predictor
 	for i, in := range inputs {
 		if err := ctx.Err(); err != nil {
@@ -143,7 +148,8 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		if err := writeFileWith(overlay, func(wr io.Writer) error {
-			return png.Encode(wr, train.Overlay(img, pred.Labels, h, w, data.VOCPalette))
+			// The image at its own size, the classes it shows named below it.
+			return png.Encode(wr, figure.WithLegend(train.Overlay(img, pred.Labels, h, w, data.VOCPalette), figure.ClassLegend(classNames, data.VOCPalette, pred.Labels)))
 		}); err != nil {
 			return err
 		}

@@ -111,6 +111,7 @@ func TestPredictCommand(t *testing.T) {
 			t.Errorf("overlay at %v = %v, want the mean of %v and %v", p, got, src, pal)
 		}
 	}
+	checkOverlayLegend(t, pm, ov, 3)
 	if !strings.Contains(stdout, "odd.png (40×24)") {
 		t.Errorf("stdout:\n%s", stdout)
 	}
@@ -229,5 +230,42 @@ func TestPredictNeverOverwrites(t *testing.T) {
 				t.Errorf("%d files written to %s", len(ents), out)
 			}
 		})
+	}
+}
+
+// checkOverlayLegend: the overlay is the image at its size with, below it, a legend
+// whose swatches are the palette colours of the classes the mask holds, and only those
+// of the model's classes (other palette colours, such as grey, occur in antialiased text).
+func checkOverlayLegend(t *testing.T, mask *image.Paletted, ov image.Image, classes int) {
+	t.Helper()
+	mb, b := mask.Bounds(), ov.Bounds()
+	if b.Dy() <= mb.Dy() || b.Dx() < mb.Dx() {
+		t.Fatalf("overlay %v: want the %v image with a legend below", b, mb)
+	}
+	black := color.RGBA{0, 0, 0, 255} // background's colour, also the legend's text
+	present := map[color.RGBA]bool{}
+	for _, k := range mask.Pix {
+		present[data.VOCPalette[k].(color.RGBA)] = true
+	}
+	seen := map[color.RGBA]bool{}
+	for y := mb.Dy(); y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			c := color.RGBAModel.Convert(ov.At(x, y)).(color.RGBA)
+			for k := range classes {
+				if data.VOCPalette[k].(color.RGBA) == c && c != black {
+					seen[c] = true
+				}
+			}
+		}
+	}
+	for c := range seen {
+		if !present[c] {
+			t.Errorf("legend shows %v, a class the mask does not hold", c)
+		}
+	}
+	for c := range present {
+		if c != black && !seen[c] {
+			t.Errorf("class colour %v of the mask has no swatch", c)
+		}
 	}
 }
