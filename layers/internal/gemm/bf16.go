@@ -47,17 +47,22 @@ func gemmBF16(serial, transA, transB bool, m, n, k int, alpha float32, a []float
 	// as kp×n (n×kp if transB), one uint32 per pair, read by the float32 driver
 	// as opaque 32-bit elements (it only moves them).
 	cv.a = growU32(cv.a, m*kp)
-	cv.b = growU32(cv.b, kp*n)
 	cv.toPairs(serial, transA, m, k, a, lda, cv.a)
-	cv.toPairs(serial, !transB, n, k, b, ldb, cv.b)
-	lda2, ldb2 := kp, n
+	lda2 := kp
 	if transA {
 		lda2 = m
 	}
-	if transB {
-		ldb2 = kp
+	kern, bp, ldb2 := bf16KernelB, b, 2*ldb // B by rows, k even: packing converts it
+	if transB || k%2 == 1 {
+		kern, ldb2 = bf16Kernel, n
+		if transB {
+			ldb2 = kp
+		}
+		cv.b = growU32(cv.b, kp*n)
+		cv.toPairs(serial, !transB, n, k, b, ldb, cv.b)
+		bp = view32(cv.b)
 	}
-	run(bf16Kernel, serial, transA, transB, m, n, kp, alpha, view32(cv.a), lda2, view32(cv.b), ldb2, beta, c, ldc)
+	run(kern, serial, transA, transB, m, n, kp, alpha, view32(cv.a), lda2, bp, ldb2, beta, c, ldc)
 	cv.src = nil
 	bf16Bufs.put(cv)
 }

@@ -237,7 +237,8 @@ func TestGemmBF16ThreadInvariance(t *testing.T) {
 		{false, false, 64, 2100, 577}, // a conv forward: wide, odd k, converted in parallel
 		{true, false, 576, 1000, 64},
 		{false, true, 64, 577, 1500},
-		{false, true, 2000, 40, 97}, // tall: split by rows
+		{false, true, 2000, 40, 97},  // tall: split by rows
+		{false, false, 2000, 40, 98}, // tall, B by rows (packing converts it), shared
 	} {
 		o := newOperands(rng, s.transA, s.transB, s.m, s.n, s.k, 1, 1, 1)
 		var first []float32

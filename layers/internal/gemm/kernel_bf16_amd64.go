@@ -152,6 +152,11 @@ func bf16Row(dst *uint16, src *float32, n int)
 //go:noescape
 func bf16Pairs(dst *uint32, r0 *float32, r1 *float32, n int)
 
+// bf16PackRows32 packs whole 32-column slivers of bf16 pairs from 2·kp rows of floats with AVX512_BF16.
+//
+//go:noescape
+func bf16PackRows32(dst *uint32, src *float32, ld int, kp int, n int)
+
 // bf16Tiles14x32[rows][vectors] computes rows×(16·vectors) of a 14×32 bf16 tile.
 var bf16Tiles14x32 = [][]avx512Func{
 	1:  {nil, bf16Tile14x32Rows1Vecs1, bf16Tile14x32Rows1Vecs2},

@@ -5820,3 +5820,45 @@ pairzero2:
 pairdone:
 	VZEROUPPER
 	RET
+
+// func bf16PackRows32(dst *uint32, src *float32, ld int, kp int, n int)
+TEXT ·bf16PackRows32(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ kp+24(FP), CX
+	MOVQ n+32(FP), R9
+	MOVQ CX, R10
+	SHLQ $7, R10
+	VMOVDQU64 bf16PairIndex<>(SB), Z5
+	TESTQ CX, CX
+	JE packdone
+	TESTQ R9, R9
+	JE packdone
+packrow:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+packsliver:
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 0(R11)(R8*1), Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd0 // VCVTNE2PS2BF16 Z0, Z1, Z2
+	VPERMW Z2, Z5, Z3
+	VMOVDQU32 Z3, 0(R12)
+	VMOVUPS 64(R11), Z0
+	VMOVUPS 64(R11)(R8*1), Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd0 // VCVTNE2PS2BF16 Z0, Z1, Z2
+	VPERMW Z2, Z5, Z3
+	VMOVDQU32 Z3, 64(R12)
+	ADDQ $128, R11
+	ADDQ R10, R12
+	DECQ R13
+	JNE packsliver
+	LEAQ (SI)(R8*2), SI
+	ADDQ $128, DI
+	DECQ CX
+	JNE packrow
+packdone:
+	VZEROUPPER
+	RET

@@ -287,6 +287,52 @@ func cvtPairs(w *writer) {
 	w.p("RET")
 }
 
+// packPairs32 writes bf16PackRows32(dst *uint32, src *float32, ld, kp, n int):
+// whole 32-column slivers of packed B pairs straight from a row-major fp32
+// block of 2·kp rows (ld floats apart): sliver s, pair p holds columns
+// 32s..32s+31 of rows 2p (low halves) and 2p+1 (high halves), as
+// bf16Pairs writes them; slivers are kp·32 pairs apart.
+func packPairs32(w *writer) {
+	fmt.Fprintf(w, "\n// func bf16PackRows32(dst *uint32, src *float32, ld int, kp int, n int)\n")
+	fmt.Fprintf(w, "TEXT ·bf16PackRows32(SB), NOSPLIT, $0-40\n")
+	w.p("MOVQ dst+0(FP), DI")
+	w.p("MOVQ src+8(FP), SI")
+	w.p("MOVQ ld+16(FP), R8")
+	w.p("SHLQ $2, R8")
+	w.p("MOVQ kp+24(FP), CX")
+	w.p("MOVQ n+32(FP), R9")
+	w.p("MOVQ CX, R10")
+	w.p("SHLQ $7, R10") // sliver stride in bytes: kp·32·4
+	w.p("VMOVDQU64 bf16PairIndex<>(SB), Z5")
+	w.p("TESTQ CX, CX")
+	w.p("JE packdone")
+	w.p("TESTQ R9, R9")
+	w.p("JE packdone")
+	fmt.Fprintf(w, "packrow:\n")
+	w.p("MOVQ SI, R11")
+	w.p("MOVQ DI, R12")
+	w.p("MOVQ R9, R13")
+	fmt.Fprintf(w, "packsliver:\n")
+	for v := 0; v < 2; v++ {
+		w.p("VMOVUPS %d(R11), Z0", 64*v)
+		w.p("VMOVUPS %d(R11)(R8*1), Z1", 64*v)
+		w.WriteString(vcvtne2ps2bf16(2, 1, 0))
+		w.p("VPERMW Z2, Z5, Z3")
+		w.p("VMOVDQU32 Z3, %d(R12)", 64*v)
+	}
+	w.p("ADDQ $128, R11")
+	w.p("ADDQ R10, R12")
+	w.p("DECQ R13")
+	w.p("JNE packsliver")
+	w.p("LEAQ (SI)(R8*2), SI") // the next pair of rows
+	w.p("ADDQ $128, DI")
+	w.p("DECQ CX")
+	w.p("JNE packrow")
+	fmt.Fprintf(w, "packdone:\n")
+	w.p("VZEROUPPER")
+	w.p("RET")
+}
+
 func main() {
 	out := flag.String("out", "kernel_bf16_amd64.s", "assembly output")
 	stubs := flag.String("stubs", "kernel_bf16_amd64.go", "Go declarations output")
@@ -303,6 +349,7 @@ func main() {
 	}
 	cvtRow(&s)
 	cvtPairs(&s)
+	packPairs32(&s)
 	if err := os.WriteFile(*out, s.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -317,6 +364,7 @@ func main() {
 	}
 	g.WriteString("// bf16Row rounds n floats to bf16 (RNE, denormals to zero) with AVX512_BF16.\n//\n//go:noescape\nfunc bf16Row(dst *uint16, src *float32, n int)\n\n")
 	g.WriteString("// bf16Pairs rounds two rows of n floats to bf16 pairs (r0 low, r1 high; r1 nil: zero) with AVX512_BF16.\n//\n//go:noescape\nfunc bf16Pairs(dst *uint32, r0 *float32, r1 *float32, n int)\n\n")
+	g.WriteString("// bf16PackRows32 packs whole 32-column slivers of bf16 pairs from 2·kp rows of floats with AVX512_BF16.\n//\n//go:noescape\nfunc bf16PackRows32(dst *uint32, src *float32, ld int, kp int, n int)\n\n")
 	g.WriteString("// bf16Tiles14x32[rows][vectors] computes rows×(16·vectors) of a 14×32 bf16 tile.\nvar bf16Tiles14x32 = [][]avx512Func{\n")
 	for rows := 1; rows <= mr; rows++ {
 		fmt.Fprintf(&g, "%d: {nil, %s, %s},\n", rows, tileName(rows, 1), tileName(rows, 2))
