@@ -72,6 +72,9 @@ type Train struct {
 	IterSize  int    `yaml:"iter_size"`  // forward/backward passes accumulated per update (≥ 1), Caffe's iter_size
 	Seed      uint64 `yaml:"seed"`       // seeds initialisation, shuffling, augmentation and dropout
 	Workers   int    `yaml:"workers"`    // goroutines; 0 means GOMAXPROCS. Results do not depend on it.
+	// Precision is the arithmetic of conv and deconv products: fp32, or bf16 operands
+	// with fp32 accumulation and fp32 master weights (needs AVX512_BF16).
+	Precision string `yaml:"precision"`
 	// EarlyStop ends training when the evaluation metric stops improving; patience 0
 	// (the default) never stops early.
 	EarlyStop EarlyStop `yaml:"early_stop"`
@@ -169,7 +172,7 @@ func lossOption(key string) *layers.Option {
 func Default() Experiment {
 	return Experiment{
 		Data:  data.DefaultConfig(),
-		Train: Train{Steps: 1000, BatchSize: 8, IterSize: 1, Seed: 1, EarlyStop: EarlyStop{Metric: "miou"}},
+		Train: Train{Steps: 1000, BatchSize: 8, IterSize: 1, Seed: 1, Precision: string(layers.FP32), EarlyStop: EarlyStop{Metric: "miou"}},
 		Optim: Optim{Type: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 			BiasLRMult: 1, BiasDecayMult: 1},
 		Schedule:   Schedule{Policy: "fixed", Power: 0.9, Gamma: 0.1},

@@ -67,6 +67,9 @@ func validate(e *Experiment, p *problems) {
 		p.add("train.workers", "must be ≥ 0 (0: GOMAXPROCS), got %d", t.Workers)
 	}
 
+	if _, err := layers.ParsePrecision(t.Precision); err != nil {
+		p.add("train.precision", "unknown value %q (want fp32 or bf16)", t.Precision)
+	}
 	validateEarlyStop(e, p)
 
 	o := e.Optim

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
@@ -51,6 +50,7 @@ type Conv struct {
 
 	force    [2]computePath // forward and backward paths Setup must take (tests only)
 	assignDx bool           // Backward writes the input gradient instead of adding (GradAssigner)
+	bf16     bool           // float32 products on bf16 operands (SetPrecision)
 }
 
 var convInits = []string{"he", "xavier", "gaussian", "zero", "pytorch"}
@@ -379,7 +379,7 @@ func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 			job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
 		}
 		for gi := range G {
-			gemm.Gemm(false, false, M, ld, K,
+			mm(l.bf16, false, false, M, ld, K,
 				1, w[gi*M*K:], K,
 				bm[gi*K*ldb:], ldb,
 				beta, cm[gi*M*ldc:], ldc)
@@ -410,7 +410,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 		convWeightGradImages(l, x, dy, dw, &s.img)
 	default:
 		// A deconv's weight gradient with the roles of x and dY swapped.
-		backBlocked(g, l.fwd, G, l.sp.out, dy, x, nil, nil, dw, 1, 0, l.pointwise, col, tmp, job)
+		backBlocked(g, l.fwd, G, l.sp.out, dy, x, nil, nil, dw, 1, 0, l.pointwise, col, tmp, job, l.bf16)
 	}
 	beta := T(1) // dX is added into, unless assigned
 	if l.assignDx {
@@ -423,7 +423,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 		for n := range l.n {
 			dxn, dyn := dx[n*inSz:(n+1)*inSz], dy[n*outSz:(n+1)*outSz]
 			for gi := range G {
-				gemm.Gemm(true, false, K, P, M,
+				mm(l.bf16, true, false, K, P, M,
 					1, w[gi*M*K:], K,
 					dyn[gi*M*P:], P,
 					beta, dxn[gi*K*P:], P)
@@ -442,7 +442,7 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 			cols := (r1 - r0) * g.OW
 			for n := n0; n < n0+cnt; n++ {
 				for gi := range G {
-					gemm.Gemm(true, false, K, cols, M,
+					mm(l.bf16, true, false, K, cols, M,
 						1, w[gi*M*K:], K,
 						dy[n*outSz+gi*M*P+r0*g.OW:], P,
 						0, col[gi*K*cols:], cols)
@@ -478,7 +478,7 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *co
 		convBackImages(l, x, dy, dx, dwt, s.wt, dxBeta, &s.img)
 	} else {
 		// By blocks of input rows: dwt (=, then +=) x·col'ᵀ, dX (+)= W'·col'.
-		backBlocked(l.geomT, l.bwd, l.sp.groups, l.geom.C, x, dy, s.wt, dx, dwt, 0, dxBeta, false, s.col, s.tmp, &s.job)
+		backBlocked(l.geomT, l.bwd, l.sp.groups, l.geom.C, x, dy, s.wt, dx, dwt, 0, dxBeta, false, s.col, s.tmp, &s.job, l.bf16)
 	}
 	if dw != nil {
 		fj.w, fj.wt, fj.back = dw, s.dwt, true

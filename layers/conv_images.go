@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
@@ -92,7 +91,7 @@ func (j *convImageJob[T]) Do(i int) {
 				fillRows(ym, l.sp.out, cols, P, j.b)
 			}
 			for gi := range G {
-				gemm.GemmSerial(false, false, M, cols, K,
+				mmSerial(l.bf16, false, false, M, cols, K,
 					1, j.w[gi*M*K:], K,
 					col[gi*K*cols:], cols,
 					beta, ym[gi*M*P:], P)
@@ -107,13 +106,13 @@ func (j *convImageJob[T]) Do(i int) {
 		eachColumnBlock(gt, j.dy, outSz, i, imageSlotsOf(l.n), l.n, rows, col, func(img, r0, cols int) {
 			for gi := range G {
 				if part != nil {
-					gemm.GemmSerial(false, true, C, KT, cols,
+					mmSerial(l.bf16, false, true, C, KT, cols,
 						1, j.x[img*inSz+gi*C*g.H*g.W+r0*gt.OW:], g.H*g.W,
 						col[gi*KT*cols:], cols,
 						1, part[gi*C*KT:], KT)
 				}
 				if j.dx != nil {
-					gemm.GemmSerial(false, false, C, cols, KT,
+					mmSerial(l.bf16, false, false, C, cols, KT,
 						1, j.wt[gi*C*KT:], KT,
 						col[gi*KT*cols:], cols,
 						j.dxBeta, j.dx[img*inSz+gi*C*g.H*g.W+r0*gt.OW:], g.H*g.W)
@@ -128,7 +127,7 @@ func (j *convImageJob[T]) Do(i int) {
 		col := j.pool.get(g.Rows() * rows * g.OW)
 		eachColumnBlock(g, j.x, inSz, i, imageSlotsOf(l.n), l.n, rows, col, func(img, r0, cols int) {
 			for gi := range G {
-				gemm.GemmSerial(false, true, M, K, cols,
+				mmSerial(l.bf16, false, true, M, K, cols,
 					1, j.dy[img*outSz+gi*M*P+r0*g.OW:], P,
 					col[gi*K*cols:], cols,
 					1, part[gi*M*K:], K)

@@ -135,6 +135,17 @@ func convGradCases() []GradCase {
 			return NewConv("conv", c)
 		})...)
 	}
+	// Precision bf16 changes float32 products only: a float64 check stays exact.
+	if BF16.Supported() == nil {
+		cs = append(cs, GradCase{Name: "k3_pad1_precision_bf16", Eps: EpsLinear, In: []tensor.Shape{{2, 3, 7, 5}}, Seed: 150,
+			Make: func() (Layer, error) {
+				l, err := NewConv("conv", ConvConfig{Out: 4, Kernel: ints(3), Pad: ints(1)})
+				if err != nil {
+					return nil, err
+				}
+				return l, l.SetPrecision(BF16)
+			}, Want: wantBias(true)})
+	}
 	return cs
 }
 

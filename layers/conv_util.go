@@ -436,7 +436,8 @@ func (c convChunks) maxCols() int { return c.nb * c.rows * c.ow }
 // adding) and dx_g (+)= w_g·col_g if dx != nil (beta dxBeta: 0 writes dx, which the
 // blocks cover once). x and dx have cin channels of g.OH×g.OW pixels per image; with
 // direct, dy is its own column matrix (a 1×1 deconv) unless images go side by side.
-func backBlocked[T Float](g im2col.Geom, chunks convChunks, groups, cin int, x, dy, w, dx, dw []T, dwBeta0, dxBeta T, direct bool, col, tmp []T, job *colJob[T]) {
+// bf16 runs the products on bf16 operands (see mm).
+func backBlocked[T Float](g im2col.Geom, chunks convChunks, groups, cin int, x, dy, w, dx, dw []T, dwBeta0, dxBeta T, direct bool, col, tmp []T, job *colJob[T], bf16 bool) {
 	G := groups
 	K, M, P := g.Rows()/G, cin/G, g.OH*g.OW
 	inSz, outSz := cin*P, g.C*g.H*g.W
@@ -459,7 +460,7 @@ func backBlocked[T Float](g im2col.Geom, chunks convChunks, groups, cin int, x, 
 				beta = dwBeta0
 			}
 			for gi := range G {
-				gemm.Gemm(false, true, M, K, ld,
+				mm(bf16, false, true, M, K, ld,
 					1, am[gi*M*lda:], lda,
 					cm[gi*K*ldc:], ldc,
 					beta, dw[gi*M*K:], K)
@@ -471,7 +472,7 @@ func backBlocked[T Float](g im2col.Geom, chunks convChunks, groups, cin int, x, 
 				dm, ldd, beta = tmp, ld, 0
 			}
 			for gi := range G {
-				gemm.Gemm(false, false, M, ld, K,
+				mm(bf16, false, false, M, ld, K,
 					1, w[gi*M*K:], K,
 					cm[gi*K*ldc:], ldc,
 					beta, dm[gi*M*ldd:], ldd)

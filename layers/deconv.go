@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
@@ -90,6 +89,7 @@ type Deconv struct {
 	k         deconvKernel   // buffers and jobs for the dtype of the first Setup
 
 	force [2]computePath // forward and backward paths Setup must take (tests only)
+	bf16  bool           // float32 products on bf16 operands (SetPrecision)
 }
 
 var deconvInits = []string{"bilinear", "he", "xavier", "gaussian", "zero", "pytorch"}
@@ -593,7 +593,7 @@ func deconvForward[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 			yn := y[n0*outSz:]
 			fillRows(yn, g.C, P, P, b)
 			for gi := range G {
-				gemm.Gemm(true, false, K, P, M,
+				mm(l.bf16, true, false, K, P, M,
 					1, w[gi*M*K:], K,
 					bm[gi*M*ldb:], ldb,
 					1, yn[gi*K*P:], P)
@@ -601,7 +601,7 @@ func deconvForward[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 			continue
 		}
 		for gi := range G {
-			gemm.Gemm(true, false, K, ld, M,
+			mm(l.bf16, true, false, K, ld, M,
 				1, w[gi*M*K:], K,
 				bm[gi*M*ldb:], ldb,
 				0, col[gi*K*ld:], ld)
@@ -627,7 +627,7 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx []T, s *deconvState[T]) {
 	case l.bwdPath == pathImageParallel:
 		deconvBackImages(l, x, dy, dx, dw, &s.back)
 	default:
-		backBlocked(l.geom, l.chunks, l.sp.groups, l.inShape[1], x, dy, floatsOf[T](l.weight.Value), dx, dw, 1, 1, l.pointwise, s.col, s.tmp, &s.job)
+		backBlocked(l.geom, l.chunks, l.sp.groups, l.inShape[1], x, dy, floatsOf[T](l.weight.Value), dx, dw, 1, 1, l.pointwise, s.col, s.tmp, &s.job, l.bf16)
 	}
 }
 
@@ -735,7 +735,7 @@ func deconvForwardPhases[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 			Kp := Cg * th * tw
 			job.run(ph.geom, x[n0*inSz:], inSz, col, ph.ld, cnt, 0, ph.geom.OH, false)
 			for gi := range G {
-				gemm.Gemm(false, false, Og, ph.ld, Kp,
+				mm(l.bf16, false, false, Og, ph.ld, Kp,
 					1, wsub[ph.woff+gi*Og*Kp:], Kp,
 					col[gi*Kp*ph.ld:], ph.ld,
 					0, z[ph.zoff+gi*Og*ph.ld:], ph.ld)

@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 )
@@ -53,7 +52,7 @@ func (j *phaseImageJob[T]) Do(n int) {
 		P := ph.geom.Cols()
 		im2col.Im2ColPart(ph.geom, j.x[n*inSz:], col, P, 0, cin, 0, ph.geom.OH)
 		for gi := range G {
-			gemm.GemmSerial(false, false, Og, P, Kp,
+			mmSerial(l.bf16, false, false, Og, P, Kp,
 				1, j.wsub[ph.woff+gi*Og*Kp:], Kp,
 				col[gi*Kp*P:], P,
 				0, z[ph.zoff+gi*Og*P:], P)
@@ -100,13 +99,13 @@ func (j *backImageJob[T]) Do(s int) {
 	eachColumnBlock(g, j.dy, outSz, s, imageSlotsOf(l.n), l.n, j.rows, col, func(img, r0, cols int) {
 		for gi := range G {
 			if part != nil {
-				gemm.GemmSerial(false, true, M, K, cols,
+				mmSerial(l.bf16, false, true, M, K, cols,
 					1, j.x[img*inSz+gi*M*P+r0*g.OW:], P,
 					col[gi*K*cols:], cols,
 					1, part[gi*M*K:], K)
 			}
 			if j.dx != nil {
-				gemm.GemmSerial(false, false, M, cols, K,
+				mmSerial(l.bf16, false, false, M, cols, K,
 					1, j.w[gi*M*K:], K,
 					col[gi*K*cols:], cols,
 					1, j.dx[img*inSz+gi*M*P+r0*g.OW:], P)

@@ -144,6 +144,16 @@ func deconvGradCases() []GradCase {
 			return NewDeconv("deconv", c)
 		})...)
 	}
+	if BF16.Supported() == nil { // as for conv: float64 stays exact under bf16
+		cs = append(cs, GradCase{Name: "k4_stride2_pad1_precision_bf16", Eps: EpsLinear, In: []tensor.Shape{{2, 3, 5, 3}}, Seed: 250,
+			Make: func() (Layer, error) {
+				l, err := NewDeconv("deconv", DeconvConfig{ConvConfig: ConvConfig{Out: 3, Kernel: ints(4), Stride: ints(2), Pad: ints(1), Init: "he"}})
+				if err != nil {
+					return nil, err
+				}
+				return l, l.SetPrecision(BF16)
+			}, Want: wantBias(true)})
+	}
 	// FCN's upsampling as it starts: bilinear weights on the channel diagonal (kept, not
 	// redrawn), learned — weight gradient checked — or frozen, where only the input
 	// gradient exists. "bilinear" mode has no parameters at all.

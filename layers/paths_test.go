@@ -99,11 +99,14 @@ type pathRun [][]float64
 // runPath sets up a fresh layer of tc with paths forced, loads w and b, and runs it at
 // GOMAXPROCS 1 and 2, which must give the same bits. It returns the run and the paths
 // that ran, or ok false when a forced path does not apply to tc.
-func runPath(t *testing.T, tc pathCase, fwd, bwd string, dt tensor.Dtype, x, w, b, dy []float64) (run pathRun, ran string, ok bool) {
+func runPath(t *testing.T, tc pathCase, fwd, bwd string, dt tensor.Dtype, prec layers.Precision, x, w, b, dy []float64) (run pathRun, ran string, ok bool) {
 	t.Helper()
 	var runs [2]pathRun
 	for i, procs := range []int{1, 2} {
 		l := tc.layer(t)
+		if err := l.(layers.PrecisionSetter).SetPrecision(prec); err != nil {
+			t.Fatal(err)
+		}
 		layers.ForcePaths(l, fwd, bwd)
 		if _, err := l.Setup([]tensor.Shape{tc.in}, dt); errors.Is(err, layers.ErrPathNotApplicable) {
 			return nil, "", false
@@ -134,7 +137,8 @@ func runPath(t *testing.T, tc pathCase, fwd, bwd string, dt tensor.Dtype, x, w, 
 // Every compute path of every conv and deconv against the one plain reference
 // (ReferenceConv, ReferenceDeconv), forward and backward, in float64 (the portable GEMM)
 // and float32 (the assembly one): each forced path where it applies, with
-// ComputePath naming it. Each path gives the same bits at GOMAXPROCS 1 and 2, and the
+// ComputePath naming it; and in float32 with bf16 operands (every path but the frozen
+// bilinear one must then give other bits than fp32). Each path gives the same bits at GOMAXPROCS 1 and 2, and the
 // image-parallel forwards give the blocked ones' bits (the same products element for
 // element). Together the cases must run every path of both layers.
 func TestEveryPathMatchesReference(t *testing.T) {
@@ -184,13 +188,27 @@ func TestEveryPathMatchesReference(t *testing.T) {
 			for _, b := range bwds {
 				forces = append(forces, force{"", b})
 			}
-			for _, c := range []struct {
-				dt  tensor.Dtype
-				tol float64
-			}{{tensor.Float64, 1e-12}, {tensor.Float32, 2e-6 * math.Sqrt(float64(len(w)/wt.Shape()[0]*g.OutC))}} {
+			configs := []struct {
+				dt   tensor.Dtype
+				prec layers.Precision
+				tol  float64
+			}{
+				{tensor.Float64, layers.FP32, 1e-12},
+				{tensor.Float32, layers.FP32, 2e-6 * math.Sqrt(float64(len(w)/wt.Shape()[0]*g.OutC))},
+				// bf16 operands: each rounded by up to 2⁻⁹ relative, so a product by
+				// about 2⁻⁸; these sums of random signs stay well inside 2⁻⁸ of the
+				// largest output (a wrong or missing product is off by far more).
+				{tensor.Float32, layers.BF16, math.Ldexp(1, -8)},
+			}
+			if err := layers.BF16.Supported(); err != nil {
+				t.Logf("bf16 not checked: %v", err)
+				configs = configs[:2]
+			}
+			fp32 := map[force]pathRun{}
+			for _, c := range configs {
 				ys := map[string][]float64{}
 				for _, f := range forces {
-					run, ran, ok := runPath(t, tc, f.fwd, f.bwd, c.dt, x, w, b, dy)
+					run, ran, ok := runPath(t, tc, f.fwd, f.bwd, c.dt, c.prec, x, w, b, dy)
 					if !ok {
 						continue
 					}
@@ -199,7 +217,18 @@ func TestEveryPathMatchesReference(t *testing.T) {
 						t.Fatalf("forced fwd %q bwd %q, ComputePath says %q", f.fwd, f.bwd, ran)
 					}
 					covered[kind+" fwd "+rf], covered[kind+" bwd "+rb] = true, true
-					what := fmt.Sprintf("%v %s", c.dt, ran)
+					what := fmt.Sprintf("%v %s %s", c.dt, c.prec, ran)
+					switch {
+					case c.dt == tensor.Float32 && c.prec == layers.FP32:
+						fp32[f] = run
+					case c.prec == layers.BF16:
+						// The products really ran on bf16 operands: y, dx and dw differ from fp32's.
+						for k, pass := range []string{rf, rb, rb} {
+							if k < len(run) && pass != "bilinear-frozen" && !frozen && sameBits(run[k], fp32[f][k]) {
+								t.Fatalf("%s: result %d has fp32's bits", what, k)
+							}
+						}
+					}
 					fastCompare(t, what+" y", run[0], want[0], c.tol)
 					fastCompare(t, what+" dx", run[1], want[1], c.tol)
 					if len(run) > 2 {
@@ -356,6 +385,15 @@ func fastRun(t *testing.T, l layers.Layer, dt tensor.Dtype, in tensor.Shape, x, 
 }
 
 // fastCompare fails when got and want differ by more than tol relative to want's scale.
+func sameBits(a, b []float64) bool {
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
 func fastCompare(t *testing.T, what string, got, want []float64, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {

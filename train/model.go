@@ -27,7 +27,44 @@ func BuildModel(exp *configs.Experiment, n, h, w int, dt tensor.Dtype) (*autodif
 	if err != nil {
 		return nil, err
 	}
+	if dt == tensor.Float32 {
+		if err := setPrecision(exp, nodes, layers.Precision.Supported); err != nil {
+			return nil, err
+		}
+	}
 	return autodiff.Build(inputs, nodes, dt)
+}
+
+// setPrecision gives every conv and deconv of nodes the experiment's train.precision,
+// or returns an error naming train.precision: an unknown value, or one this machine
+// cannot run (supported says which; bf16 has no fall-back). Float64 graphs (gradient
+// checks) skip it and stay exact.
+func setPrecision(exp *configs.Experiment, nodes []autodiff.Node, supported func(layers.Precision) error) error {
+	if err := CheckPrecision(exp, supported); err != nil {
+		return err
+	}
+	p := layers.Precision(exp.Train.Precision)
+	for _, nd := range nodes {
+		if ps, ok := nd.Layer.(layers.PrecisionSetter); ok {
+			if err := ps.SetPrecision(p); err != nil {
+				return fmt.Errorf("train.precision: layer %s: %w", nd.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckPrecision returns an error naming train.precision when its value is unknown or
+// supported (layers.Precision.Supported, or a stand-in in tests) refuses it here.
+func CheckPrecision(exp *configs.Experiment, supported func(layers.Precision) error) error {
+	p, err := layers.ParsePrecision(exp.Train.Precision)
+	if err != nil {
+		return fmt.Errorf("%s: train.precision: %w", exp.Source, err)
+	}
+	if err := supported(p); err != nil {
+		return fmt.Errorf("%s: train.precision %s cannot run on this machine: %w (use train.precision: fp32)", exp.Source, p, err)
+	}
+	return nil
 }
 
 // modelNodes are the graph inputs and nodes BuildModel builds from; making them

@@ -3,14 +3,19 @@ package train
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"strings"
 
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/layers"
 	"go.yaml.in/yaml/v3"
 )
+
+// precisionKey is train.precision as flattenExperiment writes it.
+const precisionKey = "train.precision"
 
 // loadResume loads the checkpoint to resume from: the newest intact one of runDir for
 // ResumeLatest (notes then say what was passed over), else the folder named.
@@ -41,9 +46,12 @@ func loadResume(which, runDir string) (*checkpoints.Checkpoint, []string, error)
 // schedule.*; optim.type only as checkOptimType allows), the step count (train.steps),
 // when to stop early (train.early_stop.*), and what does not change results
 // (train.workers, data.prefetch, eval.*, checkpoint.*, log.*, name). Everything else — the model,
-// the data, the loss, train.seed, train.batch_size, train.iter_size — would make the
+// the data, the loss, train.seed, train.batch_size, train.iter_size, train.precision — would make the
 // resumed run a different run, so a resume with any of them changed is refused.
 func ResumeMayChange(key string) bool {
+	if key == precisionKey {
+		return false // bf16 and fp32 runs are different runs
+	}
 	for _, p := range []string{"optim.", "schedule.", "eval.", "checkpoint.", "log.", "train.early_stop."} {
 		if strings.HasPrefix(key, p) {
 			return true
@@ -61,6 +69,11 @@ func ResumeMayChange(key string) bool {
 // with both values, and otherwise returns notes listing the allowed changes.
 func checkResumable(ck *checkpoints.Checkpoint, exp *configs.Experiment) ([]string, error) {
 	saved := ck.State.Experiment
+	if _, ok := saved[precisionKey]; !ok && len(saved) > 0 {
+		// Checkpoints from before train.precision existed trained in fp32.
+		saved = maps.Clone(saved)
+		saved[precisionKey] = string(layers.FP32)
+	}
 	cur := flattenExperiment(exp)
 	if err := checkOptimType(ck, saved, exp); err != nil {
 		return nil, err
@@ -90,7 +103,7 @@ func checkResumable(ck *checkpoints.Checkpoint, exp *configs.Experiment) ([]stri
 		refused = append(refused, "the model or data sections (experiment digest "+ck.State.ExperimentDigest+" in the checkpoint, "+configs.Digest(exp)+" now)")
 	}
 	if len(refused) > 0 {
-		return nil, fmt.Errorf("cannot resume from %s: the experiment differs in what makes it a different run (the model, the data, the loss, train.seed, train.batch_size or train.iter_size):\n\t%s\n(a resume may change only optim.*, schedule.*, train.steps, train.early_stop.*, train.workers, data.prefetch, eval.*, checkpoint.*; start a new run, or fine-tune with --init-from %s)",
+		return nil, fmt.Errorf("cannot resume from %s: the experiment differs in what makes it a different run (the model, the data, the loss, train.seed, train.batch_size, train.iter_size or train.precision):\n\t%s\n(a resume may change only optim.*, schedule.*, train.steps, train.early_stop.*, train.workers, data.prefetch, eval.*, checkpoint.*; start a new run, or fine-tune with --init-from %s)",
 			ck.Dir, strings.Join(refused, "\n\t"), ck.Dir)
 	}
 	var notes []string

@@ -18,6 +18,7 @@ import (
 	"github.com/fcn-dev/fcn/checkpoints"
 	"github.com/fcn-dev/fcn/configs"
 	fcndata "github.com/fcn-dev/fcn/data"
+	"github.com/fcn-dev/fcn/layers"
 	"gorgonia.org/tensor"
 )
 
@@ -186,6 +187,9 @@ func (t *trainer) setup(ctx context.Context) error {
 	exp := t.exp
 	t.sched = ScheduleFor(exp)
 	if err := t.sched.Validate(); err != nil {
+		return err
+	}
+	if err := CheckPrecision(exp, layers.Precision.Supported); err != nil {
 		return err
 	}
 	var ck *checkpoints.Checkpoint

@@ -23,7 +23,7 @@ import (
 	"gorgonia.org/tensor"
 )
 
-const benchUsage = `usage: fcn bench [--threads N] [--iters N] [--warmup N] [--only W1,...] [--json]
+const benchUsage = `usage: fcn bench [--threads N] [--iters N] [--warmup N] [--only W1,...] [--precision fp32|bf16] [--json]
 
 Times the benchmark workloads (float32, NCHW, batch 8) and prints the median time and
 GFLOP/s of each:
@@ -38,6 +38,8 @@ W1–W3 run forward alone (fwd) and forward + backward with input and weight gra
 (fwdbwd); W2 also with frozen bilinear weights (fwdbwd_frozen, no weight gradient).
 GFLOP/s counts 2 FLOPs per multiply-accumulate of the forward, three times that for
 fwdbwd, twice for fwdbwd_frozen, and three times the model's forward for the W4 step.
+--precision bf16 runs every conv and deconv product on bf16 operands with fp32
+accumulation (train.precision: bf16; needs AVX512_BF16).
 Compare with scripts/torch_bench.py run right before or after, with the same --threads.
 
 flags:
@@ -52,6 +54,7 @@ type benchResult struct {
 	AllocsPerStep *float64     `json:"allocs_per_step,omitempty"`
 	Threads       int          `json:"threads"`
 	Kernel        string       `json:"kernel"`
+	Precision     string       `json:"precision"`
 	Layers        []benchLayer `json:"layers,omitempty"`
 	// BreakdownStepMS is the median step of the run that timed the layers (the timers'
 	// own cost included), against which their times add up.
@@ -68,6 +71,7 @@ type benchLayer struct {
 
 type benchOpts struct {
 	iters, warmup, batch int
+	precision            layers.Precision
 }
 
 // runBench is `fcn bench`.
@@ -78,6 +82,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	warmup := fs.Int("warmup", 2, "untimed iterations before timing")
 	only := fs.String("only", "W1,W2,W3,W4", "comma-separated workloads to run")
 	batch := fs.Int("batch", 8, "images per batch (the workloads are defined for 8; smaller is for quick checks)")
+	precision := fs.String("precision", "fp32", "conv/deconv product precision: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512_BF16)")
 	asJSON := fs.Bool("json", false, "print a JSON array of results instead of tables")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	maxMem := addMaxMemoryFlag(fs)
@@ -97,6 +102,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--warmup must be ≥ 0, got %d", *warmup)
 	case *batch < 1:
 		return fmt.Errorf("--batch must be ≥ 1, got %d", *batch)
+	}
+	prec, err := layers.ParsePrecision(*precision)
+	if err == nil {
+		err = prec.Supported()
+	}
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
 	}
 	want := map[string]bool{}
 	for _, id := range strings.Split(*only, ",") {
@@ -130,7 +142,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}()
 	}
-	o := benchOpts{iters: *iters, warmup: *warmup, batch: *batch}
+	o := benchOpts{iters: *iters, warmup: *warmup, batch: *batch, precision: prec}
 
 	var results []benchResult
 	for _, w := range benchLayerWorkloads(o.batch) {
@@ -153,7 +165,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		results = append(results, r)
 	}
 	for i := range results {
-		results[i].Threads, results[i].Kernel = *threads, layers.GEMMKernel()
+		results[i].Threads, results[i].Kernel, results[i].Precision = *threads, layers.GEMMKernel(), string(prec)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -195,6 +207,11 @@ func benchLayerPass(ctx context.Context, w benchWorkload, pass string, o benchOp
 	l, err := w.build(pass)
 	if err != nil {
 		return benchResult{}, err
+	}
+	if ps, ok := l.(layers.PrecisionSetter); ok {
+		if err := ps.SetPrecision(o.precision); err != nil {
+			return benchResult{}, err
+		}
 	}
 	out, err := l.Setup([]tensor.Shape{w.in}, tensor.Float32)
 	if err != nil {
@@ -285,11 +302,12 @@ type benchStepper struct {
 // newBenchStepper builds fcn16s-tiny (the shipped experiment) for n images of h×w,
 // initialised from seed, with a batch of uniform random images and labels uniform in
 // [0, classes) of which about 5% are the ignore label.
-func newBenchStepper(n, h, w int, seed uint64) (*benchStepper, error) {
+func newBenchStepper(n, h, w int, seed uint64, prec layers.Precision) (*benchStepper, error) {
 	exp, err := configs.LoadModel("fcn16s-tiny", nil, nil)
 	if err != nil {
 		return nil, err
 	}
+	exp.Train.Precision = string(prec)
 	g, err := train.BuildModel(exp, n, h, w, tensor.Float32)
 	if err != nil {
 		return nil, err
@@ -335,7 +353,7 @@ func (s *benchStepper) step(ctx context.Context) error {
 // benchStep times W4, counts its allocations, and then times each node on a copy of
 // the graph whose layers are wrapped in timers (so the step itself runs untouched).
 func benchStep(ctx context.Context, o benchOpts) (benchResult, error) {
-	s, err := newBenchStepper(o.batch, 128, 128, 1)
+	s, err := newBenchStepper(o.batch, 128, 128, 1, o.precision)
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -497,8 +515,8 @@ func benchBreakdown(ctx context.Context, s *benchStepper, o benchOpts) ([]benchL
 }
 
 func writeBenchTables(w io.Writer, results []benchResult, threads int, o benchOpts) error {
-	fmt.Fprintf(w, "fcn bench: %d thread(s), GEMM kernel %s, batch %d, median of %d after %d warm-up\n\n",
-		threads, layers.GEMMKernel(), o.batch, o.iters, o.warmup)
+	fmt.Fprintf(w, "fcn bench: %d thread(s), GEMM kernel %s, precision %s, batch %d, median of %d after %d warm-up\n\n",
+		threads, layers.GEMMKernel(), o.precision, o.batch, o.iters, o.warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "id\tpass\tmedian ms\tGFLOP/s\tallocs/step\t")
 	var step *benchResult

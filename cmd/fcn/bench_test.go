@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/fcn-dev/fcn/layers"
 )
 
 // fcn bench --json prints one row per workload and pass, with the fields the
@@ -83,6 +85,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--warmup", "-1"}, "--warmup"},
 		{[]string{"--batch", "0"}, "--batch"},
 		{[]string{"--only", "W1,W9"}, "W9"},
+		{[]string{"--precision", "fp16"}, "--precision"},
 		{[]string{"extra"}, "extra"},
 	} {
 		code, _, errs := runFCN(t, append([]string{"bench"}, tc.args...)...)
@@ -95,10 +98,22 @@ func TestBenchBadFlags(t *testing.T) {
 // A training step of the benchmark's model (every kernel path: 3×3 and 1×1 convs,
 // several images side by side at the small stages, the flipped input gradient, a
 // learned and a frozen bilinear deconv, SGD) gives the same bits with 1 and 2 threads.
+// So does it in bf16 (--precision bf16, train.precision: bf16).
 func TestStepBitIdenticalAcrossThreads(t *testing.T) {
+	for _, prec := range layers.Precisions {
+		t.Run(string(prec), func(t *testing.T) {
+			if err := prec.Supported(); err != nil {
+				t.Skip(err)
+			}
+			stepBitIdentical(t, prec)
+		})
+	}
+}
+
+func stepBitIdentical(t *testing.T, prec layers.Precision) {
 	run := func(procs int) (loss []float64, params [][]float32) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		s, err := newBenchStepper(3, 48, 64, 5)
+		s, err := newBenchStepper(3, 48, 64, 5, prec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,6 +143,26 @@ func TestStepBitIdenticalAcrossThreads(t *testing.T) {
 			if math.Float32bits(p1[i][j]) != math.Float32bits(p2[i][j]) {
 				t.Fatalf("parameter %d element %d: %v with 1 thread, %v with 2", i, j, p1[i][j], p2[i][j])
 			}
+		}
+	}
+}
+
+// --precision bf16 runs and says so in every row.
+func TestBenchPrecisionBF16(t *testing.T) {
+	if err := layers.BF16.Supported(); err != nil {
+		t.Skip(err)
+	}
+	code, out, errs := runFCN(t, "bench", "--json", "--only", "W1", "--precision", "bf16", "--iters", "1", "--warmup", "0", "--batch", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("want 2 rows of W1: %v\n%s", err, out)
+	}
+	for _, r := range rows {
+		if r["precision"] != "bf16" {
+			t.Errorf("row %v/%v: precision %v, want bf16", r["id"], r["pass"], r["precision"])
 		}
 	}
 }

@@ -49,6 +49,20 @@ func BenchmarkGemm(b *testing.B) {
 				b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+		if BF16Supported() != nil {
+			continue
+		}
+		// bf16 operands (GemmBF16), the conversion to pairs included.
+		b.Run(s.name+"/bf16", func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			o := newOperands(rng, s.transA, s.transB, s.m, s.n, s.k, 0, 1, 0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				GemmBF16(s.transA, s.transB, s.m, s.n, s.k, 1, o.a, o.lda, o.b, o.ldb, 0, o.c, o.ldc)
+			}
+			b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
 
