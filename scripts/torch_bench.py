@@ -193,27 +193,51 @@ def step_benches(iters, warmup, routes):
     return rows
 
 
+def gemm_bench(iters, warmup, routes):
+    """GEMM 1024³ in float32, as fcn bench's GEMM row: "stock" is torch.mm (whatever BLAS
+    this build links, see torch.__config__.show(); Debian's is the reference BLAS),
+    "onednn" the same product through oneDNN's inner-product primitive (mkldnn_linear,
+    which computes a·bᵀ, so b is passed transposed)."""
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(1024, 1024, generator=g) * 2 - 1
+    b = torch.rand(1024, 1024, generator=g) * 2 - 1
+    flops = 2 * 1024 ** 3
+    rows = []
+    if "stock" in routes:
+        c = torch.empty(1024, 1024)
+        rows.append(("GEMM", "1024³", "stock", median_ms(lambda: torch.mm(a, b, out=c), iters, warmup), flops))
+    if "onednn" in routes:
+        am, btm = a.to_mkldnn(), b.t().contiguous().to_mkldnn()
+        got = torch._C._nn.mkldnn_linear(am, btm, None).to_dense()
+        if not torch.allclose(got, a @ b, atol=1e-3):
+            raise SystemExit("oneDNN GEMM route disagrees with torch.mm")
+        rows.append(("GEMM", "1024³", "onednn", median_ms(lambda: torch._C._nn.mkldnn_linear(am, btm, None), iters, warmup), flops))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", help="also write the rows as JSON to this file")
-    ap.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads to run")
+    ap.add_argument("--only", default="W1,W2,W3,W4,GEMM", help="comma-separated workloads to run")
     ap.add_argument("--routes", default="stock,onednn",
                     help="transposed-convolution routes to time (stock, onednn)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     check_routes()
     only = {w.strip().upper() for w in args.only.split(",")}
-    if not only <= {"W1", "W2", "W3", "W4"}:
-        raise SystemExit(f"--only: unknown workload in {args.only!r} (want W1, W2, W3, W4)")
+    if not only <= {"W1", "W2", "W3", "W4", "GEMM"}:
+        raise SystemExit(f"--only: unknown workload in {args.only!r} (want W1, W2, W3, W4, GEMM)")
     routes = [r.strip().lower() for r in args.routes.split(",")]
     if not set(routes) <= {"stock", "onednn"}:
         raise SystemExit(f"--routes: unknown route in {args.routes!r} (want stock, onednn)")
     rows = layer_benches(args.iters, args.warmup, only, routes)
     if "W4" in only:
         rows += step_benches(args.iters, args.warmup, routes)
+    if "GEMM" in only:
+        rows += gemm_bench(args.iters, args.warmup, routes)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters}")
     print(f"{'id':4} {'pass':14} {'route':7} {'median_ms':>10} {'GFLOP/s':>8}")
     out = []

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -18,12 +20,13 @@ import (
 
 	"github.com/fcn-dev/fcn/autodiff"
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/internal/fmaroof"
 	"github.com/fcn-dev/fcn/layers"
 	"github.com/fcn-dev/fcn/train"
 	"gorgonia.org/tensor"
 )
 
-const benchUsage = `usage: fcn bench [--threads N] [--iters N] [--warmup N] [--only W1,...] [--precision fp32|bf16] [--json]
+const benchUsage = `usage: fcn bench [--threads N] [--iters N] [--warmup N] [--only W1,...,GEMM] [--precision fp32|bf16] [--json]
 
 Times the benchmark workloads (float32, NCHW, batch 8) and prints the median time and
 GFLOP/s of each:
@@ -33,6 +36,8 @@ GFLOP/s of each:
   W3  transposed conv k4 s2 p1, no bias: 8×64×32×32 → 8×64×64×64
   W4  one SGD step (forward, loss, backward, update) of fcn16s-tiny on 8×3×128×128,
       21 classes, with a per-layer breakdown of forward and backward time
+  GEMM  float32 matrix product C = A·B, 1024×1024×1024 (the convolutions' GEMM), beside
+      the machine's FMA roof: a loop of independent vector FMAs on --threads threads
 
 W1–W3 run forward alone (fwd) and forward + backward with input and weight gradients
 (fwdbwd); W2 also with frozen bilinear weights (fwdbwd_frozen, no weight gradient).
@@ -40,6 +45,9 @@ GFLOP/s counts 2 FLOPs per multiply-accumulate of the forward, three times that 
 fwdbwd, twice for fwdbwd_frozen, and three times the model's forward for the W4 step.
 --precision bf16 runs every conv and deconv product on bf16 operands with fp32
 accumulation (train.precision: bf16; needs AVX512_BF16).
+
+Every row also gives the workload's peak resident set (VmHWM, Linux; reset before each
+workload, so it includes what the process already held).
 Compare with scripts/torch_bench.py run right before or after, with the same --threads.
 
 flags:
@@ -47,11 +55,18 @@ flags:
 
 // benchResult is one row of fcn bench --json.
 type benchResult struct {
-	ID            string       `json:"id"`
-	Pass          string       `json:"pass"`
-	MedianMS      float64      `json:"median_ms"`
-	GFLOPS        float64      `json:"gflops"`
-	AllocsPerStep *float64     `json:"allocs_per_step,omitempty"`
+	ID            string   `json:"id"`
+	Pass          string   `json:"pass"`
+	MedianMS      float64  `json:"median_ms"`
+	GFLOPS        float64  `json:"gflops"`
+	AllocsPerStep *float64 `json:"allocs_per_step,omitempty"`
+	// PeakRSSBytes is the peak resident set while the workload ran (absent where the
+	// peak cannot be reset and read).
+	PeakRSSBytes *int64 `json:"peak_rss_bytes,omitempty"`
+	// FMARoofGFLOPS (GEMM only) is the FMA roof measured on the same threads, RoofISA
+	// its instruction set.
+	FMARoofGFLOPS *float64     `json:"fma_roof_gflops,omitempty"`
+	RoofISA       string       `json:"fma_roof_isa,omitempty"`
 	Threads       int          `json:"threads"`
 	Kernel        string       `json:"kernel"`
 	Precision     string       `json:"precision"`
@@ -80,7 +95,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads (GOMAXPROCS)")
 	iters := fs.Int("iters", 10, "timed iterations per workload (the median is reported)")
 	warmup := fs.Int("warmup", 2, "untimed iterations before timing")
-	only := fs.String("only", "W1,W2,W3,W4", "comma-separated workloads to run")
+	only := fs.String("only", "W1,W2,W3,W4,GEMM", "comma-separated workloads to run")
 	batch := fs.Int("batch", 8, "images per batch (the workloads are defined for 8; smaller is for quick checks)")
 	precision := fs.String("precision", "fp32", "conv/deconv product precision: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512_BF16)")
 	asJSON := fs.Bool("json", false, "print a JSON array of results instead of tables")
@@ -113,8 +128,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	want := map[string]bool{}
 	for _, id := range strings.Split(*only, ",") {
 		id = strings.ToUpper(strings.TrimSpace(id))
-		if !slices.Contains([]string{"W1", "W2", "W3", "W4"}, id) {
-			return fmt.Errorf("--only: unknown workload %q (want W1, W2, W3 or W4)", id)
+		if !slices.Contains([]string{"W1", "W2", "W3", "W4", "GEMM"}, id) {
+			return fmt.Errorf("--only: unknown workload %q (want W1, W2, W3, W4 or GEMM)", id)
 		}
 		want[id] = true
 	}
@@ -150,7 +165,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			continue
 		}
 		for _, pass := range w.passes {
-			r, err := benchLayerPass(ctx, w, pass, o)
+			r, err := withPeakRSS(func() (benchResult, error) { return benchLayerPass(ctx, w, pass, o) })
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", w.id, pass, err)
 			}
@@ -158,9 +173,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	if want["W4"] {
-		r, err := benchStep(ctx, o)
+		r, err := withPeakRSS(func() (benchResult, error) { return benchStep(ctx, o) })
 		if err != nil {
 			return fmt.Errorf("W4: %w", err)
+		}
+		results = append(results, r)
+	}
+	if want["GEMM"] {
+		r, err := withPeakRSS(func() (benchResult, error) { return benchGEMM(ctx, o, *threads) })
+		if err != nil {
+			return fmt.Errorf("GEMM: %w", err)
 		}
 		results = append(results, r)
 	}
@@ -518,18 +540,36 @@ func writeBenchTables(w io.Writer, results []benchResult, threads int, o benchOp
 	fmt.Fprintf(w, "fcn bench: %d thread(s), GEMM kernel %s, precision %s, batch %d, median of %d after %d warm-up\n\n",
 		threads, layers.GEMMKernel(), o.precision, o.batch, o.iters, o.warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "id\tpass\tmedian ms\tGFLOP/s\tallocs/step\t")
-	var step *benchResult
+	fmt.Fprintln(tw, "id\tpass\tmedian ms\tGFLOP/s\tallocs/step\tpeak RSS MiB\t")
+	var step, gemmRow *benchResult
 	for i, r := range results {
-		allocs := ""
+		allocs, rss := "", ""
 		if r.AllocsPerStep != nil {
-			allocs = fmt.Sprintf("%.0f", *r.AllocsPerStep)
-			step = &results[i]
+			allocs = fmt.Sprintf("%.2g", *r.AllocsPerStep)
+			if r.ID == "W4" {
+				step = &results[i]
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%s\t\n", r.ID, r.Pass, r.MedianMS, r.GFLOPS, allocs)
+		if r.PeakRSSBytes != nil {
+			rss = fmt.Sprintf("%.0f", float64(*r.PeakRSSBytes)/(1<<20))
+		}
+		if r.FMARoofGFLOPS != nil {
+			gemmRow = &results[i]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%s\t%s\t\n", r.ID, r.Pass, r.MedianMS, r.GFLOPS, allocs, rss)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if gemmRow != nil {
+		roof := *gemmRow.FMARoofGFLOPS
+		what := "fp32 FMA roof"
+		if o.precision == layers.BF16 {
+			// VDPBF16PS does two multiply-adds per fp32 lane: bf16's roof is twice fp32's.
+			roof, what = 2*roof, "bf16 roof (twice the fp32 FMA roof)"
+		}
+		fmt.Fprintf(w, "\n%s (%s, %d thread(s)): %.1f GFLOP/s; GEMM 1024³ reaches %.0f%% of it\n",
+			what, gemmRow.RoofISA, threads, roof, 100*gemmRow.GFLOPS/roof)
 	}
 	if step == nil || len(step.Layers) == 0 {
 		return nil
@@ -602,4 +642,61 @@ func checkBenchMemory(batch int, want map[string]bool, limit int64) error {
 		return train.CheckMemory(fmt.Sprintf("fcn bench W4 with --batch %d", batch), e.Total, limit, e.Detail(), "lower --batch")
 	}
 	return nil
+}
+
+// withPeakRSS runs a workload with the peak resident set reset first (after returning
+// the previous workloads' garbage to the system) and records the peak it reached.
+func withPeakRSS(run func() (benchResult, error)) (benchResult, error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	reset := resetPeakRSS()
+	r, err := run()
+	if err != nil {
+		return r, err
+	}
+	if peak, ok := peakRSS(); ok && reset {
+		r.PeakRSSBytes = &peak
+	}
+	return r, nil
+}
+
+// gemmSize is the GEMM workload's m = n = k.
+const gemmSize = 1024
+
+// benchGEMM times C = A·B at 1024³ on random A and B, counts its allocations, and
+// measures the FMA roof on the same threads to set it against.
+func benchGEMM(ctx context.Context, o benchOpts, threads int) (benchResult, error) {
+	n := gemmSize
+	rng := rand.New(rand.NewPCG(1, 3))
+	a := benchRandom(rng, tensor.Shape{n, n}).Data().([]float32)
+	b := benchRandom(rng, tensor.Shape{n, n}).Data().([]float32)
+	c := make([]float32, n*n)
+	var mulErr error
+	run := func() {
+		if err := layers.MatMulPrecision(o.precision, n, n, n, a, b, c); err != nil && mulErr == nil {
+			mulErr = err
+		}
+	}
+	for range o.warmup {
+		run()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ms, err := benchMedian(ctx, run, benchOpts{iters: o.iters})
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		err = mulErr
+	}
+	if err != nil {
+		return benchResult{}, err
+	}
+	allocs := float64(after.Mallocs-before.Mallocs) / float64(o.iters)
+	r := benchResult{ID: "GEMM", Pass: "1024³", MedianMS: ms, GFLOPS: 2 * float64(n) * float64(n) * float64(n) / ms / 1e6, AllocsPerStep: &allocs}
+	roof, isa, err := fmaroof.Roof(threads, time.Second)
+	if err == nil {
+		r.FMARoofGFLOPS, r.RoofISA = &roof, isa
+	} else if !errors.Is(err, fmaroof.ErrUnsupported) {
+		return benchResult{}, fmt.Errorf("FMA roof: %w", err)
+	}
+	return r, nil
 }

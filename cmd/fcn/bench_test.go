@@ -12,7 +12,9 @@ import (
 )
 
 // fcn bench --json prints one row per workload and pass, with the fields the
-// comparison script reads; W4 also reports allocations and its per-layer breakdown.
+// comparison script reads; W4 also reports allocations and its per-layer breakdown, GEMM
+// its allocations and the FMA roof, and every row its peak resident set where Linux
+// lets it be measured.
 func TestBenchJSON(t *testing.T) {
 	code, out, errs := runFCN(t, "bench", "--json", "--iters", "1", "--warmup", "0", "--batch", "1", "--threads", "2")
 	if code != 0 {
@@ -22,7 +24,7 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("output is not a JSON array: %v\n%s", err, out)
 	}
-	want := []string{"W1/fwd", "W1/fwdbwd", "W2/fwd", "W2/fwdbwd", "W2/fwdbwd_frozen", "W3/fwd", "W3/fwdbwd", "W4/step"}
+	want := []string{"W1/fwd", "W1/fwdbwd", "W2/fwd", "W2/fwdbwd", "W2/fwdbwd_frozen", "W3/fwd", "W3/fwdbwd", "W4/step", "GEMM/1024³"}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %s", len(rows), len(want), out)
 	}
@@ -39,11 +41,22 @@ func TestBenchJSON(t *testing.T) {
 			t.Errorf("%s: threads %v kernel %v", want[i], r["threads"], r["kernel"])
 		}
 		_, hasAllocs := r["allocs_per_step"]
-		if hasAllocs != (r["id"] == "W4") {
+		if hasAllocs != (r["id"] == "W4" || r["id"] == "GEMM") {
 			t.Errorf("%s: allocs_per_step present = %v", want[i], hasAllocs)
 		}
+		rss, hasRSS := r["peak_rss_bytes"].(float64)
+		if hasRSS && !(rss > 1<<20) {
+			t.Errorf("%s: peak_rss_bytes = %v", want[i], rss)
+		}
+		if !hasRSS && rssMeasurable {
+			t.Errorf("%s: no peak_rss_bytes although this system reports it", want[i])
+		}
 	}
-	w4 := rows[len(rows)-1]
+	gemmRow := rows[len(rows)-1]
+	if roof, ok := gemmRow["fma_roof_gflops"].(float64); ok && !(roof > 0 && gemmRow["fma_roof_isa"] != "") {
+		t.Errorf("GEMM: fma_roof_gflops %v, isa %v", roof, gemmRow["fma_roof_isa"])
+	}
+	w4 := rows[len(rows)-2]
 	ls, _ := w4["layers"].([]any)
 	seen := map[string]bool{}
 	for _, l := range ls {
@@ -60,6 +73,31 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// rssMeasurable says whether this system lets the peak resident set be reset and read.
+var rssMeasurable = func() bool {
+	_, ok := peakRSS()
+	return ok && resetPeakRSS()
+}()
+
+func TestParseVmHWM(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   int64
+		ok     bool
+	}{
+		{"Name:\tfcn\nVmPeak:\t 9000 kB\nVmHWM:\t    1536 kB\nVmRSS:\t 1000 kB\n", 1536 * 1024, true},
+		{"VmHWM: 0 kB\n", 0, true},
+		{"Name:\tfcn\n", 0, false},
+		{"VmHWM:\t12 MB\n", 0, false},
+		{"VmHWM:\tlots kB\n", 0, false},
+	} {
+		got, ok := parseVmHWM([]byte(tc.status))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseVmHWM(%q) = %d, %v; want %d, %v", tc.status, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestBenchTable(t *testing.T) {
 	code, out, errs := runFCN(t, "bench", "--only", "w2", "--iters", "1", "--warmup", "0", "--batch", "1")
 	if code != 0 {
@@ -70,7 +108,7 @@ func TestBenchTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, out)
 		}
 	}
-	if strings.Contains(out, "W1") || strings.Contains(out, "W4") {
+	if strings.Contains(out, "W1") || strings.Contains(out, "W4") || strings.Contains(out, "1024³") {
 		t.Errorf("--only w2 ran other workloads:\n%s", out)
 	}
 }
@@ -164,5 +202,15 @@ func TestBenchPrecisionBF16(t *testing.T) {
 		if r["precision"] != "bf16" {
 			t.Errorf("row %v/%v: precision %v, want bf16", r["id"], r["pass"], r["precision"])
 		}
+	}
+}
+
+func TestBenchGEMMTable(t *testing.T) {
+	code, out, errs := runFCN(t, "bench", "--only", "gemm", "--iters", "1", "--warmup", "0", "--threads", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "GEMM") || !strings.Contains(out, "1024³") || !strings.Contains(out, "FMA roof") {
+		t.Errorf("table lacks the GEMM row or the FMA roof:\n%s", out)
 	}
 }

@@ -67,6 +67,7 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	tensorboard := fs.Bool("tensorboard", false, "also write TensorBoard event files into the run folder (log.tensorboard=true)")
 	boardOpts := addBoardFlags(fs, "the run folder's parent")
 	maxMem := addMaxMemoryFlag(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	skipCheck := fs.Bool("skip-data-check", false, "do not check every image and mask before step 1 (for sets too large to scan); the loader still refuses a bad file when it reaches it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -109,6 +110,11 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if comm != nil && comm.Rank() != 0 {
 		*boardOpts.on = false // one board, beside rank 0, which writes the run folder
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	boardCtx, stopBoard := context.WithCancel(ctx)
 	defer stopBoard()
 	waitBoard, err := boardOpts.start(boardCtx, opts.OutDir, stdout)

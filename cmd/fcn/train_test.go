@@ -543,3 +543,25 @@ func TestEarlyStopSaysSo(t *testing.T) {
 		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 }
+
+// TestTrainCPUProfile: --cpuprofile writes a pprof file (gzip-compressed protobuf) of
+// the run, and a folder that does not exist is refused naming the flag.
+func TestTrainCPUProfile(t *testing.T) {
+	root := writeVOC(t, 4)
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "train.prof")
+	args := []string{"train", "--config", "fcn16s-tiny", "--set", "data.root=" + root, "--set", "model.classes=4",
+		"--set", "train.steps=2", "--set", "train.batch_size=2", "--set", "data.transforms.crop=32", "--progress", "off"}
+	code, stdout, stderr := runInProcess(t, append(args, "--out", filepath.Join(dir, "run"), "--cpuprofile", prof)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile %s: %d bytes, %v; want a gzip-compressed pprof file", prof, len(b), err)
+	}
+	code, _, stderr = runInProcess(t, append(args, "--out", filepath.Join(dir, "run2"), "--cpuprofile", filepath.Join(dir, "missing", "x.prof"))...)
+	if code == 0 || !strings.Contains(stderr, "--cpuprofile") {
+		t.Errorf("--cpuprofile into a missing folder: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package fmaroof
+
+func pickLoop() (loop, bool) { return loop{}, false }
