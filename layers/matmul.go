@@ -10,9 +10,8 @@ import (
 // overwritten) with the GEMM the convolutions use, on up to GOMAXPROCS threads. It is
 // exported for fcn bench's GEMM workload; the result does not depend on the thread count.
 func MatMul(m, n, k int, a, b, c []float32) error {
-	if m < 1 || n < 1 || k < 1 || len(a) < m*k || len(b) < k*n || len(c) < m*n {
-		return fmt.Errorf("layers: MatMul of %d×%d by %d×%d needs A of %d, B of %d and C of %d values, got %d, %d and %d",
-			m, k, k, n, m*k, k*n, m*n, len(a), len(b), len(c))
+	if err := matMulSizes(m, n, k, a, b, c); err != nil {
+		return err
 	}
 	gemm.Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 	return nil
@@ -28,10 +27,18 @@ func MatMulPrecision(p Precision, m, n, k int, a, b, c []float32) error {
 	if err := p.Supported(); err != nil {
 		return err
 	}
+	if err := matMulSizes(m, n, k, a, b, c); err != nil {
+		return err
+	}
+	gemm.GemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+	return nil
+}
+
+// matMulSizes refuses sizes and slices that do not make an m×k by k×n product.
+func matMulSizes(m, n, k int, a, b, c []float32) error {
 	if m < 1 || n < 1 || k < 1 || len(a) < m*k || len(b) < k*n || len(c) < m*n {
 		return fmt.Errorf("layers: MatMul of %d×%d by %d×%d needs A of %d, B of %d and C of %d values, got %d, %d and %d",
 			m, k, k, n, m*k, k*n, m*n, len(a), len(b), len(c))
 	}
-	gemm.GemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 	return nil
 }

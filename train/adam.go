@@ -179,28 +179,10 @@ func (o *Adam) Step(lr float64) {
 }
 
 // Scale multiplies the gradient of every trainable parameter by s (see SGD.Scale).
-func (o *Adam) Scale(s float64) {
-	if s == 1 {
-		return
-	}
-	f := float32(s)
-	for i, np := range o.params {
-		if lrMult, _ := o.multipliers(i); lrMult == 0 {
-			continue
-		}
-		g := np.Param.Grad.Float32s()
-		for j := range g {
-			g[j] *= f
-		}
-	}
-}
+func (o *Adam) Scale(s float64) { scaleGrads(o.params, o.multipliers, s) }
 
 // ZeroGrad sets every parameter's gradient to zero (Backward adds into it).
-func (o *Adam) ZeroGrad() {
-	for _, np := range o.params {
-		clear(np.Param.Grad.Float32s())
-	}
-}
+func (o *Adam) ZeroGrad() { zeroGrads(o.params) }
 
 // State returns copies of the moments and the step count of every parameter, keyed
 // "<name>.exp_avg", "<name>.exp_avg_sq" and "<name>.step" (one value), frozen ones

@@ -224,13 +224,20 @@ func (o *SGD) Step(lr float64) {
 // Scale(1/iter_size) after accumulating iter_size backward passes, before Step, as Caffe's
 // Normalize does, so that accumulation over k batches of n equals one batch of k·n
 // under a mean-normalised loss. Frozen parameters' gradients are left as they are.
-func (o *SGD) Scale(s float64) {
+func (o *SGD) Scale(s float64) { scaleGrads(o.params, o.multipliers, s) }
+
+// ZeroGrad sets every parameter's gradient to zero (Backward adds into it).
+func (o *SGD) ZeroGrad() { zeroGrads(o.params) }
+
+// scaleGrads multiplies the gradient of every parameter whose lr multiplier (from
+// mults, by index) is not 0 by s: what every optimiser's Scale does.
+func scaleGrads(params []NamedParam, mults func(i int) (lrMult, decayMult float64), s float64) {
 	if s == 1 {
 		return
 	}
 	f := float32(s)
-	for i, np := range o.params {
-		if lrMult, _ := o.multipliers(i); lrMult == 0 {
+	for i, np := range params {
+		if lrMult, _ := mults(i); lrMult == 0 {
 			continue
 		}
 		g := np.Param.Grad.Float32s()
@@ -240,9 +247,9 @@ func (o *SGD) Scale(s float64) {
 	}
 }
 
-// ZeroGrad sets every parameter's gradient to zero (Backward adds into it).
-func (o *SGD) ZeroGrad() {
-	for _, np := range o.params {
+// zeroGrads clears every parameter's gradient.
+func zeroGrads(params []NamedParam) {
+	for _, np := range params {
 		clear(np.Param.Grad.Float32s())
 	}
 }

@@ -294,6 +294,28 @@ func benchMedian(ctx context.Context, fn func(), o benchOpts) (float64, error) {
 	return median(times), nil
 }
 
+// benchCounted runs fn o.warmup times, then times it (benchMedian over o.iters runs)
+// and counts its heap allocations per run; the first error fn returns ends it.
+func benchCounted(ctx context.Context, fn func() error, o benchOpts) (ms, allocsPerRun float64, err error) {
+	var fnErr error
+	run := func() {
+		if err := fn(); err != nil && fnErr == nil {
+			fnErr = err
+		}
+	}
+	for range o.warmup {
+		run()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ms, err = benchMedian(ctx, run, benchOpts{iters: o.iters})
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		err = fnErr
+	}
+	return ms, float64(after.Mallocs-before.Mallocs) / float64(o.iters), err
+}
+
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -379,26 +401,10 @@ func benchStep(ctx context.Context, o benchOpts) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	var stepErr error
-	run := func() {
-		if err := s.step(ctx); err != nil && stepErr == nil {
-			stepErr = err
-		}
-	}
-	for range o.warmup {
-		run()
-	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	ms, err := benchMedian(ctx, run, benchOpts{iters: o.iters})
-	runtime.ReadMemStats(&after)
-	if err == nil {
-		err = stepErr
-	}
+	ms, allocs, err := benchCounted(ctx, func() error { return s.step(ctx) }, o)
 	if err != nil {
 		return benchResult{}, err
 	}
-	allocs := float64(after.Mallocs-before.Mallocs) / float64(o.iters)
 	r := benchResult{ID: "W4", Pass: "step", MedianMS: ms, GFLOPS: 3 * 2 * float64(s.macs) / ms / 1e6, AllocsPerStep: &allocs}
 	if r.Layers, r.BreakdownStepMS, err = benchBreakdown(ctx, s, o); err != nil {
 		return benchResult{}, fmt.Errorf("per-layer breakdown: %w", err)
@@ -671,26 +677,10 @@ func benchGEMM(ctx context.Context, o benchOpts, threads int) (benchResult, erro
 	a := benchRandom(rng, tensor.Shape{n, n}).Data().([]float32)
 	b := benchRandom(rng, tensor.Shape{n, n}).Data().([]float32)
 	c := make([]float32, n*n)
-	var mulErr error
-	run := func() {
-		if err := layers.MatMulPrecision(o.precision, n, n, n, a, b, c); err != nil && mulErr == nil {
-			mulErr = err
-		}
-	}
-	for range o.warmup {
-		run()
-	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	ms, err := benchMedian(ctx, run, benchOpts{iters: o.iters})
-	runtime.ReadMemStats(&after)
-	if err == nil {
-		err = mulErr
-	}
+	ms, allocs, err := benchCounted(ctx, func() error { return layers.MatMulPrecision(o.precision, n, n, n, a, b, c) }, o)
 	if err != nil {
 		return benchResult{}, err
 	}
-	allocs := float64(after.Mallocs-before.Mallocs) / float64(o.iters)
 	r := benchResult{ID: "GEMM", Pass: "1024³", MedianMS: ms, GFLOPS: 2 * float64(n) * float64(n) * float64(n) / ms / 1e6, AllocsPerStep: &allocs}
 	roof, isa, err := fmaroof.Roof(threads, time.Second)
 	if err == nil {
