@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // SplitReport summarises one split.
@@ -119,26 +120,7 @@ func checkSamples(ctx context.Context, n, workers int, sr *SplitReport, check fu
 		sr.Count = n
 	}
 	results := make([]checked, n)
-	var next int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range min(workers, max(n, 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				results[i] = check(i)
-			}
-		}()
-	}
-	wg.Wait()
+	forEachSample(ctx, n, workers, func(i int) { results[i] = check(i) })
 	var probs []Problem
 	var sumH, sumW int
 	for _, r := range results {
@@ -165,6 +147,27 @@ func checkSamples(ctx context.Context, n, workers int, sr *SplitReport, check fu
 		sr.MeanH, sr.MeanW = float64(sumH)/float64(sr.Checked), float64(sumW)/float64(sr.Checked)
 	}
 	return probs
+}
+
+// forEachSample calls fn(i) for i in [0, n) on a pool of workers goroutines (each i
+// once, in no particular order) and returns when all are done or ctx is cancelled.
+func forEachSample(ctx context.Context, n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // pathProblem turns one of our "path: message" errors into a Problem.

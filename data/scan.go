@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
 )
 
 // Size is an image's height and width.
@@ -62,48 +60,35 @@ func Scan(ctx context.Context, ds Dataset, workers int, done func()) (SplitScan,
 		problems []Problem
 	}
 	results := make([]result, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, max(n, 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
+	forEachSample(ctx, n, workers, func(i int) {
+		r := &results[i]
+		it := fd.items[i]
+		h, w, errImg := ImageFileSize(it.image)
+		if errImg != nil {
+			r.problems = append(r.problems, pathProblem(errImg))
+		}
+		lab, mh, mw, errMask := ReadMaskFile(it.mask)
+		if errMask != nil {
+			r.problems = append(r.problems, pathProblem(errMask))
+		}
+		if errImg == nil && errMask == nil {
+			if mh != h || mw != w {
+				r.problems = append(r.problems, Problem{it.mask, fmt.Sprintf("mask is %d×%d (W×H) but its image %s is %d×%d", mw, mh, it.image, w, h)})
+			} else {
+				pixels, ignored, probs := histogram(lab, w, fd.classes, fd.ignore, it.mask)
+				r.problems = append(r.problems, probs...)
+				r.ok, r.size = len(probs) == 0, Size{h, w}
+				r.stats.Ignored = ignored
+				for _, p := range pixels {
+					r.stats.Labelled += p
 				}
-				r := &results[i]
-				it := fd.items[i]
-				h, w, errImg := ImageFileSize(it.image)
-				if errImg != nil {
-					r.problems = append(r.problems, pathProblem(errImg))
-				}
-				lab, mh, mw, errMask := ReadMaskFile(it.mask)
-				if errMask != nil {
-					r.problems = append(r.problems, pathProblem(errMask))
-				}
-				if errImg == nil && errMask == nil {
-					if mh != h || mw != w {
-						r.problems = append(r.problems, Problem{it.mask, fmt.Sprintf("mask is %d×%d (W×H) but its image %s is %d×%d", mw, mh, it.image, w, h)})
-					} else {
-						pixels, ignored, probs := histogram(lab, w, fd.classes, fd.ignore, it.mask)
-						r.problems = append(r.problems, probs...)
-						r.ok, r.size = len(probs) == 0, Size{h, w}
-						r.stats.Ignored = ignored
-						for _, p := range pixels {
-							r.stats.Labelled += p
-						}
-						r.stats.Malformed = int64(len(lab)) - r.stats.Labelled - ignored
-					}
-				}
-				if done != nil {
-					done()
-				}
+				r.stats.Malformed = int64(len(lab)) - r.stats.Labelled - ignored
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		if done != nil {
+			done()
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return SplitScan{}, true, err
 	}
