@@ -91,6 +91,7 @@ type call[T Float] struct {
 	ldb            int
 	c              []T
 	ldc            int
+	src            BSource[T] // B, when not a matrix (GemmSource)
 
 	byCols bool // split C by columns, sharing packed A; else by rows, sharing B
 	shared []T  // a super-block of the shared operand, packed: K block after K block
@@ -174,8 +175,17 @@ func (cl *call[T]) packTask(k0, idx int) {
 	if cl.byCols {
 		kn.packedA(cl.transA, cl.a, cl.lda, r0, k0+pc, min(rows, cl.m-r0), kc, dst)
 	} else {
-		kn.packedB(cl.transB, cl.b, cl.ldb, r0, k0+pc, min(rows, cl.n-r0), kc, dst)
+		cl.packB(r0, k0+pc, min(rows, cl.n-r0), kc, dst)
 	}
+}
+
+// packB packs columns [j0,j0+cols) × k [p0,p0+kc) of B, from the matrix or the source.
+func (cl *call[T]) packB(j0, p0, cols, kc int, dst []T) {
+	if cl.src != nil {
+		cl.src.PackB(j0, p0, cols, kc, cl.kern.nr, dst)
+		return
+	}
+	cl.kern.packedB(cl.transB, cl.b, cl.ldb, j0, p0, cols, kc, dst)
 }
 
 // columnChunk computes columns [j0,j1) of C (j1-j0 ≤ nc) for the K range
@@ -186,7 +196,7 @@ func (cl *call[T]) columnChunk(ws *workspace[T], k0, kLen, j0, j1 int) {
 	for pc := 0; pc < kLen; pc += cl.kcb {
 		kc := min(cl.kcb, kLen-pc)
 		bp := ws.b[:ceilDiv(nc, kn.nr)*kn.nr*kc]
-		kn.packedB(cl.transB, cl.b, cl.ldb, j0, k0+pc, nc, kc, bp)
+		cl.packB(j0, k0+pc, nc, kc, bp)
 		ap := cl.shared[pc*cl.pad : pc*cl.pad+cl.pad*kc]
 		cl.block(ws, ap, bp, 0, cl.m, j0, nc, kc, cl.betaAt(k0+pc))
 	}
@@ -381,6 +391,24 @@ func run[T Float](kn *kernel[T], serial, transA, transB bool, m, n, k int, alpha
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	calls, _ := lists[T]()
 	cl := calls.get()
+	cl.src = nil
+	cl.start(kn, serial, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	calls.put(cl)
+}
+
+// runSource is run with B packed by src.
+func runSource[T Float](kn *kernel[T], serial, transA bool, m, n, k int, alpha T, a []T, lda int, src BSource[T], beta T, c []T, ldc int) {
+	checkArgsA(transA, m, n, k, a, lda, c, ldc)
+	calls, _ := lists[T]()
+	cl := calls.get()
+	cl.src = src
+	cl.start(kn, serial, transA, false, m, n, k, alpha, a, lda, nil, 0, beta, c, ldc)
+	cl.src = nil
+	calls.put(cl)
+}
+
+// start runs the product described by its arguments on cl.
+func (cl *call[T]) start(kn *kernel[T], serial, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	cl.kern, cl.transA, cl.transB, cl.m, cl.n, cl.k = kn, transA, transB, m, n, k
 	cl.alpha, cl.beta, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc = alpha, beta, a, lda, b, ldb, c, ldc
 	cl.kcb = ceilDiv(k, ceilDiv(k, kn.kc)) // equal K blocks: no thin last block
@@ -423,7 +451,6 @@ func run[T Float](kn *kernel[T], serial, transA, transB bool, m, n, k int, alpha
 	cl.cond.L = &cl.mu
 	par.RunOn(min(threads, cl.chunks), cl.tasks, cl)
 	cl.a, cl.b, cl.c = nil, nil, nil // keep no reference to the caller's data
-	calls.put(cl)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -493,23 +520,30 @@ func packB[T Float](trans bool, b []T, ldb, j0, p0, nc, kc, nr int, dst []T) {
 // checkArgs panics with a clear message when a slice is too short for the
 // dimensions: the kernels read through raw pointers, so this guards memory.
 func checkArgs[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
-	need := func(name string, s []T, rows, cols, ld int) {
-		if ld < cols {
-			panic("gemm: leading dimension of " + name + " is smaller than its row length")
-		}
-		if len(s) < (rows-1)*ld+cols {
-			panic("gemm: " + name + " is too short for its dimensions")
-		}
-	}
-	if transA {
-		need("A", a, k, m, lda)
-	} else {
-		need("A", a, m, k, lda)
-	}
+	checkArgsA(transA, m, n, k, a, lda, c, ldc)
 	if transB {
-		need("B", b, n, k, ldb)
+		checkMatrix("B", b, n, k, ldb)
 	} else {
-		need("B", b, k, n, ldb)
+		checkMatrix("B", b, k, n, ldb)
 	}
-	need("C", c, m, n, ldc)
+}
+
+// checkArgsA is checkArgs for A and C alone (B comes from a BSource).
+func checkArgsA[T Float](transA bool, m, n, k int, a []T, lda int, c []T, ldc int) {
+	if transA {
+		checkMatrix("A", a, k, m, lda)
+	} else {
+		checkMatrix("A", a, m, k, lda)
+	}
+	checkMatrix("C", c, m, n, ldc)
+}
+
+// checkMatrix panics unless s holds a rows×cols matrix with leading dimension ld.
+func checkMatrix[T Float](name string, s []T, rows, cols, ld int) {
+	if ld < cols {
+		panic("gemm: leading dimension of " + name + " is smaller than its row length")
+	}
+	if len(s) < (rows-1)*ld+cols {
+		panic("gemm: " + name + " is too short for its dimensions")
+	}
 }

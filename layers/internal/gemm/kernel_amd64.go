@@ -157,6 +157,16 @@ func copy16(dst *float32, dstStride int, src *float32, srcStride int, rows int, 
 //go:noescape
 func packRows32(dst *float32, src *float32, ld int, kc int, n int)
 
+// gatherRows32 packs a sliver of 32 columns from masked runs at per-row offsets with AVX-512 (see gen.go).
+//
+//go:noescape
+func gatherRows32(dst *float32, src *float32, offs *int32, masks *uint16, taps int, t0 int, kc int, chStride int)
+
+// transposeGather16 transposes 16 masked runs of 16 floats at per-row offsets with AVX-512 (see gen.go).
+//
+//go:noescape
+func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16)
+
 // avx2Tile6x16 computes a 6×16 tile with AVX2 and FMA.
 //
 //go:noescape

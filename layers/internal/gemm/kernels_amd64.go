@@ -116,3 +116,7 @@ func packB512(trans bool, b []float32, ldb, j0, p0, nc, kc, nr int, dst []float3
 		}
 	}
 }
+
+// gatherSupported says whether GatherSliver32 runs here: AVX-512, and the 32-column
+// AVX-512 kernel in use for float32 products.
+var gatherSupported = cpu.X86.HasAVX512F && defaultKernel.k32 != nil && defaultKernel.k32.nr == 32

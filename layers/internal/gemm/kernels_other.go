@@ -9,3 +9,13 @@ func kernelList() []*Kernel {
 		{name: "naive"},
 	}
 }
+
+var gatherSupported = false
+
+func gatherRows32(dst *float32, src *float32, offs *int32, masks *uint16, taps, t0, kc, chStride int) {
+	panic("gemm: gatherRows32 needs amd64")
+}
+
+func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16) {
+	panic("gemm: transposeGather16 needs amd64")
+}

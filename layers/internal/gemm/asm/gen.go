@@ -424,6 +424,108 @@ func packRows32() {
 	RET()
 }
 
+// gatherRows32 packs kc rows of one 32-column sliver (kc×32, row stride 32) whose
+// rows are gathered from src rather than read at a fixed stride: row r is two
+// 16-float runs, its low half at element offset offs[2t] from the current base and
+// its high half at offs[2t+1], with t = (t0 + r) mod taps; the lanes outside
+// masks[2t] and masks[2t+1] are zero and their memory is not read. The base starts at
+// src and moves by chStride elements each time t wraps to 0. This is a convolution's
+// column matrix packed straight from the image: t is the kernel tap, the base the
+// input channel.
+func gatherRows32() {
+	TEXT("gatherRows32", NOSPLIT, "func(dst *float32, src *float32, offs *int32, masks *uint16, taps, t0, kc, chStride int)")
+	Pragma("noescape")
+	Doc("gatherRows32 packs a sliver of 32 columns from masked runs at per-row offsets with AVX-512 (see gen.go).")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("src"), RSI)
+	MOVQ(addr("offs"), R8)
+	MOVQ(addr("masks"), R9)
+	MOVQ(addr("taps"), R10)
+	MOVQ(addr("t0"), RDX)
+	MOVQ(addr("kc"), RCX)
+	MOVQ(addr("chStride"), R11)
+	SHLQ(Imm(2), R11)
+	TESTQ(RCX, RCX)
+	JE(LabelRef("done"))
+	Label("row")
+	MOVLQSX(Mem{Base: R8, Index: RDX, Scale: 8}, R12)
+	MOVLQSX(Mem{Base: R8, Index: RDX, Scale: 8, Disp: 4}, R13)
+	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4}, K1)
+	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4, Disp: 2}, K2)
+	VMOVUPS_Z(Mem{Base: RSI, Index: R12, Scale: 4}, K1, Z0)
+	VMOVUPS_Z(Mem{Base: RSI, Index: R13, Scale: 4}, K2, Z1)
+	VMOVUPS(Z0, Mem{Base: RDI})
+	VMOVUPS(Z1, Mem{Base: RDI, Disp: 64})
+	ADDQ(U32(128), RDI)
+	INCQ(RDX)
+	CMPQ(RDX, R10)
+	JNE(LabelRef("next"))
+	XORQ(RDX, RDX)
+	ADDQ(R11, RSI)
+	Label("next")
+	DECQ(RCX)
+	JNE(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// transposeGather16 writes the transpose of 16 gathered rows of 16 floats:
+// dst[c·dstStride+r] = src[offs[r]+c] for the lanes c in masks[r], zero in the
+// others (their memory is not read). It packs a sliver of the transposed column
+// matrix (a weight gradient's im2col(x)ᵀ) straight from the image: row r is one
+// column-matrix row's run of 16 window positions.
+func transposeGather16() {
+	TEXT("transposeGather16", NOSPLIT, "func(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16)")
+	Pragma("noescape")
+	Doc("transposeGather16 transposes 16 masked runs of 16 floats at per-row offsets with AVX-512 (see gen.go).")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("dstStride"), R8)
+	SHLQ(Imm(2), R8)
+	MOVQ(addr("src"), RSI)
+	MOVQ(addr("offs"), R9)
+	MOVQ(addr("masks"), R10)
+	r := func(i int) VecPhysical { return zmm(i) }
+	t := func(i int) VecPhysical { return zmm(16 + i) }
+	for i := 0; i < 16; i++ {
+		MOVLQSX(Mem{Base: R9, Disp: 4 * i}, R11)
+		KMOVW(Mem{Base: R10, Disp: 2 * i}, K1)
+		VMOVUPS_Z(Mem{Base: RSI, Index: R11, Scale: 4}, K1, r(i))
+	}
+	// Interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice
+	// (as transpose16).
+	for i := 0; i < 8; i++ {
+		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
+		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
+	}
+	for g := 0; g < 4; g++ {
+		VUNPCKLPD(t(4*g+2), t(4*g), r(4*g))
+		VUNPCKHPD(t(4*g+2), t(4*g), r(4*g+1))
+		VUNPCKLPD(t(4*g+3), t(4*g+1), r(4*g+2))
+		VUNPCKHPD(t(4*g+3), t(4*g+1), r(4*g+3))
+	}
+	for q := 0; q < 4; q++ {
+		VSHUFF32X4(U8(0x88), r(4+q), r(q), t(q))
+		VSHUFF32X4(U8(0xdd), r(4+q), r(q), t(4+q))
+		VSHUFF32X4(U8(0x88), r(12+q), r(8+q), t(8+q))
+		VSHUFF32X4(U8(0xdd), r(12+q), r(8+q), t(12+q))
+	}
+	for q := 0; q < 4; q++ {
+		VSHUFF32X4(U8(0x88), t(8+q), t(q), r(q))
+		VSHUFF32X4(U8(0x88), t(12+q), t(4+q), r(4+q))
+		VSHUFF32X4(U8(0xdd), t(8+q), t(q), r(8+q))
+		VSHUFF32X4(U8(0xdd), t(12+q), t(4+q), r(12+q))
+	}
+	for c := 0; c < 16; c++ {
+		VMOVUPS(r(c), Mem{Base: RDI})
+		if c < 15 {
+			ADDQ(R8, RDI)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
 var table = flag.String("table", "", "write the Go table of AVX-512 kernels to this file")
 
 func main() {
@@ -453,6 +555,8 @@ func main() {
 	transpose16()
 	copy16()
 	packRows32()
+	gatherRows32()
+	transposeGather16()
 	avx2("avx2Tile6x16", 6, 2)
 	Generate()
 	if *table != "" {

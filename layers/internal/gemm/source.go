@@ -1,0 +1,84 @@
+package gemm
+
+import "unsafe"
+
+// BSource is a product's B operand that is not held as a matrix: a convolution's
+// column matrix, say, packed straight from the image instead of being written out by
+// im2col and packed again. PackB writes rows [p0,p0+kc) × columns [j0,j0+cols) of B
+// into ceil(cols/nr) slivers of nr columns, sliver s at dst[s·kc·nr:], each k-major
+// (row p of the sliver at p·nr), the columns past cols zero. The driver calls it from
+// several goroutines at once for disjoint parts of dst, so it must keep no state of
+// its own between calls.
+type BSource[T Float] interface {
+	PackB(j0, p0, cols, kc, nr int, dst []T)
+}
+
+// GemmSource computes C = alpha·op(A)·B + beta·C as Gemm does, with the k×n matrix B
+// given by src. T must be float32 or float64 (not another type on them). It is Gemm's
+// product bit for bit when src packs the matrix Gemm would have read: only the
+// packing differs. serial runs it on the calling goroutine alone (as GemmSerial).
+func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda int, src BSource[T], beta T, c []T, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if k <= 0 || alpha == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	kern := defaultKernel
+	if kern.k32 == nil {
+		// The naive reference reads B as a matrix: the whole of it, packed as one
+		// sliver of n columns, is that matrix row-major.
+		b := make([]T, k*n)
+		src.PackB(0, 0, n, k, n, b)
+		naive(transA, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc)
+		return
+	}
+	if unsafe.Sizeof(alpha) == 4 {
+		runSource(kern.k32, serial, transA, m, n, k, float32(alpha), view[float32](a), lda, any(src).(BSource[float32]), float32(beta), view[float32](c), ldc)
+		return
+	}
+	runSource(portable64, serial, transA, m, n, k, float64(alpha), view[float64](a), lda, any(src).(BSource[float64]), float64(beta), view[float64](c), ldc)
+}
+
+// GatherSliver32 packs kc rows of one 32-column sliver into dst (kc×32) with AVX-512,
+// for BSource implementations on float32: row r is two runs of 16 floats, the low at
+// src[base+offs[2t]:] under the lane mask masks[2t] and the high at src[base+offs[2t+1]:]
+// under masks[2t+1], with t = (t0+r) mod taps and base = start, moving on by chStride
+// each time t wraps to 0; lanes outside a mask are zero and not read. Offsets may point
+// before or past src where their masks leave those lanes out; every lane a mask keeps
+// must lie inside src (the caller's contract: the routine reads through raw pointers).
+// It reports false, doing nothing, where the CPU lacks AVX-512 or nr is not 32 for the
+// kernel in use; the caller then packs the sliver itself.
+func GatherSliver32(dst, src []float32, start int, offs []int32, masks []uint16, taps, t0, kc, chStride int) bool {
+	if !gatherSupported || kc == 0 {
+		return gatherSupported
+	}
+	_ = dst[kc*32-1]
+	_, _ = offs[2*taps-1], masks[2*taps-1]
+	gatherRows32(&dst[0], (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &offs[0], &masks[0], taps, t0, kc, chStride)
+	return true
+}
+
+// SourceSliverWidth is the sliver width (nr) that GemmSource's float32 products pass
+// to PackB with the kernel in use.
+func SourceSliverWidth() int {
+	if defaultKernel.k32 == nil {
+		return 0
+	}
+	return defaultKernel.k32.nr
+}
+
+// TransposeGather16 writes dst[c·dstStride+r] = src[start+offs[r]+c] for r, c < 16,
+// zero where lane c is outside masks[r] (that memory is not read), with AVX-512: a
+// 16×16 block of a transposed column matrix packed straight from the image. As with
+// GatherSliver32, every lane a mask keeps must lie inside src; it reports false,
+// doing nothing, where GatherSliver32 would.
+func TransposeGather16(dst []float32, dstStride int, src []float32, start int, offs *[16]int32, masks *[16]uint16) bool {
+	if !gatherSupported {
+		return false
+	}
+	_ = dst[15*dstStride+15]
+	transposeGather16(&dst[0], dstStride, (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &offs[0], &masks[0])
+	return true
+}

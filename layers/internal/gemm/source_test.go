@@ -1,0 +1,164 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// matrixSource is a BSource that packs a plain row-major k×n matrix with the portable
+// packB, so GemmSource can be checked against Gemm on the same operands.
+type matrixSource[T Float] struct {
+	b   []T
+	ldb int
+}
+
+func (s matrixSource[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
+	packB(false, s.b, s.ldb, j0, p0, cols, kc, nr, dst)
+}
+
+// TestGemmSourceMatchesGemm: with B from a source the product is Gemm's, bit for bit,
+// at sizes that take both splits of the driver (by columns and by rows), K blocks and
+// edge tiles, on one thread and two.
+func TestGemmSourceMatchesGemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, sz := range [][3]int{{32, 500, 288}, {256, 20, 300}, {13, 7, 5}, {64, 1024, 576}, {3, 33, 1}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, transA := range []bool{false, true} {
+			for _, beta := range []float32{0, 1} {
+				o := newOperands(rng, transA, false, m, n, k, 3, 1, beta)
+				want := o.run(defaultKernel)
+				for _, serial := range []bool{false, true} {
+					got := append([]float32(nil), o.c...)
+					GemmSource(serial, transA, m, n, k, o.alpha, o.a, o.lda, matrixSource[float32]{o.b, o.ldb}, o.beta, got, o.ldc)
+					for i := range want {
+						if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
+							t.Fatalf("%v serial=%v: C[%d] = %v, Gemm gives %v", o, serial, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	// float64 takes the portable driver.
+	a, b := make([]float64, 9*11), make([]float64, 11*40)
+	for i := range a {
+		a[i] = rng.NormFloat64()
+	}
+	for i := range b {
+		b[i] = rng.NormFloat64()
+	}
+	want, got := make([]float64, 9*40), make([]float64, 9*40)
+	Gemm(false, false, 9, 40, 11, 1, a, 11, b, 40, 0, want, 40)
+	GemmSource(false, false, 9, 40, 11, 1, a, 11, matrixSource[float64]{b, 40}, 0, got, 40)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatal("float64 GemmSource differs from Gemm")
+	}
+}
+
+// TestGatherSliver32 checks the assembly against the contract read literally: each
+// row's two masked runs at their offsets, taps cycling from t0, the base moving by
+// chStride on each wrap.
+func TestGatherSliver32(t *testing.T) {
+	if runtime.GOARCH != "amd64" || !gatherSupported {
+		t.Skip("GatherSliver32 needs AVX-512 and the avx512 kernel")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := make([]float32, 12000)
+	for i := range src {
+		src[i] = float32(i) + 0.5
+	}
+	for _, tc := range []struct{ taps, t0, kc, chStride, start int }{
+		{9, 0, 288, 300, 20}, {9, 4, 17, 300, 20}, {1, 0, 5, 50, 0}, {25, 24, 60, 40, 100}, {3, 2, 0, 7, 0},
+	} {
+		offs := make([]int32, 2*tc.taps)
+		masks := make([]uint16, 2*tc.taps)
+		for i := range offs {
+			offs[i] = int32(rng.IntN(40)) - 10 // may start before the base
+			masks[i] = uint16(rng.Uint32())
+			for l := range 16 { // keep every read lane inside src
+				if masks[i]&(1<<l) != 0 && tc.start+int(offs[i])+l < 0 {
+					masks[i] &^= 1 << l
+				}
+			}
+		}
+		dst := make([]float32, max(tc.kc, 1)*32)
+		for i := range dst {
+			dst[i] = -1
+		}
+		if !GatherSliver32(dst, src, tc.start, offs, masks, tc.taps, tc.t0, tc.kc, tc.chStride) {
+			t.Fatal("GatherSliver32 reports no support where gatherSupported is set")
+		}
+		base, tap := tc.start, tc.t0
+		for r := range tc.kc {
+			for h := range 2 {
+				for l := range 16 {
+					want := float32(0)
+					if masks[2*tap+h]&(1<<l) != 0 {
+						want = src[base+int(offs[2*tap+h])+l]
+					}
+					if got := dst[r*32+16*h+l]; got != want {
+						t.Fatalf("%+v: row %d lane %d = %v, want %v", tc, r, 16*h+l, got, want)
+					}
+				}
+			}
+			if tap++; tap == tc.taps {
+				tap, base = 0, base+tc.chStride
+			}
+		}
+		if tc.kc == 0 && dst[0] != -1 {
+			t.Fatalf("%+v: kc 0 wrote dst", tc)
+		}
+	}
+}
+
+// TestTransposeGather16 checks the assembly against its contract: the transpose of 16
+// masked runs at their offsets, into rows dstStride apart.
+func TestTransposeGather16(t *testing.T) {
+	if runtime.GOARCH != "amd64" || !gatherSupported {
+		t.Skip("TransposeGather16 needs AVX-512 and the avx512 kernel")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	src := make([]float32, 600)
+	for i := range src {
+		src[i] = float32(i) + 0.25
+	}
+	const start, stride = 40, 37
+	for trial := range 20 {
+		var offs [16]int32
+		var masks [16]uint16
+		for r := range 16 {
+			offs[r] = int32(rng.IntN(520)) - 45
+			masks[r] = uint16(rng.Uint32())
+			if trial == 0 {
+				masks[r] = 0xffff
+				offs[r] = int32(r * 30)
+			}
+			for l := range 16 {
+				if start+int(offs[r])+l < 0 {
+					masks[r] &^= 1 << l
+				}
+			}
+		}
+		dst := make([]float32, 15*stride+16+5)
+		for i := range dst {
+			dst[i] = -1
+		}
+		TransposeGather16(dst, stride, src, start, &offs, &masks)
+		for c := range 16 {
+			for r := range 16 {
+				want := float32(0)
+				if masks[r]&(1<<c) != 0 {
+					want = src[start+int(offs[r])+c]
+				}
+				if got := dst[c*stride+r]; got != want {
+					t.Fatalf("trial %d: dst[%d][%d] = %v, want %v", trial, c, r, got, want)
+				}
+			}
+			if c < 15 && dst[c*stride+16] != -1 {
+				t.Fatalf("trial %d: wrote past lane 15 of row %d", trial, c)
+			}
+		}
+	}
+}
