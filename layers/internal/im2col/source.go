@@ -1,0 +1,205 @@
+package im2col
+
+import (
+	"unsafe"
+
+	"github.com/fcn-dev/fcn/layers/internal/gemm"
+)
+
+// Source is the column matrix of one image as a gemm.BSource: a convolution's
+// product W·im2col(x) packs its B slivers straight from the image, so the column
+// matrix is never written out and read back (an im2col-free, "implicit" GEMM). Its
+// entries are Im2Col's: row (c, kh, kw), column (oh, ow) is the image at
+// (oh·SH − PadT + kh·DH, ow·SW − PadL + kw·DW), or zero outside it.
+//
+// A 32-column sliver of float32 whose two 16-column halves each lie in one row of
+// window positions, at stride 1 along the width, is gathered with AVX-512 where the
+// CPU has it (gemm.GatherSliver32): per kernel tap, one masked run of the image row
+// for each half, the same offsets for every channel. Other slivers are packed
+// element by element. Either way the packed values are the same.
+type Source[T Float] struct {
+	G Geom
+	X []T // the image: G.C planes of G.H×G.W, channel 0 first
+}
+
+// maxGatherTaps bounds KH·KW for the gathered slivers (their tables live on the
+// stack); larger kernels are packed element by element.
+const maxGatherTaps = 64
+
+// PackB implements gemm.BSource.
+func (s *Source[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
+	g := s.G
+	var zero T
+	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.SW == 1 && g.KH*g.KW <= maxGatherTaps && g.H*g.W < 1<<30
+	for sl := 0; sl*nr < cols; sl++ {
+		d := dst[sl*nr*kc : (sl+1)*nr*kc]
+		jc, w := j0+sl*nr, min(nr, cols-sl*nr)
+		if fast && s.gather(jc, w, p0, kc, d) {
+			continue
+		}
+		s.packSliver(jc, w, p0, kc, nr, d)
+	}
+}
+
+// gather packs one 32-column sliver with gemm.GatherSliver32, or reports false where
+// a half of it spans two rows of window positions or the CPU cannot.
+func (s *Source[T]) gather(jc, w, p0, kc int, d []T) bool {
+	g := s.G
+	taps := g.KH * g.KW
+	var offs [2 * maxGatherTaps]int32
+	var masks [2 * maxGatherTaps]uint16
+	for h := range 2 {
+		n := min(max(w-16*h, 0), 16) // window positions in this half
+		if n == 0 {
+			continue // padding: masks stay zero
+		}
+		oh, ow := (jc+16*h)/g.OW, (jc+16*h)%g.OW
+		if ow+n > g.OW {
+			return false
+		}
+		for t := range taps {
+			kh, kw := t/g.KW, t%g.KW
+			ih := oh*g.SH - g.PadT + kh*g.DH
+			if ih < 0 || ih >= g.H {
+				continue
+			}
+			iw := ow - g.PadL + kw*g.DW
+			lo, hi := max(0, -iw), min(n, g.W-iw) // lanes inside the image row
+			if lo >= hi {
+				continue
+			}
+			offs[2*t+h] = int32(ih*g.W + iw)
+			masks[2*t+h] = uint16((1<<hi - 1) &^ (1<<lo - 1))
+		}
+	}
+	plane := g.H * g.W
+	return gemm.GatherSliver32(f32s(d), f32s(s.X), (p0/taps)*plane, offs[:2*taps], masks[:2*taps], taps, p0%taps, kc, plane)
+}
+
+// packSliver packs one sliver element by element.
+func (s *Source[T]) packSliver(jc, w, p0, kc, nr int, d []T) {
+	g := s.G
+	taps := g.KH * g.KW
+	for p := range kc {
+		c, t := (p0+p)/taps, (p0+p)%taps
+		kh, kw := t/g.KW, t%g.KW
+		plane := s.X[c*g.H*g.W:]
+		row := d[p*nr : (p+1)*nr]
+		for jj := range row {
+			var v T
+			if jj < w {
+				oh, ow := (jc+jj)/g.OW, (jc+jj)%g.OW
+				ih, iw := oh*g.SH-g.PadT+kh*g.DH, ow*g.SW-g.PadL+kw*g.DW
+				if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+					v = plane[ih*g.W+iw]
+				}
+			}
+			row[jj] = v
+		}
+	}
+}
+
+// f32s views a slice of a 4-byte Float as []float32.
+func f32s[T Float](s []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
+
+// TransposedSource is the transposed column matrix im2col(x)ᵀ of one image (window
+// positions × Im2Col's rows) as a gemm.BSource: the B of a weight gradient
+// dW = dY·im2col(x)ᵀ, packed straight from the image. Each 16×16 block of a sliver
+// whose 16 window positions lie in one row of them, at stride 1 along the width, is
+// gathered and transposed with AVX-512 where the CPU has it
+// (gemm.TransposeGather16): one masked run of an image row per column-matrix row.
+// Other rows are packed element by element, to the same values.
+type TransposedSource[T Float] struct {
+	G Geom
+	X []T // the image: G.C planes of G.H×G.W, channel 0 first
+}
+
+// PackB implements gemm.BSource: rows [p0,p0+kc) are window positions, columns
+// [j0,j0+cols) rows of the column matrix.
+func (s *TransposedSource[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
+	g := s.G
+	var zero T
+	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.SW == 1 && g.OW%16 == 0 && g.H*g.W < 1<<30
+	for sl := 0; sl*nr < cols; sl++ {
+		d := dst[sl*nr*kc : (sl+1)*nr*kc]
+		jc, w := j0+sl*nr, min(nr, cols-sl*nr)
+		p := 0
+		if fast {
+			for ; p < kc && (p0+p)%16 != 0; p++ {
+				s.packRow(jc, w, p0+p, d[p*nr:(p+1)*nr])
+			}
+			p = s.gatherBlocks(jc, w, p0, p, kc, d)
+		}
+		for ; p < kc; p++ {
+			s.packRow(jc, w, p0+p, d[p*nr:(p+1)*nr])
+		}
+	}
+}
+
+// gatherBlocks packs the rows from p of a 32-column sliver (columns jc…jc+w−1) in
+// blocks of 16 window positions, each in one row of them (p0+p is a multiple of 16
+// and so is OW), while a whole block fits below kc, and returns the row it reached.
+func (s *TransposedSource[T]) gatherBlocks(jc, w, p0, p, kc int, d []T) int {
+	g := s.G
+	taps := g.KH * g.KW
+	plane := g.H * g.W
+	// Per column-matrix row of each half: its channel's offset plus the tap's, and the
+	// tap's image offsets along each axis.
+	var rel [2][16]int32
+	var dh, dw [2][16]int
+	var n [2]int
+	for h := range 2 {
+		n[h] = min(max(w-16*h, 0), 16)
+		for r := range n[h] {
+			j := jc + 16*h + r
+			c, t := j/taps, j%taps
+			dh[h][r], dw[h][r] = t/g.KW*g.DH-g.PadT, t%g.KW*g.DW-g.PadL
+			rel[h][r] = int32(c*plane + dh[h][r]*g.W + dw[h][r])
+		}
+	}
+	x, dst := f32s(s.X), f32s(d)
+	var masks [16]uint16
+	for ; p+16 <= kc; p += 16 {
+		oh, ow := (p0+p)/g.OW, (p0+p)%g.OW
+		for h := range 2 {
+			for r := range 16 {
+				masks[r] = 0
+				if r >= n[h] {
+					continue
+				}
+				if ih := oh + dh[h][r]; ih < 0 || ih >= g.H {
+					continue
+				}
+				iw := ow + dw[h][r]
+				lo, hi := max(0, -iw), min(16, g.W-iw)
+				if lo < hi {
+					masks[r] = uint16((1<<hi - 1) &^ (1<<lo - 1))
+				}
+			}
+			if !gemm.TransposeGather16(dst[p*32+16*h:], 32, x, oh*g.W+ow, &rel[h], &masks) {
+				return p
+			}
+		}
+	}
+	return p
+}
+
+// packRow packs row pix (a window position) of a sliver element by element.
+func (s *TransposedSource[T]) packRow(jc, w, pix int, row []T) {
+	g := s.G
+	taps := g.KH * g.KW
+	oh, ow := pix/g.OW, pix%g.OW
+	for jj := range row {
+		var v T
+		if jj < w {
+			c, t := (jc+jj)/taps, (jc+jj)%taps
+			ih, iw := oh*g.SH-g.PadT+t/g.KW*g.DH, ow*g.SW-g.PadL+t%g.KW*g.DW
+			if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+				v = s.X[c*g.H*g.W+ih*g.W+iw]
+			}
+		}
+		row[jj] = v
+	}
+}
