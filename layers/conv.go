@@ -48,9 +48,10 @@ type Conv struct {
 	bwdPath   computePath
 	k         convKernel // buffers and jobs for the dtype of the first Setup
 
-	force    [2]computePath // forward and backward paths Setup must take (tests only)
-	assignDx bool           // Backward writes the input gradient instead of adding (GradAssigner)
-	bf16     bool           // float32 products on bf16 operands (SetPrecision)
+	force     [2]computePath // forward and backward paths Setup must take (tests only)
+	assignDx  bool           // Backward writes the input gradient instead of adding (GradAssigner)
+	fusedReLU bool           // the output is max(y, 0) (ReLUFuser)
+	bf16      bool           // float32 products on bf16 operands (SetPrecision)
 }
 
 var convInits = []string{"he", "xavier", "gaussian", "zero", "pytorch"}
@@ -191,11 +192,14 @@ func (l *Conv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error) {
 		gt := l.geomT
 		b.img = max(b.img, gt.Rows()*imageRows(gt.Rows(), gt.OW, gt.OH)*gt.OW)
 	}
+	if l.fwdPath == pathImplicit && l.bwdPath == pathImplicit {
+		b.col, b.tmp, b.img = 0, 0, 0 // no column matrix at all
+	}
 	if l.k == nil {
 		l.k = newConvKernel(dt)
 	}
 	l.k.resize(b)
-	if l.fwdPath == pathImageParallel || l.bwdPath == pathImageDWCol2im || l.bwdPath == pathFlippedImages {
+	if l.fwdPath == pathImageParallel || l.fwdPath == pathImplicit || l.bwdPath == pathImageDWCol2im || l.bwdPath == pathFlippedImages {
 		reserveGemm(dt)
 	}
 	return l.outShape.Clone(), nil
@@ -217,8 +221,14 @@ func (l *Conv) choosePaths() error {
 		bwd = pathFlippedBlocked
 	}
 	var err error
+	if l.implicitFits() {
+		fwd = pathImplicit
+	}
+	if l.implicitBackFits() {
+		bwd = pathImplicit
+	}
 	if l.fwdPath, err = pickPath(l.sp.prefix, "forward", fwd, l.force[0], func(p computePath) bool {
-		return p == pathPointwise && l.pointwise || (p == pathIm2colBlocked || p == pathImageParallel) && !l.pointwise
+		return p == pathPointwise && l.pointwise || (p == pathIm2colBlocked || p == pathImageParallel || p == pathImplicit && !l.bf16) && !l.pointwise
 	}); err != nil {
 		return err
 	}
@@ -230,6 +240,8 @@ func (l *Conv) choosePaths() error {
 			return !l.pointwise
 		case pathFlippedBlocked, pathFlippedImages:
 			return l.flipped
+		case pathImplicit:
+			return l.flipped && !l.bf16
 		}
 		return false
 	})
@@ -237,8 +249,8 @@ func (l *Conv) choosePaths() error {
 }
 
 // ComputePath implements PathReporter: "pointwise", or "fwd F / bwd B" with F one of
-// im2col-blocked and image-parallel and B one of col2im-blocked,
-// image-parallel-dw+col2im, flipped-blocked and flipped-image-parallel.
+// im2col-blocked, image-parallel and implicit and B one of col2im-blocked,
+// image-parallel-dw+col2im, flipped-blocked, flipped-image-parallel and implicit.
 func (l *Conv) ComputePath() string { return pathName(l.fwdPath, l.bwdPath) }
 
 // Init implements Initializer: the weight by the configured init, the bias to zero
@@ -279,6 +291,12 @@ func (l *Conv) Forward(in []*tensor.Dense, out *tensor.Dense) {
 	l.k.forward(l, in[0], out)
 }
 
+// SetFusedReLU implements ReLUFuser: every path can apply it.
+func (l *Conv) SetFusedReLU(on bool) bool {
+	l.fusedReLU = on
+	return on
+}
+
 // SetAssignGrad implements GradAssigner for the input.
 func (l *Conv) SetAssignGrad(i int, assign bool) bool {
 	if i != 0 {
@@ -292,6 +310,10 @@ func (l *Conv) SetAssignGrad(i int, assign bool) bool {
 // the weight's Grad; frozen parameters (LRMult 0) get no gradient, as in Caffe.
 func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
 	x, dy, dx := convBackwardArgs(l.sp.prefix, in, dOut, dIn, l.inShape, l.outShape)
+	if l.fusedReLU {
+		convMustShape(l.sp.prefix, "output", out, l.outShape)
+		l.k.reluBackward(out, dy)
+	}
 	l.k.backward(l, x, dy, dx)
 }
 
@@ -301,6 +323,7 @@ type convKernel interface {
 	resize(b convBufSizes)
 	forward(l *Conv, x, y *tensor.Dense)
 	backward(l *Conv, x, dy, dx *tensor.Dense)
+	reluBackward(y, dy *tensor.Dense) // dy = dy·[y > 0], in place (fused ReLU)
 }
 
 // convBufSizes are the element counts of a conv's buffers at the shapes of Setup.
@@ -317,6 +340,8 @@ type convState[T Float] struct {
 	wt, dwt []T // the flipped weight and its gradient
 	job     colJob[T]
 	img     convImageJob[T] // the image-parallel paths (conv_images.go)
+	impl    convImplicitJob[T]
+	relu    reluJob[T] // the fused ReLU of the paths that compute whole outputs first
 }
 
 func newConvKernel(dt tensor.Dtype) convKernel {
@@ -333,11 +358,26 @@ func (s *convState[T]) resize(b convBufSizes) {
 }
 
 func (s *convState[T]) forward(l *Conv, x, y *tensor.Dense) {
-	if l.fwdPath == pathImageParallel {
+	switch l.fwdPath {
+	case pathImageParallel:
 		convForwardImages(l, floatsOf[T](x), floatsOf[T](y), &s.img)
+	case pathImplicit:
+		// The fused ReLU runs per image, right after its products.
+		convForwardImplicit(l, floatsOf[T](x), floatsOf[T](y), &s.impl)
 		return
+	default:
+		convForward(l, floatsOf[T](x), floatsOf[T](y), s)
 	}
-	convForward(l, floatsOf[T](x), floatsOf[T](y), s)
+	if l.fusedReLU {
+		ys := floatsOf[T](y)
+		s.relu.run(ys, ys, nil, nil)
+	}
+}
+
+func (s *convState[T]) reluBackward(y, dy *tensor.Dense) {
+	s.relu.assign = true
+	d := floatsOf[T](dy)
+	s.relu.run(nil, floatsOf[T](y), d, d)
 }
 
 func (s *convState[T]) backward(l *Conv, x, dy, dx *tensor.Dense) {
@@ -399,6 +439,14 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	if db != nil {
 		job.bias.run(db, dy, l.n, l.sp.out, P)
+	}
+	if l.bwdPath == pathImplicit {
+		beta := T(1)
+		if l.assignDx {
+			beta = 0
+		}
+		convBackwardImplicit(l, w, x, dy, dx, dw, beta, s)
+		return
 	}
 	// The flipped paths take one im2col of dY for both gradients (see
 	// convBackwardFlipped); otherwise dW_g += dY_g · col_gᵀ, per image or block by block.

@@ -22,8 +22,8 @@ var ErrPathNotApplicable = errPathNotApplicable
 
 // Every forward and backward path of each layer.
 var (
-	ConvForwardPaths    = pathNames(pathPointwise, pathIm2colBlocked, pathImageParallel)
-	ConvBackwardPaths   = pathNames(pathPointwise, pathCol2imBlocked, pathImageDWCol2im, pathFlippedBlocked, pathFlippedImages)
+	ConvForwardPaths    = pathNames(pathPointwise, pathIm2colBlocked, pathImageParallel, pathImplicit)
+	ConvBackwardPaths   = pathNames(pathPointwise, pathImplicit, pathCol2imBlocked, pathImageDWCol2im, pathFlippedBlocked, pathFlippedImages)
 	DeconvForwardPaths  = pathNames(pathBilinearFrozen, pathPointwise, pathCol2imBlocked, pathSubPixel, pathSubPixelImages)
 	DeconvBackwardPaths = pathNames(pathBilinearFrozen, pathPointwise, pathIm2colBlocked, pathImageParallel)
 )

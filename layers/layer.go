@@ -102,6 +102,18 @@ type GradAssigner interface {
 	SetAssignGrad(i int, assign bool) bool
 }
 
+// ReLUFuser is implemented by layers that can apply a following ReLU themselves (conv),
+// as Caffe's in-place ReLU and PyTorch's ReLU(inplace=True) share one blob: the graph
+// turns it on for a ReLU that is the layer's only reader, and the ReLU then shares the
+// layer's output and gradient tensors and does not run. The output is max(y, 0), written
+// while each image's products are still in cache, and Backward zeroes dOut where the
+// output is not positive (in place) before its own gradients: a pass over the output
+// fewer each way, and no tensors of the ReLU's own.
+type ReLUFuser interface {
+	// SetFusedReLU turns the fused ReLU on or off and reports whether it is on.
+	SetFusedReLU(on bool) bool
+}
+
 // PathReporter is implemented by layers that compute by one of several paths (conv
 // and deconv: blocked, image-parallel, pointwise, ...).
 type PathReporter interface {

@@ -27,6 +27,9 @@ const (
 	// (backward), each with its own L2-sized column block and single-threaded GEMMs
 	// (images.go). Conv forward, deconv backward.
 	pathImageParallel computePath = "image-parallel"
+	// pathImplicit: conv forward with no column matrix: the GEMM packs its operand
+	// straight from the image (im2col.Source), one task per image (conv_implicit.go).
+	pathImplicit computePath = "implicit"
 	// pathImageDWCol2im: conv backward with the weight gradient image-parallel and the
 	// input gradient by col2im blocks.
 	pathImageDWCol2im computePath = "image-parallel-dw+col2im"

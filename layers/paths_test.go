@@ -45,6 +45,9 @@ var pathCases = []pathCase{
 	convCase("k[3,2] s[2,3] d[1,2]", layers.ConvConfig{Out: 4, Kernel: []int{3, 2}, Stride: []int{2, 3}, Pad: []int{1, 0}, Dilation: []int{1, 2}}, tensor.Shape{2, 3, 10, 12}),
 	convCase("rows of one image", layers.ConvConfig{Out: 3, Kernel: []int{3}, Pad: []int{1}}, tensor.Shape{2, 2, 131, 129}),
 	convCase("one image", layers.ConvConfig{Out: 4, Kernel: []int{3}, Pad: []int{1}}, tensor.Shape{1, 3, 9, 10}),
+	// Rows of window positions 16 and 32 wide: the implicit forward's gathered slivers.
+	convCase("3x3 pad1 rows of 16 groups2", layers.ConvConfig{Out: 6, Kernel: []int{3}, Pad: []int{1}, Groups: 2}, tensor.Shape{3, 4, 9, 16}),
+	convCase("one image rows of 32 dilation2", layers.ConvConfig{Out: 5, Kernel: []int{3}, Pad: []int{2}, Dilation: []int{2}}, tensor.Shape{1, 3, 6, 32}),
 	convCase("1x1 groups2 side by side", layers.ConvConfig{Out: 6, Kernel: []int{1}, Groups: 2}, tensor.Shape{3, 4, 7, 5}),
 	convCase("1x1 whole images", layers.ConvConfig{Out: 3, Kernel: []int{1}}, tensor.Shape{2, 4, 140, 131}),
 	deconvCase("k4 s2 p1", layers.DeconvConfig{ConvConfig: layers.ConvConfig{Out: 5, Kernel: []int{4}, Stride: []int{2}, Pad: []int{1}}}, tensor.Shape{3, 4, 7, 6}),
@@ -139,8 +142,8 @@ func runPath(t *testing.T, tc pathCase, fwd, bwd string, dt tensor.Dtype, prec l
 // and float32 (the assembly one): each forced path where it applies, with
 // ComputePath naming it; and in float32 with bf16 operands (every path but the frozen
 // bilinear one must then give other bits than fp32). Each path gives the same bits at GOMAXPROCS 1 and 2, and the
-// image-parallel forwards give the blocked ones' bits (the same products element for
-// element). Together the cases must run every path of both layers.
+// image-parallel and implicit forwards give the blocked ones' bits (the same products
+// element for element). Together the cases must run every path of both layers.
 func TestEveryPathMatchesReference(t *testing.T) {
 	covered := map[string]bool{}
 	rng := rand.New(rand.NewPCG(41, 42))
@@ -239,7 +242,7 @@ func TestEveryPathMatchesReference(t *testing.T) {
 					}
 					ys[rf] = run[0]
 				}
-				for img, blk := range map[string]string{"image-parallel": "im2col-blocked", "sub-pixel-image-parallel": "sub-pixel"} {
+				for img, blk := range map[string]string{"image-parallel": "im2col-blocked", "implicit": "im2col-blocked", "sub-pixel-image-parallel": "sub-pixel"} {
 					if a, b := ys[img], ys[blk]; a != nil && b != nil {
 						for i := range a {
 							if math.Float64bits(a[i]) != math.Float64bits(b[i]) {

@@ -1,0 +1,195 @@
+package layers
+
+import (
+	"github.com/fcn-dev/fcn/layers/internal/gemm"
+	"github.com/fcn-dev/fcn/layers/internal/im2col"
+	"github.com/fcn-dev/fcn/layers/internal/par"
+)
+
+// The implicit forward (pathImplicit): y_g = W_g·im2col(x)_g (+ bias) with no column
+// matrix at all. The GEMM packs its B slivers straight from the image
+// (im2col.Source), so the column matrix is neither written by im2col nor read back by
+// the packing, and the layer holds no column buffer. With several images, one task
+// per image, each product on its own goroutine (gemm.GemmSource serial); a single
+// image's products are split among the threads. The products are the other forward
+// paths' element for element (only the packing differs), so outputs are bit-identical.
+
+// implicitFits reports whether the implicit forward is the better choice for the
+// shapes: it computes any convolution, but its gathered slivers need stride 1 along
+// the width and rows of window positions a multiple of 16 wide (else it packs element
+// by element, slower than im2col's row copies), and bf16 products convert B while
+// packing it from a matrix (gemm.GemmBF16), which a source does not offer.
+func (l *Conv) implicitFits() bool {
+	g := l.geom
+	return !l.pointwise && !l.bf16 && g.SW == 1 && g.OW%16 == 0 &&
+		gemm.SourceSliverWidth() == 32 && g.KH*g.KW <= 64
+}
+
+// convImplicitJob runs the implicit forward of one batch.
+type convImplicitJob[T Float] struct {
+	l          *Conv
+	x, y, w, b []T
+	src        []im2col.Source[T] // one per image and group, reused: no allocation per call
+	tsrc       []im2col.TransposedSource[T]
+	serial     bool
+	mode       implicitMode
+	// The input gradient: dX (+)= W'·im2col'(dY), gt the flipped geometry of one group.
+	dx, dy   []T
+	dxBeta   T
+	gt       im2col.Geom
+	partials slotPartials[T] // the weight gradient's per-slot sums (implicitWeightSlots)
+}
+
+// implicitMode is what a convImplicitJob's tasks do.
+type implicitMode int
+
+const (
+	implicitForward     implicitMode = iota // y = W·im2col(x) (+ bias), per image
+	implicitInputGrad                       // dX (+)= W'·im2col'(dY), per image
+	implicitWeightSlots                     // part_s += dY·im2col(x)ᵀ over slot s's images
+)
+
+func convForwardImplicit[T Float](l *Conv, x, y []T, j *convImplicitJob[T]) {
+	j.x, j.y, j.b = x, y, paramValue[T](l.bias)
+	j.runImages(l, floatsOf[T](l.weight.Value))
+	j.x, j.y, j.b = nil, nil, nil
+}
+
+// runImages runs Do for every image: in parallel, each product on one goroutine, with
+// several images; a single image's products split among the threads.
+func (j *convImplicitJob[T]) runImages(l *Conv, w []T) {
+	G := l.sp.groups
+	if len(j.src) < l.n*G {
+		j.src = make([]im2col.Source[T], l.n*G)
+	}
+	j.l, j.w = l, w
+	j.serial = l.n >= 2
+	if j.serial {
+		par.Run(l.n, j)
+	} else {
+		for i := range l.n {
+			j.Do(i)
+		}
+	}
+	for i := range j.src {
+		j.src[i].X = nil // keep no reference to the batch
+	}
+	j.l, j.w = nil, nil
+}
+
+// Do computes image i: its output, or its input gradient (back).
+func (j *convImplicitJob[T]) Do(i int) {
+	l := j.l
+	g, G := l.geom, l.sp.groups
+	switch j.mode {
+	case implicitWeightSlots:
+		K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
+		C, plane := g.C/G, g.H*g.W
+		part, slots := j.partials.slot(i), j.partials.slots
+		for img := i; img < l.n; img += slots {
+			for gi := range G {
+				src := &j.tsrc[i*G+gi]
+				src.G, src.X = j.gt, j.x[img*g.C*plane+gi*C*plane:][:C*plane]
+				gemm.GemmSource(true, false, M, K, P, 1, j.dy[img*l.sp.out*P+gi*M*P:], P, src, 1, part[gi*M*K:], K)
+			}
+		}
+		for gi := range G {
+			j.tsrc[i*G+gi].X = nil
+		}
+		return
+	case implicitInputGrad:
+		// dX_g (+)= W'_g·im2col'(dY_g): C rows, the input's pixels, M·kh·kw reduction.
+		C, KT, plane := g.C/G, j.gt.Rows(), g.H*g.W
+		outSz := l.sp.out * g.Cols()
+		for gi := range G {
+			src := &j.src[i*G+gi]
+			src.G, src.X = j.gt, j.dy[i*outSz+gi*j.gt.C*g.Cols():][:j.gt.C*g.Cols()]
+			gemm.GemmSource(j.serial, false, C, plane, KT, 1, j.w[gi*C*KT:], KT, src, j.dxBeta, j.dx[i*g.C*plane+gi*C*plane:], plane)
+		}
+		return
+	}
+	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
+	C := g.C / G
+	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
+	ym := j.y[i*outSz : (i+1)*outSz]
+	beta := T(0)
+	if j.b != nil {
+		fillRows(ym, l.sp.out, P, P, j.b)
+		beta = 1
+	}
+	gg := g
+	gg.C = C
+	for gi := range G {
+		src := &j.src[i*G+gi]
+		src.G, src.X = gg, j.x[i*inSz+gi*C*g.H*g.W:][:C*g.H*g.W]
+		gemm.GemmSource(j.serial, false, M, P, K, 1, j.w[gi*M*K:], K, src, beta, ym[gi*M*P:], P)
+	}
+	if l.fusedReLU {
+		reluForward(ym, ym)
+	}
+}
+
+// implicitBackFits reports whether the implicit backward suits the shapes (see
+// implicitFits): at stride 1, with input rows a multiple of 16 wide, so that the input
+// gradient's convolution of dY gathers its slivers too.
+func (l *Conv) implicitBackFits() bool {
+	return l.implicitFits() && l.flipped && l.geomT.OW%16 == 0
+}
+
+// convBackwardImplicit adds the weight gradient, dW_g += dY_g·im2col(x)_gᵀ with B
+// packed straight from x (im2col.TransposedSource), image after image so that the sum
+// runs in one order whatever the thread count, each product split among the threads;
+// and writes (dxBeta 0) or adds (1) the input gradient of a stride-1 convolution as the
+// convolution of dY with the flipped weight (see convBackwardFlipped), dX_g = W'_g·
+// im2col'(dY)_g with B packed straight from dY, one task per image.
+func convBackwardImplicit[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *convState[T]) {
+	g, G := l.geom, l.sp.groups
+	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
+	C, plane := g.C/G, g.H*g.W
+	inSz, outSz := g.C*plane, l.sp.out*P
+	j := &s.impl
+	if len(j.tsrc) < G {
+		j.tsrc = make([]im2col.TransposedSource[T], G)
+	}
+	gg := g
+	gg.C = C
+	if wsize := len(dw); dw != nil && l.n >= 2 && wsize*imageSlots <= imageMaxBuf {
+		// Small weights: one task per slot of images, each product on one goroutine,
+		// the slots' sums added in slot order.
+		if len(j.tsrc) < imageSlots*G {
+			j.tsrc = make([]im2col.TransposedSource[T], imageSlots*G)
+		}
+		slots := imageSlotsOf(l.n)
+		j.partials.reset(slots, wsize)
+		j.l, j.x, j.dy, j.gt, j.mode = l, x, dy, gg, implicitWeightSlots
+		par.Run(slots, j)
+		j.partials.sumInto(dw, true)
+		j.l, j.x, j.dy, j.mode = nil, nil, nil, implicitForward
+	} else if dw != nil {
+		// Large weights: image after image, each product split among the threads.
+		for img := range l.n {
+			for gi := range G {
+				src := &j.tsrc[gi]
+				src.G, src.X = gg, x[img*inSz+gi*C*plane:][:C*plane]
+				gemm.GemmSource(false, false, M, K, P, 1, dy[img*outSz+gi*M*P:], P, src, 1, dw[gi*M*K:], K)
+			}
+		}
+		for i := range j.tsrc {
+			j.tsrc[i].X = nil
+		}
+	}
+	if dx == nil {
+		return
+	}
+	fj := &s.job.flip
+	fj.l, fj.w, fj.wt, fj.back = l, w, s.wt, false
+	par.Run(g.C, fj)
+	fj.l, fj.w, fj.wt = nil, nil, nil
+	gt := l.geomT
+	gt.C = M
+	j.mode = implicitInputGrad
+	j.dx, j.dy, j.dxBeta, j.gt = dx, dy, dxBeta, gt
+	j.runImages(l, s.wt)
+	j.dx, j.dy = nil, nil
+	j.mode = implicitForward
+}
