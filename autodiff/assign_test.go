@@ -52,6 +52,9 @@ func assignNet(t *testing.T, plain bool) *Graph {
 	}
 	g.Init(rand.New(rand.NewPCG(5, 6)))
 	g.SetInputGrad(true)
+	if err := g.SetReLUFusion(false); err != nil { // the gradient of each ReLU's output is compared too
+		t.Fatal(err)
+	}
 	return g
 }
 
@@ -106,4 +109,56 @@ func TestAssignedGradientsMatchAdded(t *testing.T) {
 	}
 	run(g)
 	compare("backward over NaN-filled buffers")
+}
+
+// ReLUs fused into the convolutions before them (the default) give the unfused graph's
+// numbers bit for bit: every parameter gradient, the data's gradient, the loss and the
+// outputs of every node (a fused conv's output is its ReLU's), over two steps so that
+// buffers shared by the fusion are reused.
+func TestReLUFusionMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	x, y := randInput(rng, tensor.Float64, 2, 3, 9, 7), randLabels(rng, 3, 2, 5, 4)
+	ref, g := assignNet(t, false), assignNet(t, false)
+	if err := g.SetReLUFusion(true); err != nil {
+		t.Fatal(err)
+	}
+	fused := 0
+	for _, n := range g.nodes {
+		if n.fused {
+			fused++
+		}
+	}
+	if fused != 2 {
+		t.Fatalf("%d ReLUs fused, want 2 (relu1 and relu2)", fused)
+	}
+	for step := range 2 {
+		for _, gr := range []*Graph{ref, g} {
+			if err := gr.Forward(ctx, x, y); err != nil {
+				t.Fatal(err)
+			}
+			gr.ZeroGrad()
+			if err := gr.Backward(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		same := func(what string, a, b []float64) {
+			t.Helper()
+			for i := range a {
+				if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+					t.Fatalf("step %d: %s[%d] = %v fused, %v unfused", step, what, i, b[i], a[i])
+				}
+			}
+		}
+		for _, name := range g.Nodes() {
+			want := ref.Value(name)
+			if name == "conv1" || name == "conv2" {
+				want = ref.Value("relu" + name[4:])
+			}
+			same(name, want.Float64s(), g.Value(name).Float64s())
+		}
+		same("data gradient", ref.Grad("data").Float64s(), g.Grad("data").Float64s())
+		for i, p := range ref.Params() {
+			same(p.Name+" gradient", p.Grad.Float64s(), g.Params()[i].Grad.Float64s())
+		}
+	}
 }

@@ -85,8 +85,12 @@ type gnode struct {
 	in        []*tensor.Dense
 	dIn       []*tensor.Dense
 	consumers int
-	crop      *cropInfo       // nil unless the layer is a crop
-	params    []*layers.Param // the layer's, fetched after each Setup (Params may allocate)
+	// fused: a ReLU whose producer (its only input, which it alone reads) applies it
+	// (layers.ReLUFuser): the node shares the producer's output and gradient tensors
+	// and does not run.
+	fused  bool
+	crop   *cropInfo       // nil unless the layer is a crop
+	params []*layers.Param // the layer's, fetched after each Setup (Params may allocate)
 }
 
 // buffer is a tensor whose backing array is kept across shapes, so switching back and
@@ -140,6 +144,7 @@ func Build(inputs []InputSpec, nodes []Node, dt tensor.Dtype) (*Graph, error) {
 	g.mark = make([]bool, len(g.nodes))
 	g.writers = make([]int, len(g.specs)+len(g.nodes))
 	g.assign = make([]bool, len(g.specs)+len(g.nodes))
+	g.fuseReLUs(true)
 	if err := g.setup(true); err != nil {
 		return nil, err
 	}
@@ -398,11 +403,60 @@ func (g *Graph) setup(all bool) error {
 		n.grad.valid = n.grad.valid && sameShape(n.grad.shape, out)
 	}
 	for _, n := range g.nodes {
-		n.out.get(g.dt, n.outShape)
+		if !n.fused {
+			n.out.get(g.dt, n.outShape)
+		}
+	}
+	for _, n := range g.nodes {
+		if n.fused {
+			n.out.d, n.out.valid = g.producer(n).out.d, false
+		}
 	}
 	g.ready = true
 	return nil
 }
+
+// fuseReLUs turns the fusion of ReLUs into their producers on or off (see gnode.fused):
+// a ReLU is fused when its only input is a node that it alone reads, whose layer is a
+// layers.ReLUFuser.
+func (g *Graph) fuseReLUs(on bool) {
+	nIn := len(g.specs)
+	for _, n := range g.nodes {
+		if n.fused {
+			g.producer(n).Layer.(layers.ReLUFuser).SetFusedReLU(false)
+			// Its own tensors again, at the next get.
+			n.fused, n.out.valid, n.grad.valid = false, false, false
+		}
+	}
+	if !on {
+		return
+	}
+	for _, n := range g.nodes {
+		// By type name, so layers wrapped for timing or the like fuse as they are.
+		if n.Layer.Type() != "relu" || len(n.srcs) != 1 || n.srcs[0] < nIn {
+			continue
+		}
+		p := g.nodes[n.srcs[0]-nIn]
+		f, ok := p.Layer.(layers.ReLUFuser)
+		if !ok || p.consumers != 1 {
+			continue
+		}
+		n.fused = f.SetFusedReLU(true)
+	}
+}
+
+// SetReLUFusion turns the fusion of ReLUs into the convolutions before them on (the
+// default) or off. Fused, the convolution's output tensor holds the ReLU's output, as
+// with Caffe's in-place ReLU: Value of either name gives max(y, 0). Both ways compute
+// the same numbers bit for bit; fused saves a pass over each activation and its
+// gradient and their memory.
+func (g *Graph) SetReLUFusion(on bool) error {
+	g.fuseReLUs(on)
+	return g.setup(true)
+}
+
+// producer is the node whose output a fused ReLU node shares.
+func (g *Graph) producer(n *gnode) *gnode { return g.nodes[n.srcs[0]-len(g.specs)] }
 
 // checkParams rejects parameters the graph could not run: missing tensors, another
 // dtype, a gradient shaped unlike its value, or two parameters of one name.
@@ -537,6 +591,9 @@ func (g *Graph) Forward(ctx context.Context, inputs ...*tensor.Dense) error {
 			return fmt.Errorf("autodiff: forward stopped before %s: %w", g.nodes[i].Name, err)
 		}
 		n := g.nodes[i]
+		if n.fused {
+			continue // its producer applied it
+		}
 		for k, s := range n.srcs {
 			n.in[k] = g.value(s)
 		}
@@ -658,11 +715,21 @@ func (g *Graph) backward(ctx context.Context, seed int, dOut *tensor.Dense) erro
 		}
 	}
 	for i, n := range g.nodes {
-		if g.need[i] {
-			d := n.grad.get(g.dt, n.outShape)
-			if s := nIn + i; !(g.writers[s] == 1 && g.assign[s]) {
-				zeroDense(d)
-			}
+		if g.need[i] && !n.fused {
+			n.grad.get(g.dt, n.outShape)
+		}
+	}
+	for i, n := range g.nodes {
+		if !g.need[i] {
+			continue
+		}
+		if n.fused {
+			// The producer's gradient tensor receives the gradient of the ReLU's output;
+			// the producer's backward applies the ReLU's.
+			n.grad.d, n.grad.valid = g.producer(n).grad.d, true
+		}
+		if s := nIn + i; !(g.writers[s] == 1 && g.assign[s]) {
+			zeroDense(n.grad.d)
 		}
 	}
 	if !g.need[seed] {
@@ -677,7 +744,7 @@ func (g *Graph) backward(ctx context.Context, seed int, dOut *tensor.Dense) erro
 	for k := len(g.order) - 1; k >= 0; k-- {
 		i := g.order[k]
 		n := g.nodes[i]
-		if !g.mark[i] || !g.need[i] {
+		if !g.mark[i] || !g.need[i] || n.fused {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -842,7 +909,10 @@ func (g *Graph) Value(name string) *tensor.Dense {
 func (g *Graph) Output(name string) *tensor.Dense { return g.Value(name) }
 
 // Grad returns the gradient of a node's output (or of a float input when SetInputGrad
-// is on) from the last Backward; nil where none was computed.
+// is on) from the last Backward; nil where none was computed. A ReLU fused into its
+// convolution (SetReLUFusion) shares the convolution's gradient tensor, which the
+// backward leaves holding the gradient of the convolution's output before the ReLU, as
+// Caffe's in-place blobs do.
 func (g *Graph) Grad(name string) *tensor.Dense {
 	id, ok := g.ids[name]
 	if !ok {

@@ -461,6 +461,15 @@ func (t *timedLayer) SetAssignGrad(i int, assign bool) bool {
 	return false
 }
 
+// SetFusedReLU passes ReLU fusion on, so that the timed graph fuses as the step's
+// does: a fused ReLU's time is in its convolution's row.
+func (t *timedLayer) SetFusedReLU(on bool) bool {
+	if f, ok := t.Layer.(layers.ReLUFuser); ok {
+		return f.SetFusedReLU(on)
+	}
+	return false
+}
+
 func (t *timedLayer) MACs() int64 {
 	if mc, ok := t.Layer.(layers.MACCounter); ok {
 		return mc.MACs()
