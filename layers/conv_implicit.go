@@ -153,20 +153,22 @@ func convBackwardImplicit[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *c
 	}
 	gg := g
 	gg.C = C
-	if wsize := len(dw); dw != nil && l.n >= 2 && wsize*imageSlots <= imageMaxBuf {
-		// Small weights: one task per slot of images, each product on one goroutine,
-		// the slots' sums added in slot order.
-		if len(j.tsrc) < imageSlots*G {
-			j.tsrc = make([]im2col.TransposedSource[T], imageSlots*G)
+	if wsize := len(dw); dw != nil && l.n >= 2 {
+		// One task per slot of images, each product on one goroutine, the slots' sums
+		// added in slot order: as many slots as images up to imageSlots, fewer (but
+		// two) for large weights, whose partial sums would not fit imageMaxBuf. The
+		// count follows from the shapes alone, so the sum's order does too.
+		slots := max(2, min(imageSlotsOf(l.n), imageMaxBuf/wsize))
+		if len(j.tsrc) < slots*G {
+			j.tsrc = make([]im2col.TransposedSource[T], slots*G)
 		}
-		slots := imageSlotsOf(l.n)
 		j.partials.reset(slots, wsize)
 		j.l, j.x, j.dy, j.gt, j.mode = l, x, dy, gg, implicitWeightSlots
 		par.Run(slots, j)
 		j.partials.sumInto(dw, true)
 		j.l, j.x, j.dy, j.mode = nil, nil, nil, implicitForward
 	} else if dw != nil {
-		// Large weights: image after image, each product split among the threads.
+		// One image: its products split among the threads.
 		for img := range l.n {
 			for gi := range G {
 				src := &j.tsrc[gi]
