@@ -310,11 +310,12 @@ func (l *Conv) SetAssignGrad(i int, assign bool) bool {
 // the weight's Grad; frozen parameters (LRMult 0) get no gradient, as in Caffe.
 func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tensor.Dense) {
 	x, dy, dx := convBackwardArgs(l.sp.prefix, in, dOut, dIn, l.inShape, l.outShape)
+	var y *tensor.Dense // the fused ReLU's output, which masks dy
 	if l.fusedReLU {
 		convMustShape(l.sp.prefix, "output", out, l.outShape)
-		l.k.reluBackward(out, dy)
+		y = out
 	}
-	l.k.backward(l, x, dy, dx)
+	l.k.backward(l, x, dy, dx, y)
 }
 
 // convKernel is a conv's state for the dtype of its first Setup: Forward and Backward
@@ -322,8 +323,7 @@ func (l *Conv) Backward(in []*tensor.Dense, out, dOut *tensor.Dense, dIn []*tens
 type convKernel interface {
 	resize(b convBufSizes)
 	forward(l *Conv, x, y *tensor.Dense)
-	backward(l *Conv, x, dy, dx *tensor.Dense)
-	reluBackward(y, dy *tensor.Dense) // dy = dy·[y > 0], in place (fused ReLU)
+	backward(l *Conv, x, dy, dx, y *tensor.Dense) // y non-nil: first dy ·= [y > 0] (fused ReLU)
 }
 
 // convBufSizes are the element counts of a conv's buffers at the shapes of Setup.
@@ -374,14 +374,19 @@ func (s *convState[T]) forward(l *Conv, x, y *tensor.Dense) {
 	}
 }
 
-func (s *convState[T]) reluBackward(y, dy *tensor.Dense) {
-	s.relu.assign = true
-	d := floatsOf[T](dy)
-	s.relu.run(nil, floatsOf[T](y), d, d)
-}
-
-func (s *convState[T]) backward(l *Conv, x, dy, dx *tensor.Dense) {
-	convBackward(l, floatsOf[T](x), floatsOf[T](dy), floatsOf[T](dx), s)
+func (s *convState[T]) backward(l *Conv, x, dy, dx, y *tensor.Dense) {
+	var ys []T
+	if y != nil {
+		ys = floatsOf[T](y)
+		if paramGrad[T](l.bias) == nil {
+			// No bias gradient to fold the mask into: a pass of its own.
+			s.relu.assign = true
+			d := floatsOf[T](dy)
+			s.relu.run(nil, ys, d, d)
+			ys = nil
+		}
+	}
+	convBackward(l, floatsOf[T](x), floatsOf[T](dy), floatsOf[T](dx), ys, s)
 }
 
 // convForward runs one batch, block by block: im2col of the block (in parallel), the
@@ -431,14 +436,14 @@ func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 }
 
 // convBackward adds the bias, weight and (if dx != nil) input gradients of one batch.
-func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
+func convBackward[T Float](l *Conv, x, dy, dx, y []T, s *convState[T]) {
 	g, G := l.geom, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
 	w, dw, db := floatsOf[T](l.weight.Value), paramGrad[T](l.weight), paramGrad[T](l.bias)
 	col, tmp, job := s.col, s.tmp, &s.job
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	if db != nil {
-		job.bias.run(db, dy, l.n, l.sp.out, P)
+		job.bias.run(db, dy, y, l.n, l.sp.out, P) // y: the fused ReLU's mask first
 	}
 	if l.bwdPath == pathImplicit {
 		beta := T(1)
@@ -514,10 +519,9 @@ func convBackward[T Float](l *Conv, x, dy, dx []T, s *convState[T]) {
 // overwrite it (the blocks cover every input position once). images takes the
 // image-parallel path.
 func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *convState[T], images bool) {
-	channels := l.geom.C // one flip task per input channel
 	fj := &s.job.flip
 	fj.l, fj.w, fj.wt, fj.back = l, w, s.wt, false
-	par.Run(channels, fj)
+	par.Run(fj.tasks(), fj)
 	var dwt []T // the weight gradient in the flipped layout, if wanted
 	if dw != nil {
 		dwt = s.dwt
@@ -530,20 +534,30 @@ func convBackwardFlipped[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *co
 	}
 	if dw != nil {
 		fj.w, fj.wt, fj.back = dw, s.dwt, true
-		par.Run(channels, fj)
+		par.Run(fj.tasks(), fj)
 	}
 	fj.l, fj.w, fj.wt = nil, nil, nil
 }
 
 // flipJob moves a conv weight to and from the flipped layout of
-// convBackwardFlipped, one task per input channel:
+// convBackwardFlipped, one task per block of flipBlock input channels:
 // W'_g[c, (o, u', v')] = W[g·M+o, c, kh−1−u', kw−1−v'] (back: W += the un-flipped W').
-// It is a transpose of kh·kw-element blocks, whose strided side misses the cache, so
-// it runs in parallel.
+// It is a transpose of kh·kw-element blocks; a task reads flipBlock channels' blocks
+// of each output channel in a row and writes flipBlock rows of W' side by side, so
+// both sides move through memory in runs, and tasks run in parallel.
 type flipJob[T Float] struct {
 	l     *Conv
 	w, wt []T
 	back  bool
+}
+
+// flipBlock is the input channels per flip task.
+const flipBlock = 16
+
+// tasks is the number of flip tasks: blocks of input channels of each group.
+func (j *flipJob[T]) tasks() int {
+	g, G := j.l.geom, j.l.sp.groups
+	return G * ((g.C/G + flipBlock - 1) / flipBlock)
 }
 
 func (j *flipJob[T]) Do(i int) {
@@ -551,16 +565,20 @@ func (j *flipJob[T]) Do(i int) {
 	M, C := j.l.sp.out/G, g.C/G
 	kh, kw := g.KH, g.KW
 	kk := kh * kw
-	gi, c := i/C, i%C
+	per := (C + flipBlock - 1) / flipBlock
+	gi, c0 := i/per, i%per*flipBlock
+	c1 := min(c0+flipBlock, C)
 	for o := range M {
-		fi, oi := (gi*C+c)*M*kk+o*kk, ((gi*M+o)*C+c)*kk
-		flipped, orig := j.wt[fi:fi+kk], j.w[oi:oi+kk]
-		for u := range kh {
-			for v := range kw {
-				if j.back {
-					orig[u*kw+v] += flipped[(kh-1-u)*kw+kw-1-v]
-				} else {
-					flipped[u*kw+v] = orig[(kh-1-u)*kw+kw-1-v]
+		for c := c0; c < c1; c++ {
+			fi, oi := (gi*C+c)*M*kk+o*kk, ((gi*M+o)*C+c)*kk
+			flipped, orig := j.wt[fi:fi+kk], j.w[oi:oi+kk]
+			for u := range kh {
+				for v := range kw {
+					if j.back {
+						orig[u*kw+v] += flipped[(kh-1-u)*kw+kw-1-v]
+					} else {
+						flipped[u*kw+v] = orig[(kh-1-u)*kw+kw-1-v]
+					}
 				}
 			}
 		}

@@ -14,15 +14,14 @@ import (
 // image's products are split among the threads. The products are the other forward
 // paths' element for element (only the packing differs), so outputs are bit-identical.
 
-// implicitFits reports whether the implicit forward is the better choice for the
-// shapes: it computes any convolution, but its gathered slivers need stride 1 along
-// the width and rows of window positions a multiple of 16 wide (else it packs element
-// by element, slower than im2col's row copies), and bf16 products convert B while
-// packing it from a matrix (gemm.GemmBF16), which a source does not offer.
+// implicitFits reports whether the implicit forward suits the shapes: any window
+// (the packing gathers runs of image rows, or single elements by AVX-512 gathers where
+// the window positions do not fall in runs), in fp32 or fp64 (bf16 products convert B
+// while packing it from a matrix, gemm.GemmBF16, which a source does not offer), with
+// the AVX-512 kernel's 32-column slivers (elsewhere the packing would go element by
+// element, slower than im2col's row copies).
 func (l *Conv) implicitFits() bool {
-	g := l.geom
-	return !l.pointwise && !l.bf16 && g.SW == 1 && g.OW%16 == 0 &&
-		gemm.SourceSliverWidth() == 32 && g.KH*g.KW <= 64
+	return !l.pointwise && !l.bf16 && gemm.SourceSliverWidth() == 32 && l.geom.KH*l.geom.KW <= 64
 }
 
 // convImplicitJob runs the implicit forward of one batch.
@@ -129,11 +128,12 @@ func (j *convImplicitJob[T]) Do(i int) {
 	}
 }
 
-// implicitBackFits reports whether the implicit backward suits the shapes (see
-// implicitFits): at stride 1, with input rows a multiple of 16 wide, so that the input
-// gradient's convolution of dY gathers its slivers too.
+// implicitBackFits reports whether the implicit backward suits the shapes: at stride
+// 1, with rows of window positions a multiple of 16 wide (the weight gradient's packing
+// transposes blocks of 16 positions of one row) and input rows too (as the input
+// gradient's convolution of dY gathers runs).
 func (l *Conv) implicitBackFits() bool {
-	return l.implicitFits() && l.flipped && l.geomT.OW%16 == 0
+	return l.implicitFits() && l.flipped && l.geom.SW == 1 && l.geom.OW%16 == 0 && l.geomT.OW%16 == 0
 }
 
 // convBackwardImplicit adds the weight gradient, dW_g += dY_g·im2col(x)_gᵀ with B
@@ -185,7 +185,7 @@ func convBackwardImplicit[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *c
 	}
 	fj := &s.job.flip
 	fj.l, fj.w, fj.wt, fj.back = l, w, s.wt, false
-	par.Run(g.C, fj)
+	par.Run(fj.tasks(), fj)
 	fj.l, fj.w, fj.wt = nil, nil, nil
 	gt := l.geomT
 	gt.C = M

@@ -295,26 +295,47 @@ func convZero(d *tensor.Dense) {
 
 // biasGradJob adds the bias gradient of a batch — the per-channel sums of the output
 // gradient — one task per channel: each channel adds its image sums image after image,
-// so the result does not depend on how the channels are shared out.
+// so the result does not depend on how the channels are shared out. Each image's sum
+// runs in four interleaved partial sums (added in a fixed order), as one chain of
+// dependent additions was bound by their latency. With y set (a conv's fused ReLU) it
+// first zeroes dy where y is not positive, in place, in the same pass.
 type biasGradJob[T Float] struct {
-	db, dy  []T
-	n, c, p int
+	db, dy, y []T
+	n, c, p   int
 }
 
-func (j *biasGradJob[T]) run(db, dy []T, n, c, p int) {
-	j.db, j.dy, j.n, j.c, j.p = db, dy, n, c, p
+func (j *biasGradJob[T]) run(db, dy, y []T, n, c, p int) {
+	j.db, j.dy, j.y, j.n, j.c, j.p = db, dy, y, n, c, p
 	par.Run(c, j)
-	j.db, j.dy = nil, nil
+	j.db, j.dy, j.y = nil, nil, nil
 }
 
 func (j *biasGradJob[T]) Do(c int) {
 	for n := range j.n {
-		var s T
-		for _, v := range j.dy[(n*j.c+c)*j.p : (n*j.c+c+1)*j.p] {
-			s += v
+		lo, hi := (n*j.c+c)*j.p, (n*j.c+c+1)*j.p
+		d := j.dy[lo:hi]
+		if j.y != nil {
+			reluBackwardAssign(j.y[lo:hi], d, d)
 		}
-		j.db[c] += s
+		j.db[c] += sum4(d)
 	}
+}
+
+// sum4 is the sum of v in four interleaved partial sums, ((s0+s1)+(s2+s3)) + the tail.
+func sum4[T Float](v []T) T {
+	var s0, s1, s2, s3 T
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		s0 += v[i]
+		s1 += v[i+1]
+		s2 += v[i+2]
+		s3 += v[i+3]
+	}
+	s := (s0 + s1) + (s2 + s3)
+	for ; i < len(v); i++ {
+		s += v[i]
+	}
+	return s
 }
 
 // convMustShape panics with a clear message when Forward/Backward is handed a tensor of

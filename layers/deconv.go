@@ -620,7 +620,7 @@ func deconvForward[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 func deconvBackward[T Float](l *Deconv, x, dy, dx []T, s *deconvState[T]) {
 	dw, db := paramGrad[T](l.weight), paramGrad[T](l.bias)
 	if db != nil {
-		s.job.bias.run(db, dy, l.n, l.sp.out, l.geom.H*l.geom.W)
+		s.job.bias.run(db, dy, nil, l.n, l.sp.out, l.geom.H*l.geom.W)
 	}
 	switch {
 	case dw == nil && dx == nil:

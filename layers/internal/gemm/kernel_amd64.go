@@ -167,6 +167,11 @@ func gatherRows32(dst *float32, src *float32, offs *int32, masks *uint16, taps i
 //go:noescape
 func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16)
 
+// gatherIdx32 packs a sliver of 32 columns by per-lane indices with AVX-512 gathers (see gen.go).
+//
+//go:noescape
+func gatherIdx32(dst *float32, src *float32, idx *int32, masks *uint16, taps int, t0 int, kc int, chStride int)
+
 // avx2Tile6x16 computes a 6×16 tile with AVX2 and FMA.
 //
 //go:noescape

@@ -7501,6 +7501,50 @@ TEXT ·transposeGather16(SB), NOSPLIT, $0-40
 	VZEROUPPER
 	RET
 
+// func gatherIdx32(dst *float32, src *float32, idx *int32, masks *uint16, taps int, t0 int, kc int, chStride int)
+// Requires: AVX, AVX512F
+TEXT ·gatherIdx32(SB), NOSPLIT, $0-64
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  idx+16(FP), R8
+	MOVQ  masks+24(FP), R9
+	MOVQ  taps+32(FP), R10
+	MOVQ  t0+40(FP), DX
+	MOVQ  kc+48(FP), CX
+	MOVQ  chStride+56(FP), R11
+	SHLQ  $0x02, R11
+	TESTQ CX, CX
+	JE    done
+
+row:
+	MOVQ       DX, R12
+	SHLQ       $0x07, R12
+	ADDQ       R8, R12
+	VMOVDQU32  (R12), Z2
+	VMOVDQU32  64(R12), Z3
+	KMOVW      (R9)(DX*4), K1
+	KMOVW      2(R9)(DX*4), K2
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VGATHERDPS (SI)(Z2*4), K1, Z0
+	VGATHERDPS (SI)(Z3*4), K2, Z1
+	VMOVUPS    Z0, (DI)
+	VMOVUPS    Z1, 64(DI)
+	ADDQ       $0x00000080, DI
+	INCQ       DX
+	CMPQ       DX, R10
+	JNE        next
+	XORQ       DX, DX
+	ADDQ       R11, SI
+
+next:
+	DECQ CX
+	JNE  row
+
+done:
+	VZEROUPPER
+	RET
+
 // func avx2Tile6x16(kc int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, FMA3, MMX+
 TEXT ·avx2Tile6x16(SB), NOSPLIT, $0-48

@@ -19,3 +19,7 @@ func gatherRows32(dst *float32, src *float32, offs *int32, masks *uint16, taps, 
 func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16) {
 	panic("gemm: transposeGather16 needs amd64")
 }
+
+func gatherIdx32(dst *float32, src *float32, idx *int32, masks *uint16, taps, t0, kc, chStride int) {
+	panic("gemm: gatherIdx32 needs amd64")
+}

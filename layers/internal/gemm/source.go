@@ -82,3 +82,16 @@ func TransposeGather16(dst []float32, dstStride int, src []float32, start int, o
 	transposeGather16(&dst[0], dstStride, (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &offs[0], &masks[0])
 	return true
 }
+
+// GatherSliverIdx32 is GatherSliver32 with an index for every lane: row r is
+// src[base+idx[32t+l]] for lane l (0–31) under masks[2t] (lanes 0–15) and masks[2t+1]
+// (16–31), by AVX-512 gathers, for slivers that no pair of runs covers.
+func GatherSliverIdx32(dst, src []float32, start int, idx []int32, masks []uint16, taps, t0, kc, chStride int) bool {
+	if !gatherSupported || kc == 0 {
+		return gatherSupported
+	}
+	_ = dst[kc*32-1]
+	_, _ = idx[32*taps-1], masks[2*taps-1]
+	gatherIdx32(&dst[0], (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &idx[0], &masks[0], taps, t0, kc, chStride)
+	return true
+}

@@ -162,3 +162,58 @@ func TestTransposeGather16(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherSliverIdx32: every lane from its own index under its mask, taps cycling
+// and the base moving as in TestGatherSliver32.
+func TestGatherSliverIdx32(t *testing.T) {
+	if runtime.GOARCH != "amd64" || !gatherSupported {
+		t.Skip("GatherSliverIdx32 needs AVX-512 and the avx512 kernel")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	src := make([]float32, 5000)
+	for i := range src {
+		src[i] = float32(i) - 0.5
+	}
+	for _, tc := range []struct{ taps, t0, kc, chStride, start int }{
+		{9, 0, 100, 40, 30}, {9, 7, 3, 40, 30}, {1, 0, 7, 11, 0}, {4, 1, 0, 5, 0},
+	} {
+		idx := make([]int32, 32*tc.taps)
+		masks := make([]uint16, 2*tc.taps)
+		for i := range idx {
+			idx[i] = int32(rng.IntN(60)) - 30
+		}
+		for i := range masks {
+			masks[i] = uint16(rng.Uint32())
+			for l := range 16 {
+				if tc.start+int(idx[16*i+l]) < 0 {
+					masks[i] &^= 1 << l
+				}
+			}
+		}
+		dst := make([]float32, max(tc.kc, 1)*32)
+		for i := range dst {
+			dst[i] = -7
+		}
+		if !GatherSliverIdx32(dst, src, tc.start, idx, masks, tc.taps, tc.t0, tc.kc, tc.chStride) {
+			t.Fatal("GatherSliverIdx32 reports no support where gatherSupported is set")
+		}
+		base, tap := tc.start, tc.t0
+		for r := range tc.kc {
+			for l := range 32 {
+				want := float32(0)
+				if masks[2*tap+l/16]&(1<<(l%16)) != 0 {
+					want = src[base+int(idx[32*tap+l])]
+				}
+				if got := dst[r*32+l]; got != want {
+					t.Fatalf("%+v: row %d lane %d = %v, want %v", tc, r, l, got, want)
+				}
+			}
+			if tap++; tap == tc.taps {
+				tap, base = 0, base+tc.chStride
+			}
+		}
+		if tc.kc == 0 && dst[0] != -7 {
+			t.Fatalf("%+v: kc 0 wrote dst", tc)
+		}
+	}
+}

@@ -15,8 +15,9 @@ import (
 // A 32-column sliver of float32 whose two 16-column halves each lie in one row of
 // window positions, at stride 1 along the width, is gathered with AVX-512 where the
 // CPU has it (gemm.GatherSliver32): per kernel tap, one masked run of the image row
-// for each half, the same offsets for every channel. Other slivers are packed
-// element by element. Either way the packed values are the same.
+// for each half, the same offsets for every channel. Other float32 slivers take
+// AVX-512 gathers with an index per lane and tap (gemm.GatherSliverIdx32); without
+// AVX-512, slivers are packed element by element. The packed values are the same.
 type Source[T Float] struct {
 	G Geom
 	X []T // the image: G.C planes of G.H×G.W, channel 0 first
@@ -30,11 +31,11 @@ const maxGatherTaps = 64
 func (s *Source[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
 	g := s.G
 	var zero T
-	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.SW == 1 && g.KH*g.KW <= maxGatherTaps && g.H*g.W < 1<<30
+	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.KH*g.KW <= maxGatherTaps && g.H*g.W < 1<<30
 	for sl := 0; sl*nr < cols; sl++ {
 		d := dst[sl*nr*kc : (sl+1)*nr*kc]
 		jc, w := j0+sl*nr, min(nr, cols-sl*nr)
-		if fast && s.gather(jc, w, p0, kc, d) {
+		if fast && (g.SW == 1 && s.gather(jc, w, p0, kc, d) || s.gatherIdx(jc, w, p0, kc, d)) {
 			continue
 		}
 		s.packSliver(jc, w, p0, kc, nr, d)
@@ -74,6 +75,29 @@ func (s *Source[T]) gather(jc, w, p0, kc int, d []T) bool {
 	}
 	plane := g.H * g.W
 	return gemm.GatherSliver32(f32s(d), f32s(s.X), (p0/taps)*plane, offs[:2*taps], masks[:2*taps], taps, p0%taps, kc, plane)
+}
+
+// gatherIdx packs one 32-column sliver with gemm.GatherSliverIdx32: an image index for
+// every lane of every kernel tap, the same for every channel. It reports false where
+// the CPU cannot.
+func (s *Source[T]) gatherIdx(jc, w, p0, kc int, d []T) bool {
+	g := s.G
+	taps := g.KH * g.KW
+	var idx [32 * maxGatherTaps]int32
+	var masks [2 * maxGatherTaps]uint16
+	for l := range w {
+		oh, ow := (jc+l)/g.OW, (jc+l)%g.OW
+		for t := range taps {
+			ih := oh*g.SH - g.PadT + t/g.KW*g.DH
+			iw := ow*g.SW - g.PadL + t%g.KW*g.DW
+			if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+				idx[32*t+l] = int32(ih*g.W + iw)
+				masks[2*t+l/16] |= 1 << (l % 16)
+			}
+		}
+	}
+	plane := g.H * g.W
+	return gemm.GatherSliverIdx32(f32s(d), f32s(s.X), (p0/taps)*plane, idx[:32*taps], masks[:2*taps], taps, p0%taps, kc, plane)
 }
 
 // packSliver packs one sliver element by element.

@@ -526,6 +526,54 @@ func transposeGather16() {
 	RET()
 }
 
+// gatherIdx32 is gatherRows32 with a lane index for every lane: row r of the
+// sliver is src[base+idx[32t+l]] for lane l, t = (t0 + r) mod taps, under
+// masks[2t] (lanes 0–15) and masks[2t+1] (16–31), zero elsewhere (not read). It
+// packs the slivers whose window positions span rows of them, or stride along
+// the width, with VGATHERDPS.
+func gatherIdx32() {
+	TEXT("gatherIdx32", NOSPLIT, "func(dst *float32, src *float32, idx *int32, masks *uint16, taps, t0, kc, chStride int)")
+	Pragma("noescape")
+	Doc("gatherIdx32 packs a sliver of 32 columns by per-lane indices with AVX-512 gathers (see gen.go).")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("src"), RSI)
+	MOVQ(addr("idx"), R8)
+	MOVQ(addr("masks"), R9)
+	MOVQ(addr("taps"), R10)
+	MOVQ(addr("t0"), RDX)
+	MOVQ(addr("kc"), RCX)
+	MOVQ(addr("chStride"), R11)
+	SHLQ(Imm(2), R11)
+	TESTQ(RCX, RCX)
+	JE(LabelRef("done"))
+	Label("row")
+	MOVQ(RDX, R12)
+	SHLQ(Imm(7), R12) // 32 indices of 4 bytes per tap
+	ADDQ(R8, R12)
+	VMOVDQU32(Mem{Base: R12}, Z2)
+	VMOVDQU32(Mem{Base: R12, Disp: 64}, Z3)
+	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4}, K1)
+	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4, Disp: 2}, K2)
+	VPXORD(Z0, Z0, Z0)
+	VPXORD(Z1, Z1, Z1)
+	VGATHERDPS(Mem{Base: RSI, Index: Z2, Scale: 4}, K1, Z0)
+	VGATHERDPS(Mem{Base: RSI, Index: Z3, Scale: 4}, K2, Z1)
+	VMOVUPS(Z0, Mem{Base: RDI})
+	VMOVUPS(Z1, Mem{Base: RDI, Disp: 64})
+	ADDQ(U32(128), RDI)
+	INCQ(RDX)
+	CMPQ(RDX, R10)
+	JNE(LabelRef("next"))
+	XORQ(RDX, RDX)
+	ADDQ(R11, RSI)
+	Label("next")
+	DECQ(RCX)
+	JNE(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 var table = flag.String("table", "", "write the Go table of AVX-512 kernels to this file")
 
 func main() {
@@ -557,6 +605,7 @@ func main() {
 	packRows32()
 	gatherRows32()
 	transposeGather16()
+	gatherIdx32()
 	avx2("avx2Tile6x16", 6, 2)
 	Generate()
 	if *table != "" {
