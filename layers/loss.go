@@ -3,8 +3,10 @@ package layers
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )
 
@@ -48,6 +50,7 @@ type SoftmaxCrossEntropy struct {
 	weights      []float64
 	n, c, s      int        // batch, classes, pixels per image
 	maxScore     []float64  // per pixel max score: Forward's scratch
+	maxScore32   []float32  // the same in float32, for the float32 exponentials
 	sum          []float64  // per pixel Σ exp(scores − max), from Forward, for Backward
 	wpix         []float64  // per pixel class weight of its label, 0 where ignored
 	k            lossKernel // the state for the dtype of the last Setup
@@ -139,6 +142,9 @@ func (l *SoftmaxCrossEntropy) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.
 	}
 	l.n, l.c, l.s = sc[0], sc[1], sc[2]*sc[3]
 	l.maxScore = growSlice(l.maxScore, l.n*l.s)
+	if dt == tensor.Float32 {
+		l.maxScore32 = growSlice(l.maxScore32, l.n*l.s)
+	}
 	l.wpix = growSlice(l.wpix, l.n*l.s)
 	l.sum = growSlice(l.sum, l.n*l.s)
 	if dt == tensor.Float32 {
@@ -323,21 +329,40 @@ func lossForwardBlock[T Float](j *lossJob[T], n, p0, p1 int) (total, norm float6
 	np := p1 - p0
 	lab := j.labels[n*s+p0:][:np]
 	mx, se := l.maxScore[n*s+p0:][:np], l.sum[n*s+p0:][:np]
-	for p, v := range j.x[base:][:np] {
-		mx[p] = float64(v)
-	}
-	for ch := 1; ch < c; ch++ {
-		for p, v := range j.x[base+ch*s:][:np] {
-			mx[p] = max(mx[p], float64(v))
-		}
-	}
 	clear(se)
-	for ch := 0; ch < c; ch++ {
-		xs, es := j.x[base+ch*s:][:np], j.e[base+ch*s:][:np]
-		for p, v := range xs {
-			e := expOf(v - T(mx[p]))
-			es[p] = e
-			se[p] += float64(e)
+	if unsafe.Sizeof(T(0)) == 4 {
+		// float32: the max in float32 (exact), then the exponentials and their sums
+		// by vecmath.ExpSubAccum, vectors of Exp32.
+		x, e := f32(j.x), f32(j.e)
+		mx32 := l.maxScore32[n*s+p0:][:np]
+		copy(mx32, x[base:][:np])
+		for ch := 1; ch < c; ch++ {
+			for p, v := range x[base+ch*s:][:np] {
+				mx32[p] = max(mx32[p], v)
+			}
+		}
+		for p, v := range mx32 {
+			mx[p] = float64(v)
+		}
+		for ch := 0; ch < c; ch++ {
+			vecmath.ExpSubAccum(e[base+ch*s:][:np], x[base+ch*s:][:np], mx32, se)
+		}
+	} else {
+		for p, v := range j.x[base:][:np] {
+			mx[p] = float64(v)
+		}
+		for ch := 1; ch < c; ch++ {
+			for p, v := range j.x[base+ch*s:][:np] {
+				mx[p] = max(mx[p], float64(v))
+			}
+		}
+		for ch := 0; ch < c; ch++ {
+			xs, es := j.x[base+ch*s:][:np], j.e[base+ch*s:][:np]
+			for p, v := range xs {
+				e := expOf(v - T(mx[p]))
+				es[p] = e
+				se[p] += float64(e)
+			}
 		}
 	}
 	wpix := l.wpix[n*s+p0:][:np]

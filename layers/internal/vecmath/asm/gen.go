@@ -1,0 +1,135 @@
+//go:build ignore
+
+// Command gen writes the AVX-512 kernel of package vecmath in Go assembly with avo
+// (github.com/mmcloughlin/avo). Run it through `go generate` in the vecmath package.
+//
+// expSubAcc16 is Exp32 on 16 lanes with the very same float32 operations in the same
+// order (multiplies and adds, no fused multiply-add), so each lane's bits are Exp32's.
+package main
+
+import (
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The constants of Exp32 (exp.go), as float32 bits.
+var (
+	log2e = float32(1.44269504088896341)
+	ln2hi = float32(0.693359375)
+	ln2lo = float32(-2.12194440e-4)
+	maxX  = float32(88.72283905206835)
+	minX  = float32(-87.33654475055310)
+	round = float32(12582912)
+	poly  = []float32{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1}
+)
+
+func bcast(bits uint32, z VecPhysical) {
+	MOVL(U32(bits), EAX)
+	VPBROADCASTD(EAX, z)
+}
+
+func addr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+func f(v float32) uint32 { return math.Float32bits(v) }
+
+func main() {
+	TEXT("expSubAcc16", NOSPLIT, "func(dst, x, m *float32, se *float64, n int)")
+	Pragma("noescape")
+	Doc("expSubAcc16 sets dst[i] = Exp32(x[i]−m[i]) and adds it to se[i] as float64, 16 lanes at a time (n a positive multiple of 16).")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("x"), RSI)
+	MOVQ(addr("m"), RDX)
+	MOVQ(addr("se"), R8)
+	MOVQ(addr("n"), RCX)
+	SHRQ(Imm(4), RCX)
+	bcast(f(log2e), Z16)
+	bcast(f(round), Z17)
+	bcast(f(ln2hi), Z18)
+	bcast(f(ln2lo), Z19)
+	for i, c := range poly {
+		bcast(f(c), []VecPhysical{Z20, Z21, Z22, Z23, Z24, Z25}[i])
+	}
+	bcast(f(1), Z26)
+	bcast(f(maxX), Z27)
+	bcast(f(minX), Z28)
+	bcast(f(float32(math.Inf(1))), Z29)
+	bcast(127, Z30)
+	bcast(uint32(0xffffffff-125), Z31) // int32 −126
+	bcast(f(2), Z15)
+	bcast(f(0.5), Z14)
+	bcast(1, Z13)
+	VPXORD(Z12, Z12, Z12)
+	Label("loop")
+	VMOVUPS(Mem{Base: RSI}, Z0)
+	VMOVUPS(Mem{Base: RDX}, Z1)
+	VSUBPS(Z1, Z0, Z0) // v = x − m
+	// k = (v·log2e + round) − round
+	VMULPS(Z16, Z0, Z2)
+	VADDPS(Z17, Z2, Z2)
+	VSUBPS(Z17, Z2, Z2)
+	// r = v − k·ln2hi − k·ln2lo
+	VMULPS(Z18, Z2, Z3)
+	VSUBPS(Z3, Z0, Z4)
+	VMULPS(Z19, Z2, Z3)
+	VSUBPS(Z3, Z4, Z4)
+	VMULPS(Z4, Z4, Z5) // z = r·r
+	// p = ((((((c0·r+c1)·r+c2)·r+c3)·r+c4)·r+c5)·z + r) + 1
+	VMULPS(Z20, Z4, Z6)
+	VADDPS(Z21, Z6, Z6)
+	VMULPS(Z4, Z6, Z6)
+	VADDPS(Z22, Z6, Z6)
+	VMULPS(Z4, Z6, Z6)
+	VADDPS(Z23, Z6, Z6)
+	VMULPS(Z4, Z6, Z6)
+	VADDPS(Z24, Z6, Z6)
+	VMULPS(Z4, Z6, Z6)
+	VADDPS(Z25, Z6, Z6)
+	VMULPS(Z5, Z6, Z6)
+	VADDPS(Z4, Z6, Z6)
+	VADDPS(Z26, Z6, Z6)
+	// 2^k, with k = 128 as 2·2^127 and k < −126 as 2^(k+1)/2.
+	VCVTTPS2DQ(Z2, Z7)
+	VPCMPGTD(Z30, Z7, K1) // k > 127
+	VMULPS(Z15, Z6, K1, Z6)
+	VPSUBD(Z13, Z7, K1, Z7)
+	VPCMPGTD(Z7, Z31, K2) // −126 > k
+	VMULPS(Z14, Z6, K2, Z6)
+	VPADDD(Z13, Z7, K2, Z7)
+	VPADDD(Z30, Z7, Z7)
+	VPSLLD(Imm(23), Z7, Z7)
+	VMULPS(Z7, Z6, Z6)
+	// Out of range: +Inf above maxX, 0 below minX, NaN stays NaN.
+	VCMPPS(U8(0x1e), Z27, Z0, K3) // v > maxX (GT_OQ)
+	VMOVAPS(Z29, K3, Z6)
+	VCMPPS(U8(0x11), Z28, Z0, K4) // v < minX (LT_OQ)
+	VMOVAPS(Z12, K4, Z6)
+	VCMPPS(U8(0x03), Z0, Z0, K5) // v unordered (NaN)
+	VMOVAPS(Z0, K5, Z6)
+	VMOVUPS(Z6, Mem{Base: RDI})
+	// se += float64(e), eight lanes at a time.
+	VCVTPS2PD(Z6.AsY(), Z8)
+	VADDPD(Mem{Base: R8}, Z8, Z8)
+	VMOVUPD(Z8, Mem{Base: R8})
+	VEXTRACTF32X8(Imm(1), Z6, Y9)
+	VCVTPS2PD(Y9, Z9)
+	VADDPD(Mem{Base: R8, Disp: 64}, Z9, Z9)
+	VMOVUPD(Z9, Mem{Base: R8, Disp: 64})
+	ADDQ(Imm(64), RSI)
+	ADDQ(Imm(64), RDX)
+	ADDQ(Imm(64), RDI)
+	ADDQ(Imm(128), R8)
+	DECQ(RCX)
+	JNE(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+	Generate()
+}
