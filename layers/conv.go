@@ -563,22 +563,23 @@ func (j *flipJob[T]) tasks() int {
 func (j *flipJob[T]) Do(i int) {
 	g, G := j.l.geom, j.l.sp.groups
 	M, C := j.l.sp.out/G, g.C/G
-	kh, kw := g.KH, g.KW
-	kk := kh * kw
+	kk := g.KH * g.KW
 	per := (C + flipBlock - 1) / flipBlock
 	gi, c0 := i/per, i%per*flipBlock
 	c1 := min(c0+flipBlock, C)
+	// Tap (u, v) of W is tap (kh−1−u, kw−1−v) of W': index t is kk−1−t, a reversal.
 	for o := range M {
+		orig := j.w[((gi*M+o)*C+c0)*kk : ((gi*M+o)*C+c1)*kk]
 		for c := c0; c < c1; c++ {
-			fi, oi := (gi*C+c)*M*kk+o*kk, ((gi*M+o)*C+c)*kk
-			flipped, orig := j.wt[fi:fi+kk], j.w[oi:oi+kk]
-			for u := range kh {
-				for v := range kw {
-					if j.back {
-						orig[u*kw+v] += flipped[(kh-1-u)*kw+kw-1-v]
-					} else {
-						flipped[u*kw+v] = orig[(kh-1-u)*kw+kw-1-v]
-					}
+			fi := (gi*C+c)*M*kk + o*kk
+			flipped, oc := j.wt[fi:fi+kk], orig[(c-c0)*kk:(c-c0+1)*kk]
+			if j.back {
+				for t, v := range flipped {
+					oc[kk-1-t] += v
+				}
+			} else {
+				for t, v := range oc {
+					flipped[kk-1-t] = v
 				}
 			}
 		}

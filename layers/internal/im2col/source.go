@@ -183,26 +183,41 @@ func (s *TransposedSource[T]) gatherBlocks(jc, w, p0, p, kc int, d []T) int {
 			rel[h][r] = int32(c*plane + dh[h][r]*g.W + dw[h][r])
 		}
 	}
+	// The masks depend on the block's row of window positions and, at the image's
+	// left and right edges, on its column: blocks inside a row reuse them.
+	minDW, maxDW := 0, 0
+	for h := range 2 {
+		for r := range n[h] {
+			minDW, maxDW = min(minDW, dw[h][r]), max(maxDW, dw[h][r])
+		}
+	}
 	x, dst := f32s(s.X), f32s(d)
-	var masks [16]uint16
+	var masks [2][16]uint16
+	lastOh, lastInside := -1, false
 	for ; p+16 <= kc; p += 16 {
 		oh, ow := (p0+p)/g.OW, (p0+p)%g.OW
-		for h := range 2 {
-			for r := range 16 {
-				masks[r] = 0
-				if r >= n[h] {
-					continue
-				}
-				if ih := oh + dh[h][r]; ih < 0 || ih >= g.H {
-					continue
-				}
-				iw := ow + dw[h][r]
-				lo, hi := max(0, -iw), min(16, g.W-iw)
-				if lo < hi {
-					masks[r] = uint16((1<<hi - 1) &^ (1<<lo - 1))
+		inside := ow+minDW >= 0 && ow+maxDW+16 <= g.W
+		if oh != lastOh || !inside || !lastInside {
+			for h := range 2 {
+				for r := range 16 {
+					masks[h][r] = 0
+					if r >= n[h] {
+						continue
+					}
+					if ih := oh + dh[h][r]; ih < 0 || ih >= g.H {
+						continue
+					}
+					iw := ow + dw[h][r]
+					lo, hi := max(0, -iw), min(16, g.W-iw)
+					if lo < hi {
+						masks[h][r] = uint16((1<<hi - 1) &^ (1<<lo - 1))
+					}
 				}
 			}
-			if !gemm.TransposeGather16(dst[p*32+16*h:], 32, x, oh*g.W+ow, &rel[h], &masks) {
+			lastOh, lastInside = oh, inside
+		}
+		for h := range 2 {
+			if !gemm.TransposeGather16(dst[p*32+16*h:], 32, x, oh*g.W+ow, &rel[h], &masks[h]) {
 				return p
 			}
 		}
