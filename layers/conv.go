@@ -362,7 +362,7 @@ func (s *convState[T]) forward(l *Conv, x, y *tensor.Dense) {
 	case pathImageParallel:
 		convForwardImages(l, floatsOf[T](x), floatsOf[T](y), &s.img)
 	case pathImplicit:
-		// The fused ReLU runs per image, right after its products.
+		// The products apply the fused ReLU (im2col.Source.Finish).
 		convForwardImplicit(l, floatsOf[T](x), floatsOf[T](y), &s.impl)
 		return
 	default:

@@ -102,7 +102,7 @@ func (j *convImplicitJob[T]) Do(i int) {
 		outSz := l.sp.out * g.Cols()
 		for gi := range G {
 			src := &j.src[i*G+gi]
-			src.G, src.X = j.gt, j.dy[i*outSz+gi*j.gt.C*g.Cols():][:j.gt.C*g.Cols()]
+			src.G, src.X, src.ReLU = j.gt, j.dy[i*outSz+gi*j.gt.C*g.Cols():][:j.gt.C*g.Cols()], false
 			gemm.GemmSource(j.serial, false, C, plane, KT, 1, j.w[gi*C*KT:], KT, src, j.dxBeta, j.dx[i*g.C*plane+gi*C*plane:], plane)
 		}
 		return
@@ -121,10 +121,8 @@ func (j *convImplicitJob[T]) Do(i int) {
 	for gi := range G {
 		src := &j.src[i*G+gi]
 		src.G, src.X = gg, j.x[i*inSz+gi*C*g.H*g.W:][:C*g.H*g.W]
+		src.ReLU = l.fusedReLU // applied by the product, block by block
 		gemm.GemmSource(j.serial, false, M, P, K, 1, j.w[gi*M*K:], K, src, beta, ym[gi*M*P:], P)
-	}
-	if l.fusedReLU {
-		reluForward(ym, ym)
 	}
 }
 

@@ -13,6 +13,15 @@ type BSource[T Float] interface {
 	PackB(j0, p0, cols, kc, nr int, dst []T)
 }
 
+// Finisher is a BSource that also finishes C: Finish is called once for each block of
+// C (rows [i0,i0+rows) × columns [j0,j0+cols)) as soon as its sum is complete, while the
+// block is still in cache (a convolution's fused ReLU, say). Blocks are disjoint and
+// cover C, and which blocks there are depends on the shapes alone; calls may come from
+// several goroutines at once.
+type Finisher[T Float] interface {
+	Finish(c []T, ldc, i0, rows, j0, cols int)
+}
+
 // GemmSource computes C = alpha·op(A)·B + beta·C as Gemm does, with the k×n matrix B
 // given by src. T must be float32 or float64 (not another type on them). It is Gemm's
 // product bit for bit when src packs the matrix Gemm would have read: only the
@@ -23,6 +32,9 @@ func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda i
 	}
 	if k <= 0 || alpha == 0 {
 		scale(m, n, beta, c, ldc)
+		if f, ok := src.(Finisher[T]); ok {
+			f.Finish(c, ldc, 0, m, 0, n)
+		}
 		return
 	}
 	kern := defaultKernel
@@ -32,6 +44,9 @@ func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda i
 		b := make([]T, k*n)
 		src.PackB(0, 0, n, k, n, b)
 		naive(transA, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc)
+		if f, ok := src.(Finisher[T]); ok {
+			f.Finish(c, ldc, 0, m, 0, n)
+		}
 		return
 	}
 	if unsafe.Sizeof(alpha) == 4 {

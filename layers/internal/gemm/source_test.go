@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -214,6 +215,52 @@ func TestGatherSliverIdx32(t *testing.T) {
 		}
 		if tc.kc == 0 && dst[0] != -7 {
 			t.Fatalf("%+v: kc 0 wrote dst", tc)
+		}
+	}
+}
+
+// finishingSource is matrixSource that counts how often Finish touched each element of
+// C and squares what it finds there.
+type finishingSource struct {
+	matrixSource[float32]
+	mu      sync.Mutex
+	touched []int
+	n       int
+}
+
+func (s *finishingSource) Finish(c []float32, ldc, i0, rows, j0, cols int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := i0; i < i0+rows; i++ {
+		for j := j0; j < j0+cols; j++ {
+			s.touched[i*s.n+j]++
+			c[i*ldc+j] *= c[i*ldc+j]
+		}
+	}
+}
+
+// Finish runs exactly once on every element of C, after its sum is complete, in both
+// splits of the driver and across K super-blocks.
+func TestGemmSourceFinisher(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, sz := range [][3]int{{32, 500, 288}, {256, 20, 300}, {13, 7, 5}, {40, 70, 3000}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		o := newOperands(rng, false, false, m, n, k, 2, 1, 1)
+		want := o.run(defaultKernel)
+		for _, serial := range []bool{false, true} {
+			got := append([]float32(nil), o.c...)
+			src := &finishingSource{matrixSource: matrixSource[float32]{o.b, o.ldb}, touched: make([]int, m*n), n: n}
+			GemmSource(serial, false, m, n, k, o.alpha, o.a, o.lda, src, o.beta, got, o.ldc)
+			for i := range m {
+				for j := range n {
+					if src.touched[i*n+j] != 1 {
+						t.Fatalf("%v: C[%d][%d] finished %d times", o, i, j, src.touched[i*n+j])
+					}
+					if w := want[i*o.ldc+j] * want[i*o.ldc+j]; got[i*o.ldc+j] != w {
+						t.Fatalf("%v: C[%d][%d] = %v, want %v squared", o, i, j, got[i*o.ldc+j], want[i*o.ldc+j])
+					}
+				}
+			}
 		}
 	}
 }

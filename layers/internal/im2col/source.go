@@ -19,8 +19,22 @@ import (
 // AVX-512 gathers with an index per lane and tap (gemm.GatherSliverIdx32); without
 // AVX-512, slivers are packed element by element. The packed values are the same.
 type Source[T Float] struct {
-	G Geom
-	X []T // the image: G.C planes of G.H×G.W, channel 0 first
+	G    Geom
+	X    []T  // the image: G.C planes of G.H×G.W, channel 0 first
+	ReLU bool // finish the product with max(·, 0), block by block while in cache
+}
+
+// Finish implements gemm.Finisher: max(·, 0) on the block when ReLU is set.
+func (s *Source[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {
+	if !s.ReLU {
+		return
+	}
+	for i := i0; i < i0+rows; i++ {
+		row := c[i*ldc+j0 : i*ldc+j0+cols]
+		for k, v := range row {
+			row[k] = max(v, 0)
+		}
+	}
 }
 
 // maxGatherTaps bounds KH·KW for the gathered slivers (their tables live on the
