@@ -91,7 +91,7 @@ type call[T Float] struct {
 	ldb            int
 	c              []T
 	ldc            int
-	src            BSource[T] // B, when not a matrix (GemmSource)
+	src            BSource[T]  // B, when not a matrix (GemmSource)
 	fin            Finisher[T] // src's, if it is one
 
 	byCols bool // split C by columns, sharing packed A; else by rows, sharing B
