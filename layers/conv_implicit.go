@@ -127,11 +127,10 @@ func (j *convImplicitJob[T]) Do(i int) {
 }
 
 // implicitBackFits reports whether the implicit backward suits the shapes: at stride
-// 1, with rows of window positions a multiple of 16 wide (the weight gradient's packing
-// transposes blocks of 16 positions of one row) and input rows too (as the input
-// gradient's convolution of dY gathers runs).
+// 1, where the input gradient is the convolution of dY with the flipped kernel (the
+// weight gradient's packing takes any window positions).
 func (l *Conv) implicitBackFits() bool {
-	return l.implicitFits() && l.flipped && l.geom.SW == 1 && l.geom.OW%16 == 0 && l.geomT.OW%16 == 0
+	return l.implicitFits() && l.flipped
 }
 
 // convBackwardImplicit adds the weight gradient, dW_g += dY_g·im2col(x)_gᵀ with B

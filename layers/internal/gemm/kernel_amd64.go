@@ -172,6 +172,11 @@ func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, m
 //go:noescape
 func gatherIdx32(dst *float32, src *float32, idx *int32, masks *uint16, taps int, t0 int, kc int, chStride int)
 
+// transposeGatherIdx16 gathers 16 column-matrix rows at 16 window positions and transposes them with AVX-512 (see gen.go).
+//
+//go:noescape
+func transposeGatherIdx16(dst *float32, dstStride int, src *float32, pos *int32, oh *int32, ow *int32, rel *int32, dh *int32, dw *int32, h int, w int)
+
 // avx2Tile6x16 computes a 6×16 tile with AVX2 and FMA.
 //
 //go:noescape

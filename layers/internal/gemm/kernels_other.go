@@ -23,3 +23,7 @@ func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, m
 func gatherIdx32(dst *float32, src *float32, idx *int32, masks *uint16, taps, t0, kc, chStride int) {
 	panic("gemm: gatherIdx32 needs amd64")
 }
+
+func transposeGatherIdx16(dst *float32, dstStride int, src *float32, pos, oh, ow, rel, dh, dw *int32, h, w int) {
+	panic("gemm: transposeGatherIdx16 needs amd64")
+}

@@ -110,3 +110,25 @@ func GatherSliverIdx32(dst, src []float32, start int, idx []int32, masks []uint1
 	gatherIdx32(&dst[0], (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &idx[0], &masks[0], taps, t0, kc, chStride)
 	return true
 }
+
+// IdxBlock16 describes a 16×16 block of a transposed column matrix for
+// TransposeGatherIdx16: window position l (a row of the block) has image offset Pos[l]
+// and coordinates (OH[l], OW[l]) of its window's corner; column-matrix row r (a column
+// of the block) adds Rel[r] to the offset and (DH[r], DW[r]) to the coordinates.
+type IdxBlock16 struct {
+	Pos, OH, OW, Rel, DH, DW [16]int32
+}
+
+// TransposeGatherIdx16 writes dst[l·dstStride+r] = src[start+Pos[l]+Rel[r]] where
+// 0 ≤ OH[l]+DH[r] < h and 0 ≤ OW[l]+DW[r] < w, zero elsewhere (not read), with
+// AVX-512 gathers: TransposeGather16 for window positions that span rows or stride.
+// The caller's contract is GatherSliver32's; it reports false where that would.
+func TransposeGatherIdx16(dst []float32, dstStride int, src []float32, start int, b *IdxBlock16, h, w int) bool {
+	if !gatherSupported {
+		return false
+	}
+	_ = dst[15*dstStride+15]
+	transposeGatherIdx16(&dst[0], dstStride, (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)),
+		&b.Pos[0], &b.OH[0], &b.OW[0], &b.Rel[0], &b.DH[0], &b.DW[0], h, w)
+	return true
+}

@@ -264,3 +264,45 @@ func TestGemmSourceFinisher(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeGatherIdx16: each element from its own offset, where its coordinates are
+// inside the image, transposed.
+func TestTransposeGatherIdx16(t *testing.T) {
+	if runtime.GOARCH != "amd64" || !gatherSupported {
+		t.Skip("TransposeGatherIdx16 needs AVX-512 and the avx512 kernel")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	const h, w, start, stride = 9, 11, 5, 35
+	src := make([]float32, start+3*h*w)
+	for i := range src {
+		src[i] = float32(i) + 0.75
+	}
+	for range 20 {
+		var b IdxBlock16
+		for l := range 16 {
+			b.OH[l], b.OW[l] = int32(rng.IntN(h)), int32(rng.IntN(w))
+			b.Pos[l] = b.OH[l]*w + b.OW[l]
+		}
+		for r := range 16 {
+			b.DH[r], b.DW[r] = int32(rng.IntN(5)-2), int32(rng.IntN(5)-2)
+			b.Rel[r] = int32(rng.IntN(3))*h*w + b.DH[r]*w + b.DW[r]
+			if r == 15 {
+				b.DH[r] = -1 << 20 // a row past the matrix: all zero
+			}
+		}
+		dst := make([]float32, 15*stride+16)
+		TransposeGatherIdx16(dst, stride, src, start, &b, h, w)
+		for l := range 16 {
+			for r := range 16 {
+				ih, iw := b.OH[l]+b.DH[r], b.OW[l]+b.DW[r]
+				want := float32(0)
+				if ih >= 0 && ih < h && iw >= 0 && iw < w {
+					want = src[start+int(b.Pos[l]+b.Rel[r])]
+				}
+				if got := dst[l*stride+r]; got != want {
+					t.Fatalf("dst[%d][%d] = %v, want %v", l, r, got, want)
+				}
+			}
+		}
+	}
+}

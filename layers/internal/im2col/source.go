@@ -159,16 +159,20 @@ type TransposedSource[T Float] struct {
 func (s *TransposedSource[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
 	g := s.G
 	var zero T
-	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.SW == 1 && g.OW%16 == 0 && g.H*g.W < 1<<30
+	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.H*g.W < 1<<30
+	runs := fast && g.SW == 1 && g.OW%16 == 0
 	for sl := 0; sl*nr < cols; sl++ {
 		d := dst[sl*nr*kc : (sl+1)*nr*kc]
 		jc, w := j0+sl*nr, min(nr, cols-sl*nr)
 		p := 0
-		if fast {
+		switch {
+		case runs:
 			for ; p < kc && (p0+p)%16 != 0; p++ {
 				s.packRow(jc, w, p0+p, d[p*nr:(p+1)*nr])
 			}
 			p = s.gatherBlocks(jc, w, p0, p, kc, d)
+		case fast:
+			p = s.gatherIdxBlocks(jc, w, p0, kc, d)
 		}
 		for ; p < kc; p++ {
 			s.packRow(jc, w, p0+p, d[p*nr:(p+1)*nr])
@@ -232,6 +236,49 @@ func (s *TransposedSource[T]) gatherBlocks(jc, w, p0, p, kc int, d []T) int {
 		}
 		for h := range 2 {
 			if !gemm.TransposeGather16(dst[p*32+16*h:], 32, x, oh*g.W+ow, &rel[h], &masks[h]) {
+				return p
+			}
+		}
+	}
+	return p
+}
+
+// gatherIdxBlocks packs the rows of a 32-column sliver (columns jc…jc+w−1) in blocks of
+// 16 window positions anywhere (gemm.TransposeGatherIdx16) while a whole block fits
+// below kc, and returns the row it reached.
+func (s *TransposedSource[T]) gatherIdxBlocks(jc, w, p0, kc int, d []T) int {
+	g := s.G
+	taps := g.KH * g.KW
+	plane := g.H * g.W
+	var b [2]gemm.IdxBlock16
+	for h := range 2 {
+		for r := range 16 {
+			j := jc + 16*h + r
+			if 16*h+r >= w {
+				b[h].DH[r] = -1 << 20 // past the sliver's columns: never inside
+				continue
+			}
+			c, t := j/taps, j%taps
+			dh, dw := t/g.KW*g.DH-g.PadT, t%g.KW*g.DW-g.PadL
+			b[h].DH[r], b[h].DW[r] = int32(dh), int32(dw)
+			b[h].Rel[r] = int32(c*plane + dh*g.W + dw)
+		}
+	}
+	x, dst := f32s(s.X), f32s(d)
+	p := 0
+	for ; p+16 <= kc; p += 16 {
+		oh, ow := (p0+p)/g.OW, (p0+p)%g.OW
+		for l := range 16 {
+			ih, iw := int32(oh*g.SH), int32(ow*g.SW)
+			for h := range 2 {
+				b[h].OH[l], b[h].OW[l], b[h].Pos[l] = ih, iw, ih*int32(g.W)+iw
+			}
+			if ow++; ow == g.OW {
+				oh, ow = oh+1, 0
+			}
+		}
+		for h := range 2 {
+			if !gemm.TransposeGatherIdx16(dst[p*32+16*h:], 32, x, 0, &b[h], g.H, g.W) {
 				return p
 			}
 		}

@@ -574,6 +574,79 @@ func gatherIdx32() {
 	RET()
 }
 
+// transposeGatherIdx16 is transposeGather16 for window positions anywhere: row r
+// (a column-matrix row) lane l (a window position) is src[pos[l]+rel[r]] when
+// 0 ≤ oh[l]+dh[r] < H and 0 ≤ ow[l]+dw[r] < W (unsigned compares, so negatives
+// fail too), zero otherwise (not read); the 16×16 block is stored transposed,
+// rows dstStride apart.
+func transposeGatherIdx16() {
+	TEXT("transposeGatherIdx16", NOSPLIT, "func(dst *float32, dstStride int, src *float32, pos, oh, ow, rel, dh, dw *int32, h, w int)")
+	Pragma("noescape")
+	Doc("transposeGatherIdx16 gathers 16 column-matrix rows at 16 window positions and transposes them with AVX-512 (see gen.go).")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("dstStride"), R8)
+	SHLQ(Imm(2), R8)
+	MOVQ(addr("src"), RSI)
+	MOVQ(addr("pos"), RAX)
+	VMOVDQU32(Mem{Base: RAX}, Z16)
+	MOVQ(addr("oh"), RAX)
+	VMOVDQU32(Mem{Base: RAX}, Z17)
+	MOVQ(addr("ow"), RAX)
+	VMOVDQU32(Mem{Base: RAX}, Z18)
+	MOVQ(addr("h"), RAX)
+	VPBROADCASTD(EAX, Z19)
+	MOVQ(addr("w"), RAX)
+	VPBROADCASTD(EAX, Z20)
+	MOVQ(addr("rel"), R9)
+	MOVQ(addr("dh"), R10)
+	MOVQ(addr("dw"), R11)
+	r := func(i int) VecPhysical { return zmm(i) }
+	t := func(i int) VecPhysical { return zmm(16 + i) }
+	for i := 0; i < 16; i++ {
+		VPBROADCASTD(Mem{Base: R9, Disp: 4 * i}, Z21)
+		VPADDD(Z16, Z21, Z21)
+		VPBROADCASTD(Mem{Base: R10, Disp: 4 * i}, Z22)
+		VPADDD(Z17, Z22, Z22)
+		VPBROADCASTD(Mem{Base: R11, Disp: 4 * i}, Z23)
+		VPADDD(Z18, Z23, Z23)
+		VPCMPUD(U8(1), Z19, Z22, K1)     // ih < h
+		VPCMPUD(U8(1), Z20, Z23, K1, K2) // and iw < w
+		VPXORD(r(i), r(i), r(i))
+		VGATHERDPS(Mem{Base: RSI, Index: Z21, Scale: 4}, K2, r(i))
+	}
+	// The transpose of transpose16.
+	for i := 0; i < 8; i++ {
+		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
+		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
+	}
+	for g := 0; g < 4; g++ {
+		VUNPCKLPD(t(4*g+2), t(4*g), r(4*g))
+		VUNPCKHPD(t(4*g+2), t(4*g), r(4*g+1))
+		VUNPCKLPD(t(4*g+3), t(4*g+1), r(4*g+2))
+		VUNPCKHPD(t(4*g+3), t(4*g+1), r(4*g+3))
+	}
+	for q := 0; q < 4; q++ {
+		VSHUFF32X4(U8(0x88), r(4+q), r(q), t(q))
+		VSHUFF32X4(U8(0xdd), r(4+q), r(q), t(4+q))
+		VSHUFF32X4(U8(0x88), r(12+q), r(8+q), t(8+q))
+		VSHUFF32X4(U8(0xdd), r(12+q), r(8+q), t(12+q))
+	}
+	for q := 0; q < 4; q++ {
+		VSHUFF32X4(U8(0x88), t(8+q), t(q), r(q))
+		VSHUFF32X4(U8(0x88), t(12+q), t(4+q), r(4+q))
+		VSHUFF32X4(U8(0xdd), t(8+q), t(q), r(8+q))
+		VSHUFF32X4(U8(0xdd), t(12+q), t(4+q), r(12+q))
+	}
+	for c := 0; c < 16; c++ {
+		VMOVUPS(r(c), Mem{Base: RDI})
+		if c < 15 {
+			ADDQ(R8, RDI)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
 var table = flag.String("table", "", "write the Go table of AVX-512 kernels to this file")
 
 func main() {
@@ -606,6 +679,7 @@ func main() {
 	gatherRows32()
 	transposeGather16()
 	gatherIdx32()
+	transposeGatherIdx16()
 	avx2("avx2Tile6x16", 6, 2)
 	Generate()
 	if *table != "" {
