@@ -91,8 +91,7 @@ type call[T Float] struct {
 	ldb            int
 	c              []T
 	ldc            int
-	src            BSource[T]  // B, when not a matrix (GemmSource)
-	fin            Finisher[T] // src's, if it is one
+	src            BSource[T] // B, when not a matrix (GemmSource)
 
 	byCols bool // split C by columns, sharing packed A; else by rows, sharing B
 	shared []T  // a super-block of the shared operand, packed: K block after K block
@@ -201,8 +200,8 @@ func (cl *call[T]) columnChunk(ws *workspace[T], k0, kLen, j0, j1 int) {
 		ap := cl.shared[pc*cl.pad : pc*cl.pad+cl.pad*kc]
 		cl.block(ws, ap, bp, 0, cl.m, j0, nc, kc, cl.betaAt(k0+pc))
 	}
-	if cl.fin != nil && k0+kLen == cl.k {
-		cl.fin.Finish(cl.c, cl.ldc, 0, cl.m, j0, nc)
+	if cl.src != nil && k0+kLen == cl.k {
+		cl.src.Finish(cl.c, cl.ldc, 0, cl.m, j0, nc)
 	}
 }
 
@@ -220,8 +219,8 @@ func (cl *call[T]) rowChunk(ws *workspace[T], k0, kLen, i0, i1 int) {
 			bp := cl.shared[pc*cl.pad+jc*kc : pc*cl.pad+(jc+ceilDiv(nc, kn.nr)*kn.nr)*kc]
 			cl.block(ws, ap, bp, i0, mc, jc, nc, kc, cl.betaAt(k0+pc))
 		}
-		if cl.fin != nil && k0+kLen == cl.k {
-			cl.fin.Finish(cl.c, cl.ldc, i0, mc, jc, nc)
+		if cl.src != nil && k0+kLen == cl.k {
+			cl.src.Finish(cl.c, cl.ldc, i0, mc, jc, nc)
 		}
 	}
 }
@@ -398,7 +397,7 @@ func run[T Float](kn *kernel[T], serial, transA, transB bool, m, n, k int, alpha
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	calls, _ := lists[T]()
 	cl := calls.get()
-	cl.src, cl.fin = nil, nil
+	cl.src = nil
 	cl.start(kn, serial, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	calls.put(cl)
 }
@@ -409,9 +408,8 @@ func runSource[T Float](kn *kernel[T], serial, transA bool, m, n, k int, alpha T
 	calls, _ := lists[T]()
 	cl := calls.get()
 	cl.src = src
-	cl.fin, _ = src.(Finisher[T])
 	cl.start(kn, serial, transA, false, m, n, k, alpha, a, lda, nil, 0, beta, c, ldc)
-	cl.src, cl.fin = nil, nil
+	cl.src = nil
 	calls.put(cl)
 }
 

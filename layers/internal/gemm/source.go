@@ -6,24 +6,23 @@ import "unsafe"
 // column matrix, say, packed straight from the image instead of being written out by
 // im2col and packed again. PackB writes rows [p0,p0+kc) × columns [j0,j0+cols) of B
 // into ceil(cols/nr) slivers of nr columns, sliver s at dst[s·kc·nr:], each k-major
-// (row p of the sliver at p·nr), the columns past cols zero. The driver calls it from
-// several goroutines at once for disjoint parts of dst, so it must keep no state of
-// its own between calls.
+// (row p of the sliver at p·nr), the columns past cols zero.
+//
+// Finish is called once for each block of C (rows [i0,i0+rows) × columns
+// [j0,j0+cols)) as soon as its sum is complete, while the block is still in cache: a
+// convolution's fused ReLU, say, or nothing. Blocks are disjoint and cover C, and which
+// blocks there are depends on the shapes alone.
+//
+// The driver calls both from several goroutines at once, for disjoint parts of dst and
+// C, so a source must keep no state of its own between calls.
 type BSource[T Float] interface {
 	PackB(j0, p0, cols, kc, nr int, dst []T)
-}
-
-// Finisher is a BSource that also finishes C: Finish is called once for each block of
-// C (rows [i0,i0+rows) × columns [j0,j0+cols)) as soon as its sum is complete, while the
-// block is still in cache (a convolution's fused ReLU, say). Blocks are disjoint and
-// cover C, and which blocks there are depends on the shapes alone; calls may come from
-// several goroutines at once.
-type Finisher[T Float] interface {
 	Finish(c []T, ldc, i0, rows, j0, cols int)
 }
 
 // GemmSource computes C = alpha·op(A)·B + beta·C as Gemm does, with the k×n matrix B
-// given by src. T must be float32 or float64 (not another type on them). It is Gemm's
+// given by src, and then src.Finish on each block of C. T must be float32 or float64
+// (not another type on them). It is Gemm's
 // product bit for bit when src packs the matrix Gemm would have read: only the
 // packing differs. serial runs it on the calling goroutine alone (as GemmSerial).
 func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda int, src BSource[T], beta T, c []T, ldc int) {
@@ -32,9 +31,7 @@ func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda i
 	}
 	if k <= 0 || alpha == 0 {
 		scale(m, n, beta, c, ldc)
-		if f, ok := src.(Finisher[T]); ok {
-			f.Finish(c, ldc, 0, m, 0, n)
-		}
+		src.Finish(c, ldc, 0, m, 0, n)
 		return
 	}
 	kern := defaultKernel
@@ -44,16 +41,16 @@ func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda i
 		b := make([]T, k*n)
 		src.PackB(0, 0, n, k, n, b)
 		naive(transA, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc)
-		if f, ok := src.(Finisher[T]); ok {
-			f.Finish(c, ldc, 0, m, 0, n)
-		}
+		src.Finish(c, ldc, 0, m, 0, n)
 		return
 	}
+	// The kernel's type is asserted (a comparison), not the source's: an assertion to
+	// an interface type keeps a cache that allocates as it grows.
 	if unsafe.Sizeof(alpha) == 4 {
-		runSource(kern.k32, serial, transA, m, n, k, float32(alpha), view[float32](a), lda, any(src).(BSource[float32]), float32(beta), view[float32](c), ldc)
+		runSource(any(kern.k32).(*kernel[T]), serial, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
 		return
 	}
-	runSource(portable64, serial, transA, m, n, k, float64(alpha), view[float64](a), lda, any(src).(BSource[float64]), float64(beta), view[float64](c), ldc)
+	runSource(any(portable64).(*kernel[T]), serial, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
 }
 
 // GatherSliver32 packs kc rows of one 32-column sliver into dst (kc×32) with AVX-512,

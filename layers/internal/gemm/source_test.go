@@ -19,6 +19,8 @@ func (s matrixSource[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
 	packB(false, s.b, s.ldb, j0, p0, cols, kc, nr, dst)
 }
 
+func (s matrixSource[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {}
+
 // TestGemmSourceMatchesGemm: with B from a source the product is Gemm's, bit for bit,
 // at sizes that take both splits of the driver (by columns and by rows), K blocks and
 // edge tiles, on one thread and two.
@@ -219,13 +221,13 @@ func TestGatherSliverIdx32(t *testing.T) {
 	}
 }
 
-// finishingSource is matrixSource that counts how often Finish touched each element of
+// finishingSource is a matrix source that counts how often Finish touched each element of
 // C and squares what it finds there.
 type finishingSource struct {
-	matrixSource[float32]
-	mu      sync.Mutex
-	touched []int
-	n       int
+	matrixSource[float32] // its Finish is shadowed below
+	mu                    sync.Mutex
+	touched               []int
+	n                     int
 }
 
 func (s *finishingSource) Finish(c []float32, ldc, i0, rows, j0, cols int) {
@@ -241,7 +243,7 @@ func (s *finishingSource) Finish(c []float32, ldc, i0, rows, j0, cols int) {
 
 // Finish runs exactly once on every element of C, after its sum is complete, in both
 // splits of the driver and across K super-blocks.
-func TestGemmSourceFinisher(t *testing.T) {
+func TestGemmSourceFinish(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, sz := range [][3]int{{32, 500, 288}, {256, 20, 300}, {13, 7, 5}, {40, 70, 3000}} {
 		m, n, k := sz[0], sz[1], sz[2]

@@ -24,7 +24,7 @@ type Source[T Float] struct {
 	ReLU bool // finish the product with max(·, 0), block by block while in cache
 }
 
-// Finish implements gemm.Finisher: max(·, 0) on the block when ReLU is set.
+// Finish implements gemm.BSource: max(·, 0) on the block when ReLU is set.
 func (s *Source[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {
 	if !s.ReLU {
 		return
@@ -153,6 +153,9 @@ type TransposedSource[T Float] struct {
 	G Geom
 	X []T // the image: G.C planes of G.H×G.W, channel 0 first
 }
+
+// Finish implements gemm.BSource: nothing.
+func (s *TransposedSource[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {}
 
 // PackB implements gemm.BSource: rows [p0,p0+kc) are window positions, columns
 // [j0,j0+cols) rows of the column matrix.
