@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
@@ -326,7 +327,7 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 		l.k = newDeconvKernel(dt)
 	}
 	l.k.resize(l, b)
-	if l.fwdPath == pathSubPixelImages || l.bwdPath == pathImageParallel {
+	if l.fwdPath == pathSubPixelImages || l.bwdPath == pathImageParallel || l.bwdPath == pathImplicit {
 		reserveGemm(dt)
 	}
 	return l.outShape.Clone(), nil
@@ -350,6 +351,9 @@ func (l *Deconv) choosePaths() error {
 	}
 	if images && l.backRows*l.geom.OW*l.geom.Rows() <= imageMaxBuf && l.weight.Value.Shape().TotalSize()*imageSlots <= imageMaxBuf {
 		bwd = pathImageParallel
+		if l.implicitFits() {
+			bwd = pathImplicit
+		}
 	}
 	l.general = [2]computePath{fwd, bwd}
 	if l.bilinear {
@@ -368,6 +372,8 @@ func (l *Deconv) choosePaths() error {
 				return fwd && l.subpixel
 			case pathIm2colBlocked, pathImageParallel:
 				return !fwd && !l.pointwise
+			case pathImplicit:
+				return !fwd && !l.pointwise && !l.bf16
 			}
 			return false
 		}
@@ -383,6 +389,13 @@ func (l *Deconv) choosePaths() error {
 	l.fwdPath, l.bwdPath = fwd, bwd
 	l.recheck = fwd == pathBilinearFrozen || bwd == pathBilinearFrozen
 	return nil
+}
+
+// implicitFits reports whether the implicit backward suits the shapes: dY's column
+// matrix packed by AVX-512 gathers (any window) in fp32 or fp64, as the conv's
+// (Conv.implicitFits).
+func (l *Deconv) implicitFits() bool {
+	return !l.pointwise && !l.bf16 && gemm.SourceSliverWidth() == 32 && l.geom.KH*l.geom.KW <= 64
 }
 
 // checkWeight takes the paths Setup chose if the weight is exactly the bilinear kernel,
@@ -624,7 +637,7 @@ func deconvBackward[T Float](l *Deconv, x, dy, dx []T, s *deconvState[T]) {
 	}
 	switch {
 	case dw == nil && dx == nil:
-	case l.bwdPath == pathImageParallel:
+	case l.bwdPath == pathImageParallel || l.bwdPath == pathImplicit:
 		deconvBackImages(l, x, dy, dx, dw, &s.back)
 	default:
 		backBlocked(l.geom, l.chunks, l.sp.groups, l.inShape[1], x, dy, floatsOf[T](l.weight.Value), dx, dw, 1, 1, l.pointwise, s.col, s.tmp, &s.job, l.bf16)

@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 )
@@ -17,6 +18,7 @@ type phaseImageJob[T Float] struct {
 	wsub, bias []T
 	colN, zN   int // per-task buffer: the largest phase's column matrix, then every phase's output
 	pool       bufPool[T]
+	src        []im2col.Source[T] // per image and group (fp32, fp64: no column matrix)
 }
 
 func deconvForwardImages[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
@@ -28,6 +30,9 @@ func deconvForwardImages[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 		ph := &l.phases[i]
 		ph.ld, ph.zoff = ph.geom.Cols(), zoff
 		zoff += l.sp.out * ph.ld
+	}
+	if len(j.src) < l.n*l.sp.groups {
+		j.src = make([]im2col.Source[T], l.n*l.sp.groups)
 	}
 	par.Run(l.n, j)
 	j.x, j.y, j.wsub, j.bias = nil, nil, nil, nil
@@ -50,6 +55,20 @@ func (j *phaseImageJob[T]) Do(n int) {
 		}
 		Kp := Cg * th * tw
 		P := ph.geom.Cols()
+		if !l.bf16 {
+			// The phase's column matrix packed straight from x (im2col.Source): the
+			// same products, no column buffer pass.
+			gg := ph.geom
+			gg.C = Cg
+			plane := gg.H * gg.W
+			for gi := range G {
+				src := &j.src[n*G+gi]
+				src.G, src.X = gg, j.x[n*inSz+gi*Cg*plane:][:Cg*plane]
+				gemm.GemmSource(true, false, Og, P, Kp, 1, j.wsub[ph.woff+gi*Og*Kp:], Kp, src, 0, z[ph.zoff+gi*Og*P:], P)
+				src.X = nil
+			}
+			continue
+		}
 		im2col.Im2ColPart(ph.geom, j.x[n*inSz:], col, P, 0, cin, 0, ph.geom.OH)
 		for gi := range G {
 			mmSerial(l.bf16, false, false, Og, P, Kp,
@@ -73,6 +92,11 @@ type backImageJob[T Float] struct {
 	rows         int // window rows per column block
 	partials     slotPartials[T]
 	pool         bufPool[T]
+	// The implicit backward (pathImplicit): dY's column matrix and its transpose
+	// packed straight from dY, per slot and group.
+	implicit bool
+	src      []im2col.Source[T]
+	tsrc     []im2col.TransposedSource[T]
 }
 
 // deconvBackImages adds the input gradient (dx != nil) and the weight gradient
@@ -80,6 +104,12 @@ type backImageJob[T Float] struct {
 func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T]) {
 	j.l, j.x, j.dy, j.dx, j.w, j.rows = l, x, dy, dx, floatsOf[T](l.weight.Value), l.backRows
 	slots := imageSlotsOf(l.n)
+	j.implicit = l.bwdPath == pathImplicit
+	if j.implicit {
+		if n := slots * l.sp.groups; len(j.src) < n {
+			j.src, j.tsrc = make([]im2col.Source[T], n), make([]im2col.TransposedSource[T], n)
+		}
+	}
 	j.partials.reset(slots, len(dw))
 	par.Run(slots, j)
 	if dw != nil {
@@ -95,6 +125,31 @@ func (j *backImageJob[T]) Do(s int) {
 	K, M, P := l.dims()
 	inSz, outSz := M*G*P, g.C*g.H*g.W
 	part := j.partials.slot(s)
+	if j.implicit {
+		// Per image of the slot: dW_s += x_g·im2col(dY)_gᵀ and dX_g += W_g·im2col(dY)_g,
+		// both with dY's column matrix packed straight from dY.
+		gg := g
+		gg.C = g.C / G
+		plane := g.H * g.W
+		for img := s; img < l.n; img += imageSlotsOf(l.n) {
+			for gi := range G {
+				dyg := j.dy[img*outSz+gi*gg.C*plane:][:gg.C*plane]
+				if part != nil {
+					ts := &j.tsrc[s*G+gi]
+					ts.G, ts.X = gg, dyg
+					gemm.GemmSource(true, false, M, K, P, 1, j.x[img*inSz+gi*M*P:], P, ts, 1, part[gi*M*K:], K)
+					ts.X = nil
+				}
+				if j.dx != nil {
+					src := &j.src[s*G+gi]
+					src.G, src.X = gg, dyg
+					gemm.GemmSource(true, false, M, P, K, 1, j.w[gi*M*K:], K, src, 1, j.dx[img*inSz+gi*M*P:], P)
+					src.X = nil
+				}
+			}
+		}
+		return
+	}
 	col := j.pool.get(j.rows * g.OW * g.Rows())
 	eachColumnBlock(g, j.dy, outSz, s, imageSlotsOf(l.n), l.n, j.rows, col, func(img, r0, cols int) {
 		for gi := range G {

@@ -25,7 +25,7 @@ var (
 	ConvForwardPaths    = pathNames(pathPointwise, pathIm2colBlocked, pathImageParallel, pathImplicit)
 	ConvBackwardPaths   = pathNames(pathPointwise, pathImplicit, pathCol2imBlocked, pathImageDWCol2im, pathFlippedBlocked, pathFlippedImages)
 	DeconvForwardPaths  = pathNames(pathBilinearFrozen, pathPointwise, pathCol2imBlocked, pathSubPixel, pathSubPixelImages)
-	DeconvBackwardPaths = pathNames(pathBilinearFrozen, pathPointwise, pathIm2colBlocked, pathImageParallel)
+	DeconvBackwardPaths = pathNames(pathBilinearFrozen, pathPointwise, pathIm2colBlocked, pathImageParallel, pathImplicit)
 )
 
 func pathNames(ps ...computePath) []string {
