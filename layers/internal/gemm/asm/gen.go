@@ -265,43 +265,12 @@ func avx2(name string, mr, nvec int) {
 	RET()
 }
 
-// transpose16 writes the transpose of a rows×cols block (both ≤ 16) of
-// 32-bit values: dst[c·dstStride+r] = src[r·srcStride+c], lanes r ≥ rows of
-// each output row being zero. Only the lanes in rowMask are stored and only
-// the cols first output rows; colMask = 1<<cols - 1 limits the loads.
-func transpose16() {
-	TEXT("transpose16", NOSPLIT, "func(dst *float32, dstStride int, src *float32, srcStride int, rows, cols int, rowMask, colMask uint16)")
-	Pragma("noescape")
-	Doc("transpose16 transposes a block of up to 16×16 floats with AVX-512 (see gen.go).")
-	MOVQ(addr("dst"), RDI)
-	MOVQ(addr("dstStride"), R8)
-	SHLQ(Imm(2), R8)
-	MOVQ(addr("src"), RSI)
-	MOVQ(addr("srcStride"), R9)
-	SHLQ(Imm(2), R9)
-	MOVQ(addr("rows"), R10)
-	MOVQ(addr("cols"), R11)
-	MOVWLZX(addr("rowMask"), EDX)
-	KMOVW(EDX, K2)
-	MOVWLZX(addr("colMask"), EDX)
-	KMOVW(EDX, K1)
+// transposeRegs transposes the 16×16 block of floats in Z0–Z15 (row i in Zi) in
+// place, with Z16–Z31 as scratch: pairs of rows interleaved, then pairs of pairs, then
+// 128-bit lanes twice.
+func transposeRegs() {
 	r := func(i int) VecPhysical { return zmm(i) }
 	t := func(i int) VecPhysical { return zmm(16 + i) }
-	for i := 0; i < 16; i++ {
-		CMPQ(R10, U8(i))
-		JLE(LabelRef(fmt.Sprintf("zero%d", i)))
-		VMOVUPS_Z(Mem{Base: RSI}, K1, r(i))
-		if i < 15 {
-			ADDQ(R9, RSI)
-		}
-	}
-	JMP(LabelRef("transpose"))
-	for i := 0; i < 16; i++ {
-		Label(fmt.Sprintf("zero%d", i))
-		VPXORD(r(i), r(i), r(i))
-	}
-	Label("transpose")
-	// Interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice.
 	for i := 0; i < 8; i++ {
 		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
 		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
@@ -324,6 +293,45 @@ func transpose16() {
 		VSHUFF32X4(U8(0xdd), t(8+q), t(q), r(8+q))
 		VSHUFF32X4(U8(0xdd), t(12+q), t(4+q), r(12+q))
 	}
+}
+
+// transpose16 writes the transpose of a rows×cols block (both ≤ 16) of
+// 32-bit values: dst[c·dstStride+r] = src[r·srcStride+c], lanes r ≥ rows of
+// each output row being zero. Only the lanes in rowMask are stored and only
+// the cols first output rows; colMask = 1<<cols - 1 limits the loads.
+func transpose16() {
+	TEXT("transpose16", NOSPLIT, "func(dst *float32, dstStride int, src *float32, srcStride int, rows, cols int, rowMask, colMask uint16)")
+	Pragma("noescape")
+	Doc("transpose16 transposes a block of up to 16×16 floats with AVX-512 (see gen.go).")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("dstStride"), R8)
+	SHLQ(Imm(2), R8)
+	MOVQ(addr("src"), RSI)
+	MOVQ(addr("srcStride"), R9)
+	SHLQ(Imm(2), R9)
+	MOVQ(addr("rows"), R10)
+	MOVQ(addr("cols"), R11)
+	MOVWLZX(addr("rowMask"), EDX)
+	KMOVW(EDX, K2)
+	MOVWLZX(addr("colMask"), EDX)
+	KMOVW(EDX, K1)
+	r := func(i int) VecPhysical { return zmm(i) }
+	for i := 0; i < 16; i++ {
+		CMPQ(R10, U8(i))
+		JLE(LabelRef(fmt.Sprintf("zero%d", i)))
+		VMOVUPS_Z(Mem{Base: RSI}, K1, r(i))
+		if i < 15 {
+			ADDQ(R9, RSI)
+		}
+	}
+	JMP(LabelRef("transpose"))
+	for i := 0; i < 16; i++ {
+		Label(fmt.Sprintf("zero%d", i))
+		VPXORD(r(i), r(i), r(i))
+	}
+	Label("transpose")
+	// Interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice.
+	transposeRegs()
 	for c := 0; c < 16; c++ {
 		CMPQ(R11, U8(c))
 		JLE(LabelRef("done"))
@@ -486,7 +494,6 @@ func transposeGather16() {
 	MOVQ(addr("offs"), R9)
 	MOVQ(addr("masks"), R10)
 	r := func(i int) VecPhysical { return zmm(i) }
-	t := func(i int) VecPhysical { return zmm(16 + i) }
 	for i := 0; i < 16; i++ {
 		MOVLQSX(Mem{Base: R9, Disp: 4 * i}, R11)
 		KMOVW(Mem{Base: R10, Disp: 2 * i}, K1)
@@ -494,28 +501,7 @@ func transposeGather16() {
 	}
 	// Interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice
 	// (as transpose16).
-	for i := 0; i < 8; i++ {
-		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
-		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
-	}
-	for g := 0; g < 4; g++ {
-		VUNPCKLPD(t(4*g+2), t(4*g), r(4*g))
-		VUNPCKHPD(t(4*g+2), t(4*g), r(4*g+1))
-		VUNPCKLPD(t(4*g+3), t(4*g+1), r(4*g+2))
-		VUNPCKHPD(t(4*g+3), t(4*g+1), r(4*g+3))
-	}
-	for q := 0; q < 4; q++ {
-		VSHUFF32X4(U8(0x88), r(4+q), r(q), t(q))
-		VSHUFF32X4(U8(0xdd), r(4+q), r(q), t(4+q))
-		VSHUFF32X4(U8(0x88), r(12+q), r(8+q), t(8+q))
-		VSHUFF32X4(U8(0xdd), r(12+q), r(8+q), t(12+q))
-	}
-	for q := 0; q < 4; q++ {
-		VSHUFF32X4(U8(0x88), t(8+q), t(q), r(q))
-		VSHUFF32X4(U8(0x88), t(12+q), t(4+q), r(4+q))
-		VSHUFF32X4(U8(0xdd), t(8+q), t(q), r(8+q))
-		VSHUFF32X4(U8(0xdd), t(12+q), t(4+q), r(12+q))
-	}
+	transposeRegs()
 	for c := 0; c < 16; c++ {
 		VMOVUPS(r(c), Mem{Base: RDI})
 		if c < 15 {
@@ -601,7 +587,6 @@ func transposeGatherIdx16() {
 	MOVQ(addr("dh"), R10)
 	MOVQ(addr("dw"), R11)
 	r := func(i int) VecPhysical { return zmm(i) }
-	t := func(i int) VecPhysical { return zmm(16 + i) }
 	for i := 0; i < 16; i++ {
 		VPBROADCASTD(Mem{Base: R9, Disp: 4 * i}, Z21)
 		VPADDD(Z16, Z21, Z21)
@@ -615,28 +600,7 @@ func transposeGatherIdx16() {
 		VGATHERDPS(Mem{Base: RSI, Index: Z21, Scale: 4}, K2, r(i))
 	}
 	// The transpose of transpose16.
-	for i := 0; i < 8; i++ {
-		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
-		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
-	}
-	for g := 0; g < 4; g++ {
-		VUNPCKLPD(t(4*g+2), t(4*g), r(4*g))
-		VUNPCKHPD(t(4*g+2), t(4*g), r(4*g+1))
-		VUNPCKLPD(t(4*g+3), t(4*g+1), r(4*g+2))
-		VUNPCKHPD(t(4*g+3), t(4*g+1), r(4*g+3))
-	}
-	for q := 0; q < 4; q++ {
-		VSHUFF32X4(U8(0x88), r(4+q), r(q), t(q))
-		VSHUFF32X4(U8(0xdd), r(4+q), r(q), t(4+q))
-		VSHUFF32X4(U8(0x88), r(12+q), r(8+q), t(8+q))
-		VSHUFF32X4(U8(0xdd), r(12+q), r(8+q), t(12+q))
-	}
-	for q := 0; q < 4; q++ {
-		VSHUFF32X4(U8(0x88), t(8+q), t(q), r(q))
-		VSHUFF32X4(U8(0x88), t(12+q), t(4+q), r(4+q))
-		VSHUFF32X4(U8(0xdd), t(8+q), t(q), r(8+q))
-		VSHUFF32X4(U8(0xdd), t(12+q), t(4+q), r(12+q))
-	}
+	transposeRegs()
 	for c := 0; c < 16; c++ {
 		VMOVUPS(r(c), Mem{Base: RDI})
 		if c < 15 {
