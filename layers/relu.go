@@ -1,7 +1,10 @@
 package layers
 
 import (
+	"unsafe"
+
 	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )
 
@@ -123,8 +126,14 @@ func (j *reluJob[T]) Do(i int) {
 
 // reluForward uses the builtin max, which compiles without a data-dependent branch
 // (random signs made the branchy loop four times slower) and keeps NaN as NaN.
+//
+// float32 runs on AVX-512 vectors (vecmath.ReLU), with the same results.
 func reluForward[T Float](x, y []T) {
 	y = y[:len(x)]
+	if unsafe.Sizeof(T(0)) == 4 {
+		vecmath.ReLU(f32(y), f32(x))
+		return
+	}
 	for i, v := range x {
 		y[i] = max(v, 0)
 	}
@@ -142,6 +151,10 @@ func reluBackward[T Float](y, dy, dx []T) {
 // reluBackwardAssign is reluBackward writing dx instead of adding into it.
 func reluBackwardAssign[T Float](y, dy, dx []T) {
 	dy, dx = dy[:len(y)], dx[:len(y)]
+	if unsafe.Sizeof(T(0)) == 4 {
+		vecmath.ReLUBackward(f32(dx), f32(y), f32(dy))
+		return
+	}
 	for i, v := range y {
 		dx[i] = dy[i] * T(b2i(v > 0))
 	}

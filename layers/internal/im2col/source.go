@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
+	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 )
 
 // Source is the column matrix of one image as a gemm.BSource: a convolution's
@@ -29,8 +30,13 @@ func (s *Source[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {
 	if !s.ReLU {
 		return
 	}
+	var zero T
 	for i := i0; i < i0+rows; i++ {
 		row := c[i*ldc+j0 : i*ldc+j0+cols]
+		if unsafe.Sizeof(zero) == 4 {
+			vecmath.ReLU(f32s(row), f32s(row)) // AVX-512 vectors, the same results
+			continue
+		}
 		for k, v := range row {
 			row[k] = max(v, 0)
 		}

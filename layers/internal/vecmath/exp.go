@@ -77,3 +77,43 @@ func ExpSubAccum(dst, x, m []float32, se []float64) {
 		se[i] += float64(e)
 	}
 }
+
+// ReLU sets dst[i] = max(src[i], 0) for i < len(src), with Go's max: NaN stays NaN and
+// −0 becomes +0. dst may be src.
+func ReLU(dst, src []float32) {
+	n := len(src)
+	if n == 0 {
+		return
+	}
+	_ = dst[n-1]
+	i := 0
+	if hasAVX512 && n >= 16 {
+		i = n &^ 15
+		relu16(&dst[0], &src[0], i)
+	}
+	for ; i < n; i++ {
+		dst[i] = max(src[i], 0)
+	}
+}
+
+// ReLUBackward sets dx[i] = dy[i]·[y[i] > 0] for i < len(y), a multiply by 1 or 0 (a
+// non-finite dy where y ≤ 0 gives NaN, as Caffe's ReLU). dx may be dy.
+func ReLUBackward(dx, y, dy []float32) {
+	n := len(y)
+	if n == 0 {
+		return
+	}
+	_, _ = dx[n-1], dy[n-1]
+	i := 0
+	if hasAVX512 && n >= 16 {
+		i = n &^ 15
+		reluBack16(&dx[0], &y[0], &dy[0], i)
+	}
+	for ; i < n; i++ {
+		var on float32
+		if y[i] > 0 {
+			on = 1
+		}
+		dx[i] = dy[i] * on
+	}
+}

@@ -2,6 +2,55 @@
 
 #include "textflag.h"
 
+// func relu16(dst *float32, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·relu16(SB), NOSPLIT, $0-24
+	MOVQ   dst+0(FP), DI
+	MOVQ   src+8(FP), SI
+	MOVQ   n+16(FP), CX
+	SHRQ   $0x04, CX
+	VPXORD Z1, Z1, Z1
+
+loop:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, Z1, Z0, K1
+	VCMPPS    $0x03, Z0, Z0, K2
+	KORW      K2, K1, K1
+	VMOVAPS.Z Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNE       loop
+	VZEROUPPER
+	RET
+
+// func reluBack16(dx *float32, y *float32, dy *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·reluBack16(SB), NOSPLIT, $0-32
+	MOVQ         dx+0(FP), DI
+	MOVQ         y+8(FP), SI
+	MOVQ         dy+16(FP), DX
+	MOVQ         n+24(FP), CX
+	SHRQ         $0x04, CX
+	VPXORD       Z1, Z1, Z1
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z3
+
+loop:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, Z1, Z0, K1
+	VMOVAPS.Z Z3, K1, Z2
+	VMULPS    (DX), Z2, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNE       loop
+	VZEROUPPER
+	RET
+
 // func expSubAcc16(dst *float32, x *float32, m *float32, se *float64, n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·expSubAcc16(SB), NOSPLIT, $0-40

@@ -2,6 +2,16 @@
 
 package vecmath
 
+// relu16 sets dst[i] = max(src[i], 0) with Go's semantics (NaN kept, −0 to +0), 16 lanes at a time.
+//
+//go:noescape
+func relu16(dst *float32, src *float32, n int)
+
+// reluBack16 sets dx[i] = dy[i]·[y[i] > 0], 16 lanes at a time.
+//
+//go:noescape
+func reluBack16(dx *float32, y *float32, dy *float32, n int)
+
 // expSubAcc16 sets dst[i] = Exp32(x[i]−m[i]) and adds it to se[i] as float64, 16 lanes at a time (n a positive multiple of 16).
 //
 //go:noescape

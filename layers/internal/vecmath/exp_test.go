@@ -83,3 +83,42 @@ func TestExpSubAccumMatchesExp32(t *testing.T) {
 		}
 	}
 }
+
+// ReLU and ReLUBackward on vectors give the scalar definitions' bits: Go's max(x, 0)
+// (NaN kept, −0 to +0) and dy·[y > 0] (NaN from a non-finite dy at a dead unit), in
+// place too.
+func TestReLUMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	special := []float32{0, float32(math.Copysign(0, -1)), inf, -inf, nan, 1e-40, -1e-40}
+	for _, n := range []int{1, 15, 16, 17, 33, 1000} {
+		x, y, dy := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], y[i], dy[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			if i%5 == 1 {
+				x[i], y[i], dy[i] = special[rng.IntN(len(special))], special[rng.IntN(len(special))], special[rng.IntN(len(special))]
+			}
+		}
+		got, dx := make([]float32, n), make([]float32, n)
+		ReLU(got, x)
+		ReLUBackward(dx, y, dy)
+		for i := range x {
+			if w := max(x[i], 0); math.Float32bits(got[i]) != math.Float32bits(w) {
+				t.Fatalf("n=%d: relu(%v) = %v, max gives %v", n, x[i], got[i], w)
+			}
+			var on float32
+			if y[i] > 0 {
+				on = 1
+			}
+			if w := dy[i] * on; math.Float32bits(dx[i]) != math.Float32bits(w) && !(w != w && dx[i] != dx[i]) {
+				t.Fatalf("n=%d: relu'(%v)·%v = %v, want %v", n, y[i], dy[i], dx[i], w)
+			}
+		}
+		ReLU(x, x) // in place
+		for i := range x {
+			if math.Float32bits(x[i]) != math.Float32bits(got[i]) {
+				t.Fatalf("n=%d: in place differs at %d", n, i)
+			}
+		}
+	}
+}

@@ -41,7 +41,63 @@ func addr(name string) Mem {
 
 func f(v float32) uint32 { return math.Float32bits(v) }
 
+// relu16 writes dst[i] = max(src[i], 0) as Go's max does: src where src > 0 or NaN,
+// +0 elsewhere (-0 included), n a positive multiple of 16.
+func relu16() {
+	TEXT("relu16", NOSPLIT, "func(dst, src *float32, n int)")
+	Pragma("noescape")
+	Doc("relu16 sets dst[i] = max(src[i], 0) with Go's semantics (NaN kept, −0 to +0), 16 lanes at a time.")
+	MOVQ(addr("dst"), RDI)
+	MOVQ(addr("src"), RSI)
+	MOVQ(addr("n"), RCX)
+	SHRQ(Imm(4), RCX)
+	VPXORD(Z1, Z1, Z1)
+	Label("loop")
+	VMOVUPS(Mem{Base: RSI}, Z0)
+	VCMPPS(U8(0x1e), Z1, Z0, K1) // src > 0 (GT_OQ)
+	VCMPPS(U8(0x03), Z0, Z0, K2) // src NaN (UNORD_Q)
+	KORW(K2, K1, K1)
+	VMOVAPS_Z(Z0, K1, Z2)
+	VMOVUPS(Z2, Mem{Base: RDI})
+	ADDQ(Imm(64), RSI)
+	ADDQ(Imm(64), RDI)
+	DECQ(RCX)
+	JNE(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// reluBack16 writes dx[i] = dy[i]·(1 if y[i] > 0 else 0), the multiply as the scalar
+// code's (so a non-finite dy at a dead unit gives NaN), n a positive multiple of 16.
+func reluBack16() {
+	TEXT("reluBack16", NOSPLIT, "func(dx, y, dy *float32, n int)")
+	Pragma("noescape")
+	Doc("reluBack16 sets dx[i] = dy[i]·[y[i] > 0], 16 lanes at a time.")
+	MOVQ(addr("dx"), RDI)
+	MOVQ(addr("y"), RSI)
+	MOVQ(addr("dy"), RDX)
+	MOVQ(addr("n"), RCX)
+	SHRQ(Imm(4), RCX)
+	VPXORD(Z1, Z1, Z1)
+	bcast(f(1), Z3)
+	Label("loop")
+	VMOVUPS(Mem{Base: RSI}, Z0)
+	VCMPPS(U8(0x1e), Z1, Z0, K1) // y > 0
+	VMOVAPS_Z(Z3, K1, Z2)        // 1 or 0
+	VMULPS(Mem{Base: RDX}, Z2, Z2)
+	VMOVUPS(Z2, Mem{Base: RDI})
+	ADDQ(Imm(64), RSI)
+	ADDQ(Imm(64), RDX)
+	ADDQ(Imm(64), RDI)
+	DECQ(RCX)
+	JNE(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
 func main() {
+	relu16()
+	reluBack16()
 	TEXT("expSubAcc16", NOSPLIT, "func(dst, x, m *float32, se *float64, n int)")
 	Pragma("noescape")
 	Doc("expSubAcc16 sets dst[i] = Exp32(x[i]−m[i]) and adds it to se[i] as float64, 16 lanes at a time (n a positive multiple of 16).")
