@@ -196,48 +196,57 @@ func (s *TransposedSource[T]) gatherBlocks(jc, w, p0, p, kc int, d []T) int {
 	g := s.G
 	taps := g.KH * g.KW
 	plane := g.H * g.W
-	// Per column-matrix row of each half: its channel's offset plus the tap's, and the
-	// tap's image offsets along each axis.
+	// Per column-matrix row of each half: its channel's offset plus the tap's, and its
+	// tap (−1 past the sliver's columns); per tap, its image offsets along each axis.
 	var rel [2][16]int32
-	var dh, dw [2][16]int
-	var n [2]int
+	var tapOf [2][16]int
+	var dh, dw [maxGatherTaps]int
+	if taps > maxGatherTaps {
+		return p // packed element by element
+	}
+	for t := range taps {
+		dh[t], dw[t] = t/g.KW*g.DH-g.PadT, t%g.KW*g.DW-g.PadL
+	}
+	minDW, maxDW := 0, 0
 	for h := range 2 {
-		n[h] = min(max(w-16*h, 0), 16)
-		for r := range n[h] {
+		for r := range 16 {
+			tapOf[h][r] = -1
+			if 16*h+r >= w {
+				continue
+			}
 			j := jc + 16*h + r
 			c, t := j/taps, j%taps
-			dh[h][r], dw[h][r] = t/g.KW*g.DH-g.PadT, t%g.KW*g.DW-g.PadL
-			rel[h][r] = int32(c*plane + dh[h][r]*g.W + dw[h][r])
+			tapOf[h][r] = t
+			rel[h][r] = int32(c*plane + dh[t]*g.W + dw[t])
+			minDW, maxDW = min(minDW, dw[t]), max(maxDW, dw[t])
 		}
 	}
 	// The masks depend on the block's row of window positions and, at the image's
-	// left and right edges, on its column: blocks inside a row reuse them.
-	minDW, maxDW := 0, 0
-	for h := range 2 {
-		for r := range n[h] {
-			minDW, maxDW = min(minDW, dw[h][r]), max(maxDW, dw[h][r])
-		}
-	}
+	// left and right edges, on its column: per tap, then per row; blocks inside a row
+	// reuse them.
 	x, dst := f32s(s.X), f32s(d)
 	var masks [2][16]uint16
+	var tapMask [maxGatherTaps]uint16
 	lastOh, lastInside := -1, false
 	for ; p+16 <= kc; p += 16 {
 		oh, ow := (p0+p)/g.OW, (p0+p)%g.OW
 		inside := ow+minDW >= 0 && ow+maxDW+16 <= g.W
 		if oh != lastOh || !inside || !lastInside {
+			for t := range taps {
+				tapMask[t] = 0
+				if ih := oh + dh[t]; ih < 0 || ih >= g.H {
+					continue
+				}
+				iw := ow + dw[t]
+				if lo, hi := max(0, -iw), min(16, g.W-iw); lo < hi {
+					tapMask[t] = uint16((1<<hi - 1) &^ (1<<lo - 1))
+				}
+			}
 			for h := range 2 {
-				for r := range 16 {
+				for r, t := range tapOf[h] {
 					masks[h][r] = 0
-					if r >= n[h] {
-						continue
-					}
-					if ih := oh + dh[h][r]; ih < 0 || ih >= g.H {
-						continue
-					}
-					iw := ow + dw[h][r]
-					lo, hi := max(0, -iw), min(16, g.W-iw)
-					if lo < hi {
-						masks[h][r] = uint16((1<<hi - 1) &^ (1<<lo - 1))
+					if t >= 0 {
+						masks[h][r] = tapMask[t]
 					}
 				}
 			}
