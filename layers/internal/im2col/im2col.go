@@ -19,6 +19,10 @@
 // multiplied, place several images side by side, or share the work of one image among
 // goroutines (different channels never touch the same rows or, in Col2Im, the same
 // image plane).
+//
+// Source and TransposedSource never write the column matrix at all: they are the matrix
+// and its transpose as a gemm.BSource, packing the GEMM's slivers straight from the
+// image (source.go), which fcn's convolutions use where the AVX-512 kernel runs.
 package im2col
 
 // Float is the element type.
