@@ -441,12 +441,27 @@ func packRows32() {
 // column matrix packed straight from the image: t is the kernel tap, the base the
 // input channel.
 func gatherRows32() {
-	TEXT("gatherRows32", NOSPLIT, "func(dst *float32, src *float32, offs *int32, masks *uint16, taps, t0, kc, chStride int)")
+	tapRows("gatherRows32", "offs", "gatherRows32 packs a sliver of 32 columns from masked runs at per-row offsets with AVX-512 (see gen.go).", func() {
+		MOVLQSX(Mem{Base: R8, Index: RDX, Scale: 8}, R12)
+		MOVLQSX(Mem{Base: R8, Index: RDX, Scale: 8, Disp: 4}, R13)
+		KMOVW(Mem{Base: R9, Index: RDX, Scale: 4}, K1)
+		KMOVW(Mem{Base: R9, Index: RDX, Scale: 4, Disp: 2}, K2)
+		VMOVUPS_Z(Mem{Base: RSI, Index: R12, Scale: 4}, K1, Z0)
+		VMOVUPS_Z(Mem{Base: RSI, Index: R13, Scale: 4}, K2, Z1)
+	})
+}
+
+// tapRows writes a sliver packer over kc rows whose tap t = (t0 + r) mod taps picks
+// its row of the table (the parameter named table) and its two masks, and whose base
+// (RSI, from src) moves by chStride each time t wraps: row loads the row's two halves
+// into Z0 and Z1 (RDX is t, R8 the table, R9 the masks), and tapRows stores them.
+func tapRows(name, table, doc string, row func()) {
+	TEXT(name, NOSPLIT, "func(dst *float32, src *float32, "+table+" *int32, masks *uint16, taps, t0, kc, chStride int)")
 	Pragma("noescape")
-	Doc("gatherRows32 packs a sliver of 32 columns from masked runs at per-row offsets with AVX-512 (see gen.go).")
+	Doc(doc)
 	MOVQ(addr("dst"), RDI)
 	MOVQ(addr("src"), RSI)
-	MOVQ(addr("offs"), R8)
+	MOVQ(addr(table), R8)
 	MOVQ(addr("masks"), R9)
 	MOVQ(addr("taps"), R10)
 	MOVQ(addr("t0"), RDX)
@@ -456,12 +471,7 @@ func gatherRows32() {
 	TESTQ(RCX, RCX)
 	JE(LabelRef("done"))
 	Label("row")
-	MOVLQSX(Mem{Base: R8, Index: RDX, Scale: 8}, R12)
-	MOVLQSX(Mem{Base: R8, Index: RDX, Scale: 8, Disp: 4}, R13)
-	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4}, K1)
-	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4, Disp: 2}, K2)
-	VMOVUPS_Z(Mem{Base: RSI, Index: R12, Scale: 4}, K1, Z0)
-	VMOVUPS_Z(Mem{Base: RSI, Index: R13, Scale: 4}, K2, Z1)
+	row()
 	VMOVUPS(Z0, Mem{Base: RDI})
 	VMOVUPS(Z1, Mem{Base: RDI, Disp: 64})
 	ADDQ(U32(128), RDI)
@@ -474,6 +484,18 @@ func gatherRows32() {
 	DECQ(RCX)
 	JNE(LabelRef("row"))
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// storeRows16 stores Z0–Z15 at RDI, R8 bytes apart, and returns.
+func storeRows16() {
+	for c := 0; c < 16; c++ {
+		VMOVUPS(zmm(c), Mem{Base: RDI})
+		if c < 15 {
+			ADDQ(R8, RDI)
+		}
+	}
 	VZEROUPPER()
 	RET()
 }
@@ -502,14 +524,7 @@ func transposeGather16() {
 	// Interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice
 	// (as transpose16).
 	transposeRegs()
-	for c := 0; c < 16; c++ {
-		VMOVUPS(r(c), Mem{Base: RDI})
-		if c < 15 {
-			ADDQ(R8, RDI)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeRows16()
 }
 
 // gatherIdx32 is gatherRows32 with a lane index for every lane: row r of the
@@ -518,46 +533,19 @@ func transposeGather16() {
 // packs the slivers whose window positions span rows of them, or stride along
 // the width, with VGATHERDPS.
 func gatherIdx32() {
-	TEXT("gatherIdx32", NOSPLIT, "func(dst *float32, src *float32, idx *int32, masks *uint16, taps, t0, kc, chStride int)")
-	Pragma("noescape")
-	Doc("gatherIdx32 packs a sliver of 32 columns by per-lane indices with AVX-512 gathers (see gen.go).")
-	MOVQ(addr("dst"), RDI)
-	MOVQ(addr("src"), RSI)
-	MOVQ(addr("idx"), R8)
-	MOVQ(addr("masks"), R9)
-	MOVQ(addr("taps"), R10)
-	MOVQ(addr("t0"), RDX)
-	MOVQ(addr("kc"), RCX)
-	MOVQ(addr("chStride"), R11)
-	SHLQ(Imm(2), R11)
-	TESTQ(RCX, RCX)
-	JE(LabelRef("done"))
-	Label("row")
-	MOVQ(RDX, R12)
-	SHLQ(Imm(7), R12) // 32 indices of 4 bytes per tap
-	ADDQ(R8, R12)
-	VMOVDQU32(Mem{Base: R12}, Z2)
-	VMOVDQU32(Mem{Base: R12, Disp: 64}, Z3)
-	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4}, K1)
-	KMOVW(Mem{Base: R9, Index: RDX, Scale: 4, Disp: 2}, K2)
-	VPXORD(Z0, Z0, Z0)
-	VPXORD(Z1, Z1, Z1)
-	VGATHERDPS(Mem{Base: RSI, Index: Z2, Scale: 4}, K1, Z0)
-	VGATHERDPS(Mem{Base: RSI, Index: Z3, Scale: 4}, K2, Z1)
-	VMOVUPS(Z0, Mem{Base: RDI})
-	VMOVUPS(Z1, Mem{Base: RDI, Disp: 64})
-	ADDQ(U32(128), RDI)
-	INCQ(RDX)
-	CMPQ(RDX, R10)
-	JNE(LabelRef("next"))
-	XORQ(RDX, RDX)
-	ADDQ(R11, RSI)
-	Label("next")
-	DECQ(RCX)
-	JNE(LabelRef("row"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	tapRows("gatherIdx32", "idx", "gatherIdx32 packs a sliver of 32 columns by per-lane indices with AVX-512 gathers (see gen.go).", func() {
+		MOVQ(RDX, R12)
+		SHLQ(Imm(7), R12) // 32 indices of 4 bytes per tap
+		ADDQ(R8, R12)
+		VMOVDQU32(Mem{Base: R12}, Z2)
+		VMOVDQU32(Mem{Base: R12, Disp: 64}, Z3)
+		KMOVW(Mem{Base: R9, Index: RDX, Scale: 4}, K1)
+		KMOVW(Mem{Base: R9, Index: RDX, Scale: 4, Disp: 2}, K2)
+		VPXORD(Z0, Z0, Z0)
+		VPXORD(Z1, Z1, Z1)
+		VGATHERDPS(Mem{Base: RSI, Index: Z2, Scale: 4}, K1, Z0)
+		VGATHERDPS(Mem{Base: RSI, Index: Z3, Scale: 4}, K2, Z1)
+	})
 }
 
 // transposeGatherIdx16 is transposeGather16 for window positions anywhere: row r
@@ -601,14 +589,7 @@ func transposeGatherIdx16() {
 	}
 	// The transpose of transpose16.
 	transposeRegs()
-	for c := 0; c < 16; c++ {
-		VMOVUPS(r(c), Mem{Base: RDI})
-		if c < 15 {
-			ADDQ(R8, RDI)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeRows16()
 }
 
 var table = flag.String("table", "", "write the Go table of AVX-512 kernels to this file")
