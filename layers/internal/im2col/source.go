@@ -168,7 +168,8 @@ func (s *TransposedSource[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {}
 func (s *TransposedSource[T]) PackB(j0, p0, cols, kc, nr int, dst []T) {
 	g := s.G
 	var zero T
-	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && g.H*g.W < 1<<30
+	// The gathers' offsets span the whole image (channel included) in int32.
+	fast := unsafe.Sizeof(zero) == 4 && nr == 32 && int64(g.C)*int64(g.H)*int64(g.W) < 1<<31
 	runs := fast && g.SW == 1 && g.OW%16 == 0
 	for sl := 0; sl*nr < cols; sl++ {
 		d := dst[sl*nr*kc : (sl+1)*nr*kc]
