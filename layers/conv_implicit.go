@@ -128,9 +128,12 @@ func (j *convImplicitJob[T]) Do(i int) {
 
 // implicitBackFits reports whether the implicit backward suits the shapes: at stride
 // 1, where the input gradient is the convolution of dY with the flipped kernel (the
-// weight gradient's packing takes any window positions).
+// weight gradient's packing takes any window positions), for images of fewer than 2³¹
+// elements.
 func (l *Conv) implicitBackFits() bool {
-	return l.implicitFits() && l.flipped
+	g := l.geom
+	// The weight gradient's gathers address a whole image in int32.
+	return l.implicitFits() && l.flipped && int64(g.C/l.sp.groups)*int64(g.H)*int64(g.W) < 1<<31
 }
 
 // convBackwardImplicit adds the weight gradient, dW_g += dY_g·im2col(x)_gᵀ with B

@@ -395,7 +395,9 @@ func (l *Deconv) choosePaths() error {
 // matrix packed by AVX-512 gathers (any window) in fp32 or fp64, as the conv's
 // (Conv.implicitFits).
 func (l *Deconv) implicitFits() bool {
-	return !l.pointwise && !l.bf16 && gemm.SourceSliverWidth() == 32 && l.geom.KH*l.geom.KW <= 64
+	g := l.geom
+	return !l.pointwise && !l.bf16 && gemm.SourceSliverWidth() == 32 && g.KH*g.KW <= 64 &&
+		int64(g.C/l.sp.groups)*int64(g.H)*int64(g.W) < 1<<31 // gathers address dY in int32
 }
 
 // checkWeight takes the paths Setup chose if the weight is exactly the bilinear kernel,
