@@ -48,6 +48,9 @@ var pathCases = []pathCase{
 	// Rows of window positions 16 and 32 wide: the implicit forward's gathered slivers.
 	convCase("3x3 pad1 rows of 16 groups2", layers.ConvConfig{Out: 6, Kernel: []int{3}, Pad: []int{1}, Groups: 2}, tensor.Shape{3, 4, 9, 16}),
 	convCase("one image rows of 32 dilation2", layers.ConvConfig{Out: 5, Kernel: []int{3}, Pad: []int{2}, Dilation: []int{2}}, tensor.Shape{1, 3, 6, 32}),
+	// More taps than the gathers' tables hold (81 > 64): element by element, and the
+	// transposed gather by lane index.
+	convCase("9x9 pad4 rows of 16", layers.ConvConfig{Out: 3, Kernel: []int{9}, Pad: []int{4}}, tensor.Shape{2, 2, 10, 16}),
 	convCase("1x1 groups2 side by side", layers.ConvConfig{Out: 6, Kernel: []int{1}, Groups: 2}, tensor.Shape{3, 4, 7, 5}),
 	convCase("1x1 whole images", layers.ConvConfig{Out: 3, Kernel: []int{1}}, tensor.Shape{2, 4, 140, 131}),
 	deconvCase("k4 s2 p1", layers.DeconvConfig{ConvConfig: layers.ConvConfig{Out: 5, Kernel: []int{4}, Stride: []int{2}, Pad: []int{1}}}, tensor.Shape{3, 4, 7, 6}),
