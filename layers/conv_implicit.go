@@ -32,7 +32,8 @@ type convImplicitJob[T Float] struct {
 	tsrc       []im2col.TransposedSource[T]
 	serial     bool
 	mode       implicitMode
-	// The input gradient: dX (+)= W'·im2col'(dY), gt the flipped geometry of one group.
+	// The backward: dX (+)= W'·im2col'(dY) and dY for the weight gradient's slots; gt is
+	// one group's geometry for the task at hand (the flipped one for the input gradient).
 	dx, dy   []T
 	dxBeta   T
 	gt       im2col.Geom
@@ -76,7 +77,7 @@ func (j *convImplicitJob[T]) runImages(l *Conv, w []T) {
 	j.l, j.w = nil, nil
 }
 
-// Do computes image i: its output, or its input gradient (back).
+// Do computes image i's output or input gradient, or slot i's weight-gradient sum.
 func (j *convImplicitJob[T]) Do(i int) {
 	l := j.l
 	g, G := l.geom, l.sp.groups
@@ -137,9 +138,10 @@ func (l *Conv) implicitBackFits() bool {
 }
 
 // convBackwardImplicit adds the weight gradient, dW_g += dY_g·im2col(x)_gᵀ with B
-// packed straight from x (im2col.TransposedSource), image after image so that the sum
-// runs in one order whatever the thread count, each product split among the threads;
-// and writes (dxBeta 0) or adds (1) the input gradient of a stride-1 convolution as the
+// packed straight from x (im2col.TransposedSource): per slot of images (a fixed number
+// from the shapes), each product on one goroutine, the slots' sums added in slot order,
+// so the sum runs in one order whatever the thread count (a single image's products are
+// split among the threads instead); and writes (dxBeta 0) or adds (1) the input gradient of a stride-1 convolution as the
 // convolution of dY with the flipped weight (see convBackwardFlipped), dX_g = W'_g·
 // im2col'(dY)_g with B packed straight from dY, one task per image.
 func convBackwardImplicit[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *convState[T]) {
