@@ -21,7 +21,23 @@ import (
 // the AVX-512 kernel's 32-column slivers (elsewhere the packing would go element by
 // element, slower than im2col's row copies).
 func (l *Conv) implicitFits() bool {
-	return !l.pointwise && !l.bf16 && gemm.SourceSliverWidth() == 32 && l.geom.KH*l.geom.KW <= 64
+	return !l.pointwise && sourcePacks(l.bf16, l.geom.KH*l.geom.KW)
+}
+
+// sourcePacks reports whether products of a kernel of taps taps are better packed
+// straight from the image (im2col.Source) than through im2col: fp32 or fp64 products,
+// the AVX-512 kernel's 32-column slivers, and tap tables that fit the gathers'.
+func sourcePacks(bf16 bool, taps int) bool {
+	return !bf16 && gemm.SourceSliverWidth() == 32 && taps <= 64
+}
+
+// mustNotBF16 panics when bf16 was set after Setup chose an implicit path, whose
+// products are fp32: SetPrecision comes before Setup (PrecisionSetter), and bf16 never
+// falls back silently.
+func mustNotBF16(prefix string, bf16 bool) {
+	if bf16 {
+		panic(prefix + ": SetPrecision(bf16) after Setup chose an fp32 implicit path: call Setup again")
+	}
 }
 
 // convImplicitJob runs the implicit forward of one batch.
@@ -50,6 +66,7 @@ const (
 )
 
 func convForwardImplicit[T Float](l *Conv, x, y []T, j *convImplicitJob[T]) {
+	mustNotBF16(l.sp.prefix, l.bf16)
 	j.x, j.y, j.b = x, y, paramValue[T](l.bias)
 	j.runImages(l, floatsOf[T](l.weight.Value))
 	j.x, j.y, j.b = nil, nil, nil
@@ -145,6 +162,7 @@ func (l *Conv) implicitBackFits() bool {
 // convolution of dY with the flipped weight (see convBackwardFlipped), dX_g = W'_g·
 // im2col'(dY)_g with B packed straight from dY, one task per image.
 func convBackwardImplicit[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *convState[T]) {
+	mustNotBF16(l.sp.prefix, l.bf16)
 	g, G := l.geom, l.sp.groups
 	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
 	C, plane := g.C/G, g.H*g.W

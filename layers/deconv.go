@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
 	"gorgonia.org/tensor"
@@ -67,27 +66,28 @@ type Deconv struct {
 	pad     [2]int // top/left crop: p, or ⌊P/2⌋ with Same
 
 	// Set by Setup.
-	n         int
-	inShape   tensor.Shape
-	outShape  tensor.Shape
-	geom      im2col.Geom   // one output image C_out×H_out×W_out, windows at H_in×W_in positions
-	pointwise bool          // 1×1, stride 1, no crop, same size: the output is the column matrix
-	chunks    convChunks    // blocks of input positions
-	subpixel  bool          // dilation 1: the forward can go by phases, not GEMM + col2im
-	phases    []deconvPhase // the sub-pixel forward's phases
-	pchunks   convChunks    // its blocks: whole images
-	rowPhase  []int32       // output row oy: its phase a and window row m, interleaved
-	phaseIdx  []int32       // index in phases of phase (a, b), a·s_w + b
-	phaseCol  int           // a sub-pixel-image-parallel task's buffer: its largest phase's column matrix,
-	phaseZ    int           // then every phase's output
-	backRows  int           // window rows of an image-parallel backward task's column block
-	bilinear  bool          // the config fixes the weight at the bilinear kernel
-	fwdPath   computePath
-	bwdPath   computePath
-	chosen    [2]computePath // the paths Setup chose, bilinear-frozen ones included
-	general   [2]computePath // the paths for a weight that is not the bilinear kernel
-	recheck   bool           // compare the weight with the bilinear kernel at the next Forward
-	k         deconvKernel   // buffers and jobs for the dtype of the first Setup
+	n           int
+	inShape     tensor.Shape
+	outShape    tensor.Shape
+	geom        im2col.Geom   // one output image C_out×H_out×W_out, windows at H_in×W_in positions
+	pointwise   bool          // 1×1, stride 1, no crop, same size: the output is the column matrix
+	chunks      convChunks    // blocks of input positions
+	subpixel    bool          // dilation 1: the forward can go by phases, not GEMM + col2im
+	phaseSource bool          // the image-parallel phases pack their products straight from x (sourcePacks)
+	phases      []deconvPhase // the sub-pixel forward's phases
+	pchunks     convChunks    // its blocks: whole images
+	rowPhase    []int32       // output row oy: its phase a and window row m, interleaved
+	phaseIdx    []int32       // index in phases of phase (a, b), a·s_w + b
+	phaseCol    int           // a sub-pixel-image-parallel task's buffer: its largest phase's column matrix,
+	phaseZ      int           // then every phase's output
+	backRows    int           // window rows of an image-parallel backward task's column block
+	bilinear    bool          // the config fixes the weight at the bilinear kernel
+	fwdPath     computePath
+	bwdPath     computePath
+	chosen      [2]computePath // the paths Setup chose, bilinear-frozen ones included
+	general     [2]computePath // the paths for a weight that is not the bilinear kernel
+	recheck     bool           // compare the weight with the bilinear kernel at the next Forward
+	k           deconvKernel   // buffers and jobs for the dtype of the first Setup
 
 	force [2]computePath // forward and backward paths Setup must take (tests only)
 	bf16  bool           // float32 products on bf16 operands (SetPrecision)
@@ -318,10 +318,19 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 		b.wsub = l.weight.Value.Shape().TotalSize()
 	}
 	l.backRows = imageRows(l.geom.Rows(), l.geom.OW, l.geom.OH)
+	// The image-parallel sub-pixel forward packs each phase's product straight from x
+	// where sources pay (sourcePacks): its tasks need no column block then.
+	l.phaseSource = l.subpixel && sourcePacks(l.bf16, sp.k[0]*sp.k[1])
 	b.phaseImg, b.backImg = l.phaseCol+l.phaseZ, l.backRows*l.geom.OW*l.geom.Rows()
+	if l.phaseSource {
+		b.phaseImg = l.phaseZ
+	}
 	l.bilinear = sp.init == "bilinear" && (l.noParam || l.weight.Frozen())
 	if err := l.choosePaths(); err != nil {
 		return nil, err
+	}
+	if l.bwdPath == pathImplicit {
+		b.backImg = 0 // no column block either
 	}
 	if l.k == nil {
 		l.k = newDeconvKernel(dt)
@@ -396,7 +405,7 @@ func (l *Deconv) choosePaths() error {
 // (Conv.implicitFits).
 func (l *Deconv) implicitFits() bool {
 	g := l.geom
-	return !l.pointwise && !l.bf16 && gemm.SourceSliverWidth() == 32 && g.KH*g.KW <= 64 &&
+	return !l.pointwise && sourcePacks(l.bf16, g.KH*g.KW) &&
 		int64(g.C/l.sp.groups)*int64(g.H)*int64(g.W) < 1<<31 // gathers address dY in int32
 }
 

@@ -24,6 +24,10 @@ type phaseImageJob[T Float] struct {
 func deconvForwardImages[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 	j := &s.img
 	j.l, j.x, j.y, j.colN, j.zN = l, x, y, l.phaseCol, l.phaseZ
+	if l.phaseSource {
+		mustNotBF16(l.sp.prefix, l.bf16)
+		j.colN = 0 // the phases' products pack straight from x
+	}
 	j.wsub, j.bias = deconvPhaseWeights(l, s.wsub), paramValue[T](l.bias)
 	zoff := 0
 	for i := range l.phases {
@@ -55,7 +59,7 @@ func (j *phaseImageJob[T]) Do(n int) {
 		}
 		Kp := Cg * th * tw
 		P := ph.geom.Cols()
-		if !l.bf16 {
+		if l.phaseSource {
 			// The phase's column matrix packed straight from x (im2col.Source): the
 			// same products, no column buffer pass.
 			gg := ph.geom
@@ -106,6 +110,7 @@ func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T])
 	slots := imageSlotsOf(l.n)
 	j.implicit = l.bwdPath == pathImplicit
 	if j.implicit {
+		mustNotBF16(l.sp.prefix, l.bf16)
 		if n := slots * l.sp.groups; len(j.src) < n {
 			j.src, j.tsrc = make([]im2col.Source[T], n), make([]im2col.TransposedSource[T], n)
 		}

@@ -616,3 +616,35 @@ func TestFrozenBilinearGradCheck(t *testing.T) {
 		})
 	}
 }
+
+// bf16 set after Setup chose the fp32 implicit path is a programmer error that Forward
+// names, not a silent fp32 product.
+func TestBF16AfterImplicitSetupPanics(t *testing.T) {
+	if err := layers.BF16.Supported(); err != nil {
+		t.Skipf("bf16: %v", err)
+	}
+	l, err := layers.NewConv("c", layers.ConvConfig{Out: 4, Kernel: []int{3}, Pad: []int{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := tensor.Shape{2, 3, 5, 16}
+	out, err := l.Setup([]tensor.Shape{in}, tensor.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(l.ComputePath(), "implicit") {
+		t.Skipf("this CPU's kernel takes %q, not the implicit path", l.ComputePath())
+	}
+	l.Init(rand.New(rand.NewPCG(1, 2)))
+	if err := l.SetPrecision(layers.BF16); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r := fmt.Sprint(recover()); !strings.Contains(r, "call Setup again") {
+			t.Errorf("Forward after SetPrecision(bf16): recovered %q, want the Setup error", r)
+		}
+	}()
+	x := tensor.New(tensor.WithShape(in...), tensor.Of(tensor.Float32))
+	y := tensor.New(tensor.WithShape(out...), tensor.Of(tensor.Float32))
+	l.Forward([]*tensor.Dense{x}, y)
+}

@@ -60,12 +60,14 @@ func TestGemmSourceMatchesGemm(t *testing.T) {
 	}
 }
 
-// TestGatherSliver32 checks the assembly against the contract read literally: each
-// row's two masked runs at their offsets, taps cycling from t0, the base moving by
-// chStride on each wrap.
-func TestGatherSliver32(t *testing.T) {
+// TestGatherSlivers checks both sliver gathers against their contract read literally:
+// row r's lane l comes from base + its offset at tap t = (t0+r) mod taps under the
+// lane's mask bit, zero elsewhere; the base moves by chStride on each wrap. The offset
+// of lane l is offs[2t+l/16] + l%16 for GatherSliver32 (two runs) and idx[32t+l] for
+// GatherSliverIdx32 (one index per lane).
+func TestGatherSlivers(t *testing.T) {
 	if runtime.GOARCH != "amd64" || !gatherSupported {
-		t.Skip("GatherSliver32 needs AVX-512 and the avx512 kernel")
+		t.Skip("the gathers need AVX-512 and the avx512 kernel")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	src := make([]float32, 12000)
@@ -73,45 +75,62 @@ func TestGatherSliver32(t *testing.T) {
 		src[i] = float32(i) + 0.5
 	}
 	for _, tc := range []struct{ taps, t0, kc, chStride, start int }{
-		{9, 0, 288, 300, 20}, {9, 4, 17, 300, 20}, {1, 0, 5, 50, 0}, {25, 24, 60, 40, 100}, {3, 2, 0, 7, 0},
+		{9, 0, 288, 300, 20}, {9, 4, 17, 300, 20}, {1, 0, 5, 50, 0}, {25, 24, 60, 40, 100}, {3, 2, 0, 7, 0}, {9, 7, 3, 40, 30},
 	} {
-		offs := make([]int32, 2*tc.taps)
+		offs, idx := make([]int32, 2*tc.taps), make([]int32, 32*tc.taps)
 		masks := make([]uint16, 2*tc.taps)
 		for i := range offs {
 			offs[i] = int32(rng.IntN(40)) - 10 // may start before the base
+		}
+		for i := range idx {
+			idx[i] = int32(rng.IntN(60)) - 30
+		}
+		for i := range masks {
 			masks[i] = uint16(rng.Uint32())
-			for l := range 16 { // keep every read lane inside src
-				if masks[i]&(1<<l) != 0 && tc.start+int(offs[i])+l < 0 {
-					masks[i] &^= 1 << l
+		}
+		for name, at := range map[string]func(tap, l int) int{
+			"GatherSliver32":    func(tap, l int) int { return int(offs[2*tap+l/16]) + l%16 },
+			"GatherSliverIdx32": func(tap, l int) int { return int(idx[32*tap+l]) },
+		} {
+			m := append([]uint16(nil), masks...)
+			for tap := range tc.taps { // keep every read lane inside src
+				for l := range 32 {
+					if tc.start+at(tap, l) < 0 {
+						m[2*tap+l/16] &^= 1 << (l % 16)
+					}
 				}
 			}
-		}
-		dst := make([]float32, max(tc.kc, 1)*32)
-		for i := range dst {
-			dst[i] = -1
-		}
-		if !GatherSliver32(dst, src, tc.start, offs, masks, tc.taps, tc.t0, tc.kc, tc.chStride) {
-			t.Fatal("GatherSliver32 reports no support where gatherSupported is set")
-		}
-		base, tap := tc.start, tc.t0
-		for r := range tc.kc {
-			for h := range 2 {
-				for l := range 16 {
+			dst := make([]float32, max(tc.kc, 1)*32)
+			for i := range dst {
+				dst[i] = -1
+			}
+			var ok bool
+			if name == "GatherSliver32" {
+				ok = GatherSliver32(dst, src, tc.start, offs, m, tc.taps, tc.t0, tc.kc, tc.chStride)
+			} else {
+				ok = GatherSliverIdx32(dst, src, tc.start, idx, m, tc.taps, tc.t0, tc.kc, tc.chStride)
+			}
+			if !ok {
+				t.Fatalf("%s reports no support where gatherSupported is set", name)
+			}
+			base, tap := tc.start, tc.t0
+			for r := range tc.kc {
+				for l := range 32 {
 					want := float32(0)
-					if masks[2*tap+h]&(1<<l) != 0 {
-						want = src[base+int(offs[2*tap+h])+l]
+					if m[2*tap+l/16]&(1<<(l%16)) != 0 {
+						want = src[base+at(tap, l)]
 					}
-					if got := dst[r*32+16*h+l]; got != want {
-						t.Fatalf("%+v: row %d lane %d = %v, want %v", tc, r, 16*h+l, got, want)
+					if got := dst[r*32+l]; got != want {
+						t.Fatalf("%s %+v: row %d lane %d = %v, want %v", name, tc, r, l, got, want)
 					}
 				}
+				if tap++; tap == tc.taps {
+					tap, base = 0, base+tc.chStride
+				}
 			}
-			if tap++; tap == tc.taps {
-				tap, base = 0, base+tc.chStride
+			if tc.kc == 0 && dst[0] != -1 {
+				t.Fatalf("%s %+v: kc 0 wrote dst", name, tc)
 			}
-		}
-		if tc.kc == 0 && dst[0] != -1 {
-			t.Fatalf("%+v: kc 0 wrote dst", tc)
 		}
 	}
 }
@@ -162,61 +181,6 @@ func TestTransposeGather16(t *testing.T) {
 			if c < 15 && dst[c*stride+16] != -1 {
 				t.Fatalf("trial %d: wrote past lane 15 of row %d", trial, c)
 			}
-		}
-	}
-}
-
-// TestGatherSliverIdx32: every lane from its own index under its mask, taps cycling
-// and the base moving as in TestGatherSliver32.
-func TestGatherSliverIdx32(t *testing.T) {
-	if runtime.GOARCH != "amd64" || !gatherSupported {
-		t.Skip("GatherSliverIdx32 needs AVX-512 and the avx512 kernel")
-	}
-	rng := rand.New(rand.NewPCG(11, 12))
-	src := make([]float32, 5000)
-	for i := range src {
-		src[i] = float32(i) - 0.5
-	}
-	for _, tc := range []struct{ taps, t0, kc, chStride, start int }{
-		{9, 0, 100, 40, 30}, {9, 7, 3, 40, 30}, {1, 0, 7, 11, 0}, {4, 1, 0, 5, 0},
-	} {
-		idx := make([]int32, 32*tc.taps)
-		masks := make([]uint16, 2*tc.taps)
-		for i := range idx {
-			idx[i] = int32(rng.IntN(60)) - 30
-		}
-		for i := range masks {
-			masks[i] = uint16(rng.Uint32())
-			for l := range 16 {
-				if tc.start+int(idx[16*i+l]) < 0 {
-					masks[i] &^= 1 << l
-				}
-			}
-		}
-		dst := make([]float32, max(tc.kc, 1)*32)
-		for i := range dst {
-			dst[i] = -7
-		}
-		if !GatherSliverIdx32(dst, src, tc.start, idx, masks, tc.taps, tc.t0, tc.kc, tc.chStride) {
-			t.Fatal("GatherSliverIdx32 reports no support where gatherSupported is set")
-		}
-		base, tap := tc.start, tc.t0
-		for r := range tc.kc {
-			for l := range 32 {
-				want := float32(0)
-				if masks[2*tap+l/16]&(1<<(l%16)) != 0 {
-					want = src[base+int(idx[32*tap+l])]
-				}
-				if got := dst[r*32+l]; got != want {
-					t.Fatalf("%+v: row %d lane %d = %v, want %v", tc, r, l, got, want)
-				}
-			}
-			if tap++; tap == tc.taps {
-				tap, base = 0, base+tc.chStride
-			}
-		}
-		if tc.kc == 0 && dst[0] != -7 {
-			t.Fatalf("%+v: kc 0 wrote dst", tc)
 		}
 	}
 }
