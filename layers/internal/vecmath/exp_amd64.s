@@ -18,8 +18,8 @@ loop:
 	KORW      K2, K1, K1
 	VMOVAPS.Z Z0, K1, Z2
 	VMOVUPS   Z2, (DI)
-	ADDQ      $0x40, SI
 	ADDQ      $0x40, DI
+	ADDQ      $0x40, SI
 	DECQ      CX
 	JNE       loop
 	VZEROUPPER
@@ -43,9 +43,9 @@ loop:
 	VMOVAPS.Z Z3, K1, Z2
 	VMULPS    (DX), Z2, Z2
 	VMOVUPS   Z2, (DI)
+	ADDQ      $0x40, DI
 	ADDQ      $0x40, SI
 	ADDQ      $0x40, DX
-	ADDQ      $0x40, DI
 	DECQ      CX
 	JNE       loop
 	VZEROUPPER
@@ -149,9 +149,9 @@ loop:
 	VCVTPS2PD     Y9, Z9
 	VADDPD        64(R8), Z9, Z9
 	VMOVUPD       Z9, 64(R8)
+	ADDQ          $0x40, DI
 	ADDQ          $0x40, SI
 	ADDQ          $0x40, DX
-	ADDQ          $0x40, DI
 	ADDQ          $0x80, R8
 	DECQ          CX
 	JNE           loop

@@ -41,151 +41,151 @@ func addr(name string) Mem {
 
 func f(v float32) uint32 { return math.Float32bits(v) }
 
-// relu16 writes dst[i] = max(src[i], 0) as Go's max does: src where src > 0 or NaN,
-// +0 elsewhere (-0 included), n a positive multiple of 16.
-func relu16() {
-	TEXT("relu16", NOSPLIT, "func(dst, src *float32, n int)")
+// lanes16 writes the function name(sig): its pointer parameters loaded into regs (in
+// order), n into RCX as a count of 16-lane blocks, setup run once, then body once per
+// block, each pointer advancing by its element size times 16.
+func lanes16(name, sig, doc string, params []string, regs []Register, sizes []int, setup, body func()) {
+	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc("relu16 sets dst[i] = max(src[i], 0) with Go's semantics (NaN kept, −0 to +0), 16 lanes at a time.")
-	MOVQ(addr("dst"), RDI)
-	MOVQ(addr("src"), RSI)
+	Doc(doc)
+	for i, p := range params {
+		MOVQ(addr(p), regs[i])
+	}
 	MOVQ(addr("n"), RCX)
 	SHRQ(Imm(4), RCX)
-	VPXORD(Z1, Z1, Z1)
+	setup()
 	Label("loop")
-	VMOVUPS(Mem{Base: RSI}, Z0)
-	VCMPPS(U8(0x1e), Z1, Z0, K1) // src > 0 (GT_OQ)
-	VCMPPS(U8(0x03), Z0, Z0, K2) // src NaN (UNORD_Q)
-	KORW(K2, K1, K1)
-	VMOVAPS_Z(Z0, K1, Z2)
-	VMOVUPS(Z2, Mem{Base: RDI})
-	ADDQ(Imm(64), RSI)
-	ADDQ(Imm(64), RDI)
+	body()
+	for i, r := range regs {
+		ADDQ(Imm(uint64(16*sizes[i])), r)
+	}
 	DECQ(RCX)
 	JNE(LabelRef("loop"))
 	VZEROUPPER()
 	RET()
+}
+
+// relu16 writes dst[i] = max(src[i], 0) as Go's max does: src where src > 0 or NaN,
+// +0 elsewhere (-0 included), n a positive multiple of 16.
+func relu16() {
+	lanes16("relu16", "func(dst, src *float32, n int)",
+		"relu16 sets dst[i] = max(src[i], 0) with Go's semantics (NaN kept, −0 to +0), 16 lanes at a time.",
+		[]string{"dst", "src"}, []Register{RDI, RSI}, []int{4, 4},
+		func() { VPXORD(Z1, Z1, Z1) },
+		func() {
+			VMOVUPS(Mem{Base: RSI}, Z0)
+			VCMPPS(U8(0x1e), Z1, Z0, K1) // src > 0 (GT_OQ)
+			VCMPPS(U8(0x03), Z0, Z0, K2) // src NaN (UNORD_Q)
+			KORW(K2, K1, K1)
+			VMOVAPS_Z(Z0, K1, Z2)
+			VMOVUPS(Z2, Mem{Base: RDI})
+		})
 }
 
 // reluBack16 writes dx[i] = dy[i]·(1 if y[i] > 0 else 0), the multiply as the scalar
 // code's (so a non-finite dy at a dead unit gives NaN), n a positive multiple of 16.
 func reluBack16() {
-	TEXT("reluBack16", NOSPLIT, "func(dx, y, dy *float32, n int)")
-	Pragma("noescape")
-	Doc("reluBack16 sets dx[i] = dy[i]·[y[i] > 0], 16 lanes at a time.")
-	MOVQ(addr("dx"), RDI)
-	MOVQ(addr("y"), RSI)
-	MOVQ(addr("dy"), RDX)
-	MOVQ(addr("n"), RCX)
-	SHRQ(Imm(4), RCX)
-	VPXORD(Z1, Z1, Z1)
-	bcast(f(1), Z3)
-	Label("loop")
-	VMOVUPS(Mem{Base: RSI}, Z0)
-	VCMPPS(U8(0x1e), Z1, Z0, K1) // y > 0
-	VMOVAPS_Z(Z3, K1, Z2)        // 1 or 0
-	VMULPS(Mem{Base: RDX}, Z2, Z2)
-	VMOVUPS(Z2, Mem{Base: RDI})
-	ADDQ(Imm(64), RSI)
-	ADDQ(Imm(64), RDX)
-	ADDQ(Imm(64), RDI)
-	DECQ(RCX)
-	JNE(LabelRef("loop"))
-	VZEROUPPER()
-	RET()
+	lanes16("reluBack16", "func(dx, y, dy *float32, n int)",
+		"reluBack16 sets dx[i] = dy[i]·[y[i] > 0], 16 lanes at a time.",
+		[]string{"dx", "y", "dy"}, []Register{RDI, RSI, RDX}, []int{4, 4, 4},
+		func() {
+			VPXORD(Z1, Z1, Z1)
+			bcast(f(1), Z3)
+		},
+		func() {
+			VMOVUPS(Mem{Base: RSI}, Z0)
+			VCMPPS(U8(0x1e), Z1, Z0, K1) // y > 0
+			VMOVAPS_Z(Z3, K1, Z2)        // 1 or 0
+			VMULPS(Mem{Base: RDX}, Z2, Z2)
+			VMOVUPS(Z2, Mem{Base: RDI})
+		})
+}
+
+// expSubAcc16 is Exp32 on 16 lanes (see the package comment) with the sums.
+func expSubAcc16() {
+	lanes16("expSubAcc16", "func(dst, x, m *float32, se *float64, n int)",
+		"expSubAcc16 sets dst[i] = Exp32(x[i]−m[i]) and adds it to se[i] as float64, 16 lanes at a time (n a positive multiple of 16).",
+		[]string{"dst", "x", "m", "se"}, []Register{RDI, RSI, RDX, R8}, []int{4, 4, 4, 8},
+		func() {
+			bcast(f(log2e), Z16)
+			bcast(f(round), Z17)
+			bcast(f(ln2hi), Z18)
+			bcast(f(ln2lo), Z19)
+			for i, c := range poly {
+				bcast(f(c), []VecPhysical{Z20, Z21, Z22, Z23, Z24, Z25}[i])
+			}
+			bcast(f(1), Z26)
+			bcast(f(maxX), Z27)
+			bcast(f(minX), Z28)
+			bcast(f(float32(math.Inf(1))), Z29)
+			bcast(127, Z30)
+			bcast(uint32(0xffffffff-125), Z31) // int32 −126
+			bcast(f(2), Z15)
+			bcast(f(0.5), Z14)
+			bcast(1, Z13)
+			VPXORD(Z12, Z12, Z12)
+		},
+		func() {
+			VMOVUPS(Mem{Base: RSI}, Z0)
+			VMOVUPS(Mem{Base: RDX}, Z1)
+			VSUBPS(Z1, Z0, Z0) // v = x − m
+			// k = (v·log2e + round) − round
+			VMULPS(Z16, Z0, Z2)
+			VADDPS(Z17, Z2, Z2)
+			VSUBPS(Z17, Z2, Z2)
+			// r = v − k·ln2hi − k·ln2lo
+			VMULPS(Z18, Z2, Z3)
+			VSUBPS(Z3, Z0, Z4)
+			VMULPS(Z19, Z2, Z3)
+			VSUBPS(Z3, Z4, Z4)
+			VMULPS(Z4, Z4, Z5) // z = r·r
+			// p = ((((((c0·r+c1)·r+c2)·r+c3)·r+c4)·r+c5)·z + r) + 1
+			VMULPS(Z20, Z4, Z6)
+			VADDPS(Z21, Z6, Z6)
+			VMULPS(Z4, Z6, Z6)
+			VADDPS(Z22, Z6, Z6)
+			VMULPS(Z4, Z6, Z6)
+			VADDPS(Z23, Z6, Z6)
+			VMULPS(Z4, Z6, Z6)
+			VADDPS(Z24, Z6, Z6)
+			VMULPS(Z4, Z6, Z6)
+			VADDPS(Z25, Z6, Z6)
+			VMULPS(Z5, Z6, Z6)
+			VADDPS(Z4, Z6, Z6)
+			VADDPS(Z26, Z6, Z6)
+			// 2^k, with k = 128 as 2·2^127 and k < −126 as 2^(k+1)/2.
+			VCVTTPS2DQ(Z2, Z7)
+			VPCMPGTD(Z30, Z7, K1) // k > 127
+			VMULPS(Z15, Z6, K1, Z6)
+			VPSUBD(Z13, Z7, K1, Z7)
+			VPCMPGTD(Z7, Z31, K2) // −126 > k
+			VMULPS(Z14, Z6, K2, Z6)
+			VPADDD(Z13, Z7, K2, Z7)
+			VPADDD(Z30, Z7, Z7)
+			VPSLLD(Imm(23), Z7, Z7)
+			VMULPS(Z7, Z6, Z6)
+			// Out of range: +Inf above maxX, 0 below minX, NaN stays NaN.
+			VCMPPS(U8(0x1e), Z27, Z0, K3) // v > maxX (GT_OQ)
+			VMOVAPS(Z29, K3, Z6)
+			VCMPPS(U8(0x11), Z28, Z0, K4) // v < minX (LT_OQ)
+			VMOVAPS(Z12, K4, Z6)
+			VCMPPS(U8(0x03), Z0, Z0, K5) // v unordered (NaN)
+			VMOVAPS(Z0, K5, Z6)
+			VMOVUPS(Z6, Mem{Base: RDI})
+			// se += float64(e), eight lanes at a time.
+			VCVTPS2PD(Z6.AsY(), Z8)
+			VADDPD(Mem{Base: R8}, Z8, Z8)
+			VMOVUPD(Z8, Mem{Base: R8})
+			VEXTRACTF32X8(Imm(1), Z6, Y9)
+			VCVTPS2PD(Y9, Z9)
+			VADDPD(Mem{Base: R8, Disp: 64}, Z9, Z9)
+			VMOVUPD(Z9, Mem{Base: R8, Disp: 64})
+		})
 }
 
 func main() {
 	relu16()
 	reluBack16()
-	TEXT("expSubAcc16", NOSPLIT, "func(dst, x, m *float32, se *float64, n int)")
-	Pragma("noescape")
-	Doc("expSubAcc16 sets dst[i] = Exp32(x[i]−m[i]) and adds it to se[i] as float64, 16 lanes at a time (n a positive multiple of 16).")
-	MOVQ(addr("dst"), RDI)
-	MOVQ(addr("x"), RSI)
-	MOVQ(addr("m"), RDX)
-	MOVQ(addr("se"), R8)
-	MOVQ(addr("n"), RCX)
-	SHRQ(Imm(4), RCX)
-	bcast(f(log2e), Z16)
-	bcast(f(round), Z17)
-	bcast(f(ln2hi), Z18)
-	bcast(f(ln2lo), Z19)
-	for i, c := range poly {
-		bcast(f(c), []VecPhysical{Z20, Z21, Z22, Z23, Z24, Z25}[i])
-	}
-	bcast(f(1), Z26)
-	bcast(f(maxX), Z27)
-	bcast(f(minX), Z28)
-	bcast(f(float32(math.Inf(1))), Z29)
-	bcast(127, Z30)
-	bcast(uint32(0xffffffff-125), Z31) // int32 −126
-	bcast(f(2), Z15)
-	bcast(f(0.5), Z14)
-	bcast(1, Z13)
-	VPXORD(Z12, Z12, Z12)
-	Label("loop")
-	VMOVUPS(Mem{Base: RSI}, Z0)
-	VMOVUPS(Mem{Base: RDX}, Z1)
-	VSUBPS(Z1, Z0, Z0) // v = x − m
-	// k = (v·log2e + round) − round
-	VMULPS(Z16, Z0, Z2)
-	VADDPS(Z17, Z2, Z2)
-	VSUBPS(Z17, Z2, Z2)
-	// r = v − k·ln2hi − k·ln2lo
-	VMULPS(Z18, Z2, Z3)
-	VSUBPS(Z3, Z0, Z4)
-	VMULPS(Z19, Z2, Z3)
-	VSUBPS(Z3, Z4, Z4)
-	VMULPS(Z4, Z4, Z5) // z = r·r
-	// p = ((((((c0·r+c1)·r+c2)·r+c3)·r+c4)·r+c5)·z + r) + 1
-	VMULPS(Z20, Z4, Z6)
-	VADDPS(Z21, Z6, Z6)
-	VMULPS(Z4, Z6, Z6)
-	VADDPS(Z22, Z6, Z6)
-	VMULPS(Z4, Z6, Z6)
-	VADDPS(Z23, Z6, Z6)
-	VMULPS(Z4, Z6, Z6)
-	VADDPS(Z24, Z6, Z6)
-	VMULPS(Z4, Z6, Z6)
-	VADDPS(Z25, Z6, Z6)
-	VMULPS(Z5, Z6, Z6)
-	VADDPS(Z4, Z6, Z6)
-	VADDPS(Z26, Z6, Z6)
-	// 2^k, with k = 128 as 2·2^127 and k < −126 as 2^(k+1)/2.
-	VCVTTPS2DQ(Z2, Z7)
-	VPCMPGTD(Z30, Z7, K1) // k > 127
-	VMULPS(Z15, Z6, K1, Z6)
-	VPSUBD(Z13, Z7, K1, Z7)
-	VPCMPGTD(Z7, Z31, K2) // −126 > k
-	VMULPS(Z14, Z6, K2, Z6)
-	VPADDD(Z13, Z7, K2, Z7)
-	VPADDD(Z30, Z7, Z7)
-	VPSLLD(Imm(23), Z7, Z7)
-	VMULPS(Z7, Z6, Z6)
-	// Out of range: +Inf above maxX, 0 below minX, NaN stays NaN.
-	VCMPPS(U8(0x1e), Z27, Z0, K3) // v > maxX (GT_OQ)
-	VMOVAPS(Z29, K3, Z6)
-	VCMPPS(U8(0x11), Z28, Z0, K4) // v < minX (LT_OQ)
-	VMOVAPS(Z12, K4, Z6)
-	VCMPPS(U8(0x03), Z0, Z0, K5) // v unordered (NaN)
-	VMOVAPS(Z0, K5, Z6)
-	VMOVUPS(Z6, Mem{Base: RDI})
-	// se += float64(e), eight lanes at a time.
-	VCVTPS2PD(Z6.AsY(), Z8)
-	VADDPD(Mem{Base: R8}, Z8, Z8)
-	VMOVUPD(Z8, Mem{Base: R8})
-	VEXTRACTF32X8(Imm(1), Z6, Y9)
-	VCVTPS2PD(Y9, Z9)
-	VADDPD(Mem{Base: R8, Disp: 64}, Z9, Z9)
-	VMOVUPD(Z9, Mem{Base: R8, Disp: 64})
-	ADDQ(Imm(64), RSI)
-	ADDQ(Imm(64), RDX)
-	ADDQ(Imm(64), RDI)
-	ADDQ(Imm(128), R8)
-	DECQ(RCX)
-	JNE(LabelRef("loop"))
-	VZEROUPPER()
-	RET()
+	expSubAcc16()
 	Generate()
 }
