@@ -8,3 +8,11 @@ func expSubAcc16(dst, x, m *float32, se *float64, n int) { panic("vecmath: no AV
 
 func relu16(dst, src *float32, n int)      { panic("vecmath: no AVX-512 here") }
 func reluBack16(dx, y, dy *float32, n int) { panic("vecmath: no AVX-512 here") }
+
+func axpy16(dst, src *float32, a float32, n int) { panic("vecmath: no AVX-512 here") }
+
+func interp2x16(dst, a, b *float32, init, wa, wb float32, n int) {
+	panic("vecmath: no AVX-512 here")
+}
+
+func axpy2x16(da, db, src *float32, wa, wb float32, n int) { panic("vecmath: no AVX-512 here") }

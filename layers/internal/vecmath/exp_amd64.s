@@ -25,6 +25,79 @@ loop:
 	VZEROUPPER
 	RET
 
+// func axpy16(dst *float32, src *float32, a float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·axpy16(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+24(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS a+16(FP), Z1
+
+loop:
+	VMULPS  (SI), Z1, Z0
+	VADDPS  (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	DECQ    CX
+	JNE     loop
+	VZEROUPPER
+	RET
+
+// func interp2x16(dst *float32, a *float32, b *float32, init float32, wa float32, wb float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·interp2x16(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+40(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS init+24(FP), Z3
+	VBROADCASTSS wa+28(FP), Z1
+	VBROADCASTSS wb+32(FP), Z2
+
+loop:
+	VMULPS  (SI), Z1, Z0
+	VADDPS  Z3, Z0, Z0
+	VMULPS  (DX), Z2, Z4
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	DECQ    CX
+	JNE     loop
+	VZEROUPPER
+	RET
+
+// func axpy2x16(da *float32, db *float32, src *float32, wa float32, wb float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·axpy2x16(SB), NOSPLIT, $0-40
+	MOVQ         da+0(FP), DI
+	MOVQ         db+8(FP), SI
+	MOVQ         src+16(FP), DX
+	MOVQ         n+32(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS wa+24(FP), Z1
+	VBROADCASTSS wb+28(FP), Z2
+
+loop:
+	VMOVUPS (DX), Z5
+	VMULPS  Z5, Z1, Z0
+	VADDPS  (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VMULPS  Z5, Z2, Z4
+	VADDPS  (SI), Z4, Z4
+	VMOVUPS Z4, (SI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	DECQ    CX
+	JNE     loop
+	VZEROUPPER
+	RET
+
 // func reluBack16(dx *float32, y *float32, dy *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·reluBack16(SB), NOSPLIT, $0-32

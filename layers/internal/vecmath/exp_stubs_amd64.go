@@ -7,6 +7,21 @@ package vecmath
 //go:noescape
 func relu16(dst *float32, src *float32, n int)
 
+// axpy16 sets dst[i] += a·src[i] (multiply, then add), 16 lanes at a time.
+//
+//go:noescape
+func axpy16(dst *float32, src *float32, a float32, n int)
+
+// interp2x16 sets dst[i] = (init + wa·a[i]) + wb·b[i] (multiplies, then adds in order), 16 lanes at a time.
+//
+//go:noescape
+func interp2x16(dst *float32, a *float32, b *float32, init float32, wa float32, wb float32, n int)
+
+// axpy2x16 sets da[i] += wa·src[i] and db[i] += wb·src[i] (multiply, then add), 16 lanes at a time.
+//
+//go:noescape
+func axpy2x16(da *float32, db *float32, src *float32, wa float32, wb float32, n int)
+
 // reluBack16 sets dx[i] = dy[i]·[y[i] > 0], 16 lanes at a time.
 //
 //go:noescape

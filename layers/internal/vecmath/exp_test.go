@@ -122,3 +122,51 @@ func TestReLUMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// AXPY, Interp2 and AXPY2 give, on vector lanes and scalar tails alike, the bits of
+// their definitions: products rounded to float32, then added in the stated order;
+// specials included, lengths around the vector width.
+func TestAXPYMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	special := []float32{0, float32(math.Copysign(0, -1)), inf, -inf, nan, 1e-40, 3e38}
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			if i%7 == 3 {
+				v[i] = special[rng.IntN(len(special))]
+			}
+		}
+		return v
+	}
+	same := func(got, want float32) bool {
+		return math.Float32bits(got) == math.Float32bits(want) || got != got && want != want
+	}
+	for _, n := range []int{1, 15, 16, 17, 33, 1000} {
+		for _, w := range [][3]float32{{0.3125, -1.7, 0.25}, {-1.7, 1e-30, -0.0}, {1e-30, 0.5, 2}} {
+			a, b, init := w[0], w[1], w[2]
+			x, y, d1, d2 := fill(n), fill(n), fill(n), fill(n)
+			got1 := append([]float32(nil), d1...)
+			AXPY(got1, x, a)
+			got2 := make([]float32, n)
+			Interp2(got2, x, y, init, a, b)
+			got3, got4 := append([]float32(nil), d1...), append([]float32(nil), d2...)
+			AXPY2(got3, got4, y, a, b)
+			for i := range n {
+				if want := d1[i] + float32(a*x[i]); !same(got1[i], want) {
+					t.Fatalf("n=%d %v: AXPY element %d = %v, want %v", n, w, i, got1[i], want)
+				}
+				if want := init + float32(a*x[i]) + float32(b*y[i]); !same(got2[i], want) {
+					t.Fatalf("n=%d %v: Interp2 element %d = %v, want %v", n, w, i, got2[i], want)
+				}
+				if want := d1[i] + float32(a*y[i]); !same(got3[i], want) {
+					t.Fatalf("n=%d %v: AXPY2's first element %d = %v, want %v", n, w, i, got3[i], want)
+				}
+				if want := d2[i] + float32(b*y[i]); !same(got4[i], want) {
+					t.Fatalf("n=%d %v: AXPY2's second element %d = %v, want %v", n, w, i, got4[i], want)
+				}
+			}
+		}
+	}
+}

@@ -183,8 +183,67 @@ func expSubAcc16() {
 		})
 }
 
+// axpy16 writes dst[i] += a·src[i], the multiply rounded before the add (no fused
+// multiply-add, as the scalar code), n a positive multiple of 16.
+func axpy16() {
+	lanes16("axpy16", "func(dst, src *float32, a float32, n int)",
+		"axpy16 sets dst[i] += a·src[i] (multiply, then add), 16 lanes at a time.",
+		[]string{"dst", "src"}, []Register{RDI, RSI}, []int{4, 4},
+		func() { VBROADCASTSS(addr("a"), Z1) },
+		func() {
+			VMULPS(Mem{Base: RSI}, Z1, Z0)
+			VADDPS(Mem{Base: RDI}, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RDI})
+		})
+}
+
+// interp2x16 writes dst[i] = (init + wa·a[i]) + wb·b[i], each product rounded before
+// its add and the adds in that order (as init, then two AXPYs), n a positive multiple
+// of 16.
+func interp2x16() {
+	lanes16("interp2x16", "func(dst, a, b *float32, init, wa, wb float32, n int)",
+		"interp2x16 sets dst[i] = (init + wa·a[i]) + wb·b[i] (multiplies, then adds in order), 16 lanes at a time.",
+		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{4, 4, 4},
+		func() {
+			VBROADCASTSS(addr("init"), Z3)
+			VBROADCASTSS(addr("wa"), Z1)
+			VBROADCASTSS(addr("wb"), Z2)
+		},
+		func() {
+			VMULPS(Mem{Base: RSI}, Z1, Z0)
+			VADDPS(Z3, Z0, Z0)
+			VMULPS(Mem{Base: RDX}, Z2, Z4)
+			VADDPS(Z4, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RDI})
+		})
+}
+
+// axpy2x16 writes da[i] += wa·src[i] and db[i] += wb·src[i] (products rounded before
+// the adds), reading src once, n a positive multiple of 16.
+func axpy2x16() {
+	lanes16("axpy2x16", "func(da, db, src *float32, wa, wb float32, n int)",
+		"axpy2x16 sets da[i] += wa·src[i] and db[i] += wb·src[i] (multiply, then add), 16 lanes at a time.",
+		[]string{"da", "db", "src"}, []Register{RDI, RSI, RDX}, []int{4, 4, 4},
+		func() {
+			VBROADCASTSS(addr("wa"), Z1)
+			VBROADCASTSS(addr("wb"), Z2)
+		},
+		func() {
+			VMOVUPS(Mem{Base: RDX}, Z5)
+			VMULPS(Z5, Z1, Z0)
+			VADDPS(Mem{Base: RDI}, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RDI})
+			VMULPS(Z5, Z2, Z4)
+			VADDPS(Mem{Base: RSI}, Z4, Z4)
+			VMOVUPS(Z4, Mem{Base: RSI})
+		})
+}
+
 func main() {
 	relu16()
+	axpy16()
+	interp2x16()
+	axpy2x16()
 	reluBack16()
 	expSubAcc16()
 	Generate()
