@@ -81,6 +81,9 @@ type Deconv struct {
 	phaseCol    int           // a sub-pixel-image-parallel task's buffer: its largest phase's column matrix,
 	phaseZ      int           // then every phase's output
 	backRows    int           // window rows of an image-parallel backward task's column block
+	s2d         bool          // the implicit backward reads dY in its space-to-depth form (s2dGeom)
+	s2dGeom     im2col.Geom   // one group of dY as space to depth: a stride-1 window
+	s2dRow      []int32       // row r of its column matrix is row s2dRow[r] of dY's
 	bilinear    bool          // the config fixes the weight at the bilinear kernel
 	fwdPath     computePath
 	bwdPath     computePath
@@ -331,6 +334,9 @@ func (l *Deconv) Setup(in []tensor.Shape, dt tensor.Dtype) (tensor.Shape, error)
 	}
 	if l.bwdPath == pathImplicit {
 		b.backImg = 0 // no column block either
+		if l.setupSpaceToDepth() {
+			b.backImg = l.s2dGeom.C * l.s2dGeom.H * l.s2dGeom.W
+		}
 	}
 	if l.k == nil {
 		l.k = newDeconvKernel(dt)
@@ -407,6 +413,31 @@ func (l *Deconv) implicitFits() bool {
 	g := l.geom
 	return !l.pointwise && sourcePacks(l.bf16, g.KH*g.KW) &&
 		int64(g.C/l.sp.groups)*int64(g.H)*int64(g.W) < 1<<31 // gathers address dY in int32
+}
+
+// setupSpaceToDepth decides whether the implicit backward reads dY as space to depth
+// (im2col's SpaceToDepth): at a stride above 1 with a kernel of whole strides (FCN's
+// k = 2s upsamplings), dY's column matrix is then a stride-1 window's, which the
+// sources pack by runs of image rows instead of a gather per element; each task
+// rearranges one group of one image of dY first, an extra pass over dY. It reports
+// the decision and sets the geometry and row permutation.
+func (l *Deconv) setupSpaceToDepth() bool {
+	g := l.geom
+	g.C /= l.sp.groups
+	l.s2d = false
+	if !g.SpaceToDepthFits() {
+		return false
+	}
+	zg := g.SpaceToDepth()
+	if sz := int64(zg.C) * int64(zg.H) * int64(zg.W); sz > imageMaxBuf || !sourcePacks(l.bf16, zg.KH*zg.KW) {
+		return false
+	}
+	l.s2d, l.s2dGeom = true, zg
+	l.s2dRow = l.s2dRow[:0]
+	for r := range zg.Rows() {
+		l.s2dRow = append(l.s2dRow, int32(g.SpaceToDepthRow(r)))
+	}
+	return true
 }
 
 // checkWeight takes the paths Setup chose if the weight is exactly the bilinear kernel,

@@ -101,6 +101,7 @@ type backImageJob[T Float] struct {
 	implicit bool
 	src      []im2col.Source[T]
 	tsrc     []im2col.TransposedSource[T]
+	wperm    []T // with space to depth: W_g's columns permuted as dY's column matrix rows
 }
 
 // deconvBackImages adds the input gradient (dx != nil) and the weight gradient
@@ -115,9 +116,23 @@ func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T])
 			j.src, j.tsrc = make([]im2col.Source[T], n), make([]im2col.TransposedSource[T], n)
 		}
 	}
+	if j.implicit && l.s2d && dx != nil {
+		// W_g·im2col(dY)_g = Wp_g·im2col(Z)_g, with Wp_g[m, r] = W_g[m, s2dRow[r]].
+		j.wperm = growSlice(j.wperm, len(j.w))
+		k := len(l.s2dRow)
+		for q := 0; q < len(j.w); q += k {
+			src, dst := j.w[q:q+k], j.wperm[q:q+k]
+			for r, rx := range l.s2dRow {
+				dst[r] = src[rx]
+			}
+		}
+	}
 	j.partials.reset(slots, len(dw))
 	par.Run(slots, j)
-	if dw != nil {
+	switch {
+	case dw != nil && j.implicit && l.s2d:
+		j.partials.sumIntoPermuted(dw, l.s2dRow) // the slots summed x_g·im2col(Z)_gᵀ
+	case dw != nil:
 		j.partials.sumInto(dw, true)
 	}
 	j.x, j.dy, j.dx, j.w = nil, nil, nil, nil
@@ -136,22 +151,38 @@ func (j *backImageJob[T]) Do(s int) {
 		gg := g
 		gg.C = g.C / G
 		plane := g.H * g.W
+		w := j.w
+		var z []T
+		if l.s2d {
+			// Z, dY's space-to-depth form: the same products with the rows of the
+			// column matrix permuted (the weight's columns alike, and the weight
+			// gradient's by sumIntoPermuted).
+			z, w = j.pool.get(l.s2dGeom.C*l.s2dGeom.H*l.s2dGeom.W), j.wperm
+		}
 		for img := s; img < l.n; img += imageSlotsOf(l.n) {
 			for gi := range G {
 				dyg := j.dy[img*outSz+gi*gg.C*plane:][:gg.C*plane]
+				sg, sx := gg, dyg
+				if z != nil {
+					im2col.SpaceToDepthImage(gg, dyg, z)
+					sg, sx = l.s2dGeom, z
+				}
 				if part != nil {
 					ts := &j.tsrc[s*G+gi]
-					ts.G, ts.X = gg, dyg
+					ts.G, ts.X = sg, sx
 					gemm.GemmSource(true, false, M, K, P, 1, j.x[img*inSz+gi*M*P:], P, ts, 1, part[gi*M*K:], K)
 					ts.X = nil
 				}
 				if j.dx != nil {
 					src := &j.src[s*G+gi]
-					src.G, src.X = gg, dyg
-					gemm.GemmSource(true, false, M, P, K, 1, j.w[gi*M*K:], K, src, 1, j.dx[img*inSz+gi*M*P:], P)
+					src.G, src.X = sg, sx
+					gemm.GemmSource(true, false, M, P, K, 1, w[gi*M*K:], K, src, 1, j.dx[img*inSz+gi*M*P:], P)
 					src.X = nil
 				}
 			}
+		}
+		if z != nil {
+			j.pool.put(z)
 		}
 		return
 	}

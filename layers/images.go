@@ -87,6 +87,22 @@ func (p *slotPartials[T]) sumInto(dst []T, add bool) {
 	}
 }
 
+// sumIntoPermuted adds the slots' sum into dst as sumInto does, each slot's element
+// q·k + r going to dst[q·k + perm[r]] (the sums of a product whose columns were
+// permuted).
+func (p *slotPartials[T]) sumIntoPermuted(dst []T, perm []int32) {
+	k := len(perm)
+	for s := range p.slots {
+		part := p.storage[s*p.size : (s+1)*p.size]
+		for q := 0; q < p.size; q += k {
+			d, src := dst[q:q+k], part[q:q+k]
+			for r, v := range src {
+				d[perm[r]] += v
+			}
+		}
+	}
+}
+
 // bufPool lends per-task buffers, all of at least size elements (the largest any
 // task of the layer asks for at its current shapes, set in Setup), so any buffer serves
 // any task. When it has none it makes GOMAXPROCS at once (par.Run runs at most that many
