@@ -16,3 +16,7 @@ func interp2x16(dst, a, b *float32, init, wa, wb float32, n int) {
 }
 
 func axpy2x16(da, db, src *float32, wa, wb float32, n int) { panic("vecmath: no AVX-512 here") }
+
+func interleave2x16(dst, a, b *float32, bias float32, n int) { panic("vecmath: no AVX-512 here") }
+
+func deinterleave2x16(even, odd, src *float32, n int) { panic("vecmath: no AVX-512 here") }

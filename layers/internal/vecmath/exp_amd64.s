@@ -2,6 +2,135 @@
 
 #include "textflag.h"
 
+DATA interleaveLo<>+0(SB)/4, $0x00000000
+DATA interleaveLo<>+4(SB)/4, $0x00000010
+DATA interleaveLo<>+8(SB)/4, $0x00000001
+DATA interleaveLo<>+12(SB)/4, $0x00000011
+DATA interleaveLo<>+16(SB)/4, $0x00000002
+DATA interleaveLo<>+20(SB)/4, $0x00000012
+DATA interleaveLo<>+24(SB)/4, $0x00000003
+DATA interleaveLo<>+28(SB)/4, $0x00000013
+DATA interleaveLo<>+32(SB)/4, $0x00000004
+DATA interleaveLo<>+36(SB)/4, $0x00000014
+DATA interleaveLo<>+40(SB)/4, $0x00000005
+DATA interleaveLo<>+44(SB)/4, $0x00000015
+DATA interleaveLo<>+48(SB)/4, $0x00000006
+DATA interleaveLo<>+52(SB)/4, $0x00000016
+DATA interleaveLo<>+56(SB)/4, $0x00000007
+DATA interleaveLo<>+60(SB)/4, $0x00000017
+GLOBL interleaveLo<>(SB), RODATA|NOPTR, $64
+
+DATA interleaveHi<>+0(SB)/4, $0x00000008
+DATA interleaveHi<>+4(SB)/4, $0x00000018
+DATA interleaveHi<>+8(SB)/4, $0x00000009
+DATA interleaveHi<>+12(SB)/4, $0x00000019
+DATA interleaveHi<>+16(SB)/4, $0x0000000a
+DATA interleaveHi<>+20(SB)/4, $0x0000001a
+DATA interleaveHi<>+24(SB)/4, $0x0000000b
+DATA interleaveHi<>+28(SB)/4, $0x0000001b
+DATA interleaveHi<>+32(SB)/4, $0x0000000c
+DATA interleaveHi<>+36(SB)/4, $0x0000001c
+DATA interleaveHi<>+40(SB)/4, $0x0000000d
+DATA interleaveHi<>+44(SB)/4, $0x0000001d
+DATA interleaveHi<>+48(SB)/4, $0x0000000e
+DATA interleaveHi<>+52(SB)/4, $0x0000001e
+DATA interleaveHi<>+56(SB)/4, $0x0000000f
+DATA interleaveHi<>+60(SB)/4, $0x0000001f
+GLOBL interleaveHi<>(SB), RODATA|NOPTR, $64
+
+DATA deinterleaveEven<>+0(SB)/4, $0x00000000
+DATA deinterleaveEven<>+4(SB)/4, $0x00000002
+DATA deinterleaveEven<>+8(SB)/4, $0x00000004
+DATA deinterleaveEven<>+12(SB)/4, $0x00000006
+DATA deinterleaveEven<>+16(SB)/4, $0x00000008
+DATA deinterleaveEven<>+20(SB)/4, $0x0000000a
+DATA deinterleaveEven<>+24(SB)/4, $0x0000000c
+DATA deinterleaveEven<>+28(SB)/4, $0x0000000e
+DATA deinterleaveEven<>+32(SB)/4, $0x00000010
+DATA deinterleaveEven<>+36(SB)/4, $0x00000012
+DATA deinterleaveEven<>+40(SB)/4, $0x00000014
+DATA deinterleaveEven<>+44(SB)/4, $0x00000016
+DATA deinterleaveEven<>+48(SB)/4, $0x00000018
+DATA deinterleaveEven<>+52(SB)/4, $0x0000001a
+DATA deinterleaveEven<>+56(SB)/4, $0x0000001c
+DATA deinterleaveEven<>+60(SB)/4, $0x0000001e
+GLOBL deinterleaveEven<>(SB), RODATA|NOPTR, $64
+
+DATA deinterleaveOdd<>+0(SB)/4, $0x00000001
+DATA deinterleaveOdd<>+4(SB)/4, $0x00000003
+DATA deinterleaveOdd<>+8(SB)/4, $0x00000005
+DATA deinterleaveOdd<>+12(SB)/4, $0x00000007
+DATA deinterleaveOdd<>+16(SB)/4, $0x00000009
+DATA deinterleaveOdd<>+20(SB)/4, $0x0000000b
+DATA deinterleaveOdd<>+24(SB)/4, $0x0000000d
+DATA deinterleaveOdd<>+28(SB)/4, $0x0000000f
+DATA deinterleaveOdd<>+32(SB)/4, $0x00000011
+DATA deinterleaveOdd<>+36(SB)/4, $0x00000013
+DATA deinterleaveOdd<>+40(SB)/4, $0x00000015
+DATA deinterleaveOdd<>+44(SB)/4, $0x00000017
+DATA deinterleaveOdd<>+48(SB)/4, $0x00000019
+DATA deinterleaveOdd<>+52(SB)/4, $0x0000001b
+DATA deinterleaveOdd<>+56(SB)/4, $0x0000001d
+DATA deinterleaveOdd<>+60(SB)/4, $0x0000001f
+GLOBL deinterleaveOdd<>(SB), RODATA|NOPTR, $64
+
+// func interleave2x16(dst *float32, a *float32, b *float32, bias float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·interleave2x16(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+32(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS bias+24(FP), Z3
+	VMOVDQU32    interleaveLo<>+0(SB), Z4
+	VMOVDQU32    interleaveHi<>+0(SB), Z6
+
+loop:
+	VADDPS    (SI), Z3, Z0
+	VADDPS    (DX), Z3, Z1
+	VMOVAPS   Z4, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS   Z6, Z7
+	VPERMI2PS Z1, Z0, Z7
+	VMOVUPS   Z5, (DI)
+	VMOVUPS   Z7, 64(DI)
+	ADDQ      $0x80, DI
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DX
+	DECQ      CX
+	JNE       loop
+	VZEROUPPER
+	RET
+
+// func deinterleave2x16(even *float32, odd *float32, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·deinterleave2x16(SB), NOSPLIT, $0-32
+	MOVQ      even+0(FP), DI
+	MOVQ      odd+8(FP), SI
+	MOVQ      src+16(FP), DX
+	MOVQ      n+24(FP), CX
+	SHRQ      $0x04, CX
+	VMOVDQU32 deinterleaveEven<>+0(SB), Z4
+	VMOVDQU32 deinterleaveOdd<>+0(SB), Z6
+
+loop:
+	VMOVUPS   (DX), Z0
+	VMOVUPS   64(DX), Z1
+	VMOVAPS   Z4, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS   Z6, Z7
+	VPERMI2PS Z1, Z0, Z7
+	VMOVUPS   Z5, (DI)
+	VMOVUPS   Z7, (SI)
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, SI
+	ADDQ      $0x80, DX
+	DECQ      CX
+	JNE       loop
+	VZEROUPPER
+	RET
+
 // func relu16(dst *float32, src *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·relu16(SB), NOSPLIT, $0-24

@@ -2,6 +2,16 @@
 
 package vecmath
 
+// interleave2x16 sets dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias, 16 lanes of a at a time.
+//
+//go:noescape
+func interleave2x16(dst *float32, a *float32, b *float32, bias float32, n int)
+
+// deinterleave2x16 sets even[i] = src[2i] and odd[i] = src[2i+1], 16 lanes of even at a time.
+//
+//go:noescape
+func deinterleave2x16(even *float32, odd *float32, src *float32, n int)
+
 // relu16 sets dst[i] = max(src[i], 0) with Go's semantics (NaN kept, −0 to +0), 16 lanes at a time.
 //
 //go:noescape

@@ -170,3 +170,35 @@ func TestAXPYMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// Interleave2 and Deinterleave2 move every element to its place (the bias added by
+// Interleave2 as a scalar add would), and undo each other, on lengths around the
+// vector width.
+func TestInterleave2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{1, 15, 16, 17, 32, 33, 100} {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		const bias = 0.375
+		dst := make([]float32, 2*n+1)
+		dst[2*n] = 42 // past the end: untouched
+		Interleave2(dst, a, b, bias)
+		for i := range n {
+			if dst[2*i] != a[i]+bias || dst[2*i+1] != b[i]+bias {
+				t.Fatalf("n=%d: Interleave2 pair %d = %v, %v; want %v, %v", n, i, dst[2*i], dst[2*i+1], a[i]+bias, b[i]+bias)
+			}
+		}
+		if dst[2*n] != 42 {
+			t.Fatalf("n=%d: Interleave2 wrote past 2n", n)
+		}
+		even, odd := make([]float32, n), make([]float32, n)
+		Deinterleave2(even, odd, dst)
+		for i := range n {
+			if even[i] != a[i]+bias || odd[i] != b[i]+bias {
+				t.Fatalf("n=%d: Deinterleave2 %d = %v, %v; want %v, %v", n, i, even[i], odd[i], a[i]+bias, b[i]+bias)
+			}
+		}
+	}
+}

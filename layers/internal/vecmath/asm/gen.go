@@ -239,7 +239,69 @@ func axpy2x16() {
 		})
 }
 
+// indexTable is a read-only table of 16 dword lane indices, for VPERMI2PS.
+func indexTable(name string, idx func(i int) uint32) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := range 16 {
+		DATA(4*i, U32(idx(i)))
+	}
+	return m
+}
+
+// interleave2x16 writes dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias, n (the
+// count of a's elements) a positive multiple of 16.
+func interleave2x16(lo, hi Mem) {
+	lanes16("interleave2x16", "func(dst, a, b *float32, bias float32, n int)",
+		"interleave2x16 sets dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias, 16 lanes of a at a time.",
+		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{8, 4, 4},
+		func() {
+			VBROADCASTSS(addr("bias"), Z3)
+			VMOVDQU32(lo, Z4)
+			VMOVDQU32(hi, Z6)
+		},
+		func() {
+			VADDPS(Mem{Base: RSI}, Z3, Z0)
+			VADDPS(Mem{Base: RDX}, Z3, Z1)
+			VMOVAPS(Z4, Z5)
+			VPERMI2PS(Z1, Z0, Z5) // a0 b0 a1 b1 … a7 b7
+			VMOVAPS(Z6, Z7)
+			VPERMI2PS(Z1, Z0, Z7) // a8 b8 … a15 b15
+			VMOVUPS(Z5, Mem{Base: RDI})
+			VMOVUPS(Z7, Mem{Base: RDI, Disp: 64})
+		})
+}
+
+// deinterleave2x16 writes even[i] = src[2i] and odd[i] = src[2i+1], n (the count of
+// even's elements) a positive multiple of 16.
+func deinterleave2x16(ev, od Mem) {
+	lanes16("deinterleave2x16", "func(even, odd, src *float32, n int)",
+		"deinterleave2x16 sets even[i] = src[2i] and odd[i] = src[2i+1], 16 lanes of even at a time.",
+		[]string{"even", "odd", "src"}, []Register{RDI, RSI, RDX}, []int{4, 4, 8},
+		func() {
+			VMOVDQU32(ev, Z4)
+			VMOVDQU32(od, Z6)
+		},
+		func() {
+			VMOVUPS(Mem{Base: RDX}, Z0)
+			VMOVUPS(Mem{Base: RDX, Disp: 64}, Z1)
+			VMOVAPS(Z4, Z5)
+			VPERMI2PS(Z1, Z0, Z5)
+			VMOVAPS(Z6, Z7)
+			VPERMI2PS(Z1, Z0, Z7)
+			VMOVUPS(Z5, Mem{Base: RDI})
+			VMOVUPS(Z7, Mem{Base: RSI})
+		})
+}
+
 func main() {
+	// Lane i of the interleaved low half is a's i/2 (even i) or b's (odd i, +16 selects
+	// the second table); of the high half the same from lane 8 on.
+	lo := indexTable("interleaveLo", func(i int) uint32 { return uint32(i/2 + 16*(i%2)) })
+	hi := indexTable("interleaveHi", func(i int) uint32 { return uint32(8 + i/2 + 16*(i%2)) })
+	ev := indexTable("deinterleaveEven", func(i int) uint32 { return uint32(2 * i) })
+	od := indexTable("deinterleaveOdd", func(i int) uint32 { return uint32(2*i + 1) })
+	interleave2x16(lo, hi)
+	deinterleave2x16(ev, od)
 	relu16()
 	axpy16()
 	interp2x16()
