@@ -22,8 +22,8 @@ func testSpaceToDepth[T Float](t *testing.T) {
 		{C: 1, H: 10, W: 11, KH: 6, KW: 3, SH: 3, SW: 3, PadT: 2, PadL: 1, DH: 1, DW: 1, OH: 4, OW: 4},
 		{C: 2, H: 5, W: 6, KH: 4, KW: 4, SH: 2, SW: 1, PadT: 3, PadL: 2, DH: 1, DW: 1, OH: 4, OW: 6},
 		{C: 2, H: 16, W: 16, KH: 16, KW: 16, SH: 8, SW: 8, PadT: 4, PadL: 4, DH: 1, DW: 1, OH: 2, OW: 2},
-		{C: 1, H: 6, W: 5, KH: 2, KW: 2, SH: 2, SW: 2, PadT: 0, PadL: 0, DH: 1, DW: 1, OH: 4, OW: 3}, // windows past the bottom and right
-		{C: 2, H: 64, W: 70, KH: 4, KW: 4, SH: 2, SW: 2, PadT: 1, PadL: 1, DH: 1, DW: 1, OH: 32, OW: 35},  // rows long enough for the vectors
+		{C: 1, H: 6, W: 5, KH: 2, KW: 2, SH: 2, SW: 2, PadT: 0, PadL: 0, DH: 1, DW: 1, OH: 4, OW: 3},     // windows past the bottom and right
+		{C: 2, H: 64, W: 70, KH: 4, KW: 4, SH: 2, SW: 2, PadT: 1, PadL: 1, DH: 1, DW: 1, OH: 32, OW: 35}, // rows long enough for the vectors
 		{C: 1, H: 9, W: 40, KH: 4, KW: 4, SH: 2, SW: 2, PadT: 5, PadL: 6, DH: 1, DW: 1, OH: 4, OW: 24},   // pad beyond the kernel
 	} {
 		if !g.SpaceToDepthFits() {
