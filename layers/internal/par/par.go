@@ -44,13 +44,16 @@ func RunOn(threads, n int, t Tasks) {
 		}
 	}
 	free.Lock()
-	var j *job
-	if k := len(free.jobs); k > 0 {
-		j = free.jobs[k-1]
-		free.jobs = free.jobs[:k-1]
-	} else {
-		j = &job{fin: make(chan struct{}, 1)}
+	if len(free.jobs) == 0 {
+		// As many jobs as can be in flight at once (one per goroutine that may call
+		// Run, the caller's and each task's), made together: a steady state then
+		// never allocates, however the first nested calls happened to overlap.
+		for range runtime.GOMAXPROCS(0) + 1 {
+			free.jobs = append(free.jobs, &job{fin: make(chan struct{}, 1)})
+		}
 	}
+	j := free.jobs[len(free.jobs)-1]
+	free.jobs = free.jobs[:len(free.jobs)-1]
 	free.Unlock()
 	// Close the job to helpers of any generation before touching it (a helper of the
 	// last one may still be between reading next and its compare-and-swap), set it up,
