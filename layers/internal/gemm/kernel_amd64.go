@@ -165,7 +165,7 @@ func gatherRows32(dst *float32, src *float32, offs *int32, masks *uint16, taps i
 // transposeGather16 transposes 16 masked runs of 16 floats at per-row offsets with AVX-512 (see gen.go).
 //
 //go:noescape
-func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16)
+func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, tapOf *uint8, tapMask *uint16)
 
 // gatherIdx32 packs a sliver of 32 columns by per-lane indices with AVX-512 gathers (see gen.go).
 //

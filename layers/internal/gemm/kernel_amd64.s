@@ -7346,62 +7346,79 @@ done:
 	VZEROUPPER
 	RET
 
-// func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16)
+// func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, tapOf *uint8, tapMask *uint16)
 // Requires: AVX, AVX512F
-TEXT ·transposeGather16(SB), NOSPLIT, $0-40
+TEXT ·transposeGather16(SB), NOSPLIT, $0-48
 	MOVQ       dst+0(FP), DI
 	MOVQ       dstStride+8(FP), R8
 	SHLQ       $0x02, R8
 	MOVQ       src+16(FP), SI
 	MOVQ       offs+24(FP), R9
-	MOVQ       masks+32(FP), R10
+	MOVQ       tapOf+32(FP), R12
+	MOVQ       tapMask+40(FP), R10
 	MOVLQSX    (R9), R11
-	KMOVW      (R10), K1
+	MOVBQZX    (R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z0
 	MOVLQSX    4(R9), R11
-	KMOVW      2(R10), K1
+	MOVBQZX    1(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z1
 	MOVLQSX    8(R9), R11
-	KMOVW      4(R10), K1
+	MOVBQZX    2(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z2
 	MOVLQSX    12(R9), R11
-	KMOVW      6(R10), K1
+	MOVBQZX    3(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z3
 	MOVLQSX    16(R9), R11
-	KMOVW      8(R10), K1
+	MOVBQZX    4(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z4
 	MOVLQSX    20(R9), R11
-	KMOVW      10(R10), K1
+	MOVBQZX    5(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z5
 	MOVLQSX    24(R9), R11
-	KMOVW      12(R10), K1
+	MOVBQZX    6(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z6
 	MOVLQSX    28(R9), R11
-	KMOVW      14(R10), K1
+	MOVBQZX    7(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z7
 	MOVLQSX    32(R9), R11
-	KMOVW      16(R10), K1
+	MOVBQZX    8(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z8
 	MOVLQSX    36(R9), R11
-	KMOVW      18(R10), K1
+	MOVBQZX    9(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z9
 	MOVLQSX    40(R9), R11
-	KMOVW      20(R10), K1
+	MOVBQZX    10(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z10
 	MOVLQSX    44(R9), R11
-	KMOVW      22(R10), K1
+	MOVBQZX    11(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z11
 	MOVLQSX    48(R9), R11
-	KMOVW      24(R10), K1
+	MOVBQZX    12(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z12
 	MOVLQSX    52(R9), R11
-	KMOVW      26(R10), K1
+	MOVBQZX    13(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z13
 	MOVLQSX    56(R9), R11
-	KMOVW      28(R10), K1
+	MOVBQZX    14(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z14
 	MOVLQSX    60(R9), R11
-	KMOVW      30(R10), K1
+	MOVBQZX    15(R12), R13
+	KMOVW      (R10)(R13*2), K1
 	VMOVUPS.Z  (SI)(R11*4), K1, Z15
 	VUNPCKLPS  Z1, Z0, Z16
 	VUNPCKHPS  Z1, Z0, Z17

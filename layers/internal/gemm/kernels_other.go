@@ -16,7 +16,7 @@ func gatherRows32(dst *float32, src *float32, offs *int32, masks *uint16, taps, 
 	panic("gemm: gatherRows32 needs amd64")
 }
 
-func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16) {
+func transposeGather16(dst *float32, dstStride int, src *float32, offs *int32, tapOf *uint8, tapMask *uint16) {
 	panic("gemm: transposeGather16 needs amd64")
 }
 

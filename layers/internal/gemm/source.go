@@ -82,16 +82,17 @@ func SourceSliverWidth() int {
 }
 
 // TransposeGather16 writes dst[c·dstStride+r] = src[start+offs[r]+c] for r, c < 16,
-// zero where lane c is outside masks[r] (that memory is not read), with AVX-512: a
-// 16×16 block of a transposed column matrix packed straight from the image. As with
-// GatherSliver32, every lane a mask keeps must lie inside src; it reports false,
-// doing nothing, where GatherSliver32 would.
-func TransposeGather16(dst []float32, dstStride int, src []float32, start int, offs *[16]int32, masks *[16]uint16) bool {
+// zero where lane c is outside row r's mask tapMask[tapOf[r]] (that memory is not
+// read), with AVX-512: a 16×16 block of a transposed column matrix packed straight
+// from the image, each row's mask that of its kernel tap. As with GatherSliver32,
+// every lane a mask keeps must lie inside src; it reports false, doing nothing, where
+// GatherSliver32 would.
+func TransposeGather16(dst []float32, dstStride int, src []float32, start int, offs *[16]int32, tapOf *[16]uint8, tapMask *[256]uint16) bool {
 	if !gatherSupported {
 		return false
 	}
 	_ = dst[15*dstStride+15]
-	transposeGather16(&dst[0], dstStride, (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &offs[0], &masks[0])
+	transposeGather16(&dst[0], dstStride, (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), 4*start)), &offs[0], &tapOf[0], &tapMask[0])
 	return true
 }
 

@@ -136,7 +136,7 @@ func TestGatherSlivers(t *testing.T) {
 }
 
 // TestTransposeGather16 checks the assembly against its contract: the transpose of 16
-// masked runs at their offsets, into rows dstStride apart.
+// masked runs at their offsets, each under its tap's mask, into rows dstStride apart.
 func TestTransposeGather16(t *testing.T) {
 	if runtime.GOARCH != "amd64" || !gatherSupported {
 		t.Skip("TransposeGather16 needs AVX-512 and the avx512 kernel")
@@ -149,17 +149,25 @@ func TestTransposeGather16(t *testing.T) {
 	const start, stride = 40, 37
 	for trial := range 20 {
 		var offs [16]int32
-		var masks [16]uint16
+		var tapOf [16]uint8
+		var tapMask [256]uint16
 		for r := range 16 {
 			offs[r] = int32(rng.IntN(520)) - 45
-			masks[r] = uint16(rng.Uint32())
+			tapOf[r] = uint8(rng.IntN(256))
 			if trial == 0 {
-				masks[r] = 0xffff
 				offs[r] = int32(r * 30)
 			}
+		}
+		for i := range tapMask {
+			tapMask[i] = uint16(rng.Uint32())
+			if trial == 0 {
+				tapMask[i] = 0xffff
+			}
+		}
+		for r := range 16 {
 			for l := range 16 {
 				if start+int(offs[r])+l < 0 {
-					masks[r] &^= 1 << l
+					tapMask[tapOf[r]] &^= 1 << l // lanes before src: never read
 				}
 			}
 		}
@@ -167,11 +175,11 @@ func TestTransposeGather16(t *testing.T) {
 		for i := range dst {
 			dst[i] = -1
 		}
-		TransposeGather16(dst, stride, src, start, &offs, &masks)
+		TransposeGather16(dst, stride, src, start, &offs, &tapOf, &tapMask)
 		for c := range 16 {
 			for r := range 16 {
 				want := float32(0)
-				if masks[r]&(1<<c) != 0 {
+				if tapMask[tapOf[r]]&(1<<c) != 0 {
 					want = src[start+int(offs[r])+c]
 				}
 				if got := dst[c*stride+r]; got != want {

@@ -197,70 +197,69 @@ func (s *TransposedSource[T]) gatherBlocks(jc, w, p0, p, kc int, d []T) int {
 	g := s.G
 	taps := g.KH * g.KW
 	plane := g.H * g.W
-	// Per column-matrix row of each half: its channel's offset plus the tap's, and its
-	// tap (−1 past the sliver's columns); per tap, its image offsets along each axis.
-	var rel [2][16]int32
-	var tapOf [2][16]int
-	var dh, dw [maxGatherTaps]int
 	if taps > maxGatherTaps {
 		return p // packed element by element
 	}
+	// Per column-matrix row of each half: its channel's offset plus the tap's, and its
+	// tap (noTap past the sliver's columns, whose mask stays 0); per tap, its image
+	// offsets along each axis.
+	var rel [2][16]int32
+	var tapOf [2][16]uint8
+	var dh, dw [maxGatherTaps]int
 	for t := range taps {
 		dh[t], dw[t] = t/g.KW*g.DH-g.PadT, t%g.KW*g.DW-g.PadL
 	}
 	minDW, maxDW := 0, 0
 	for h := range 2 {
 		for r := range 16 {
-			tapOf[h][r] = -1
+			tapOf[h][r] = noTap
 			if 16*h+r >= w {
 				continue
 			}
 			j := jc + 16*h + r
 			c, t := j/taps, j%taps
-			tapOf[h][r] = t
+			tapOf[h][r] = uint8(t)
 			rel[h][r] = int32(c*plane + dh[t]*g.W + dw[t])
 			minDW, maxDW = min(minDW, dw[t]), max(maxDW, dw[t])
 		}
 	}
-	// The masks depend on the block's row of window positions and, at the image's
-	// left and right edges, on its column: per tap, then per row; blocks inside a row
-	// reuse them.
+	// A tap's mask depends on the block's row of window positions and, at the image's
+	// left and right edges, on its column: recomputed (one per tap; the gather looks
+	// each row's up) where those change, reused by blocks inside a row.
 	x, dst := f32s(s.X), f32s(d)
-	var masks [2][16]uint16
-	var tapMask [maxGatherTaps]uint16
+	var tapMask [256]uint16
 	lastOh, lastInside := -1, false
 	for ; p+16 <= kc; p += 16 {
 		oh, ow := (p0+p)/g.OW, (p0+p)%g.OW
 		inside := ow+minDW >= 0 && ow+maxDW+16 <= g.W
 		if oh != lastOh || !inside || !lastInside {
 			for t := range taps {
-				tapMask[t] = 0
-				if ih := oh + dh[t]; ih < 0 || ih >= g.H {
-					continue
-				}
-				iw := ow + dw[t]
-				if lo, hi := max(0, -iw), min(16, g.W-iw); lo < hi {
-					tapMask[t] = uint16((1<<hi - 1) &^ (1<<lo - 1))
-				}
-			}
-			for h := range 2 {
-				for r, t := range tapOf[h] {
-					masks[h][r] = 0
-					if t >= 0 {
-						masks[h][r] = tapMask[t]
+				var m uint16
+				if ih := oh + dh[t]; ih >= 0 && ih < g.H {
+					m = 0xffff
+					if !inside {
+						iw := ow + dw[t]
+						m = 0
+						if lo, hi := max(0, -iw), min(16, g.W-iw); lo < hi {
+							m = uint16((1<<hi - 1) &^ (1<<lo - 1))
+						}
 					}
 				}
+				tapMask[t] = m
 			}
 			lastOh, lastInside = oh, inside
 		}
 		for h := range 2 {
-			if !gemm.TransposeGather16(dst[p*32+16*h:], 32, x, oh*g.W+ow, &rel[h], &masks[h]) {
+			if !gemm.TransposeGather16(dst[p*32+16*h:], 32, x, oh*g.W+ow, &rel[h], &tapOf[h], &tapMask) {
 				return p
 			}
 		}
 	}
 	return p
 }
+
+// noTap is the tap index of a sliver row past its columns: its mask is always 0.
+const noTap = 255
 
 // gatherIdxBlocks packs the rows of a 32-column sliver (columns jc…jc+w−1) in blocks of
 // 16 window positions anywhere (gemm.TransposeGatherIdx16) while a whole block fits

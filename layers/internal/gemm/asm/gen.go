@@ -501,12 +501,14 @@ func storeRows16() {
 }
 
 // transposeGather16 writes the transpose of 16 gathered rows of 16 floats:
-// dst[c·dstStride+r] = src[offs[r]+c] for the lanes c in masks[r], zero in the
-// others (their memory is not read). It packs a sliver of the transposed column
-// matrix (a weight gradient's im2col(x)ᵀ) straight from the image: row r is one
-// column-matrix row's run of 16 window positions.
+// dst[c·dstStride+r] = src[offs[r]+c] for the lanes c in row r's mask
+// tapMask[tapOf[r]], zero in the others (their memory is not read). It packs a sliver
+// of the transposed column matrix (a weight gradient's im2col(x)ᵀ) straight from the
+// image: row r is one column-matrix row's run of 16 window positions, and its mask
+// that of its kernel tap, looked up here so the caller updates one mask per tap, not
+// one per row.
 func transposeGather16() {
-	TEXT("transposeGather16", NOSPLIT, "func(dst *float32, dstStride int, src *float32, offs *int32, masks *uint16)")
+	TEXT("transposeGather16", NOSPLIT, "func(dst *float32, dstStride int, src *float32, offs *int32, tapOf *uint8, tapMask *uint16)")
 	Pragma("noescape")
 	Doc("transposeGather16 transposes 16 masked runs of 16 floats at per-row offsets with AVX-512 (see gen.go).")
 	MOVQ(addr("dst"), RDI)
@@ -514,11 +516,13 @@ func transposeGather16() {
 	SHLQ(Imm(2), R8)
 	MOVQ(addr("src"), RSI)
 	MOVQ(addr("offs"), R9)
-	MOVQ(addr("masks"), R10)
+	MOVQ(addr("tapOf"), R12)
+	MOVQ(addr("tapMask"), R10)
 	r := func(i int) VecPhysical { return zmm(i) }
 	for i := 0; i < 16; i++ {
 		MOVLQSX(Mem{Base: R9, Disp: 4 * i}, R11)
-		KMOVW(Mem{Base: R10, Disp: 2 * i}, K1)
+		MOVBQZX(Mem{Base: R12, Disp: i}, R13)
+		KMOVW(Mem{Base: R10, Index: R13, Scale: 2}, K1)
 		VMOVUPS_Z(Mem{Base: RSI, Index: R11, Scale: 4}, K1, r(i))
 	}
 	// Interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice
