@@ -2,8 +2,10 @@ package layers
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )
 
@@ -273,10 +275,18 @@ func maxPoolPlane[T Float](l *MaxPool, x, y []T, arg []int32) {
 // and sticks. It takes the maximum first and then finds its position, with no branch
 // that depends on the data, since the data decides a branch half the time.
 // at is the plane offset of r0[0], w the plane's row length.
+//
+// float32 pools its first multiples of 16 windows on AVX-512 vectors
+// (vecmath.MaxPool2x2), to the same values and positions.
 func pool2x2Row[T Float](r0, r1, y []T, arg []int32, at, w int32) {
 	r0, r1 = r0[:2*len(y)], r1[:2*len(y)]
 	arg = arg[:len(y)]
-	for o := range y {
+	o0 := 0
+	if unsafe.Sizeof(y[0]) == 4 && len(y) > 0 {
+		o0 = vecmath.MaxPool2x2(f32(y), arg, f32(r0), f32(r1), at, w)
+		at += 2 * int32(o0)
+	}
+	for o := o0; o < len(y); o++ {
 		a, b, c, d := r0[2*o], r0[2*o+1], r1[2*o], r1[2*o+1]
 		m := max(max(a, b), max(c, d))
 		if m != m { // a NaN: the first one wins

@@ -293,3 +293,77 @@ func TestMaxpool2x2FastPathRules(t *testing.T) {
 		tuClose(t, fmt.Sprintf("ceil %v dIn", ceil), gotDx, wantDx, 0)
 	}
 }
+
+// float32 rows wide enough for the vector path keep the fast path's rules: the same
+// checks on a float32 plane 37 windows wide (two vector blocks and a scalar tail).
+func TestMaxpool2x2VectorRows(t *testing.T) {
+	const n, c, h, w = 1, 2, 6, 75
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := make([]float64, n*c*h*w)
+	for i := range x {
+		x[i] = float64(rng.IntN(3))
+		if rng.IntN(20) == 0 {
+			x[i] = math.NaN()
+		}
+	}
+	l, err := layers.NewMaxPool("pool", layers.MaxPoolConfig{Kernel: []int{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os, err := l.Setup([]tensor.Shape{{n, c, h, w}}, tensor.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xt := fastTensor(tensor.Float32, tensor.Shape{n, c, h, w}, x)
+	yt := tensor.New(tensor.WithShape(os...), tensor.Of(tensor.Float32))
+	l.Forward([]*tensor.Dense{xt}, yt)
+	y := fastGet(yt)
+	oh, ow := os[2], os[3]
+	for p := range n * c {
+		for i := range oh {
+			for j := range ow {
+				// The first maximum in row-major order, or the first NaN.
+				best, m := -1, math.Inf(-1)
+				for di := range 2 {
+					for dj := range 2 {
+						k := p*h*w + (2*i+di)*w + 2*j + dj
+						if v := x[k]; best < 0 || v > m || v != v && m == m {
+							best, m = k, v
+						}
+					}
+				}
+				got := y[p*oh*ow+i*ow+j]
+				if !(got == m || got != got && m != m) {
+					t.Fatalf("window (%d, %d, %d): max %v, want %v", p, i, j, got, m)
+				}
+			}
+		}
+	}
+	// The argmax shows in the backward: dX is dY at the chosen input, 0 elsewhere.
+	dy := make([]float64, os.TotalSize())
+	for i := range dy {
+		dy[i] = float64(i + 1)
+	}
+	dyt := fastTensor(tensor.Float32, os, dy)
+	dxt := tensor.New(tensor.WithShape(n, c, h, w), tensor.Of(tensor.Float32))
+	l.Backward([]*tensor.Dense{xt}, yt, dyt, []*tensor.Dense{dxt})
+	dx := fastGet(dxt)
+	for p := range n * c {
+		for i := range oh {
+			for j := range ow {
+				best, m := -1, math.Inf(-1)
+				for di := range 2 {
+					for dj := range 2 {
+						k := p*h*w + (2*i+di)*w + 2*j + dj
+						if v := x[k]; best < 0 || v > m || v != v && m == m {
+							best, m = k, v
+						}
+					}
+				}
+				if g := dy[p*oh*ow+i*ow+j]; dx[best] != g {
+					t.Fatalf("window (%d, %d, %d): dX at its argmax %d = %v, want %v", p, i, j, best, dx[best], g)
+				}
+			}
+		}
+	}
+}

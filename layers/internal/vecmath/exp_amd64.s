@@ -131,6 +131,86 @@ loop:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2x16(y *float32, arg *int32, r0 *float32, r1 *float32, at int32, w int32, n int)
+// Requires: AVX, AVX512F
+TEXT ·maxPool2x2x16(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), DI
+	MOVQ         arg+8(FP), SI
+	MOVQ         r0+16(FP), DX
+	MOVQ         r1+24(FP), R8
+	MOVQ         n+40(FP), CX
+	SHRQ         $0x04, CX
+	VMOVDQU32    deinterleaveEven<>+0(SB), Z14
+	VMOVDQU32    deinterleaveOdd<>+0(SB), Z15
+	MOVL         at+32(FP), AX
+	VPBROADCASTD AX, Z16
+	VPADDD       Z14, Z16, Z16
+	MOVL         $0x00000020, AX
+	VPBROADCASTD AX, Z18
+	MOVL         w+36(FP), AX
+	VPBROADCASTD AX, Z19
+	MOVL         $0x00000001, AX
+	VPBROADCASTD AX, Z20
+	VPADDD       Z20, Z19, Z21
+	VPXORD       Z22, Z22, Z22
+
+loop:
+	VMOVUPS   (DX), Z0
+	VMOVUPS   64(DX), Z1
+	VMOVAPS   Z14, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVAPS   Z15, Z3
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS   (R8), Z0
+	VMOVUPS   64(R8), Z1
+	VMOVAPS   Z14, Z4
+	VPERMI2PS Z1, Z0, Z4
+	VMOVAPS   Z15, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMAXPS    Z3, Z2, Z6
+	VCMPPS    $0x00, Z3, Z2, K6
+	VPANDD    Z3, Z2, Z9
+	VMOVAPS   Z9, K6, Z6
+	VCMPPS    $0x03, Z2, Z2, K7
+	VMOVAPS   Z2, K7, Z6
+	VMAXPS    Z5, Z4, Z7
+	VCMPPS    $0x00, Z5, Z4, K6
+	VPANDD    Z5, Z4, Z9
+	VMOVAPS   Z9, K6, Z7
+	VCMPPS    $0x03, Z4, Z4, K7
+	VMOVAPS   Z4, K7, Z7
+	VMAXPS    Z7, Z6, Z8
+	VCMPPS    $0x00, Z7, Z6, K6
+	VPANDD    Z7, Z6, Z9
+	VMOVAPS   Z9, K6, Z8
+	VCMPPS    $0x03, Z6, Z6, K7
+	VMOVAPS   Z6, K7, Z8
+	VMOVUPS   Z8, (DI)
+	VMOVDQA32 Z21, Z10
+	VCMPPS    $0x00, Z8, Z4, K1
+	VCMPPS    $0x03, Z4, Z4, K2
+	KORW      K2, K1, K1
+	VMOVDQA32 Z19, K1, Z10
+	VCMPPS    $0x00, Z8, Z3, K1
+	VCMPPS    $0x03, Z3, Z3, K2
+	KORW      K2, K1, K1
+	VMOVDQA32 Z20, K1, Z10
+	VCMPPS    $0x00, Z8, Z2, K1
+	VCMPPS    $0x03, Z2, Z2, K2
+	KORW      K2, K1, K1
+	VMOVDQA32 Z22, K1, Z10
+	VPADDD    Z16, Z10, Z10
+	VMOVDQU32 Z10, (SI)
+	VPADDD    Z18, Z16, Z16
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, SI
+	ADDQ      $0x80, DX
+	ADDQ      $0x80, R8
+	DECQ      CX
+	JNE       loop
+	VZEROUPPER
+	RET
+
 // func relu16(dst *float32, src *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·relu16(SB), NOSPLIT, $0-24

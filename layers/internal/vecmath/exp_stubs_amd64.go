@@ -12,6 +12,11 @@ func interleave2x16(dst *float32, a *float32, b *float32, bias float32, n int)
 //go:noescape
 func deinterleave2x16(even *float32, odd *float32, src *float32, n int)
 
+// maxPool2x2x16 pools 2×2 windows of rows r0 and r1 into y and their argmax into arg, 16 windows at a time (see MaxPool2x2Row).
+//
+//go:noescape
+func maxPool2x2x16(y *float32, arg *int32, r0 *float32, r1 *float32, at int32, w int32, n int)
+
 // relu16 sets dst[i] = max(src[i], 0) with Go's semantics (NaN kept, −0 to +0), 16 lanes at a time.
 //
 //go:noescape

@@ -202,3 +202,46 @@ func TestInterleave2(t *testing.T) {
 		}
 	}
 }
+
+// MaxPool2x2 gives each window the maximum and argmax of their definitions, written
+// out here: Go's max, the first input equal to it, or the first NaN.
+func TestMaxPool2x2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	negz := float32(math.Copysign(0, -1))
+	special := []float32{0, negz, inf, -inf, nan, 1, 1, -1}
+	for _, n := range []int{16, 17, 40, 100} {
+		for _, p := range []float64{0, 0.3, 1} {
+			r0, r1 := make([]float32, 2*n), make([]float32, 2*n)
+			for i := range r0 {
+				r0[i], r1[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+				if rng.Float64() < p {
+					r0[i], r1[i] = special[rng.IntN(len(special))], special[rng.IntN(len(special))]
+				}
+			}
+			y, arg := make([]float32, n), make([]int32, n)
+			const at, w = 1000, 300
+			done := MaxPool2x2(y, arg, r0, r1, at, w)
+			if hasAVX512 && done != n&^15 || !hasAVX512 && done != 0 {
+				t.Fatalf("n=%d: pooled %d windows", n, done)
+			}
+			for o := range done {
+				in := [4]float32{r0[2*o], r0[2*o+1], r1[2*o], r1[2*o+1]}
+				off := [4]int32{0, 1, w, w + 1}
+				m := max(max(in[0], in[1]), max(in[2], in[3]))
+				k := -1
+				for i, v := range in {
+					if k < 0 && (v == m || v != v) {
+						k = i
+					}
+				}
+				if math.Float32bits(y[o]) != math.Float32bits(m) && !(m != m && y[o] != y[o]) {
+					t.Fatalf("n=%d p=%v: window %d %v: max %v, want %v", n, p, o, in, y[o], m)
+				}
+				if want := at + 2*int32(o) + off[k]; arg[o] != want {
+					t.Fatalf("n=%d p=%v: window %d %v: argmax %d, want %d", n, p, o, in, arg[o], want)
+				}
+			}
+		}
+	}
+}

@@ -293,6 +293,76 @@ func deinterleave2x16(ev, od Mem) {
 		})
 }
 
+// goMax sets dst = max(x, y) with Go's semantics: NaN if either is, +0 for a pair of
+// zeros unless both are −0, else the larger. VMAXPS returns its second source for a
+// NaN or a pair of zeros; the equal lanes take x AND y (the same bits, or the zero
+// with the sign only both carry) and a NaN x is kept. tmp is clobbered; K6, K7 too.
+func goMax(dst, x, y, tmp VecPhysical) {
+	VMAXPS(y, x, dst)                 // x > y ? x : y (y for NaN or equal)
+	VCMPPS(U8(0x00), y, x, K6)        // x == y (EQ_OQ)
+	VPANDD(y, x, tmp)
+	VMOVAPS(tmp, K6, dst)
+	VCMPPS(U8(0x03), x, x, K7)        // x NaN
+	VMOVAPS(x, K7, dst)
+}
+
+// maxPool2x2x16 pools 16 windows of two rows at a time: see MaxPool2x2Row.
+func maxPool2x2x16(ev, od Mem) {
+	lanes16("maxPool2x2x16", "func(y *float32, arg *int32, r0, r1 *float32, at, w int32, n int)",
+		"maxPool2x2x16 pools 2×2 windows of rows r0 and r1 into y and their argmax into arg, 16 windows at a time (see MaxPool2x2Row).",
+		[]string{"y", "arg", "r0", "r1"}, []Register{RDI, RSI, RDX, R8}, []int{4, 4, 8, 8},
+		func() {
+			VMOVDQU32(ev, Z14)
+			VMOVDQU32(od, Z15)
+			// at + 2·lane, and the step of 32 per block.
+			MOVL(addr("at"), EAX)
+			VPBROADCASTD(EAX, Z16)
+			VPADDD(Z14, Z16, Z16) // the even indices are 2·lane
+			MOVL(U32(32), EAX)
+			VPBROADCASTD(EAX, Z18)
+			MOVL(addr("w"), EAX)
+			VPBROADCASTD(EAX, Z19) // w
+			MOVL(U32(1), EAX)
+			VPBROADCASTD(EAX, Z20)
+			VPADDD(Z20, Z19, Z21) // w + 1
+			VPXORD(Z22, Z22, Z22) // 0
+		},
+		func() {
+			// a, b: even and odd of r0; c, d: of r1.
+			VMOVUPS(Mem{Base: RDX}, Z0)
+			VMOVUPS(Mem{Base: RDX, Disp: 64}, Z1)
+			VMOVAPS(Z14, Z2)
+			VPERMI2PS(Z1, Z0, Z2) // a
+			VMOVAPS(Z15, Z3)
+			VPERMI2PS(Z1, Z0, Z3) // b
+			VMOVUPS(Mem{Base: R8}, Z0)
+			VMOVUPS(Mem{Base: R8, Disp: 64}, Z1)
+			VMOVAPS(Z14, Z4)
+			VPERMI2PS(Z1, Z0, Z4) // c
+			VMOVAPS(Z15, Z5)
+			VPERMI2PS(Z1, Z0, Z5) // d
+			goMax(Z6, Z2, Z3, Z9)  // max(a, b)
+			goMax(Z7, Z4, Z5, Z9)  // max(c, d)
+			goMax(Z8, Z6, Z7, Z9)  // m
+			VMOVUPS(Z8, Mem{Base: RDI})
+			// k: w+1, then w where c hits, 1 where b does, 0 where a does; a hit is
+			// x == m, or x NaN (m is NaN then, and the first NaN wins).
+			VMOVDQA32(Z21, Z10)
+			for _, h := range []struct {
+				x VecPhysical
+				k VecPhysical
+			}{{Z4, Z19}, {Z3, Z20}, {Z2, Z22}} {
+				VCMPPS(U8(0x00), Z8, h.x, K1) // x == m
+				VCMPPS(U8(0x03), h.x, h.x, K2) // x NaN
+				KORW(K2, K1, K1)
+				VMOVDQA32(h.k, K1, Z10)
+			}
+			VPADDD(Z16, Z10, Z10)
+			VMOVDQU32(Z10, Mem{Base: RSI})
+			VPADDD(Z18, Z16, Z16)
+		})
+}
+
 func main() {
 	// Lane i of the interleaved low half is a's i/2 (even i) or b's (odd i, +16 selects
 	// the second table); of the high half the same from lane 8 on.
@@ -302,6 +372,7 @@ func main() {
 	od := indexTable("deinterleaveOdd", func(i int) uint32 { return uint32(2*i + 1) })
 	interleave2x16(lo, hi)
 	deinterleave2x16(ev, od)
+	maxPool2x2x16(ev, od)
 	relu16()
 	axpy16()
 	interp2x16()
