@@ -342,6 +342,7 @@ type convState[T Float] struct {
 	img     convImageJob[T] // the image-parallel paths (conv_images.go)
 	impl    convImplicitJob[T]
 	relu    reluJob[T] // the fused ReLU of the paths that compute whole outputs first
+	bias    biasJob[T] // the blocked forward's bias, after each block's product
 }
 
 func newConvKernel(dt tensor.Dtype) convKernel {
@@ -389,8 +390,8 @@ func (s *convState[T]) backward(l *Conv, x, dy, dx, y *tensor.Dense) {
 	convBackward(l, floatsOf[T](x), floatsOf[T](dy), floatsOf[T](dx), ys, s)
 }
 
-// convForward runs one batch, block by block: im2col of the block (in parallel), the
-// bias written into the output, then one GEMM per group adding the product onto it.
+// convForward runs one batch, block by block: im2col of the block (in parallel), one
+// GEMM per group writing the product, then the bias added onto it (in parallel).
 // A block of several images goes through tmp, images side by side, and is copied out.
 func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 	g, G := l.geom, l.sp.groups
@@ -400,10 +401,6 @@ func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 	w, b := floatsOf[T](l.weight.Value), paramValue[T](l.bias)
 	col, tmp, job := s.col, s.tmp, &s.job
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
-	beta := T(0)
-	if b != nil {
-		beta = 1
-	}
 	for bi := range l.fwd.count() {
 		n0, cnt, r0, r1 := l.fwd.block(bi)
 		ld := cnt * (r1 - r0) * g.OW
@@ -411,15 +408,9 @@ func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 		if cnt == 1 {
 			cm, ldc = y[n0*outSz+r0*g.OW:], P
 		}
-		if b != nil {
-			job.setFill(cm, l.sp.out, ld, ldc, b)
-		}
 		bm, ldb := col, ld
 		if l.pointwise && cnt == 1 {
 			bm, ldb = x[n0*inSz+r0*g.OW:], P
-			if b != nil {
-				job.run(g, nil, 0, nil, 0, 0, r0, r1, false) // the bias alone
-			}
 		} else {
 			job.run(g, x[n0*inSz:], inSz, col, ld, cnt, r0, r1, false)
 		}
@@ -427,7 +418,10 @@ func convForward[T Float](l *Conv, x, y []T, s *convState[T]) {
 			mm(l.bf16, false, false, M, ld, K,
 				1, w[gi*M*K:], K,
 				bm[gi*K*ldb:], ldb,
-				beta, cm[gi*M*ldc:], ldc)
+				0, cm[gi*M*ldc:], ldc)
+		}
+		if b != nil {
+			s.bias.run(cm, l.sp.out, ld, ldc, b)
 		}
 		if cnt > 1 {
 			scatterImages(y[n0*outSz:], tmp, cnt, l.sp.out, P, outSz, false)

@@ -80,21 +80,17 @@ func (j *convImageJob[T]) Do(i int) {
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	switch j.kind {
 	case convImageForward:
-		beta := T(0)
-		if j.b != nil {
-			beta = 1
-		}
 		col := j.pool.get(g.Rows() * imageRows(g.Rows(), g.OW, g.OH) * g.OW)
 		eachColumnBlock(g, j.x, inSz, i, 1, i+1, imageRows(g.Rows(), g.OW, g.OH), col, func(img, r0, cols int) {
 			ym := j.y[img*outSz+r0*g.OW:]
-			if j.b != nil {
-				fillRows(ym, l.sp.out, cols, P, j.b)
-			}
 			for gi := range G {
 				mmSerial(l.bf16, false, false, M, cols, K,
 					1, j.w[gi*M*K:], K,
 					col[gi*K*cols:], cols,
-					beta, ym[gi*M*P:], P)
+					0, ym[gi*M*P:], P)
+			}
+			if j.b != nil {
+				addBias(ym, l.sp.out, cols, P, j.b) // while the block is in cache
 			}
 		})
 		j.pool.put(col)

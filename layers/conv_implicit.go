@@ -120,7 +120,7 @@ func (j *convImplicitJob[T]) Do(i int) {
 		outSz := l.sp.out * g.Cols()
 		for gi := range G {
 			src := &j.src[i*G+gi]
-			src.G, src.X, src.ReLU = j.gt, j.dy[i*outSz+gi*j.gt.C*g.Cols():][:j.gt.C*g.Cols()], false
+			src.G, src.X, src.ReLU, src.Bias = j.gt, j.dy[i*outSz+gi*j.gt.C*g.Cols():][:j.gt.C*g.Cols()], false, nil
 			gemm.GemmSource(j.serial, false, C, plane, KT, 1, j.w[gi*C*KT:], KT, src, j.dxBeta, j.dx[i*g.C*plane+gi*C*plane:], plane)
 		}
 		return
@@ -129,18 +129,19 @@ func (j *convImplicitJob[T]) Do(i int) {
 	C := g.C / G
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	ym := j.y[i*outSz : (i+1)*outSz]
-	beta := T(0)
-	if j.b != nil {
-		fillRows(ym, l.sp.out, P, P, j.b)
-		beta = 1
-	}
 	gg := g
 	gg.C = C
 	for gi := range G {
 		src := &j.src[i*G+gi]
 		src.G, src.X = gg, j.x[i*inSz+gi*C*g.H*g.W:][:C*g.H*g.W]
-		src.ReLU = l.fusedReLU // applied by the product, block by block
-		gemm.GemmSource(j.serial, false, M, P, K, 1, j.w[gi*M*K:], K, src, beta, ym[gi*M*P:], P)
+		// The bias and the fused ReLU, applied by the product block by block, while
+		// each is in cache.
+		src.Bias, src.ReLU = nil, l.fusedReLU
+		if j.b != nil {
+			src.Bias = j.b[gi*M : (gi+1)*M]
+		}
+		gemm.GemmSource(j.serial, false, M, P, K, 1, j.w[gi*M*K:], K, src, 0, ym[gi*M*P:], P)
+		src.Bias = nil
 	}
 }
 

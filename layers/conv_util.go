@@ -5,10 +5,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"unsafe"
 
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )
 
@@ -519,20 +521,14 @@ type colJob[T Float] struct {
 	nblk     int // tasks per image
 	back     bool
 	imgStart int // column offset between images in col: (r1−r0)·OW
-	ncol     int // im2col/col2im tasks; the fill's follow
-
-	fill struct { // set by setFill for one run
-		dst, v                []T
-		rows, cols, ld, tasks int
-	}
+	ncol     int // im2col/col2im tasks
 
 	bias biasGradJob[T] // the layer's bias gradient, in parallel too
 	flip flipJob[T]     // conv's weight to and from the flipped layout
 }
 
 // run lowers (back: adds back) images [0, cnt) of im, window rows [r0, r1), to or from
-// the column block col of leading dimension ld, together with the fill set by setFill
-// if any (cnt may be 0 for the fill alone).
+// the column block col of leading dimension ld.
 func (j *colJob[T]) run(g im2col.Geom, im []T, imSz int, col []T, ld, cnt, r0, r1 int, back bool) {
 	procs := runtime.GOMAXPROCS(0)
 	j.nblk, j.cblk, j.ncol = 0, 0, 0
@@ -545,30 +541,11 @@ func (j *colJob[T]) run(g im2col.Geom, im []T, imSz int, col []T, ld, cnt, r0, r
 	}
 	j.g, j.im, j.imSz, j.col, j.ld, j.r0, j.r1, j.back = g, im, imSz, col, ld, r0, r1, back
 	j.imgStart = (r1 - r0) * g.OW
-	nf := 0
-	if j.fill.dst != nil {
-		nf = min(j.fill.rows, 2*procs)
-	}
-	j.fill.tasks = nf
-	par.Run(j.ncol+nf, j)
+	par.Run(j.ncol, j)
 	j.im, j.col = nil, nil
-	j.fill.dst, j.fill.v = nil, nil
-}
-
-// setFill makes the next run also set rows × cols of dst (leading dimension ld) to
-// v[row] — an output block's bias, written while the block is lowered.
-func (j *colJob[T]) setFill(dst []T, rows, cols, ld int, v []T) {
-	j.fill.dst, j.fill.rows, j.fill.cols, j.fill.ld, j.fill.v = dst, rows, cols, ld, v
 }
 
 func (j *colJob[T]) Do(i int) {
-	if i >= j.ncol {
-		f := &j.fill
-		t := i - j.ncol
-		r0, r1 := t*f.rows/f.tasks, (t+1)*f.rows/f.tasks
-		fillRows(f.dst[r0*f.ld:], r1-r0, f.cols, f.ld, f.v[r0:r1])
-		return
-	}
 	img, b := i/j.nblk, i%j.nblk
 	c0 := b * j.cblk
 	c1 := min(c0+j.cblk, j.g.C)
@@ -579,6 +556,41 @@ func (j *colJob[T]) Do(i int) {
 	} else {
 		im2col.Im2ColPart(j.g, im, col, j.ld, c0, c1, j.r0, j.r1)
 	}
+}
+
+// addBias adds v[row] to each of rows × cols of c (leading dimension ldc): a conv's
+// bias, after its product (y = W·col + b, Caffe's order, whatever the path). float32
+// runs on AVX-512 vectors (vecmath.AddBias), with the same results.
+func addBias[T Float](c []T, rows, cols, ldc int, v []T) {
+	for r := range rows {
+		row := c[r*ldc : r*ldc+cols]
+		if unsafe.Sizeof(v[r]) == 4 {
+			vecmath.AddBias(f32(row), float32(v[r]), false)
+			continue
+		}
+		for i := range row {
+			row[i] += v[r]
+		}
+	}
+}
+
+// biasJob adds a bias to the rows of a block in parallel (addBias), a few rows a task.
+type biasJob[T Float] struct {
+	c, v            []T
+	rows, cols, ldc int
+	tasks           int
+}
+
+func (j *biasJob[T]) run(c []T, rows, cols, ldc int, v []T) {
+	j.c, j.v, j.rows, j.cols, j.ldc = c, v, rows, cols, ldc
+	j.tasks = min(rows, 4*runtime.GOMAXPROCS(0))
+	par.Run(j.tasks, j)
+	j.c, j.v = nil, nil
+}
+
+func (j *biasJob[T]) Do(i int) {
+	r0, r1 := i*j.rows/j.tasks, (i+1)*j.rows/j.tasks
+	addBias(j.c[r0*j.ldc:], r1-r0, j.cols, j.ldc, j.v[r0:r1])
 }
 
 // fillRows sets rows × cols of c (leading dimension ldc) to v[row], or to 0 when v is nil.

@@ -22,23 +22,40 @@ import (
 type Source[T Float] struct {
 	G    Geom
 	X    []T  // the image: G.C planes of G.H×G.W, channel 0 first
-	ReLU bool // finish the product with max(·, 0), block by block while in cache
+	Bias []T  // finish the product adding Bias[i] to row i (nil: none)
+	ReLU bool // then with max(·, 0), block by block while in cache
 }
 
-// Finish implements gemm.BSource: max(·, 0) on the block when ReLU is set.
+// Finish implements gemm.BSource: the bias, then max(·, 0) when ReLU is set, on the
+// block.
 func (s *Source[T]) Finish(c []T, ldc, i0, rows, j0, cols int) {
-	if !s.ReLU {
+	if s.Bias == nil && !s.ReLU {
 		return
 	}
 	var zero T
 	for i := i0; i < i0+rows; i++ {
 		row := c[i*ldc+j0 : i*ldc+j0+cols]
+		var b T
+		if s.Bias != nil {
+			b = s.Bias[i]
+		}
 		if unsafe.Sizeof(zero) == 4 {
-			vecmath.ReLU(f32s(row), f32s(row)) // AVX-512 vectors, the same results
+			// AVX-512 vectors, the same results.
+			if s.Bias != nil {
+				vecmath.AddBias(f32s(row), float32(b), s.ReLU)
+			} else {
+				vecmath.ReLU(f32s(row), f32s(row))
+			}
 			continue
 		}
 		for k, v := range row {
-			row[k] = max(v, 0)
+			if s.Bias != nil {
+				v += b
+			}
+			if s.ReLU {
+				v = max(v, 0)
+			}
+			row[k] = v
 		}
 	}
 }

@@ -24,3 +24,6 @@ func deinterleave2x16(even, odd, src *float32, n int) { panic("vecmath: no AVX-5
 func maxPool2x2x16(y *float32, arg *int32, r0, r1 *float32, at, w int32, n int) {
 	panic("vecmath: no AVX-512 here")
 }
+
+func addBias16(dst *float32, b float32, n int)     { panic("vecmath: no AVX-512 here") }
+func addBiasReLU16(dst *float32, b float32, n int) { panic("vecmath: no AVX-512 here") }

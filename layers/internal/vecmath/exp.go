@@ -118,3 +118,28 @@ func ReLUBackward(dx, y, dy []float32) {
 		dx[i] = dy[i] * on
 	}
 }
+
+// AddBias adds b to every element of dst, then (relu) takes max(·, 0) with Go's max: a
+// convolution's bias and fused ReLU in one pass over its output.
+func AddBias(dst []float32, b float32, relu bool) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	i := 0
+	if hasAVX512 && n >= 16 {
+		i = n &^ 15
+		if relu {
+			addBiasReLU16(&dst[0], b, i)
+		} else {
+			addBias16(&dst[0], b, i)
+		}
+	}
+	for ; i < n; i++ {
+		v := dst[i] + b
+		if relu {
+			v = max(v, 0)
+		}
+		dst[i] = v
+	}
+}

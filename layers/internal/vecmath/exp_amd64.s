@@ -234,6 +234,45 @@ loop:
 	VZEROUPPER
 	RET
 
+// func addBias16(dst *float32, b float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·addBias16(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+16(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS b+8(FP), Z1
+
+loop:
+	VADDPS  (DI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x40, DI
+	DECQ    CX
+	JNE     loop
+	VZEROUPPER
+	RET
+
+// func addBiasReLU16(dst *float32, b float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·addBiasReLU16(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+16(FP), CX
+	SHRQ         $0x04, CX
+	VBROADCASTSS b+8(FP), Z1
+	VPXORD       Z3, Z3, Z3
+
+loop:
+	VADDPS    (DI), Z1, Z0
+	VCMPPS    $0x1e, Z3, Z0, K1
+	VCMPPS    $0x03, Z0, Z0, K2
+	KORW      K2, K1, K1
+	VMOVAPS.Z Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNE       loop
+	VZEROUPPER
+	RET
+
 // func axpy16(dst *float32, src *float32, a float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·axpy16(SB), NOSPLIT, $0-32

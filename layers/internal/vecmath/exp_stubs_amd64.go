@@ -22,6 +22,16 @@ func maxPool2x2x16(y *float32, arg *int32, r0 *float32, r1 *float32, at int32, w
 //go:noescape
 func relu16(dst *float32, src *float32, n int)
 
+// addBias16 sets dst[i] += b, 16 lanes at a time.
+//
+//go:noescape
+func addBias16(dst *float32, b float32, n int)
+
+// addBiasReLU16 sets dst[i] = max(dst[i] + b, 0) with Go's semantics, 16 lanes at a time.
+//
+//go:noescape
+func addBiasReLU16(dst *float32, b float32, n int)
+
 // axpy16 sets dst[i] += a·src[i] (multiply, then add), 16 lanes at a time.
 //
 //go:noescape

@@ -245,3 +245,35 @@ func TestMaxPool2x2(t *testing.T) {
 		}
 	}
 }
+
+// AddBias gives dst + b, and max(dst + b, 0) with Go's max, bit for bit, specials
+// included.
+func TestAddBiasMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	special := []float32{0, float32(math.Copysign(0, -1)), inf, -inf, nan, 1e-40, -0.5}
+	for _, n := range []int{1, 15, 16, 17, 33, 1000} {
+		for _, b := range []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.25} {
+			for _, relu := range []bool{false, true} {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+					if i%5 == 2 {
+						x[i] = special[rng.IntN(len(special))]
+					}
+				}
+				got := append([]float32(nil), x...)
+				AddBias(got, b, relu)
+				for i, v := range x {
+					want := v + b
+					if relu {
+						want = max(want, 0)
+					}
+					if math.Float32bits(got[i]) != math.Float32bits(want) && !(want != want && got[i] != got[i]) {
+						t.Fatalf("n=%d b=%v relu=%v: element %d (%v) = %v, want %v", n, b, relu, i, v, got[i], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -183,6 +183,38 @@ func expSubAcc16() {
 		})
 }
 
+// addBias16 writes dst[i] += b, n a positive multiple of 16.
+func addBias16() {
+	lanes16("addBias16", "func(dst *float32, b float32, n int)",
+		"addBias16 sets dst[i] += b, 16 lanes at a time.",
+		[]string{"dst"}, []Register{RDI}, []int{4},
+		func() { VBROADCASTSS(addr("b"), Z1) },
+		func() {
+			VADDPS(Mem{Base: RDI}, Z1, Z0)
+			VMOVUPS(Z0, Mem{Base: RDI})
+		})
+}
+
+// addBiasReLU16 writes dst[i] = max(dst[i] + b, 0) with Go's max (as relu16), n a
+// positive multiple of 16.
+func addBiasReLU16() {
+	lanes16("addBiasReLU16", "func(dst *float32, b float32, n int)",
+		"addBiasReLU16 sets dst[i] = max(dst[i] + b, 0) with Go's semantics, 16 lanes at a time.",
+		[]string{"dst"}, []Register{RDI}, []int{4},
+		func() {
+			VBROADCASTSS(addr("b"), Z1)
+			VPXORD(Z3, Z3, Z3)
+		},
+		func() {
+			VADDPS(Mem{Base: RDI}, Z1, Z0)
+			VCMPPS(U8(0x1e), Z3, Z0, K1) // v > 0 (GT_OQ)
+			VCMPPS(U8(0x03), Z0, Z0, K2) // v NaN
+			KORW(K2, K1, K1)
+			VMOVAPS_Z(Z0, K1, Z2)
+			VMOVUPS(Z2, Mem{Base: RDI})
+		})
+}
+
 // axpy16 writes dst[i] += a·src[i], the multiply rounded before the add (no fused
 // multiply-add, as the scalar code), n a positive multiple of 16.
 func axpy16() {
@@ -374,6 +406,8 @@ func main() {
 	deinterleave2x16(ev, od)
 	maxPool2x2x16(ev, od)
 	relu16()
+	addBias16()
+	addBiasReLU16()
 	axpy16()
 	interp2x16()
 	axpy2x16()
