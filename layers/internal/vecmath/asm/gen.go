@@ -330,11 +330,11 @@ func deinterleave2x16(ev, od Mem) {
 // NaN or a pair of zeros; the equal lanes take x AND y (the same bits, or the zero
 // with the sign only both carry) and a NaN x is kept. tmp is clobbered; K6, K7 too.
 func goMax(dst, x, y, tmp VecPhysical) {
-	VMAXPS(y, x, dst)                 // x > y ? x : y (y for NaN or equal)
-	VCMPPS(U8(0x00), y, x, K6)        // x == y (EQ_OQ)
+	VMAXPS(y, x, dst)          // x > y ? x : y (y for NaN or equal)
+	VCMPPS(U8(0x00), y, x, K6) // x == y (EQ_OQ)
 	VPANDD(y, x, tmp)
 	VMOVAPS(tmp, K6, dst)
-	VCMPPS(U8(0x03), x, x, K7)        // x NaN
+	VCMPPS(U8(0x03), x, x, K7) // x NaN
 	VMOVAPS(x, K7, dst)
 }
 
@@ -373,9 +373,9 @@ func maxPool2x2x16(ev, od Mem) {
 			VPERMI2PS(Z1, Z0, Z4) // c
 			VMOVAPS(Z15, Z5)
 			VPERMI2PS(Z1, Z0, Z5) // d
-			goMax(Z6, Z2, Z3, Z9)  // max(a, b)
-			goMax(Z7, Z4, Z5, Z9)  // max(c, d)
-			goMax(Z8, Z6, Z7, Z9)  // m
+			goMax(Z6, Z2, Z3, Z9) // max(a, b)
+			goMax(Z7, Z4, Z5, Z9) // max(c, d)
+			goMax(Z8, Z6, Z7, Z9) // m
 			VMOVUPS(Z8, Mem{Base: RDI})
 			// k: w+1, then w where c hits, 1 where b does, 0 where a does; a hit is
 			// x == m, or x NaN (m is NaN then, and the first NaN wins).
@@ -384,7 +384,7 @@ func maxPool2x2x16(ev, od Mem) {
 				x VecPhysical
 				k VecPhysical
 			}{{Z4, Z19}, {Z3, Z20}, {Z2, Z22}} {
-				VCMPPS(U8(0x00), Z8, h.x, K1) // x == m
+				VCMPPS(U8(0x00), Z8, h.x, K1)  // x == m
 				VCMPPS(U8(0x03), h.x, h.x, K2) // x NaN
 				KORW(K2, K1, K1)
 				VMOVDQA32(h.k, K1, Z10)
