@@ -298,9 +298,10 @@ func convZero(d *tensor.Dense) {
 // biasGradJob adds the bias gradient of a batch — the per-channel sums of the output
 // gradient — one task per channel: each channel adds its image sums image after image,
 // so the result does not depend on how the channels are shared out. Each image's sum
-// runs in four interleaved partial sums (added in a fixed order), as one chain of
-// dependent additions was bound by their latency. With y set (a conv's fused ReLU) it
-// first zeroes dy where y is not positive, in place, in the same pass.
+// runs in interleaved partial sums added in a fixed order (one chain of dependent
+// additions was bound by their latency): four (sum4), or vecmath.MaskSum's sixteen
+// for float32. With y set (a conv's fused ReLU) it first zeroes dy where y is not
+// positive, in place, in the same pass.
 type biasGradJob[T Float] struct {
 	db, dy, y []T
 	n, c, p   int
@@ -316,6 +317,15 @@ func (j *biasGradJob[T]) Do(c int) {
 	for n := range j.n {
 		lo, hi := (n*j.c+c)*j.p, (n*j.c+c+1)*j.p
 		d := j.dy[lo:hi]
+		if unsafe.Sizeof(d[0]) == 4 {
+			// Mask and sum in one pass of AVX-512 vectors (16 lane sums).
+			var y []float32
+			if j.y != nil {
+				y = f32(j.y[lo:hi])
+			}
+			j.db[c] += T(vecmath.MaskSum(f32(d), y))
+			continue
+		}
 		if j.y != nil {
 			reluBackwardAssign(j.y[lo:hi], d, d)
 		}

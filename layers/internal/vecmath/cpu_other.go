@@ -27,3 +27,5 @@ func maxPool2x2x16(y *float32, arg *int32, r0, r1 *float32, at, w int32, n int) 
 
 func addBias16(dst *float32, b float32, n int)     { panic("vecmath: no AVX-512 here") }
 func addBiasReLU16(dst *float32, b float32, n int) { panic("vecmath: no AVX-512 here") }
+
+func maskSum16(d, y *float32, mask bool, n int) float32 { panic("vecmath: no AVX-512 here") }

@@ -143,3 +143,57 @@ func AddBias(dst []float32, b float32, relu bool) {
 		dst[i] = v
 	}
 }
+
+// MaskSum returns the sum of d, first setting d[i] = d[i]·[y[i] > 0] in place when y is
+// not nil (a fused ReLU's mask on a conv's output gradient, whose sum is the bias
+// gradient). The sum runs in 16 lane sums, lane l adding d[i] for i ≡ l (mod 16) below
+// the last multiple of 16 in order, folded as s[l] += s[l+w] for w = 8, 4, 2, 1, then
+// the remaining elements one by one; without AVX-512 it is computed the same way.
+func MaskSum(d, y []float32) float32 {
+	n := len(d)
+	if n == 0 {
+		return 0
+	}
+	if y != nil {
+		_ = y[n-1]
+	}
+	n16 := n &^ 15
+	var s float32
+	switch {
+	case n16 > 0 && hasAVX512:
+		var yp *float32
+		if y != nil {
+			yp = &y[0]
+		}
+		s = maskSum16(&d[0], yp, y != nil, n16)
+	case n16 > 0:
+		var lane [16]float32
+		for i := range n16 {
+			if y != nil {
+				d[i] = d[i] * on(y[i])
+			}
+			lane[i%16] += d[i]
+		}
+		for w := 8; w >= 1; w /= 2 {
+			for l := range w {
+				lane[l] += lane[l+w]
+			}
+		}
+		s = lane[0]
+	}
+	for i := n16; i < n; i++ {
+		if y != nil {
+			d[i] = d[i] * on(y[i])
+		}
+		s += d[i]
+	}
+	return s
+}
+
+// on is 1 where a ReLU's output is positive, else 0.
+func on(y float32) float32 {
+	if y > 0 {
+		return 1
+	}
+	return 0
+}

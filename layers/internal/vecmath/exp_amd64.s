@@ -273,6 +273,53 @@ loop:
 	VZEROUPPER
 	RET
 
+// func maskSum16(d *float32, y *float32, mask bool, n int) float32
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·maskSum16(SB), NOSPLIT, $0-36
+	MOVQ         d+0(FP), DI
+	MOVQ         y+8(FP), SI
+	MOVQ         n+24(FP), CX
+	SHRQ         $0x04, CX
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z4, Z4, Z4
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z3
+	MOVBLZX      mask+16(FP), AX
+	TESTL        AX, AX
+	JE           plain
+
+masked:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, Z1, Z0, K1
+	VMOVAPS.Z Z3, K1, Z2
+	VMULPS    (DI), Z2, Z2
+	VMOVUPS   Z2, (DI)
+	VADDPS    Z2, Z4, Z4
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, SI
+	DECQ      CX
+	JNE       masked
+	JMP       fold
+
+plain:
+	VADDPS (DI), Z4, Z4
+	ADDQ   $0x40, DI
+	DECQ   CX
+	JNE    plain
+
+fold:
+	VEXTRACTF32X8 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	VEXTRACTF128  $0x01, Y4, X5
+	VADDPS        X5, X4, X4
+	VMOVHLPS      X4, X4, X5
+	VADDPS        X5, X4, X4
+	VMOVSHDUP     X4, X5
+	VADDSS        X5, X4, X4
+	VZEROUPPER
+	MOVSS         X4, ret+32(FP)
+	RET
+
 // func axpy16(dst *float32, src *float32, a float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·axpy16(SB), NOSPLIT, $0-32

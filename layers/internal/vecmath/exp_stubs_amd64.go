@@ -32,6 +32,11 @@ func addBias16(dst *float32, b float32, n int)
 //go:noescape
 func addBiasReLU16(dst *float32, b float32, n int)
 
+// maskSum16 masks d by y > 0 (if mask) and sums it in 16 lanes, folded in halves (see MaskSum).
+//
+//go:noescape
+func maskSum16(d *float32, y *float32, mask bool, n int) float32
+
 // axpy16 sets dst[i] += a·src[i] (multiply, then add), 16 lanes at a time.
 //
 //go:noescape

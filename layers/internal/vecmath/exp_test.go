@@ -277,3 +277,51 @@ func TestAddBiasMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// MaskSum masks as ReLUBackward does and sums in the order its comment states, bit for
+// bit, with and without the mask.
+func TestMaskSumMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, n := range []int{1, 15, 16, 17, 48, 1000, 1029} {
+		for _, masked := range []bool{false, true} {
+			d, y := make([]float32, n), make([]float32, n)
+			for i := range d {
+				d[i], y[i] = float32(rng.NormFloat64())*float32(1+i%7), float32(rng.NormFloat64())
+			}
+			want := append([]float32(nil), d...)
+			if masked {
+				ReLUBackward(want, y, want)
+			}
+			var lane [16]float32
+			n16 := n &^ 15
+			for i := range n16 {
+				lane[i%16] += want[i]
+			}
+			for w := 8; w >= 1; w /= 2 {
+				for l := range w {
+					lane[l] += lane[l+w]
+				}
+			}
+			ws := float32(0)
+			if n16 > 0 {
+				ws = lane[0]
+			}
+			for i := n16; i < n; i++ {
+				ws += want[i]
+			}
+			var ym []float32
+			if masked {
+				ym = y
+			}
+			got := MaskSum(d, ym)
+			if math.Float32bits(got) != math.Float32bits(ws) {
+				t.Fatalf("n=%d masked=%v: sum %v, want %v", n, masked, got, ws)
+			}
+			for i := range d {
+				if math.Float32bits(d[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d masked=%v: d[%d] = %v, want %v", n, masked, i, d[i], want[i])
+				}
+			}
+		}
+	}
+}

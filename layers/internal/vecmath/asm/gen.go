@@ -215,6 +215,55 @@ func addBiasReLU16() {
 		})
 }
 
+// maskSum16 writes d[i] = d[i]·[y[i] > 0] (mask) or leaves d (no mask) and returns the
+// sum of d's new values in 16 lane sums, lane l taking i ≡ l (mod 16) in order, then
+// folded as s[l] += s[l+w] for w = 8, 4, 2, 1 (MaskSum states it), n a positive
+// multiple of 16.
+func maskSum16() {
+	TEXT("maskSum16", NOSPLIT, "func(d, y *float32, mask bool, n int) float32")
+	Pragma("noescape")
+	Doc("maskSum16 masks d by y > 0 (if mask) and sums it in 16 lanes, folded in halves (see MaskSum).")
+	MOVQ(addr("d"), RDI)
+	MOVQ(addr("y"), RSI)
+	MOVQ(addr("n"), RCX)
+	SHRQ(Imm(4), RCX)
+	VPXORD(Z1, Z1, Z1) // 0
+	VPXORD(Z4, Z4, Z4) // the lane sums
+	bcast(f(1), Z3)
+	MOVBLZX(addr("mask"), EAX)
+	TESTL(EAX, EAX)
+	JE(LabelRef("plain"))
+	Label("masked")
+	VMOVUPS(Mem{Base: RSI}, Z0)
+	VCMPPS(U8(0x1e), Z1, Z0, K1) // y > 0
+	VMOVAPS_Z(Z3, K1, Z2)        // 1 or 0
+	VMULPS(Mem{Base: RDI}, Z2, Z2)
+	VMOVUPS(Z2, Mem{Base: RDI})
+	VADDPS(Z2, Z4, Z4)
+	ADDQ(Imm(64), RDI)
+	ADDQ(Imm(64), RSI)
+	DECQ(RCX)
+	JNE(LabelRef("masked"))
+	JMP(LabelRef("fold"))
+	Label("plain")
+	VADDPS(Mem{Base: RDI}, Z4, Z4)
+	ADDQ(Imm(64), RDI)
+	DECQ(RCX)
+	JNE(LabelRef("plain"))
+	Label("fold")
+	VEXTRACTF32X8(Imm(1), Z4, Y5)
+	VADDPS(Y5, Y4, Y4) // s[l] + s[l+8]
+	VEXTRACTF128(Imm(1), Y4, X5)
+	VADDPS(X5, X4, X4) // + 4
+	VMOVHLPS(X4, X4, X5)
+	VADDPS(X5, X4, X4) // + 2
+	VMOVSHDUP(X4, X5)
+	VADDSS(X5, X4, X4) // + 1
+	VZEROUPPER() // keeps X4
+	Store(X4, ReturnIndex(0))
+	RET()
+}
+
 // axpy16 writes dst[i] += a·src[i], the multiply rounded before the add (no fused
 // multiply-add, as the scalar code), n a positive multiple of 16.
 func axpy16() {
@@ -408,6 +457,7 @@ func main() {
 	relu16()
 	addBias16()
 	addBiasReLU16()
+	maskSum16()
 	axpy16()
 	interp2x16()
 	axpy2x16()
