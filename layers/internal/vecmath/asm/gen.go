@@ -259,7 +259,7 @@ func maskSum16() {
 	VADDPS(X5, X4, X4) // + 2
 	VMOVSHDUP(X4, X5)
 	VADDSS(X5, X4, X4) // + 1
-	VZEROUPPER() // keeps X4
+	VZEROUPPER()       // keeps X4
 	Store(X4, ReturnIndex(0))
 	RET()
 }
