@@ -218,3 +218,48 @@ func BenchmarkLoss(b *testing.B) {
 	lab := tuLabels([]int{8, 64, 64}, v)
 	tuBench(b, l, []tensor.Shape{{8, 21, 64, 64}, {8, 64, 64}}, map[int]*tensor.Dense{1: lab})
 }
+
+// float32 images wide enough for the vector paths (35 pixels: two vector blocks and a
+// tail) agree with float64 in loss and gradient, and an ignored pixel gets no gradient
+// even from a NaN score, also when the gradient is added onto what dX holds.
+func TestLossFloat32Vectors(t *testing.T) {
+	const n, c, h, w = 2, 4, 5, 7
+	vals := tuRandom(7, n*c*h*w)
+	lab := make([]int32, n*h*w)
+	for i := range lab {
+		lab[i] = int32(i % 5) // 4 is no class → ignored
+	}
+	lab[20] = 255
+	vals[2*h*w+20] = math.NaN() // channel 2 of pixel 20, which is ignored
+	labels := tuLabels([]int{n, h, w}, lab)
+	l := newLoss(t, "mean", 255, nil)
+	out64, d64 := tuRun(t, l, nil, tuDense([]int{n, c, h, w}, vals), labels)
+	for _, assign := range []bool{true, false} {
+		l := newLoss(t, "mean", 255, nil)
+		if _, err := l.Setup([]tensor.Shape{{n, c, h, w}, {n, h, w}}, tensor.Float32); err != nil {
+			t.Fatal(err)
+		}
+		l.SetAssignGrad(0, assign)
+		x32 := fastTensor(tensor.Float32, tensor.Shape{n, c, h, w}, vals)
+		out32 := tensor.New(tensor.WithShape(1), tensor.Of(tensor.Float32))
+		l.Forward([]*tensor.Dense{x32, labels}, out32)
+		if d := math.Abs(float64(out32.Data().([]float32)[0]) - out64.Data().([]float64)[0]); d > 1e-5 {
+			t.Fatalf("assign=%v: float32 loss differs by %g", assign, d)
+		}
+		dOut := fastTensor(tensor.Float32, tensor.Shape{1}, []float64{1})
+		dx := fastTensor(tensor.Float32, tensor.Shape{n, c, h, w}, make([]float64, n*c*h*w))
+		if !assign {
+			dx.Data().([]float32)[5] = 0.5 // added onto
+		}
+		l.Backward([]*tensor.Dense{x32, labels}, out32, dOut, []*tensor.Dense{dx, nil})
+		got, want := fastGet(dx), d64[0].Data().([]float64)
+		if !assign {
+			got[5] -= 0.5
+		}
+		for i := range want {
+			if math.IsNaN(got[i]) || math.Abs(got[i]-want[i]) > 1e-6 {
+				t.Fatalf("assign=%v: dX[%d] = %v, float64 gives %v", assign, i, got[i], want[i])
+			}
+		}
+	}
+}

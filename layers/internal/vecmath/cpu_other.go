@@ -29,3 +29,7 @@ func addBias16(dst *float32, b float32, n int)     { panic("vecmath: no AVX-512 
 func addBiasReLU16(dst *float32, b float32, n int) { panic("vecmath: no AVX-512 here") }
 
 func maskSum16(d, y *float32, mask bool, n int) float32 { panic("vecmath: no AVX-512 here") }
+
+func maxInto16(dst, src *float32, n int) { panic("vecmath: no AVX-512 here") }
+
+func mulWhere16(dst, a, e *float32, accumulate bool, n int) { panic("vecmath: no AVX-512 here") }

@@ -197,3 +197,47 @@ func on(y float32) float32 {
 	}
 	return 0
 }
+
+// MaxInto sets dst[i] = max(dst[i], src[i]) for i < len(src), with Go's max (NaN if
+// either is, +0 over −0): a running maximum over channels.
+func MaxInto(dst, src []float32) {
+	n := len(src)
+	if n == 0 {
+		return
+	}
+	_ = dst[n-1]
+	i := 0
+	if hasAVX512 && n >= 16 {
+		i = n &^ 15
+		maxInto16(&dst[0], &src[0], i)
+	}
+	for ; i < n; i++ {
+		dst[i] = max(dst[i], src[i])
+	}
+}
+
+// MulWhere sets dst[i] = a[i]·e[i] where a[i] != 0 and 0 elsewhere, or with
+// accumulate adds a[i]·e[i] to dst[i] where a[i] != 0, for i < len(a): a loss's
+// gradient, whose ignored pixels (a = 0) get nothing even from a non-finite e.
+func MulWhere(dst, a, e []float32, accumulate bool) {
+	n := len(a)
+	if n == 0 {
+		return
+	}
+	_, _ = dst[n-1], e[n-1]
+	i := 0
+	if hasAVX512 && n >= 16 {
+		i = n &^ 15
+		mulWhere16(&dst[0], &a[0], &e[0], accumulate, i)
+	}
+	for ; i < n; i++ {
+		switch {
+		case a[i] != 0 && accumulate:
+			dst[i] += float32(a[i] * e[i]) // rounded before the add, as the vectors
+		case a[i] != 0:
+			dst[i] = a[i] * e[i]
+		case !accumulate:
+			dst[i] = 0
+		}
+	}
+}

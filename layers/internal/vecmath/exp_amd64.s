@@ -320,6 +320,62 @@ fold:
 	MOVSS         X4, ret+32(FP)
 	RET
 
+// func maxInto16(dst *float32, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·maxInto16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $0x04, CX
+
+loop:
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	VMAXPS  Z1, Z0, Z2
+	VCMPPS  $0x00, Z1, Z0, K6
+	VPANDD  Z1, Z0, Z3
+	VMOVAPS Z3, K6, Z2
+	VCMPPS  $0x03, Z0, Z0, K7
+	VMOVAPS Z0, K7, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	DECQ    CX
+	JNE     loop
+	VZEROUPPER
+	RET
+
+// func mulWhere16(dst *float32, a *float32, e *float32, accumulate bool, n int)
+// Requires: AVX, AVX512F
+TEXT ·mulWhere16(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), DI
+	MOVQ    a+8(FP), SI
+	MOVQ    e+16(FP), DX
+	MOVQ    n+32(FP), CX
+	SHRQ    $0x04, CX
+	VPXORD  Z3, Z3, Z3
+	MOVBLZX accumulate+24(FP), AX
+
+loop:
+	VMOVUPS  (SI), Z0
+	VCMPPS   $0x04, Z3, Z0, K1
+	VMULPS.Z (DX), Z0, K1, Z1
+	TESTL    AX, AX
+	JE       assign
+	VADDPS   (DI), Z1, Z2
+	VMOVUPS  (DI), Z1
+	VMOVAPS  Z2, K1, Z1
+
+assign:
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	DECQ    CX
+	JNE     loop
+	VZEROUPPER
+	RET
+
 // func axpy16(dst *float32, src *float32, a float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·axpy16(SB), NOSPLIT, $0-32

@@ -37,6 +37,16 @@ func addBiasReLU16(dst *float32, b float32, n int)
 //go:noescape
 func maskSum16(d *float32, y *float32, mask bool, n int) float32
 
+// maxInto16 sets dst[i] = max(dst[i], src[i]) with Go's semantics, 16 lanes at a time.
+//
+//go:noescape
+func maxInto16(dst *float32, src *float32, n int)
+
+// mulWhere16 sets (or adds to) dst[i] a[i]·e[i] where a[i] != 0, 16 lanes at a time (see MulWhere).
+//
+//go:noescape
+func mulWhere16(dst *float32, a *float32, e *float32, accumulate bool, n int)
+
 // axpy16 sets dst[i] += a·src[i] (multiply, then add), 16 lanes at a time.
 //
 //go:noescape

@@ -325,3 +325,46 @@ func TestMaskSumMatchesDefinition(t *testing.T) {
 		}
 	}
 }
+
+// MaxInto and MulWhere give their definitions' bits, specials included.
+func TestMaxIntoMulWhere(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	negz := float32(math.Copysign(0, -1))
+	special := []float32{0, negz, inf, -inf, nan, 1e-40, 2}
+	same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b }
+	for _, n := range []int{1, 15, 16, 17, 48, 1000} {
+		x, y, d := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], y[i], d[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			if i%3 == 1 {
+				x[i], y[i], d[i] = special[rng.IntN(len(special))], special[rng.IntN(len(special))], special[rng.IntN(len(special))]
+			}
+		}
+		got := append([]float32(nil), x...)
+		MaxInto(got, y)
+		for i := range x {
+			if w := max(x[i], y[i]); !same(got[i], w) {
+				t.Fatalf("n=%d: max(%v, %v) = %v, want %v", n, x[i], y[i], got[i], w)
+			}
+		}
+		for _, acc := range []bool{false, true} {
+			got := append([]float32(nil), d...)
+			MulWhere(got, x, y, acc)
+			for i := range x {
+				w := d[i]
+				switch {
+				case x[i] != 0 && acc:
+					w = d[i] + float32(x[i]*y[i])
+				case x[i] != 0:
+					w = x[i] * y[i]
+				case !acc:
+					w = 0
+				}
+				if !same(got[i], w) {
+					t.Fatalf("n=%d acc=%v: element %d (a %v, e %v, dst %v) = %v, want %v", n, acc, i, x[i], y[i], d[i], got[i], w)
+				}
+			}
+		}
+	}
+}

@@ -264,6 +264,45 @@ func maskSum16() {
 	RET()
 }
 
+// maxInto16 writes dst[i] = max(dst[i], src[i]) with Go's max, n a positive multiple
+// of 16.
+func maxInto16() {
+	lanes16("maxInto16", "func(dst, src *float32, n int)",
+		"maxInto16 sets dst[i] = max(dst[i], src[i]) with Go's semantics, 16 lanes at a time.",
+		[]string{"dst", "src"}, []Register{RDI, RSI}, []int{4, 4},
+		func() {},
+		func() {
+			VMOVUPS(Mem{Base: RDI}, Z0)
+			VMOVUPS(Mem{Base: RSI}, Z1)
+			goMax(Z2, Z0, Z1, Z3)
+			VMOVUPS(Z2, Mem{Base: RDI})
+		})
+}
+
+// mulWhere16 writes dst[i] = a[i]·e[i] where a[i] != 0, else 0 (or, accumulating, adds
+// a[i]·e[i] where a[i] != 0), n a positive multiple of 16.
+func mulWhere16() {
+	lanes16("mulWhere16", "func(dst, a, e *float32, accumulate bool, n int)",
+		"mulWhere16 sets (or adds to) dst[i] a[i]·e[i] where a[i] != 0, 16 lanes at a time (see MulWhere).",
+		[]string{"dst", "a", "e"}, []Register{RDI, RSI, RDX}, []int{4, 4, 4},
+		func() {
+			VPXORD(Z3, Z3, Z3)
+			MOVBLZX(addr("accumulate"), EAX)
+		},
+		func() {
+			VMOVUPS(Mem{Base: RSI}, Z0)
+			VCMPPS(U8(0x04), Z3, Z0, K1) // a != 0 (NEQ_UQ: NaN too)
+			VMULPS_Z(Mem{Base: RDX}, Z0, K1, Z1)
+			TESTL(EAX, EAX)
+			JE(LabelRef("assign"))
+			VADDPS(Mem{Base: RDI}, Z1, Z2)
+			VMOVUPS(Mem{Base: RDI}, Z1)
+			VMOVAPS(Z2, K1, Z1) // dst where a == 0
+			Label("assign")
+			VMOVUPS(Z1, Mem{Base: RDI})
+		})
+}
+
 // axpy16 writes dst[i] += a·src[i], the multiply rounded before the add (no fused
 // multiply-add, as the scalar code), n a positive multiple of 16.
 func axpy16() {
@@ -458,6 +497,8 @@ func main() {
 	addBias16()
 	addBiasReLU16()
 	maskSum16()
+	maxInto16()
+	mulWhere16()
 	axpy16()
 	interp2x16()
 	axpy2x16()
