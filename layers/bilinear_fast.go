@@ -4,8 +4,8 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
-	"github.com/fcn-dev/fcn/layers/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 )
 

@@ -1,7 +1,7 @@
 package layers
 
 import (
-	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/internal/par"
 )
 
 // Image-parallel convolution (see images.go): the forward one task per image; the

@@ -1,9 +1,9 @@
 package layers
 
 import (
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
-	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
 // The implicit forward (pathImplicit): y_g = W_g·im2col(x)_g (+ bias) with no column

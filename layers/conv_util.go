@@ -7,9 +7,9 @@ import (
 	"runtime"
 	"unsafe"
 
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
-	"github.com/fcn-dev/fcn/layers/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )

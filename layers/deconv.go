@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"unsafe"
 
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
-	"github.com/fcn-dev/fcn/layers/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )

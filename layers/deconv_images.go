@@ -1,9 +1,9 @@
 package layers
 
 import (
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
-	"github.com/fcn-dev/fcn/layers/internal/par"
 )
 
 // Image-parallel deconvolution (see images.go): the sub-pixel forward one task per

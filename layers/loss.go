@@ -5,7 +5,7 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )

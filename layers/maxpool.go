@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )

@@ -3,7 +3,7 @@ package layers
 import (
 	"unsafe"
 
-	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/vecmath"
 	"gorgonia.org/tensor"
 )

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers"
 	"gorgonia.org/tensor"
 )
@@ -105,6 +106,7 @@ type SGD struct {
 	cfg    SGDConfig
 	params []NamedParam
 	bufs   [][]float32 // momentum buffers, parallel to params
+	step   sgdStep     // Step's tasks
 }
 
 // NewSGD checks the configuration and the parameters (float32, unique names, Grad of the
@@ -138,7 +140,78 @@ func NewSGD(cfg SGDConfig, params []NamedParam) (*SGD, error) {
 	for i, np := range params {
 		o.bufs[i] = make([]float32, np.Param.Value.Len())
 	}
+	o.step.plan(o.params)
 	return o, nil
+}
+
+// sgdStep is an SGD step as tasks: runs of about sgdRun elements of one parameter,
+// each updated on its own (every element's update reads only its own weight, gradient
+// and momentum), so the result is the same whichever thread runs which run.
+type sgdStep struct {
+	o    *SGD
+	lr   float64
+	runs []paramRun
+}
+
+// paramRun is elements [lo, hi) of parameter i.
+type paramRun struct{ i, lo, hi int }
+
+const sgdRun = 1 << 14
+
+func (s *sgdStep) plan(params []NamedParam) {
+	s.runs = s.runs[:0]
+	for i, np := range params {
+		n := np.Param.Value.Len()
+		for lo := 0; lo < n; lo += sgdRun {
+			s.runs = append(s.runs, paramRun{i, lo, min(lo+sgdRun, n)})
+		}
+	}
+}
+
+func (s *sgdStep) Do(t int) {
+	o, r := s.o, s.runs[t]
+	lrMult, decayMult := o.multipliers(r.i)
+	if lrMult == 0 {
+		return
+	}
+	np := o.params[r.i]
+	w := np.Param.Value.Float32s()[r.lo:r.hi]
+	g := np.Param.Grad.Float32s()[r.lo:r.hi]
+	v := o.bufs[r.i][r.lo:r.hi]
+	sgdUpdate(w, g, v, float32(s.lr*lrMult), float32(o.cfg.WeightDecay*decayMult), float32(o.cfg.Momentum), o.cfg.Nesterov)
+}
+
+// sgdUpdate applies the update to one run: d = g + wd·w; with momentum v = mu·v + d and
+// d = v (Nesterov: d += mu·v); w −= rate·d. The explicit float32 conversions round each
+// product, so the compiler cannot fuse it into an FMA on some targets and not others:
+// the same bits everywhere. Weight decay with plain momentum, the usual case, has a
+// loop of its own without the per-element branches.
+func sgdUpdate(w, g, v []float32, rate, wd, mu float32, nesterov bool) {
+	g, v = g[:len(w)], v[:len(w)]
+	if wd != 0 && mu != 0 && !nesterov {
+		for j := range w {
+			d := g[j] + float32(wd*w[j])
+			vj := float32(mu*v[j]) + d
+			v[j] = vj
+			w[j] -= float32(rate * vj)
+		}
+		return
+	}
+	for j := range w {
+		d := g[j]
+		if wd != 0 {
+			d += float32(wd * w[j])
+		}
+		if mu != 0 {
+			v[j] = float32(mu*v[j]) + d
+			if nesterov {
+				d += float32(mu * v[j])
+			} else {
+				d = v[j]
+			}
+		}
+		w[j] -= float32(rate * d)
+	}
 }
 
 // checkParams checks what every optimiser needs of its parameters: float32 value and
@@ -189,35 +262,9 @@ func multipliers(p *layers.Param, biasName string, biasLRMult, biasDecayMult flo
 // Step applies one update with learning rate lr (the schedule's rate for this step) to
 // every trainable parameter, reading Param.Grad. It does not clear the gradients.
 func (o *SGD) Step(lr float64) {
-	mu := float32(o.cfg.Momentum)
-	for i, np := range o.params {
-		lrMult, decayMult := o.multipliers(i)
-		if lrMult == 0 {
-			continue
-		}
-		w := np.Param.Value.Float32s()
-		g := np.Param.Grad.Float32s()
-		v := o.bufs[i]
-		rate := float32(lr * lrMult)
-		wd := float32(o.cfg.WeightDecay * decayMult)
-		// The explicit float32 conversions round each product, so the compiler cannot fuse
-		// it into an FMA on some targets and not others: the same bits everywhere.
-		for j := range w {
-			d := g[j]
-			if wd != 0 {
-				d += float32(wd * w[j])
-			}
-			if mu != 0 {
-				v[j] = float32(mu*v[j]) + d
-				if o.cfg.Nesterov {
-					d += float32(mu * v[j])
-				} else {
-					d = v[j]
-				}
-			}
-			w[j] -= float32(rate * d)
-		}
-	}
+	o.step.o, o.step.lr = o, lr
+	par.Run(len(o.step.runs), &o.step)
+	o.step.o = nil
 }
 
 // Scale multiplies the gradient of every trainable parameter by s. The trainer calls

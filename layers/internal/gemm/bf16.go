@@ -3,7 +3,7 @@ package gemm
 import (
 	"unsafe"
 
-	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/internal/par"
 )
 
 //go:generate go run ./asm/genbf16.go -out kernel_bf16_amd64.s -stubs kernel_bf16_amd64.go

@@ -10,7 +10,7 @@
 // of B stays in the 2 MiB L2 of each core. One operand (A when C is split by
 // columns, which is nearly always, B otherwise) is packed whole, shared by
 // the threads; the other is packed per chunk of C. Threads — the caller and
-// helpers from layers/internal/par, the pool the layers use too — take pack
+// helpers from internal/par, the pool the layers use too — take pack
 // tasks and then chunks in order. Chunk edges are multiples of the tile, and
 // every C element is reduced over K in one fixed order, so results are
 // identical bit for bit whatever GOMAXPROCS is (TestThreadInvariance).

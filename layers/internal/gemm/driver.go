@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/fcn-dev/fcn/layers/internal/par"
+	"github.com/fcn-dev/fcn/internal/par"
 )
 
 // kernel is a register-tiled micro-kernel with the cache blocking that suits it.
