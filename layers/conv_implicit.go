@@ -177,9 +177,14 @@ func convBackwardImplicit[T Float](l *Conv, w, x, dy, dx, dw []T, dxBeta T, s *c
 	if wsize := len(dw); dw != nil && l.n >= 2 {
 		// One task per slot of images, each product on one goroutine, the slots' sums
 		// added in slot order: as many slots as images up to imageSlots, fewer (but
-		// two) for large weights, whose partial sums would not fit imageMaxBuf. The
-		// count follows from the shapes alone, so the sum's order does too.
-		slots := max(2, min(imageSlotsOf(l.n), imageMaxBuf/wsize))
+		// two) for large weights, whose partial sums would not fit imageMaxBuf, and a
+		// power of two, so that 2 or 4 threads share them evenly (3 slots on 2 threads
+		// left one idle a third of the time). The count follows from the shapes alone,
+		// so the sum's order does too.
+		slots := 2
+		for 2*slots <= min(imageSlotsOf(l.n), imageMaxBuf/wsize) {
+			slots *= 2
+		}
 		if len(j.tsrc) < slots*G {
 			j.tsrc = make([]im2col.TransposedSource[T], slots*G)
 		}
