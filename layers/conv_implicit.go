@@ -54,6 +54,7 @@ type convImplicitJob[T Float] struct {
 	dxBeta   T
 	gt       im2col.Geom
 	partials slotPartials[T] // the weight gradient's per-slot sums (implicitWeightSlots)
+	pa       []gemm.PackedA[T] // the weight per group, packed once for all images
 }
 
 // implicitMode is what a convImplicitJob's tasks do.
@@ -81,6 +82,18 @@ func (j *convImplicitJob[T]) runImages(l *Conv, w []T) {
 	}
 	j.l, j.w = l, w
 	j.serial = l.n >= 2
+	// Every image's product has the same A, the weight (flipped for the input
+	// gradient): packed once here, not once per image.
+	rows, k := l.sp.out/G, l.geom.Rows()/G
+	if j.mode == implicitInputGrad {
+		rows, k = l.geom.C/G, j.gt.Rows()
+	}
+	if len(j.pa) < G {
+		j.pa = make([]gemm.PackedA[T], G)
+	}
+	for gi := range G {
+		j.pa[gi].Pack(false, rows, k, w[gi*rows*k:], k)
+	}
 	if j.serial {
 		par.Run(l.n, j)
 	} else {
@@ -115,17 +128,19 @@ func (j *convImplicitJob[T]) Do(i int) {
 		}
 		return
 	case implicitInputGrad:
-		// dX_g (+)= W'_g·im2col'(dY_g): C rows, the input's pixels, M·kh·kw reduction.
-		C, KT, plane := g.C/G, j.gt.Rows(), g.H*g.W
+		// dX_g (+)= W'_g·im2col'(dY_g): C rows, the input's pixels, M·kh·kw reduction
+		// (W'_g packed in j.pa).
+		C, plane := g.C/G, g.H*g.W
 		outSz := l.sp.out * g.Cols()
 		for gi := range G {
 			src := &j.src[i*G+gi]
 			src.G, src.X, src.ReLU, src.Bias = j.gt, j.dy[i*outSz+gi*j.gt.C*g.Cols():][:j.gt.C*g.Cols()], false, nil
-			gemm.GemmSource(j.serial, false, C, plane, KT, 1, j.w[gi*C*KT:], KT, src, j.dxBeta, j.dx[i*g.C*plane+gi*C*plane:], plane)
+			gemm.GemmSourcePacked(j.serial, &j.pa[gi], plane, 1, src, j.dxBeta, j.dx[i*g.C*plane+gi*C*plane:], plane)
 		}
 		return
 	}
-	K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
+	// y_g = W_g·im2col(x)_g (W_g packed in j.pa).
+	M, P := l.sp.out/G, g.Cols()
 	C := g.C / G
 	inSz, outSz := g.C*g.H*g.W, l.sp.out*P
 	ym := j.y[i*outSz : (i+1)*outSz]
@@ -140,7 +155,7 @@ func (j *convImplicitJob[T]) Do(i int) {
 		if j.b != nil {
 			src.Bias = j.b[gi*M : (gi+1)*M]
 		}
-		gemm.GemmSource(j.serial, false, M, P, K, 1, j.w[gi*M*K:], K, src, 0, ym[gi*M*P:], P)
+		gemm.GemmSourcePacked(j.serial, &j.pa[gi], P, 1, src, 0, ym[gi*M*P:], P)
 		src.Bias = nil
 	}
 }

@@ -92,6 +92,7 @@ type call[T Float] struct {
 	c              []T
 	ldc            int
 	src            BSource[T] // B, when not a matrix (GemmSource)
+	packed         []T        // op(A) packed beforehand (PackedA), when not nil
 
 	byCols bool // split C by columns, sharing packed A; else by rows, sharing B
 	shared []T  // a super-block of the shared operand, packed: K block after K block
@@ -425,8 +426,9 @@ func (cl *call[T]) start(kn *kernel[T], serial, transA, transB bool, m, n, k int
 	}
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	// Split by columns, sharing A, unless there are too few columns to keep
-	// the threads busy and more rows.
-	cl.byCols = tn >= 2*threads || tn >= tm
+	// the threads busy and more rows; always with A packed beforehand (the split
+	// does not change the results, only who computes which tile).
+	cl.byCols = tn >= 2*threads || tn >= tm || cl.packed != nil
 	w := kn.mr
 	if cl.byCols {
 		cl.pad = tm * kn.mr
@@ -449,14 +451,26 @@ func (cl *call[T]) start(kn *kernel[T], serial, transA, transB bool, m, n, k int
 		cl.chunks = ceilDiv(m, cl.chunk)
 	}
 	cl.kSuper = max(1, kn.maxShared/(cl.pad*cl.kcb)) * cl.kcb
-	cl.shared = grow(cl.shared, cl.pad*min(k, cl.kSuper))
+	own := cl.shared
+	if cl.packed != nil {
+		// A is packed already, whole: no pack tasks, one super-block.
+		cl.kSuper, cl.shared = ceilDiv(k, cl.kcb)*cl.kcb, cl.packed
+	} else {
+		cl.shared = grow(cl.shared, cl.pad*min(k, cl.kSuper))
+	}
 	cl.group = max(1, 128/w) // about 128 rows or columns per pack task
 	cl.groups = ceilDiv(cl.pad, w*cl.group)
+	if cl.packed != nil {
+		cl.groups = 0
+	}
 	cl.tasks = ceilDiv(k, cl.kcb)*cl.groups + ceilDiv(k, cl.kSuper)*cl.chunks
 	cl.doneN.Store(0)
 	cl.cond.L = &cl.mu
 	par.RunOn(min(threads, cl.chunks), cl.tasks, cl)
 	cl.a, cl.b, cl.c = nil, nil, nil // keep no reference to the caller's data
+	if cl.packed != nil {
+		cl.shared, cl.packed = own, nil
+	}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -46,11 +46,70 @@ func GemmSource[T Float](serial, transA bool, m, n, k int, alpha T, a []T, lda i
 	}
 	// The kernel's type is asserted (a comparison), not the source's: an assertion to
 	// an interface type keeps a cache that allocates as it grows.
-	if unsafe.Sizeof(alpha) == 4 {
-		runSource(any(kern.k32).(*kernel[T]), serial, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
+	runSource(sourceKernel[T](), serial, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
+}
+
+// PackedA is op(A) packed once for several products that share it, a convolution's
+// weights against each image of a batch: GemmSourcePacked reads it instead of packing A
+// again for every product. Its products are GemmSource's bit for bit.
+type PackedA[T Float] struct {
+	m, k   int
+	data   []T // the packed slivers, K block after K block, as the driver packs A
+	transA bool
+	a      []T // the naive reference kernel's A, as given
+	lda    int
+}
+
+// Pack packs op(A) (m×k) for the kernel GemmSource uses, reusing p's buffer. p keeps
+// a reference to a only under the naive reference kernel.
+func (p *PackedA[T]) Pack(transA bool, m, k int, a []T, lda int) {
+	p.m, p.k, p.transA, p.a, p.lda = m, k, transA, nil, lda
+	if m <= 0 || k <= 0 {
 		return
 	}
-	runSource(any(portable64).(*kernel[T]), serial, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
+	if transA {
+		checkMatrix("A", a, k, m, lda)
+	} else {
+		checkMatrix("A", a, m, k, lda)
+	}
+	if defaultKernel.k32 == nil {
+		p.a = a // GemmSource's naive product reads A as given
+		return
+	}
+	kn := sourceKernel[T]()
+	kcb := ceilDiv(k, ceilDiv(k, kn.kc)) // as call.start
+	pad := ceilDiv(m, kn.mr) * kn.mr
+	p.data = grow(p.data, pad*k)
+	for pc := 0; pc < k; pc += kcb {
+		kc := min(kcb, k-pc)
+		kn.packedA(transA, a, lda, 0, pc, m, kc, p.data[pc*pad:pc*pad+pad*kc])
+	}
+}
+
+// GemmSourcePacked is GemmSource with op(A) packed beforehand by p.Pack (m and k are
+// p's), bit for bit the same product.
+func GemmSourcePacked[T Float](serial bool, p *PackedA[T], n int, alpha T, src BSource[T], beta T, c []T, ldc int) {
+	m, k := p.m, p.k
+	if m <= 0 || n <= 0 || k <= 0 || alpha == 0 || p.a != nil {
+		GemmSource(serial, p.transA, m, n, k, alpha, p.a, p.lda, src, beta, c, ldc)
+		return
+	}
+	checkMatrix("C", c, m, n, ldc)
+	calls, _ := lists[T]()
+	cl := calls.get()
+	cl.src, cl.packed = src, p.data
+	cl.start(sourceKernel[T](), serial, false, false, m, n, k, alpha, nil, 0, nil, 0, beta, c, ldc)
+	cl.src = nil
+	calls.put(cl)
+}
+
+// sourceKernel is the kernel GemmSource runs for T (not the naive reference).
+func sourceKernel[T Float]() *kernel[T] {
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		return any(defaultKernel.k32).(*kernel[T])
+	}
+	return any(portable64).(*kernel[T])
 }
 
 // GatherSliver32 packs kc rows of one 32-column sliver into dst (kc×32) with AVX-512,

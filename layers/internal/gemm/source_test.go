@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -277,6 +278,53 @@ func TestTransposeGatherIdx16(t *testing.T) {
 					t.Fatalf("dst[%d][%d] = %v, want %v", l, r, got, want)
 				}
 			}
+		}
+	}
+}
+
+// With A packed beforehand the product is GemmSource's bit for bit, at sizes where
+// GemmSource itself splits by rows (the packed product always splits by columns), with
+// K blocks and edge tiles, one thread and two, one PackedA reused for several products.
+func TestGemmSourcePackedMatchesGemmSource(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var p PackedA[float32]
+	for _, sz := range [][3]int{{32, 500, 288}, {256, 20, 300}, {13, 7, 5}, {64, 1024, 576}, {3, 33, 1}, {40, 70, 3000}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, transA := range []bool{false, true} {
+			for _, beta := range []float32{0, 1} {
+				o := newOperands(rng, transA, false, m, n, k, 3, 1.5, beta)
+				p.Pack(transA, m, k, o.a, o.lda)
+				for _, serial := range []bool{false, true} {
+					want := append([]float32(nil), o.c...)
+					GemmSource(serial, transA, m, n, k, o.alpha, o.a, o.lda, matrixSource[float32]{o.b, o.ldb}, o.beta, want, o.ldc)
+					got := append([]float32(nil), o.c...)
+					GemmSourcePacked(serial, &p, n, o.alpha, matrixSource[float32]{o.b, o.ldb}, o.beta, got, o.ldc)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+							t.Fatalf("%v serial=%v: C[%d] = %v, GemmSource gives %v", o, serial, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	// float64 (the portable kernel) too.
+	var p64 PackedA[float64]
+	m, n, k := 20, 90, 300
+	a, b := make([]float64, m*k), make([]float64, k*n)
+	for i := range a {
+		a[i] = rng.NormFloat64()
+	}
+	for i := range b {
+		b[i] = rng.NormFloat64()
+	}
+	p64.Pack(false, m, k, a, k)
+	want, got := make([]float64, m*n), make([]float64, m*n)
+	GemmSource(false, false, m, n, k, 1, a, k, matrixSource[float64]{b, n}, 0, want, n)
+	GemmSourcePacked(false, &p64, n, 1, matrixSource[float64]{b, n}, 0, got, n)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("float64: C[%d] = %v, GemmSource gives %v", i, got[i], want[i])
 		}
 	}
 }
