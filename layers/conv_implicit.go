@@ -53,7 +53,7 @@ type convImplicitJob[T Float] struct {
 	dx, dy   []T
 	dxBeta   T
 	gt       im2col.Geom
-	partials slotPartials[T] // the weight gradient's per-slot sums (implicitWeightSlots)
+	partials slotPartials[T]   // the weight gradient's per-slot sums (implicitWeightSlots)
 	pa       []gemm.PackedA[T] // the weight per group, packed once for all images
 }
 
