@@ -19,6 +19,7 @@ type phaseImageJob[T Float] struct {
 	colN, zN   int // per-task buffer: the largest phase's column matrix, then every phase's output
 	pool       bufPool[T]
 	src        []im2col.Source[T] // per image and group (fp32, fp64: no column matrix)
+	pa         []gemm.PackedA[T]  // with src: per phase and group, the weight packed once
 }
 
 func deconvForwardImages[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
@@ -37,6 +38,20 @@ func deconvForwardImages[T Float](l *Deconv, x, y []T, s *deconvState[T]) {
 	}
 	if len(j.src) < l.n*l.sp.groups {
 		j.src = make([]im2col.Source[T], l.n*l.sp.groups)
+	}
+	if l.phaseSource {
+		// Each phase's weight matrices, packed once for every image's products.
+		G := l.sp.groups
+		Og, Cg := l.sp.out/G, l.inShape[1]/G
+		if n := len(l.phases) * G; len(j.pa) < n {
+			j.pa = make([]gemm.PackedA[T], n)
+		}
+		for i, ph := range l.phases {
+			Kp := Cg * ph.geom.KH * ph.geom.KW
+			for gi := range G {
+				j.pa[i*G+gi].Pack(false, Og, Kp, j.wsub[ph.woff+gi*Og*Kp:], Kp)
+			}
+		}
 	}
 	par.Run(l.n, j)
 	j.x, j.y, j.wsub, j.bias = nil, nil, nil, nil
@@ -68,7 +83,7 @@ func (j *phaseImageJob[T]) Do(n int) {
 			for gi := range G {
 				src := &j.src[n*G+gi]
 				src.G, src.X = gg, j.x[n*inSz+gi*Cg*plane:][:Cg*plane]
-				gemm.GemmSource(true, false, Og, P, Kp, 1, j.wsub[ph.woff+gi*Og*Kp:], Kp, src, 0, z[ph.zoff+gi*Og*P:], P)
+				gemm.GemmSourcePacked(true, &j.pa[i*G+gi], P, 1, src, 0, z[ph.zoff+gi*Og*P:], P)
 				src.X = nil
 			}
 			continue
@@ -101,7 +116,8 @@ type backImageJob[T Float] struct {
 	implicit bool
 	src      []im2col.Source[T]
 	tsrc     []im2col.TransposedSource[T]
-	wperm    []T // with space to depth: W_g's columns permuted as dY's column matrix rows
+	wperm    []T               // with space to depth: W_g's columns permuted as dY's column matrix rows
+	pa       []gemm.PackedA[T] // the input gradient's weight per group, packed once
 }
 
 // deconvBackImages adds the input gradient (dx != nil) and the weight gradient
@@ -125,6 +141,21 @@ func deconvBackImages[T Float](l *Deconv, x, dy, dx, dw []T, j *backImageJob[T])
 			for r, rx := range l.s2dRow {
 				dst[r] = src[rx]
 			}
+		}
+	}
+	if j.implicit && dx != nil {
+		// The input gradient's A, W_g (or its permutation), the same for every image:
+		// packed once.
+		K, M, _ := l.dims()
+		w := j.w
+		if l.s2d {
+			w = j.wperm
+		}
+		if len(j.pa) < l.sp.groups {
+			j.pa = make([]gemm.PackedA[T], l.sp.groups)
+		}
+		for gi := range l.sp.groups {
+			j.pa[gi].Pack(false, M, K, w[gi*M*K:], K)
 		}
 	}
 	j.partials.reset(slots, len(dw))
@@ -151,13 +182,12 @@ func (j *backImageJob[T]) Do(s int) {
 		gg := g
 		gg.C = g.C / G
 		plane := g.H * g.W
-		w := j.w
 		var z []T
 		if l.s2d {
 			// Z, dY's space-to-depth form: the same products with the rows of the
-			// column matrix permuted (the weight's columns alike, and the weight
-			// gradient's by sumIntoPermuted).
-			z, w = j.pool.get(l.s2dGeom.C*l.s2dGeom.H*l.s2dGeom.W), j.wperm
+			// column matrix permuted (the weight's columns alike, packed in j.pa, and
+			// the weight gradient's by sumIntoPermuted).
+			z = j.pool.get(l.s2dGeom.C * l.s2dGeom.H * l.s2dGeom.W)
 		}
 		for img := s; img < l.n; img += imageSlotsOf(l.n) {
 			for gi := range G {
@@ -176,7 +206,7 @@ func (j *backImageJob[T]) Do(s int) {
 				if j.dx != nil {
 					src := &j.src[s*G+gi]
 					src.G, src.X = sg, sx
-					gemm.GemmSource(true, false, M, P, K, 1, w[gi*M*K:], K, src, 1, j.dx[img*inSz+gi*M*P:], P)
+					gemm.GemmSourcePacked(true, &j.pa[gi], P, 1, src, 1, j.dx[img*inSz+gi*M*P:], P)
 					src.X = nil
 				}
 			}
