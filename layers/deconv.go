@@ -854,12 +854,20 @@ func (il *phaseInterleave[T]) Do(i int) {
 		bv = il.bias[o]
 	}
 	img := il.y[((il.n0+j)*c+o)*oh*ow : ((il.n0+j)*c+o+1)*oh*ow]
+	var woven uint64 // row phases written whole by pairRows
+	if sw == 2 && l.sp.s[0] <= 64 {
+		for a := range l.sp.s[0] {
+			if il.pairRows(img, a, j, o, bv) {
+				woven |= 1 << a
+			}
+		}
+	}
 	for oy := range oh {
 		a, m := int(l.rowPhase[2*oy]), int(l.rowPhase[2*oy+1])
-		row := img[oy*ow : (oy+1)*ow]
-		if sw == 2 && il.pair(row, a, j, o, m, bv) {
+		if woven&(1<<a) != 0 {
 			continue
 		}
+		row := img[oy*ow : (oy+1)*ow]
 		for b := range sw {
 			pi := l.phaseIdx[a*sw+b]
 			if pi < 0 {
@@ -891,11 +899,12 @@ func (il *phaseInterleave[T]) Do(i int) {
 	}
 }
 
-// pair writes output row row (phase a, window row m of image j, channel o) from its
-// two column phases at once where they interleave exactly (stride 2, both with taps,
-// first columns one apart): float32 by AVX-512 permutes (vecmath.Interleave2), the
-// same values as the loop of Do. It reports whether it did.
-func (il *phaseInterleave[T]) pair(row []T, a, j, o, m int, bv T) bool {
+// pairRows writes every output row of row phase a (image j, channel o) from its two
+// column phases at once where they interleave exactly (stride 2, both with taps, first
+// columns one apart): the rows oy ≡ a − p (mod s) take window rows m, m+1, … of the
+// phases, in one call for the plane (vecmath.Interleave2Rows, AVX-512 permutes), the
+// values of Do's loop. It reports whether it did.
+func (il *phaseInterleave[T]) pairRows(img []T, a, j, o int, bv T) bool {
 	l := il.l
 	if unsafe.Sizeof(bv) != 4 {
 		return false
@@ -911,16 +920,29 @@ func (il *phaseInterleave[T]) pair(row []T, a, j, o, m int, bv T) bool {
 	if od.ox0 != e.ox0+1 || e.geom.KH == 0 || e.geom.KW == 0 || od.geom.KH == 0 || od.geom.KW == 0 {
 		return false
 	}
-	ce, co := e.geom.OW, od.geom.OW
-	se := il.z[e.zoff+o*e.ld+j*e.geom.Cols()+m*ce:][:ce]
-	so := il.z[od.zoff+o*od.ld+j*od.geom.Cols()+m*co:][:co]
-	n := min(ce, co)
-	vecmath.Interleave2(f32(row[e.ox0:e.ox0+2*n]), f32(se[:n]), f32(so[:n]), float32(bv))
-	for q := n; q < ce; q++ {
-		row[e.ox0+2*q] = se[q] + bv
+	sh, oh, ow := l.sp.s[0], l.outShape[2], l.outShape[3]
+	oy0 := ((a-l.pad[0])%sh + sh) % sh // the first output row of phase a
+	if oy0 >= oh {
+		return true // no row has this phase
 	}
-	for q := n; q < co; q++ {
-		row[od.ox0+2*q] = so[q] + bv
+	if int(l.rowPhase[2*oy0]) != a {
+		return false // not the row layout setupPhases made
+	}
+	rows := (oh - oy0 + sh - 1) / sh
+	m0 := int(l.rowPhase[2*oy0+1])
+	ce, co := e.geom.OW, od.geom.OW
+	se := il.z[e.zoff+o*e.ld+j*e.geom.Cols()+m0*ce:]
+	so := il.z[od.zoff+o*od.ld+j*od.geom.Cols()+m0*co:]
+	n := min(ce, co)
+	vecmath.Interleave2Rows(f32(img[oy0*ow+e.ox0:]), f32(se), f32(so), float32(bv), n, rows, sh*ow, ce, co)
+	for r := range rows {
+		row := img[(oy0+r*sh)*ow:][:ow]
+		for q := n; q < ce; q++ {
+			row[e.ox0+2*q] = se[r*ce+q] + bv
+		}
+		for q := n; q < co; q++ {
+			row[od.ox0+2*q] = so[r*co+q] + bv
+		}
 	}
 	return true
 }

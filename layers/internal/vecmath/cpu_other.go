@@ -33,3 +33,11 @@ func maskSum16(d, y *float32, mask bool, n int) float32 { panic("vecmath: no AVX
 func maxInto16(dst, src *float32, n int) { panic("vecmath: no AVX-512 here") }
 
 func mulWhere16(dst, a, e *float32, accumulate bool, n int) { panic("vecmath: no AVX-512 here") }
+
+func interleave2Rows16(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int) {
+	panic("vecmath: no AVX-512 here")
+}
+
+func deinterleave2Rows16(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int) {
+	panic("vecmath: no AVX-512 here")
+}

@@ -131,6 +131,85 @@ loop:
 	VZEROUPPER
 	RET
 
+// func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int)
+// Requires: AVX, AVX512F
+TEXT ·interleave2Rows16(SB), NOSPLIT, $0-72
+	MOVQ         dst+0(FP), R9
+	MOVQ         a+8(FP), R10
+	MOVQ         b+16(FP), R11
+	MOVQ         rows+40(FP), R12
+	VBROADCASTSS bias+24(FP), Z3
+	VMOVDQU32    interleaveLo<>+0(SB), Z4
+	VMOVDQU32    interleaveHi<>+0(SB), Z6
+
+row:
+	MOVQ R9, DI
+	MOVQ R10, SI
+	MOVQ R11, DX
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+block:
+	VADDPS    (SI), Z3, Z0
+	VADDPS    (DX), Z3, Z1
+	VMOVAPS   Z4, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS   Z6, Z7
+	VPERMI2PS Z1, Z0, Z7
+	VMOVUPS   Z5, (DI)
+	VMOVUPS   Z7, 64(DI)
+	ADDQ      $0x80, DI
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DX
+	DECQ      CX
+	JNE       block
+	ADDQ      dstStride+48(FP), R9
+	ADDQ      aStride+56(FP), R10
+	ADDQ      bStride+64(FP), R11
+	DECQ      R12
+	JNE       row
+	VZEROUPPER
+	RET
+
+// func deinterleave2Rows16(even *float32, odd *float32, src *float32, n int, rows int, evenStride int, oddStride int, srcStride int)
+// Requires: AVX, AVX512F
+TEXT ·deinterleave2Rows16(SB), NOSPLIT, $0-64
+	MOVQ      even+0(FP), R9
+	MOVQ      odd+8(FP), R10
+	MOVQ      src+16(FP), R11
+	MOVQ      rows+32(FP), R12
+	VMOVDQU32 deinterleaveEven<>+0(SB), Z4
+	VMOVDQU32 deinterleaveOdd<>+0(SB), Z6
+
+row:
+	MOVQ R9, DI
+	MOVQ R10, SI
+	MOVQ R11, DX
+	MOVQ n+24(FP), CX
+	SHRQ $0x04, CX
+
+block:
+	VMOVUPS   (DX), Z0
+	VMOVUPS   64(DX), Z1
+	VMOVAPS   Z4, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS   Z6, Z7
+	VPERMI2PS Z1, Z0, Z7
+	VMOVUPS   Z5, (DI)
+	VMOVUPS   Z7, (SI)
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, SI
+	ADDQ      $0x80, DX
+	DECQ      CX
+	JNE       block
+	ADDQ      evenStride+40(FP), R9
+	ADDQ      oddStride+48(FP), R10
+	ADDQ      srcStride+56(FP), R11
+	DECQ      R12
+	JNE       row
+	VZEROUPPER
+	RET
+
 // func maxPool2x2x16(y *float32, arg *int32, r0 *float32, r1 *float32, at int32, w int32, n int)
 // Requires: AVX, AVX512F
 TEXT ·maxPool2x2x16(SB), NOSPLIT, $0-48

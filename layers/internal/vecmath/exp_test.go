@@ -368,3 +368,47 @@ func TestMaxIntoMulWhere(t *testing.T) {
 		}
 	}
 }
+
+// The row forms of Interleave2 and Deinterleave2 are the one-row forms row by row,
+// with strides, widths around the vector width.
+func TestInterleave2Rows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, n := range []int{1, 16, 17, 31, 32, 40} {
+		const rows = 5
+		as, bs, ds := n+3, n+7, 2*n+5
+		a, b := make([]float32, rows*as), make([]float32, rows*bs)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+		}
+		for i := range b {
+			b[i] = float32(rng.NormFloat64())
+		}
+		got, want := make([]float32, rows*ds), make([]float32, rows*ds)
+		Interleave2Rows(got, a, b, 0.5, n, rows, ds, as, bs)
+		for r := range rows {
+			Interleave2(want[r*ds:], a[r*as:r*as+n], b[r*bs:], 0.5)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("n=%d: Interleave2Rows element %d = %v, row by row %v", n, i, got[i], want[i])
+			}
+		}
+		es, os := n+2, n+9
+		ge, go_ := make([]float32, rows*es), make([]float32, rows*os)
+		we, wo := make([]float32, rows*es), make([]float32, rows*os)
+		Deinterleave2Rows(ge, go_, got, n, rows, es, os, ds)
+		for r := range rows {
+			Deinterleave2(we[r*es:r*es+n], wo[r*os:], got[r*ds:])
+		}
+		for i := range we {
+			if ge[i] != we[i] {
+				t.Fatalf("n=%d: Deinterleave2Rows even %d = %v, row by row %v", n, i, ge[i], we[i])
+			}
+		}
+		for i := range wo {
+			if go_[i] != wo[i] {
+				t.Fatalf("n=%d: Deinterleave2Rows odd %d = %v, row by row %v", n, i, go_[i], wo[i])
+			}
+		}
+	}
+}

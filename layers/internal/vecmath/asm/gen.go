@@ -483,6 +483,85 @@ func maxPool2x2x16(ev, od Mem) {
 		})
 }
 
+// rows2D writes name(sig): for each of rows rows, body over n/16 blocks (n a positive
+// multiple of 16) with the pointers in regs, each advancing by its per-block step;
+// between rows every pointer moves on by its stride (the parameter named in strides,
+// in bytes) from the row's start.
+func rows2D(name, sig, doc string, params []string, regs []Register, steps []int, strides []string, setup, body func()) {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc)
+	starts := []Register{R9, R10, R11}
+	for i, p := range params {
+		MOVQ(addr(p), starts[i])
+	}
+	MOVQ(addr("rows"), R12)
+	setup()
+	Label("row")
+	for i := range params {
+		MOVQ(starts[i], regs[i])
+	}
+	MOVQ(addr("n"), RCX)
+	SHRQ(Imm(4), RCX)
+	Label("block")
+	body()
+	for i, r := range regs {
+		ADDQ(Imm(uint64(steps[i])), r)
+	}
+	DECQ(RCX)
+	JNE(LabelRef("block"))
+	for i := range params {
+		ADDQ(addr(strides[i]), starts[i])
+	}
+	DECQ(R12)
+	JNE(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+// interleave2Rows16 is interleave2x16 on rows rows: see Interleave2Rows.
+func interleave2Rows16(lo, hi Mem) {
+	rows2D("interleave2Rows16", "func(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int)",
+		"interleave2Rows16 is interleave2x16 on rows rows, strides in bytes (see Interleave2Rows).",
+		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{128, 64, 64}, []string{"dstStride", "aStride", "bStride"},
+		func() {
+			VBROADCASTSS(addr("bias"), Z3)
+			VMOVDQU32(lo, Z4)
+			VMOVDQU32(hi, Z6)
+		},
+		func() {
+			VADDPS(Mem{Base: RSI}, Z3, Z0)
+			VADDPS(Mem{Base: RDX}, Z3, Z1)
+			VMOVAPS(Z4, Z5)
+			VPERMI2PS(Z1, Z0, Z5)
+			VMOVAPS(Z6, Z7)
+			VPERMI2PS(Z1, Z0, Z7)
+			VMOVUPS(Z5, Mem{Base: RDI})
+			VMOVUPS(Z7, Mem{Base: RDI, Disp: 64})
+		})
+}
+
+// deinterleave2Rows16 is deinterleave2x16 on rows rows: see Deinterleave2Rows.
+func deinterleave2Rows16(ev, od Mem) {
+	rows2D("deinterleave2Rows16", "func(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int)",
+		"deinterleave2Rows16 is deinterleave2x16 on rows rows, strides in bytes (see Deinterleave2Rows).",
+		[]string{"even", "odd", "src"}, []Register{RDI, RSI, RDX}, []int{64, 64, 128}, []string{"evenStride", "oddStride", "srcStride"},
+		func() {
+			VMOVDQU32(ev, Z4)
+			VMOVDQU32(od, Z6)
+		},
+		func() {
+			VMOVUPS(Mem{Base: RDX}, Z0)
+			VMOVUPS(Mem{Base: RDX, Disp: 64}, Z1)
+			VMOVAPS(Z4, Z5)
+			VPERMI2PS(Z1, Z0, Z5)
+			VMOVAPS(Z6, Z7)
+			VPERMI2PS(Z1, Z0, Z7)
+			VMOVUPS(Z5, Mem{Base: RDI})
+			VMOVUPS(Z7, Mem{Base: RSI})
+		})
+}
+
 func main() {
 	// Lane i of the interleaved low half is a's i/2 (even i) or b's (odd i, +16 selects
 	// the second table); of the high half the same from lane 8 on.
@@ -492,6 +571,8 @@ func main() {
 	od := indexTable("deinterleaveOdd", func(i int) uint32 { return uint32(2*i + 1) })
 	interleave2x16(lo, hi)
 	deinterleave2x16(ev, od)
+	interleave2Rows16(lo, hi)
+	deinterleave2Rows16(ev, od)
 	maxPool2x2x16(ev, od)
 	relu16()
 	addBias16()
