@@ -64,40 +64,55 @@ func SpaceToDepthImage[T Float](g Geom, x, z []T) {
 	}
 	var zero T
 	pairs := unsafe.Sizeof(zero) == 4 && g.SW == 2
+	jl, jh := 0, 0 // with pairs: the columns both phases read, in one pass
+	if pairs {
+		jl, jh = max(lo[0], lo[1]), min(hi[0], hi[1])
+		pairs = jl < jh
+	}
 	for c := range g.C {
 		img := x[c*hw : (c+1)*hw]
 		for a := range g.SH {
 			planes := z[(c*g.SH+a)*g.SW*zhw:][:g.SW*zhw] // phases (a, b) for every b
-			for i := range zg.H {
-				ih := i*g.SH + a - g.PadT
-				if ih < 0 || ih >= g.H {
-					for b := range g.SW {
-						clear(planes[b*zhw+i*zg.W:][:zg.W])
-					}
-					continue
-				}
-				src := img[ih*g.W : (ih+1)*g.W]
-				jl, jh := 0, 0 // columns both phases of a pair read
-				if pairs {
-					jl, jh = max(lo[0], lo[1]), min(hi[0], hi[1])
-					if jl < jh {
-						// Even and odd image columns from 2·jl − PadL on: the two phases'
-						// rows in one pass of AVX-512 permutes (vecmath.Deinterleave2).
-						r0, r1 := planes[i*zg.W:][:zg.W], planes[zhw+i*zg.W:][:zg.W]
-						vecmath.Deinterleave2(f32s(r0[jl:jh]), f32s(r1[jl:jh]), f32s(src[2*jl-g.PadL:]))
-					}
-				}
+			// Rows i of the planes read image row i·SH + a − PadT: those in the image,
+			// [i0, i1), the others are zero.
+			i0, i1 := validRange(zg.H, g.SH, a-g.PadT, g.H)
+			for b := range g.SW {
+				plane := planes[b*zhw:][:zhw]
+				clear(plane[:i0*zg.W])
+				clear(plane[i1*zg.W:])
+			}
+			if i0 >= i1 {
+				continue
+			}
+			if pairs {
+				// Even and odd image columns from 2·jl − PadL on, every row of the two
+				// phases in one call (vecmath.Deinterleave2Rows, AVX-512 permutes).
+				first := (i0*g.SH+a-g.PadT)*g.W + 2*jl - g.PadL
+				vecmath.Deinterleave2Rows(f32s(planes[i0*zg.W+jl:]), f32s(planes[zhw+i0*zg.W+jl:]), f32s(img[first:]),
+					jh-jl, i1-i0, zg.W, zg.W, g.SH*g.W)
+			}
+			for i := i0; i < i1; i++ {
+				src := img[(i*g.SH+a-g.PadT)*g.W:][:g.W]
 				for b := range g.SW {
 					row := planes[b*zhw+i*zg.W:][:zg.W]
 					l, h := lo[b], hi[b]
-					clear(row[:l])
-					clear(row[h:])
-					if jl >= jh {
+					for j := range row[:l] { // a padding's width: stored one by one
+						row[j] = 0
+					}
+					for j := h; j < len(row); j++ {
+						row[j] = 0
+					}
+					if !pairs {
 						phaseColumns(row, src, l, h, g.SW, b-g.PadL)
 						continue
 					}
-					phaseColumns(row, src, l, jl, g.SW, b-g.PadL)
-					phaseColumns(row, src, jh, h, g.SW, b-g.PadL)
+					// The few columns only this phase reads, one by one.
+					for j := l; j < jl; j++ {
+						row[j] = src[j*g.SW+b-g.PadL]
+					}
+					for j := jh; j < h; j++ {
+						row[j] = src[j*g.SW+b-g.PadL]
+					}
 				}
 			}
 		}
