@@ -34,10 +34,10 @@ func maxInto16(dst, src *float32, n int) { panic("vecmath: no AVX-512 here") }
 
 func mulWhere16(dst, a, e *float32, accumulate bool, n int) { panic("vecmath: no AVX-512 here") }
 
-func interleave2Rows16(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int) {
+func interleave2Rows16(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int, m1, m2, ms uint16) {
 	panic("vecmath: no AVX-512 here")
 }
 
-func deinterleave2Rows16(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int) {
+func deinterleave2Rows16(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int, m1, m2, ms uint16) {
 	panic("vecmath: no AVX-512 here")
 }

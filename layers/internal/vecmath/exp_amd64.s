@@ -131,23 +131,31 @@ loop:
 	VZEROUPPER
 	RET
 
-// func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int)
+// func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int, m1 uint16, m2 uint16, ms uint16)
 // Requires: AVX, AVX512F
-TEXT ·interleave2Rows16(SB), NOSPLIT, $0-72
+TEXT ·interleave2Rows16(SB), NOSPLIT, $0-78
 	MOVQ         dst+0(FP), R9
 	MOVQ         a+8(FP), R10
 	MOVQ         b+16(FP), R11
 	MOVQ         rows+40(FP), R12
+	MOVWLZX      m1+72(FP), AX
+	KMOVW        AX, K3
+	MOVWLZX      m2+74(FP), AX
+	KMOVW        AX, K4
+	MOVWLZX      ms+76(FP), AX
+	KMOVW        AX, K5
 	VBROADCASTSS bias+24(FP), Z3
 	VMOVDQU32    interleaveLo<>+0(SB), Z4
 	VMOVDQU32    interleaveHi<>+0(SB), Z6
 
 row:
-	MOVQ R9, DI
-	MOVQ R10, SI
-	MOVQ R11, DX
-	MOVQ n+32(FP), CX
-	SHRQ $0x04, CX
+	MOVQ  R9, DI
+	MOVQ  R10, SI
+	MOVQ  R11, DX
+	MOVQ  n+32(FP), CX
+	SHRQ  $0x04, CX
+	TESTQ CX, CX
+	JE    tail
 
 block:
 	VADDPS    (SI), Z3, Z0
@@ -163,30 +171,52 @@ block:
 	ADDQ      $0x40, DX
 	DECQ      CX
 	JNE       block
-	ADDQ      dstStride+48(FP), R9
-	ADDQ      aStride+56(FP), R10
-	ADDQ      bStride+64(FP), R11
-	DECQ      R12
-	JNE       row
+
+tail:
+	KORTESTW  K5, K5
+	JE        next
+	VADDPS.Z  (SI), Z3, K5, Z0
+	VADDPS.Z  (DX), Z3, K5, Z1
+	VMOVAPS   Z4, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS   Z6, Z7
+	VPERMI2PS Z1, Z0, Z7
+	VMOVUPS   Z5, K3, (DI)
+	VMOVUPS   Z7, K4, 64(DI)
+
+next:
+	ADDQ dstStride+48(FP), R9
+	ADDQ aStride+56(FP), R10
+	ADDQ bStride+64(FP), R11
+	DECQ R12
+	JNE  row
 	VZEROUPPER
 	RET
 
-// func deinterleave2Rows16(even *float32, odd *float32, src *float32, n int, rows int, evenStride int, oddStride int, srcStride int)
+// func deinterleave2Rows16(even *float32, odd *float32, src *float32, n int, rows int, evenStride int, oddStride int, srcStride int, m1 uint16, m2 uint16, ms uint16)
 // Requires: AVX, AVX512F
-TEXT ·deinterleave2Rows16(SB), NOSPLIT, $0-64
+TEXT ·deinterleave2Rows16(SB), NOSPLIT, $0-70
 	MOVQ      even+0(FP), R9
 	MOVQ      odd+8(FP), R10
 	MOVQ      src+16(FP), R11
 	MOVQ      rows+32(FP), R12
+	MOVWLZX   m1+64(FP), AX
+	KMOVW     AX, K3
+	MOVWLZX   m2+66(FP), AX
+	KMOVW     AX, K4
+	MOVWLZX   ms+68(FP), AX
+	KMOVW     AX, K5
 	VMOVDQU32 deinterleaveEven<>+0(SB), Z4
 	VMOVDQU32 deinterleaveOdd<>+0(SB), Z6
 
 row:
-	MOVQ R9, DI
-	MOVQ R10, SI
-	MOVQ R11, DX
-	MOVQ n+24(FP), CX
-	SHRQ $0x04, CX
+	MOVQ  R9, DI
+	MOVQ  R10, SI
+	MOVQ  R11, DX
+	MOVQ  n+24(FP), CX
+	SHRQ  $0x04, CX
+	TESTQ CX, CX
+	JE    tail
 
 block:
 	VMOVUPS   (DX), Z0
@@ -202,11 +232,25 @@ block:
 	ADDQ      $0x80, DX
 	DECQ      CX
 	JNE       block
-	ADDQ      evenStride+40(FP), R9
-	ADDQ      oddStride+48(FP), R10
-	ADDQ      srcStride+56(FP), R11
-	DECQ      R12
-	JNE       row
+
+tail:
+	KORTESTW  K5, K5
+	JE        next
+	VMOVUPS.Z (DX), K3, Z0
+	VMOVUPS.Z 64(DX), K4, Z1
+	VMOVAPS   Z4, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS   Z6, Z7
+	VPERMI2PS Z1, Z0, Z7
+	VMOVUPS   Z5, K5, (DI)
+	VMOVUPS   Z7, K5, (SI)
+
+next:
+	ADDQ evenStride+40(FP), R9
+	ADDQ oddStride+48(FP), R10
+	ADDQ srcStride+56(FP), R11
+	DECQ R12
+	JNE  row
 	VZEROUPPER
 	RET
 

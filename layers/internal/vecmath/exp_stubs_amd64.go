@@ -12,15 +12,15 @@ func interleave2x16(dst *float32, a *float32, b *float32, bias float32, n int)
 //go:noescape
 func deinterleave2x16(even *float32, odd *float32, src *float32, n int)
 
-// interleave2Rows16 is interleave2x16 on rows rows, strides in bytes (see Interleave2Rows).
+// interleave2Rows16 is interleave2x16 on rows rows with a masked tail, strides in bytes (see Interleave2Rows).
 //
 //go:noescape
-func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int)
+func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int, m1 uint16, m2 uint16, ms uint16)
 
-// deinterleave2Rows16 is deinterleave2x16 on rows rows, strides in bytes (see Deinterleave2Rows).
+// deinterleave2Rows16 is deinterleave2x16 on rows rows with a masked tail, strides in bytes (see Deinterleave2Rows).
 //
 //go:noescape
-func deinterleave2Rows16(even *float32, odd *float32, src *float32, n int, rows int, evenStride int, oddStride int, srcStride int)
+func deinterleave2Rows16(even *float32, odd *float32, src *float32, n int, rows int, evenStride int, oddStride int, srcStride int, m1 uint16, m2 uint16, ms uint16)
 
 // maxPool2x2x16 pools 2×2 windows of rows r0 and r1 into y and their argmax into arg, 16 windows at a time (see MaxPool2x2Row).
 //

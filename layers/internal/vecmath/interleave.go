@@ -40,47 +40,42 @@ func Deinterleave2(even, odd, src []float32) {
 
 // Interleave2Rows is Interleave2 on rows rows of n elements of a and b: row r reads
 // a[r·aStride:] and b[r·bStride:] and writes dst[r·dstStride:] (strides in elements).
-// One call for a whole plane of a transposed convolution's sub-pixel outputs.
+// One call for a whole plane of a transposed convolution's sub-pixel outputs; the
+// rows' last n mod 16 elements go under masks.
 func Interleave2Rows(dst, a, b []float32, bias float32, n, rows, dstStride, aStride, bStride int) {
 	if n <= 0 || rows <= 0 {
 		return
 	}
 	_, _, _ = dst[(rows-1)*dstStride+2*n-1], a[(rows-1)*aStride+n-1], b[(rows-1)*bStride+n-1]
-	n16 := 0
-	if hasAVX512 {
-		n16 = n &^ 15
-	}
-	if n16 > 0 {
-		interleave2Rows16(&dst[0], &a[0], &b[0], bias, n16, rows, 4*dstStride, 4*aStride, 4*bStride)
-	}
-	if n16 < n {
+	if !hasAVX512 {
 		for r := range rows {
-			Interleave2(dst[r*dstStride+2*n16:], a[r*aStride+n16:r*aStride+n], b[r*bStride+n16:], bias)
+			Interleave2(dst[r*dstStride:], a[r*aStride:r*aStride+n], b[r*bStride:], bias)
 		}
+		return
 	}
+	t := n % 16
+	interleave2Rows16(&dst[0], &a[0], &b[0], bias, n, rows, 4*dstStride, 4*aStride, 4*bStride,
+		lanes(min(2*t, 16)), lanes(2*t-16), lanes(t))
 }
 
 // Deinterleave2Rows is Deinterleave2 on rows rows of n even and odd elements: row r
 // reads src[r·srcStride:] and writes even[r·evenStride:] and odd[r·oddStride:]
-// (strides in elements).
+// (strides in elements); the rows' last n mod 16 elements go under masks.
 func Deinterleave2Rows(even, odd, src []float32, n, rows, evenStride, oddStride, srcStride int) {
 	if n <= 0 || rows <= 0 {
 		return
 	}
 	_, _, _ = even[(rows-1)*evenStride+n-1], odd[(rows-1)*oddStride+n-1], src[(rows-1)*srcStride+2*n-1]
-	n16 := 0
-	if hasAVX512 {
-		n16 = n &^ 15
-	}
-	if n16 > 0 {
-		deinterleave2Rows16(&even[0], &odd[0], &src[0], n16, rows, 4*evenStride, 4*oddStride, 4*srcStride)
-	}
-	if n16 < n {
+	if !hasAVX512 {
 		for r := range rows {
-			e, o, s := even[r*evenStride+n16:r*evenStride+n], odd[r*oddStride+n16:], src[r*srcStride+2*n16:]
-			for i := range e {
-				e[i], o[i] = s[2*i], s[2*i+1]
-			}
+			Deinterleave2(even[r*evenStride:r*evenStride+n], odd[r*oddStride:], src[r*srcStride:])
 		}
+		return
 	}
+	t := n % 16
+	deinterleave2Rows16(&even[0], &odd[0], &src[0], n, rows, 4*evenStride, 4*oddStride, 4*srcStride,
+		lanes(min(2*t, 16)), lanes(2*t-16), lanes(t))
 }
+
+// lanes is the mask of the first n of 16 lanes (none for n ≤ 0).
+func lanes(n int) uint16 { return uint16(1<<min(max(n, 0), 16) - 1) }

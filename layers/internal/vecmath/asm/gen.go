@@ -483,11 +483,12 @@ func maxPool2x2x16(ev, od Mem) {
 		})
 }
 
-// rows2D writes name(sig): for each of rows rows, body over n/16 blocks (n a positive
-// multiple of 16) with the pointers in regs, each advancing by its per-block step;
-// between rows every pointer moves on by its stride (the parameter named in strides,
-// in bytes) from the row's start.
-func rows2D(name, sig, doc string, params []string, regs []Register, steps []int, strides []string, setup, body func()) {
+// rows2D writes name(sig): for each of rows rows, body over n/16 blocks with the
+// pointers in regs, each advancing by its per-block step, then tail once on what is
+// left of the row (masks passed in K3–K5, the parameters m1, m2 and ms, zero ms for
+// nothing left); between rows every pointer moves on by its stride (the parameter
+// named in strides, in bytes) from the row's start.
+func rows2D(name, sig, doc string, params []string, regs []Register, steps []int, strides []string, setup, body, tail func()) {
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
 	Doc(doc)
@@ -496,6 +497,10 @@ func rows2D(name, sig, doc string, params []string, regs []Register, steps []int
 		MOVQ(addr(p), starts[i])
 	}
 	MOVQ(addr("rows"), R12)
+	for i, m := range []string{"m1", "m2", "ms"} {
+		MOVWLZX(addr(m), EAX)
+		KMOVW(EAX, []Op{K3, K4, K5}[i])
+	}
 	setup()
 	Label("row")
 	for i := range params {
@@ -503,6 +508,8 @@ func rows2D(name, sig, doc string, params []string, regs []Register, steps []int
 	}
 	MOVQ(addr("n"), RCX)
 	SHRQ(Imm(4), RCX)
+	TESTQ(RCX, RCX)
+	JE(LabelRef("tail"))
 	Label("block")
 	body()
 	for i, r := range regs {
@@ -510,6 +517,11 @@ func rows2D(name, sig, doc string, params []string, regs []Register, steps []int
 	}
 	DECQ(RCX)
 	JNE(LabelRef("block"))
+	Label("tail")
+	KORTESTW(K5, K5)
+	JE(LabelRef("next"))
+	tail()
+	Label("next")
 	for i := range params {
 		ADDQ(addr(strides[i]), starts[i])
 	}
@@ -519,47 +531,71 @@ func rows2D(name, sig, doc string, params []string, regs []Register, steps []int
 	RET()
 }
 
-// interleave2Rows16 is interleave2x16 on rows rows: see Interleave2Rows.
+// interleave2Rows16 is interleave2x16 on rows rows: see Interleave2Rows. The tail
+// loads under K5 and stores the two halves under K3 and K4.
 func interleave2Rows16(lo, hi Mem) {
-	rows2D("interleave2Rows16", "func(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int)",
-		"interleave2Rows16 is interleave2x16 on rows rows, strides in bytes (see Interleave2Rows).",
+	weave := func(mask bool) {
+		if mask {
+			VADDPS_Z(Mem{Base: RSI}, Z3, K5, Z0)
+			VADDPS_Z(Mem{Base: RDX}, Z3, K5, Z1)
+		} else {
+			VADDPS(Mem{Base: RSI}, Z3, Z0)
+			VADDPS(Mem{Base: RDX}, Z3, Z1)
+		}
+		VMOVAPS(Z4, Z5)
+		VPERMI2PS(Z1, Z0, Z5)
+		VMOVAPS(Z6, Z7)
+		VPERMI2PS(Z1, Z0, Z7)
+		if mask {
+			VMOVUPS(Z5, K3, Mem{Base: RDI})
+			VMOVUPS(Z7, K4, Mem{Base: RDI, Disp: 64})
+		} else {
+			VMOVUPS(Z5, Mem{Base: RDI})
+			VMOVUPS(Z7, Mem{Base: RDI, Disp: 64})
+		}
+	}
+	rows2D("interleave2Rows16", "func(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int, m1, m2, ms uint16)",
+		"interleave2Rows16 is interleave2x16 on rows rows with a masked tail, strides in bytes (see Interleave2Rows).",
 		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{128, 64, 64}, []string{"dstStride", "aStride", "bStride"},
 		func() {
 			VBROADCASTSS(addr("bias"), Z3)
 			VMOVDQU32(lo, Z4)
 			VMOVDQU32(hi, Z6)
 		},
-		func() {
-			VADDPS(Mem{Base: RSI}, Z3, Z0)
-			VADDPS(Mem{Base: RDX}, Z3, Z1)
-			VMOVAPS(Z4, Z5)
-			VPERMI2PS(Z1, Z0, Z5)
-			VMOVAPS(Z6, Z7)
-			VPERMI2PS(Z1, Z0, Z7)
-			VMOVUPS(Z5, Mem{Base: RDI})
-			VMOVUPS(Z7, Mem{Base: RDI, Disp: 64})
-		})
+		func() { weave(false) }, func() { weave(true) })
 }
 
-// deinterleave2Rows16 is deinterleave2x16 on rows rows: see Deinterleave2Rows.
+// deinterleave2Rows16 is deinterleave2x16 on rows rows: see Deinterleave2Rows. The
+// tail loads the two halves under K3 and K4 and stores under K5.
 func deinterleave2Rows16(ev, od Mem) {
-	rows2D("deinterleave2Rows16", "func(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int)",
-		"deinterleave2Rows16 is deinterleave2x16 on rows rows, strides in bytes (see Deinterleave2Rows).",
+	split := func(mask bool) {
+		if mask {
+			VMOVUPS_Z(Mem{Base: RDX}, K3, Z0)
+			VMOVUPS_Z(Mem{Base: RDX, Disp: 64}, K4, Z1)
+		} else {
+			VMOVUPS(Mem{Base: RDX}, Z0)
+			VMOVUPS(Mem{Base: RDX, Disp: 64}, Z1)
+		}
+		VMOVAPS(Z4, Z5)
+		VPERMI2PS(Z1, Z0, Z5)
+		VMOVAPS(Z6, Z7)
+		VPERMI2PS(Z1, Z0, Z7)
+		if mask {
+			VMOVUPS(Z5, K5, Mem{Base: RDI})
+			VMOVUPS(Z7, K5, Mem{Base: RSI})
+		} else {
+			VMOVUPS(Z5, Mem{Base: RDI})
+			VMOVUPS(Z7, Mem{Base: RSI})
+		}
+	}
+	rows2D("deinterleave2Rows16", "func(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int, m1, m2, ms uint16)",
+		"deinterleave2Rows16 is deinterleave2x16 on rows rows with a masked tail, strides in bytes (see Deinterleave2Rows).",
 		[]string{"even", "odd", "src"}, []Register{RDI, RSI, RDX}, []int{64, 64, 128}, []string{"evenStride", "oddStride", "srcStride"},
 		func() {
 			VMOVDQU32(ev, Z4)
 			VMOVDQU32(od, Z6)
 		},
-		func() {
-			VMOVUPS(Mem{Base: RDX}, Z0)
-			VMOVUPS(Mem{Base: RDX, Disp: 64}, Z1)
-			VMOVAPS(Z4, Z5)
-			VPERMI2PS(Z1, Z0, Z5)
-			VMOVAPS(Z6, Z7)
-			VPERMI2PS(Z1, Z0, Z7)
-			VMOVUPS(Z5, Mem{Base: RDI})
-			VMOVUPS(Z7, Mem{Base: RSI})
-		})
+		func() { split(false) }, func() { split(true) })
 }
 
 func main() {
