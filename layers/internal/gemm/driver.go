@@ -28,6 +28,9 @@ type kernel[T Float] struct {
 	// edge computes the top-left rows×cols of a tile; nil means the driver goes
 	// through a scratch tile with tile.
 	edge edgeFunc[T]
+	// balanced spreads a block's rows evenly over its A slivers (see sliver): for
+	// kernels whose edge tiles are as fast as whole ones.
+	balanced bool
 }
 
 // tileFunc computes C[i][j] = alpha·Σ_p a[p·mr+i]·b[p·nr+j] + beta·C[i][j] over
@@ -43,12 +46,49 @@ type packFunc[T Float] func(trans bool, src []T, ld, r0, p0, rows, kc, w int, ds
 // edgeFunc is tileFunc for the top-left rows×cols of the tile only.
 type edgeFunc[T Float] func(rows, cols, kc int, a, b, c []T, ldc int, alpha, beta T)
 
+// packedA packs rows [i0,i0+rows) of op(A) into the slivers of sliver(rows, ·), each
+// at dst[s·mr·kc:] and padded to mr rows.
 func (kn *kernel[T]) packedA(trans bool, a []T, lda, i0, p0, rows, kc int, dst []T) {
+	if !kn.balanced || rows%kn.mr == 0 {
+		kn.packSlivers(trans, a, lda, i0, p0, rows, kc, dst)
+		return
+	}
+	for s := range ceilDiv(rows, kn.mr) {
+		r, h := kn.sliver(rows, s)
+		kn.packSlivers(trans, a, lda, i0+r, p0, h, kc, dst[s*kn.mr*kc:(s+1)*kn.mr*kc])
+	}
+}
+
+// packSlivers packs rows [i0,i0+rows) of op(A) into slivers of mr rows, the last one
+// padded.
+func (kn *kernel[T]) packSlivers(trans bool, a []T, lda, i0, p0, rows, kc int, dst []T) {
 	if kn.packA != nil {
 		kn.packA(trans, a, lda, i0, p0, rows, kc, kn.mr, dst)
 		return
 	}
 	packA(trans, a, lda, i0, p0, rows, kc, kn.mr, dst)
+}
+
+// sliver is the first row and the row count of sliver s of a block of m rows of A.
+// Kernels whose edge tiles run in registers (balanced) spread the rows evenly over the
+// ceil(m/mr) slivers: 32 rows as 11, 11 and 10 rather than 14, 14 and 4, whose thin
+// last tile reads as much of B per row as a whole tile does for fourteen. The others
+// fill slivers of mr and leave the rest to the last. Each row is computed the same
+// way in any sliver, so the results do not depend on the split.
+func (kn *kernel[T]) sliver(m, s int) (r0, rows int) {
+	if !kn.balanced {
+		return s * kn.mr, min(kn.mr, m-s*kn.mr)
+	}
+	n := ceilDiv(m, kn.mr)
+	base, extra := m/n, m%n
+	return s*base + min(s, extra), base + btoi(s < extra)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (kn *kernel[T]) packedB(trans bool, b []T, ldb, j0, p0, cols, kc int, dst []T) {
@@ -174,7 +214,12 @@ func (cl *call[T]) packTask(k0, idx int) {
 	base := pc*cl.pad + r0*kc
 	dst := cl.shared[base : base+rows*kc]
 	if cl.byCols {
-		kn.packedA(cl.transA, cl.a, cl.lda, r0, k0+pc, min(rows, cl.m-r0), kc, dst)
+		// Slivers [s0, s1) of the whole of A's rows, as block reads them.
+		s0, s1 := r0/w, (r0+rows)/w
+		for s := s0; s < s1; s++ {
+			r, h := kn.sliver(cl.m, s)
+			kn.packSlivers(cl.transA, cl.a, cl.lda, r, k0+pc, h, kc, dst[(s-s0)*w*kc:(s-s0+1)*w*kc])
+		}
 	} else {
 		cl.packB(r0, k0+pc, min(rows, cl.n-r0), kc, dst)
 	}
@@ -241,9 +286,9 @@ func (cl *call[T]) betaAt(pc int) T {
 func (cl *call[T]) block(ws *workspace[T], ap, bp []T, i0, mc, j0, nc, kc int, beta T) {
 	kn := cl.kern
 	mr, nr := kn.mr, kn.nr
-	for ir := 0; ir < mc; ir += mr {
-		rows := min(mr, mc-ir)
-		as := ap[ir*kc : (ir+mr)*kc]
+	for s := range ceilDiv(mc, mr) {
+		ir, rows := kn.sliver(mc, s)
+		as := ap[s*mr*kc : (s+1)*mr*kc]
 		c := cl.c[(i0+ir)*cl.ldc+j0:]
 		for jr := 0; jr < nc; jr += nr {
 			cols := min(nr, nc-jr)

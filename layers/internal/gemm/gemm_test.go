@@ -455,3 +455,31 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Logf("GOMAXPROCS=%d: %v allocations per Gemm", procs, allocs)
 	}
 }
+
+// Spreading a block's rows evenly over the A slivers (kernel.balanced) changes which
+// tile computes a row, not how: the products are those of slivers filled to mr, bit for
+// bit, in both splits of the driver, on one thread and several.
+func TestBalancedSliversSameBits(t *testing.T) {
+	if defaultKernel.k32 == nil || !defaultKernel.k32.balanced {
+		t.Skip("the default kernel does not balance its slivers")
+	}
+	filled := *defaultKernel.k32
+	filled.balanced = false
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, sz := range [][3]int{{32, 500, 288}, {64, 300, 300}, {128, 40, 100}, {300, 20, 70}, {15, 33, 9}, {29, 1024, 576}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, transA := range []bool{false, true} {
+			o := newOperands(rng, transA, false, m, n, k, 2, 1, 1)
+			for _, serial := range []bool{false, true} {
+				want, got := append([]float32(nil), o.c...), append([]float32(nil), o.c...)
+				run(&filled, serial, transA, false, m, n, k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, want, o.ldc)
+				run(defaultKernel.k32, serial, transA, false, m, n, k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, got, o.ldc)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+						t.Fatalf("%v serial=%v: C[%d] = %v balanced, %v filled", o, serial, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

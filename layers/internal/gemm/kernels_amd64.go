@@ -12,7 +12,7 @@ func avx512Kernel(name string, mr, nr, kc, mc, nc int, tab [][]avx512Func) *kern
 	full := tab[mr][nr/16]
 	return &kernel[float32]{
 		name: name, mr: mr, nr: nr, kc: kc, mc: mc, nc: nc, maxShared: defaultMaxShared,
-		packA: packA512, packB: packB512,
+		packA: packA512, packB: packB512, balanced: true,
 		tile: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 			// Bounds checks here keep the assembly inside the slices.
 			_, _, _ = a[kc*mr-1], b[kc*nr-1], c[(mr-1)*ldc+nr-1]
