@@ -67,9 +67,34 @@ type bilinearBand struct{ o0, o1, i0, i1 int }
 
 // bilinearTaps lists, for each of a pass's outputs o, the inputs that reach it and
 // their weights: in[off[o]:off[o+1]] and w[off[o]:off[o+1]], inputs in increasing order.
+// Where every output has one or two (k ≤ 2s, FCN's upsamplings), pairs holds them
+// for the float32 plane kernels: row offsets (times the row width) and weights, two
+// per output, a missing second as offset −1.
 type bilinearTaps[T Float] struct {
 	off, in []int32
 	w       []T
+	pairs   bool
+	tab     []int32
+	pw      []float32
+}
+
+// setPairs fills the pair tables for rows of width w, if every output has one or two
+// inputs.
+func (tp *bilinearTaps[T]) setPairs(w int) {
+	tp.pairs, tp.tab, tp.pw = true, tp.tab[:0], tp.pw[:0]
+	for o := range len(tp.off) - 1 {
+		k0, k1 := tp.off[o], tp.off[o+1]
+		if k1-k0 < 1 || k1-k0 > 2 {
+			tp.pairs = false
+			return
+		}
+		t1, w1 := int32(-1), float32(0)
+		if k1-k0 == 2 {
+			t1, w1 = tp.in[k0+1]*int32(w), float32(tp.w[k0+1])
+		}
+		tp.tab = append(tp.tab, tp.in[k0]*int32(w), t1)
+		tp.pw = append(tp.pw, float32(tp.w[k0]), w1)
+	}
 }
 
 // set fills the taps of n outputs from weight(o, i) over m inputs, its non-zeros.
@@ -215,6 +240,7 @@ func (p *bilinearPlan[T]) setup(l *Deconv) {
 		}
 	}
 	p.rows.set(p.hout, p.hin, func(o, i int) T { return p.rh[o*p.hin+i] })
+	p.rows.setPairs(p.wout)
 	p.colsF = bilinearBands(p.wout, sp.s[1], reach(p.rw, p.win, p.wout, false))
 	p.colsB = bilinearBands(p.win, 1, reach(p.rw, p.win, p.wout, true))
 	if n := p.planes * p.hin * p.wout; cap(p.t) < n {
@@ -305,14 +331,24 @@ func (p *bilinearPlan[T]) Do(i int) {
 			if p.b != nil {
 				bias = p.b[pl%p.c]
 			}
-			p.rows.sumRows(p.y[pl*outSz:(pl+1)*outSz], t, p.wout, bias)
+			y := p.y[pl*outSz : (pl+1)*outSz]
+			if unsafe.Sizeof(bias) == 4 && p.rows.pairs {
+				// The whole plane in one call (AVX-512), sumRows' values.
+				vecmath.InterpRows(f32(y), f32(t), p.rows.tab, p.rows.pw, p.wout, float32(bias))
+				continue
+			}
+			p.rows.sumRows(y, t, p.wout, bias)
 			continue
 		}
 		dy := p.dy[pl*outSz : (pl+1)*outSz]
 		if p.b != nil {
 			var s T
-			for _, v := range dy {
-				s += v
+			if unsafe.Sizeof(s) == 4 {
+				s = T(vecmath.MaskSum(f32(dy), nil)) // 16 lane sums on AVX-512
+			} else {
+				for _, v := range dy {
+					s += v
+				}
 			}
 			p.sums[pl] = s
 		}
@@ -320,6 +356,10 @@ func (p *bilinearPlan[T]) Do(i int) {
 			continue
 		}
 		clear(t)
+		if unsafe.Sizeof(t[0]) == 4 && p.rows.pairs {
+			vecmath.ScatterRows(f32(t), f32(dy), p.rows.tab, p.rows.pw, p.wout) // scatterRows' values
+			continue
+		}
 		p.rows.scatterRows(t, dy, p.wout)
 	}
 }

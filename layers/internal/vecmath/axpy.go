@@ -56,3 +56,71 @@ func AXPY2(da, db, src []float32, a, b float32) {
 		db[i] += float32(b * src[i])
 	}
 }
+
+// InterpRows sets row r of dst (rows of n elements, one after another, len(tab)/2 of
+// them) to init + w[2r]·src[tab[2r]:][:n] + w[2r+1]·src[tab[2r+1]:][:n], the second
+// term left out where tab[2r+1] < 0: each product rounded, the adds in that order
+// (Interp2's bits, or init and one AXPY's). A whole plane of a separable
+// interpolation's pass in one call.
+func InterpRows(dst, src []float32, tab []int32, w []float32, n int, init float32) {
+	rows := len(tab) / 2
+	if rows == 0 || n <= 0 {
+		return
+	}
+	_, _ = dst[rows*n-1], w[2*rows-1]
+	for r := range rows {
+		for k := range 2 {
+			if t := int(tab[2*r+k]); t >= 0 || k == 0 {
+				_ = src[t : t+n] // every row read lies in src
+			}
+		}
+	}
+	if hasAVX512 {
+		interpPlane(&dst[0], &src[0], &tab[0], &w[0], n, rows, init, uint16(1<<(n%16)-1))
+		return
+	}
+	for r := range rows {
+		row, a := dst[r*n:(r+1)*n], src[tab[2*r]:][:n]
+		if t := tab[2*r+1]; t >= 0 {
+			Interp2(row, a, src[t:][:n], init, w[2*r], w[2*r+1])
+			continue
+		}
+		for i, v := range a {
+			row[i] = init + float32(w[2*r]*v)
+		}
+	}
+}
+
+// ScatterRows adds, for each row r of src (rows of n elements, one after another,
+// len(tab)/2 of them, in order), w[2r]·src row r into dst[tab[2r]:][:n] and
+// w[2r+1]·src row r into dst[tab[2r+1]:][:n] where tab[2r+1] ≥ 0: InterpRows' adjoint,
+// AXPY2's bits (or AXPY's). The two rows a src row reaches must not overlap.
+func ScatterRows(dst, src []float32, tab []int32, w []float32, n int) {
+	rows := len(tab) / 2
+	if rows == 0 || n <= 0 {
+		return
+	}
+	_, _ = src[rows*n-1], w[2*rows-1]
+	for r := range rows {
+		t0, t1 := int(tab[2*r]), int(tab[2*r+1])
+		_ = dst[t0 : t0+n]
+		if t1 >= 0 {
+			_ = dst[t1 : t1+n]
+			if t0 < t1+n && t1 < t0+n {
+				panic("vecmath: ScatterRows' two rows overlap")
+			}
+		}
+	}
+	if hasAVX512 {
+		scatterPlane(&dst[0], &src[0], &tab[0], &w[0], n, rows, uint16(1<<(n%16)-1))
+		return
+	}
+	for r := range rows {
+		s := src[r*n : (r+1)*n]
+		if t := tab[2*r+1]; t >= 0 {
+			AXPY2(dst[tab[2*r]:][:n], dst[t:][:n], s, w[2*r], w[2*r+1])
+			continue
+		}
+		AXPY(dst[tab[2*r]:][:n], s, w[2*r])
+	}
+}

@@ -41,3 +41,11 @@ func interleave2Rows16(dst, a, b *float32, bias float32, n, rows, dstStride, aSt
 func deinterleave2Rows16(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int, m1, m2, ms uint16) {
 	panic("vecmath: no AVX-512 here")
 }
+
+func interpPlane(dst, src *float32, tab *int32, w *float32, n, rows int, init float32, tail uint16) {
+	panic("vecmath: no AVX-512 here")
+}
+
+func scatterPlane(dst, src *float32, tab *int32, w *float32, n, rows int, tail uint16) {
+	panic("vecmath: no AVX-512 here")
+}

@@ -499,6 +499,174 @@ assign:
 	VZEROUPPER
 	RET
 
+// func interpPlane(dst *float32, src *float32, tab *int32, w *float32, n int, rows int, init float32, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·interpPlane(SB), NOSPLIT, $0-54
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), R8
+	MOVQ         tab+16(FP), R9
+	MOVQ         w+24(FP), R10
+	MOVQ         rows+40(FP), R12
+	VBROADCASTSS init+48(FP), Z3
+	MOVWLZX      tail+52(FP), AX
+	KMOVW        AX, K1
+
+row:
+	MOVLQSX      (R9), SI
+	LEAQ         (R8)(SI*4), SI
+	VBROADCASTSS (R10), Z1
+	MOVLQSX      4(R9), DX
+	MOVQ         n+32(FP), CX
+	SHRQ         $0x04, CX
+	TESTQ        DX, DX
+	JS           one
+	LEAQ         (R8)(DX*4), DX
+	VBROADCASTSS 4(R10), Z2
+	TESTQ        CX, CX
+	JE           twotail
+
+twoblock:
+	VMULPS  (SI), Z1, Z0
+	VADDPS  Z3, Z0, Z0
+	VMULPS  (DX), Z2, Z4
+	VADDPS  Z4, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	DECQ    CX
+	JNE     twoblock
+
+twotail:
+	KORTESTW K1, K1
+	JE       next
+	VMULPS.Z (SI), Z1, K1, Z0
+	VADDPS   Z3, Z0, Z0
+	VMULPS.Z (DX), Z2, K1, Z4
+	VADDPS   Z4, Z0, Z0
+	VMOVUPS  Z0, K1, (DI)
+	MOVQ     n+32(FP), AX
+	ANDQ     $0x0f, AX
+	LEAQ     (DI)(AX*4), DI
+	JMP      next
+
+one:
+	TESTQ CX, CX
+	JE    onetail
+
+oneblock:
+	VMULPS  (SI), Z1, Z0
+	VADDPS  Z3, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	DECQ    CX
+	JNE     oneblock
+
+onetail:
+	KORTESTW K1, K1
+	JE       next
+	VMULPS.Z (SI), Z1, K1, Z0
+	VADDPS   Z3, Z0, Z0
+	VMOVUPS  Z0, K1, (DI)
+	MOVQ     n+32(FP), AX
+	ANDQ     $0x0f, AX
+	LEAQ     (DI)(AX*4), DI
+
+next:
+	ADDQ $0x08, R9
+	ADDQ $0x08, R10
+	DECQ R12
+	JNE  row
+	VZEROUPPER
+	RET
+
+// func scatterPlane(dst *float32, src *float32, tab *int32, w *float32, n int, rows int, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·scatterPlane(SB), NOSPLIT, $0-50
+	MOVQ    dst+0(FP), R8
+	MOVQ    src+8(FP), DI
+	MOVQ    tab+16(FP), R9
+	MOVQ    w+24(FP), R10
+	MOVQ    rows+40(FP), R12
+	MOVWLZX tail+48(FP), AX
+	KMOVW   AX, K1
+
+row:
+	MOVLQSX      (R9), SI
+	LEAQ         (R8)(SI*4), SI
+	VBROADCASTSS (R10), Z1
+	MOVLQSX      4(R9), DX
+	MOVQ         n+32(FP), CX
+	SHRQ         $0x04, CX
+	TESTQ        DX, DX
+	JS           one
+	LEAQ         (R8)(DX*4), DX
+	VBROADCASTSS 4(R10), Z2
+	TESTQ        CX, CX
+	JE           twotail
+
+twoblock:
+	VMOVUPS (DI), Z5
+	VMULPS  Z5, Z1, Z0
+	VADDPS  (SI), Z0, Z0
+	VMOVUPS Z0, (SI)
+	VMULPS  Z5, Z2, Z4
+	VADDPS  (DX), Z4, Z4
+	VMOVUPS Z4, (DX)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	DECQ    CX
+	JNE     twoblock
+
+twotail:
+	KORTESTW  K1, K1
+	JE        next
+	VMOVUPS.Z (DI), K1, Z5
+	VMULPS    Z5, Z1, Z0
+	VADDPS.Z  (SI), Z0, K1, Z0
+	VMOVUPS   Z0, K1, (SI)
+	VMULPS    Z5, Z2, Z4
+	VADDPS.Z  (DX), Z4, K1, Z4
+	VMOVUPS   Z4, K1, (DX)
+	MOVQ      n+32(FP), AX
+	ANDQ      $0x0f, AX
+	LEAQ      (DI)(AX*4), DI
+	JMP       next
+
+one:
+	TESTQ CX, CX
+	JE    onetail
+
+oneblock:
+	VMULPS  (DI), Z1, Z0
+	VADDPS  (SI), Z0, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	DECQ    CX
+	JNE     oneblock
+
+onetail:
+	KORTESTW  K1, K1
+	JE        next
+	VMOVUPS.Z (DI), K1, Z5
+	VMULPS    Z5, Z1, Z0
+	VADDPS.Z  (SI), Z0, K1, Z0
+	VMOVUPS   Z0, K1, (SI)
+	MOVQ      n+32(FP), AX
+	ANDQ      $0x0f, AX
+	LEAQ      (DI)(AX*4), DI
+
+next:
+	ADDQ $0x08, R9
+	ADDQ $0x08, R10
+	DECQ R12
+	JNE  row
+	VZEROUPPER
+	RET
+
 // func axpy16(dst *float32, src *float32, a float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·axpy16(SB), NOSPLIT, $0-32

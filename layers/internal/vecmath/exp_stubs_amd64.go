@@ -57,6 +57,16 @@ func maxInto16(dst *float32, src *float32, n int)
 //go:noescape
 func mulWhere16(dst *float32, a *float32, e *float32, accumulate bool, n int)
 
+// interpPlane sets each dst row to init + w0·src[tab0:] (+ w1·src[tab1:]), rows of n (see InterpRows).
+//
+//go:noescape
+func interpPlane(dst *float32, src *float32, tab *int32, w *float32, n int, rows int, init float32, tail uint16)
+
+// scatterPlane adds w0·src row to dst[tab0:] (and w1· to dst[tab1:]) for each src row of n (see ScatterRows).
+//
+//go:noescape
+func scatterPlane(dst *float32, src *float32, tab *int32, w *float32, n int, rows int, tail uint16)
+
 // axpy16 sets dst[i] += a·src[i] (multiply, then add), 16 lanes at a time.
 //
 //go:noescape

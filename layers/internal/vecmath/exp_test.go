@@ -412,3 +412,58 @@ func TestInterleave2Rows(t *testing.T) {
 		}
 	}
 }
+
+// InterpRows and ScatterRows are Interp2 / AXPY2 (or their one-tap forms) row by row,
+// bit for bit, widths around the vector width, one- and two-tap rows mixed.
+func TestInterpScatterRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, n := range []int{1, 15, 16, 17, 40, 128} {
+		const srcRows, rows = 6, 9
+		src := make([]float32, srcRows*n)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		tab, w := make([]int32, 2*rows), make([]float32, 2*rows)
+		for r := range rows {
+			a := rng.IntN(srcRows - 1)
+			tab[2*r], tab[2*r+1] = int32(a*n), int32((a+1)*n)
+			if r%3 == 0 {
+				tab[2*r+1] = -1
+			}
+			w[2*r], w[2*r+1] = float32(rng.Float64()), float32(rng.Float64())
+		}
+		const init = 0.125
+		got, want := make([]float32, rows*n), make([]float32, rows*n)
+		InterpRows(got, src, tab, w, n, init)
+		for r := range rows {
+			row := want[r*n : (r+1)*n]
+			for i := range row {
+				row[i] = init
+			}
+			AXPY(row, src[tab[2*r]:][:n], w[2*r])
+			if tab[2*r+1] >= 0 {
+				AXPY(row, src[tab[2*r+1]:][:n], w[2*r+1])
+			}
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: InterpRows element %d = %v, row by row %v", n, i, got[i], want[i])
+			}
+		}
+		// The adjoint: rows of got scattered back into srcRows rows.
+		gs, ws := make([]float32, srcRows*n), make([]float32, srcRows*n)
+		ScatterRows(gs, got, tab, w, n)
+		for r := range rows {
+			s := got[r*n : (r+1)*n]
+			AXPY(ws[tab[2*r]:][:n], s, w[2*r])
+			if tab[2*r+1] >= 0 {
+				AXPY(ws[tab[2*r+1]:][:n], s, w[2*r+1])
+			}
+		}
+		for i := range ws {
+			if math.Float32bits(gs[i]) != math.Float32bits(ws[i]) {
+				t.Fatalf("n=%d: ScatterRows element %d = %v, row by row %v", n, i, gs[i], ws[i])
+			}
+		}
+	}
+}
