@@ -76,6 +76,7 @@ type bilinearTaps[T Float] struct {
 	pairs   bool
 	tab     []int32
 	pw      []float32
+	rp      vecmath.RowPairs // tab and pw, checked
 }
 
 // setPairs fills the pair tables for rows of width w, if every output has one or two
@@ -94,6 +95,10 @@ func (tp *bilinearTaps[T]) setPairs(w int) {
 		}
 		tp.tab = append(tp.tab, tp.in[k0]*int32(w), t1)
 		tp.pw = append(tp.pw, float32(tp.w[k0]), w1)
+	}
+	var err error
+	if tp.rp, err = vecmath.NewRowPairs(tp.tab, tp.pw, w); err != nil {
+		tp.pairs = false // not what set makes: the general loops then
 	}
 }
 
@@ -334,7 +339,7 @@ func (p *bilinearPlan[T]) Do(i int) {
 			y := p.y[pl*outSz : (pl+1)*outSz]
 			if unsafe.Sizeof(bias) == 4 && p.rows.pairs {
 				// The whole plane in one call (AVX-512), sumRows' values.
-				vecmath.InterpRows(f32(y), f32(t), p.rows.tab, p.rows.pw, p.wout, float32(bias))
+				vecmath.InterpRows(f32(y), f32(t), &p.rows.rp, float32(bias))
 				continue
 			}
 			p.rows.sumRows(y, t, p.wout, bias)
@@ -357,7 +362,7 @@ func (p *bilinearPlan[T]) Do(i int) {
 		}
 		clear(t)
 		if unsafe.Sizeof(t[0]) == 4 && p.rows.pairs {
-			vecmath.ScatterRows(f32(t), f32(dy), p.rows.tab, p.rows.pw, p.wout) // scatterRows' values
+			vecmath.ScatterRows(f32(t), f32(dy), &p.rows.rp) // scatterRows' values
 			continue
 		}
 		p.rows.scatterRows(t, dy, p.wout)

@@ -1,5 +1,7 @@
 package vecmath
 
+import "fmt"
+
 // AXPY adds a·src[i] to dst[i] for i < len(src), the product rounded to float32 before
 // the add (no fused multiply-add, whatever GOAMD64 allows), so the AVX-512 lanes and
 // the scalar tail give the same bits.
@@ -57,24 +59,49 @@ func AXPY2(da, db, src []float32, a, b float32) {
 	}
 }
 
-// InterpRows sets row r of dst (rows of n elements, one after another, len(tab)/2 of
-// them) to init + w[2r]·src[tab[2r]:][:n] + w[2r+1]·src[tab[2r+1]:][:n], the second
-// term left out where tab[2r+1] < 0: each product rounded, the adds in that order
-// (Interp2's bits, or init and one AXPY's). A whole plane of a separable
-// interpolation's pass in one call.
-func InterpRows(dst, src []float32, tab []int32, w []float32, n int, init float32) {
-	rows := len(tab) / 2
-	if rows == 0 || n <= 0 {
+// RowPairs is a table of one- or two-tap row sums for InterpRows and ScatterRows:
+// per output row r, the offsets (in elements) of the rows it takes, Tab[2r] and
+// Tab[2r+1] (−1 for none), and their weights W[2r], W[2r+1], over rows of N elements.
+// NewRowPairs checks it once, so a call checks only its slices' lengths.
+type RowPairs struct {
+	Tab    []int32
+	W      []float32
+	N      int
+	maxOff int // the largest offset
+}
+
+// NewRowPairs checks tab and w (offsets ≥ 0, a row's two rows apart by N at least)
+// and returns the table.
+func NewRowPairs(tab []int32, w []float32, n int) (RowPairs, error) {
+	if len(tab)%2 != 0 || len(w) != len(tab) || n <= 0 {
+		return RowPairs{}, fmt.Errorf("vecmath: row pairs: %d offsets, %d weights, rows of %d", len(tab), len(w), n)
+	}
+	p := RowPairs{Tab: tab, W: w, N: n}
+	for r := range len(tab) / 2 {
+		t0, t1 := int(tab[2*r]), int(tab[2*r+1])
+		if t0 < 0 || t1 < -1 || t1 >= 0 && t0 < t1+n && t1 < t0+n {
+			return RowPairs{}, fmt.Errorf("vecmath: row pairs: row %d takes offsets %d and %d of rows of %d", r, t0, t1, n)
+		}
+		p.maxOff = max(p.maxOff, t0, t1)
+	}
+	return p, nil
+}
+
+// Rows is the number of output rows.
+func (p *RowPairs) Rows() int { return len(p.Tab) / 2 }
+
+// InterpRows sets row r of dst (rows of p.N elements, one after another) to
+// init + W[2r]·src[Tab[2r]:][:N] + W[2r+1]·src[Tab[2r+1]:][:N], the second term left
+// out where Tab[2r+1] < 0: each product rounded, the adds in that order (Interp2's
+// bits, or init and one AXPY's). A whole plane of a separable interpolation's pass in
+// one call.
+func InterpRows(dst, src []float32, p *RowPairs, init float32) {
+	rows, n := p.Rows(), p.N
+	if rows == 0 {
 		return
 	}
-	_, _ = dst[rows*n-1], w[2*rows-1]
-	for r := range rows {
-		for k := range 2 {
-			if t := int(tab[2*r+k]); t >= 0 || k == 0 {
-				_ = src[t : t+n] // every row read lies in src
-			}
-		}
-	}
+	_, _ = dst[rows*n-1], src[p.maxOff+n-1]
+	tab, w := p.Tab, p.W
 	if hasAVX512 {
 		interpPlane(&dst[0], &src[0], &tab[0], &w[0], n, rows, init, uint16(1<<(n%16)-1))
 		return
@@ -91,26 +118,17 @@ func InterpRows(dst, src []float32, tab []int32, w []float32, n int, init float3
 	}
 }
 
-// ScatterRows adds, for each row r of src (rows of n elements, one after another,
-// len(tab)/2 of them, in order), w[2r]·src row r into dst[tab[2r]:][:n] and
-// w[2r+1]·src row r into dst[tab[2r+1]:][:n] where tab[2r+1] ≥ 0: InterpRows' adjoint,
-// AXPY2's bits (or AXPY's). The two rows a src row reaches must not overlap.
-func ScatterRows(dst, src []float32, tab []int32, w []float32, n int) {
-	rows := len(tab) / 2
-	if rows == 0 || n <= 0 {
+// ScatterRows adds, for each row r of src (rows of p.N elements, one after another, in
+// order), W[2r]·src row r into dst[Tab[2r]:][:N] and W[2r+1]·src row r into
+// dst[Tab[2r+1]:][:N] where Tab[2r+1] ≥ 0: InterpRows' adjoint, AXPY2's bits (or
+// AXPY's).
+func ScatterRows(dst, src []float32, p *RowPairs) {
+	rows, n := p.Rows(), p.N
+	if rows == 0 {
 		return
 	}
-	_, _ = src[rows*n-1], w[2*rows-1]
-	for r := range rows {
-		t0, t1 := int(tab[2*r]), int(tab[2*r+1])
-		_ = dst[t0 : t0+n]
-		if t1 >= 0 {
-			_ = dst[t1 : t1+n]
-			if t0 < t1+n && t1 < t0+n {
-				panic("vecmath: ScatterRows' two rows overlap")
-			}
-		}
-	}
+	_, _ = src[rows*n-1], dst[p.maxOff+n-1]
+	tab, w := p.Tab, p.W
 	if hasAVX512 {
 		scatterPlane(&dst[0], &src[0], &tab[0], &w[0], n, rows, uint16(1<<(n%16)-1))
 		return

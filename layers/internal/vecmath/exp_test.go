@@ -414,8 +414,14 @@ func TestInterleave2Rows(t *testing.T) {
 }
 
 // InterpRows and ScatterRows are Interp2 / AXPY2 (or their one-tap forms) row by row,
-// bit for bit, widths around the vector width, one- and two-tap rows mixed.
+// bit for bit, widths around the vector width, one- and two-tap rows mixed; tables
+// with overlapping or negative rows are refused.
 func TestInterpScatterRows(t *testing.T) {
+	for _, bad := range [][]int32{{-1, -1}, {0, 3}, {2, 0}, {0, -2}} {
+		if _, err := NewRowPairs(bad, []float32{1, 1}, 4); err == nil {
+			t.Errorf("row pairs %v over rows of 4 accepted", bad)
+		}
+	}
 	rng := rand.New(rand.NewPCG(23, 24))
 	for _, n := range []int{1, 15, 16, 17, 40, 128} {
 		const srcRows, rows = 6, 9
@@ -434,7 +440,11 @@ func TestInterpScatterRows(t *testing.T) {
 		}
 		const init = 0.125
 		got, want := make([]float32, rows*n), make([]float32, rows*n)
-		InterpRows(got, src, tab, w, n, init)
+		pairs, err := NewRowPairs(tab, w, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		InterpRows(got, src, &pairs, init)
 		for r := range rows {
 			row := want[r*n : (r+1)*n]
 			for i := range row {
@@ -452,7 +462,7 @@ func TestInterpScatterRows(t *testing.T) {
 		}
 		// The adjoint: rows of got scattered back into srcRows rows.
 		gs, ws := make([]float32, srcRows*n), make([]float32, srcRows*n)
-		ScatterRows(gs, got, tab, w, n)
+		ScatterRows(gs, got, &pairs)
 		for r := range rows {
 			s := got[r*n : (r+1)*n]
 			AXPY(ws[tab[2*r]:][:n], s, w[2*r])
