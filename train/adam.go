@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/fcn-dev/fcn/configs"
+	"github.com/fcn-dev/fcn/internal/par"
 )
 
 // AdamConfig holds Adam's settings. Start from DefaultAdamConfig: a zero BiasLRMult
@@ -73,6 +74,7 @@ type Adam struct {
 	params []NamedParam
 	m, v   [][]float32 // moments, parallel to params
 	steps  []int       // updates of each parameter
+	step   adamTasks   // Step's tasks
 }
 
 // NewAdam checks the configuration and the parameters and allocates zeroed moments.
@@ -110,6 +112,8 @@ func NewAdam(cfg AdamConfig, params []NamedParam) (*Adam, error) {
 		o.m[i] = make([]float32, np.Param.Value.Len())
 		o.v[i] = make([]float32, np.Param.Value.Len())
 	}
+	o.step.runs = planRuns(o.params)
+	o.step.coef = make([]adamCoef, len(params))
 	return o, nil
 }
 
@@ -137,44 +141,74 @@ func lerp32(a, b, w float32) float32 {
 }
 
 // Step applies one update with learning rate lr to every trainable parameter, reading
-// Param.Grad. It does not clear the gradients.
+// Param.Grad. It does not clear the gradients. Each parameter's step count and
+// coefficients are set first; then runs of elements are updated in parallel, each
+// element on its own, so the result does not depend on the threads.
 func (o *Adam) Step(lr float64) {
-	b1w := float32(1 - o.cfg.Beta1) // lerp weight
-	b2 := float32(o.cfg.Beta2)
-	omb2 := float32(1 - o.cfg.Beta2)
-	eps := float32(o.cfg.Eps)
-	for i, np := range o.params {
+	for i := range o.params {
+		c := &o.step.coef[i]
 		lrMult, decayMult := o.multipliers(i)
-		if lrMult == 0 {
+		c.skip = lrMult == 0
+		if c.skip {
 			continue
 		}
 		o.steps[i]++
 		k := float64(o.steps[i])
 		rate := lr * lrMult
-		wd := o.cfg.WeightDecay * decayMult
-		stepSize := float32(rate / (1 - math.Pow(o.cfg.Beta1, k)))
-		bc2Sqrt := float32(math.Sqrt(1 - math.Pow(o.cfg.Beta2, k)))
-		decay := float32(1 - rate*wd) // AdamW
-		l2 := float32(wd)             // Adam
-		w := np.Param.Value.Float32s()
-		g := np.Param.Grad.Float32s()
-		m, v := o.m[i], o.v[i]
-		// Explicit float32 conversions round each product, so no FMA fusing: the same bits
-		// on every target.
-		for j := range w {
-			d := g[j]
-			if wd != 0 {
-				if o.cfg.Decoupled {
-					w[j] = float32(w[j] * decay)
-				} else {
-					d += float32(l2 * w[j])
-				}
+		c.wd = o.cfg.WeightDecay * decayMult
+		c.stepSize = float32(rate / (1 - math.Pow(o.cfg.Beta1, k)))
+		c.bc2Sqrt = float32(math.Sqrt(1 - math.Pow(o.cfg.Beta2, k)))
+		c.decay = float32(1 - rate*c.wd) // AdamW
+		c.l2 = float32(c.wd)             // Adam
+	}
+	o.step.o = o
+	par.Run(len(o.step.runs), &o.step)
+	o.step.o = nil
+}
+
+// adamTasks is an Adam step as tasks over runs of parameters' elements.
+type adamTasks struct {
+	o    *Adam
+	runs []paramRun
+	coef []adamCoef // per parameter, for the step in progress
+}
+
+// adamCoef are one parameter's coefficients for one step.
+type adamCoef struct {
+	skip                         bool // frozen
+	wd                           float64
+	stepSize, bc2Sqrt, decay, l2 float32
+}
+
+func (s *adamTasks) Do(t int) {
+	o, r := s.o, s.runs[t]
+	c := &s.coef[r.i]
+	if c.skip {
+		return
+	}
+	b1w := float32(1 - o.cfg.Beta1) // lerp weight
+	b2 := float32(o.cfg.Beta2)
+	omb2 := float32(1 - o.cfg.Beta2)
+	eps := float32(o.cfg.Eps)
+	np := o.params[r.i]
+	w := np.Param.Value.Float32s()[r.lo:r.hi]
+	g := np.Param.Grad.Float32s()[r.lo:r.hi]
+	m, v := o.m[r.i][r.lo:r.hi], o.v[r.i][r.lo:r.hi]
+	// Explicit float32 conversions round each product, so no FMA fusing: the same bits
+	// on every target.
+	for j := range w {
+		d := g[j]
+		if c.wd != 0 {
+			if o.cfg.Decoupled {
+				w[j] = float32(w[j] * c.decay)
+			} else {
+				d += float32(c.l2 * w[j])
 			}
-			m[j] = lerp32(m[j], d, b1w)
-			v[j] = float32(b2*v[j]) + float32(float32(omb2*d)*d)
-			denom := float32(float32(math.Sqrt(float64(v[j])))/bc2Sqrt) + eps
-			w[j] -= float32(stepSize * float32(m[j]/denom))
 		}
+		m[j] = lerp32(m[j], d, b1w)
+		v[j] = float32(b2*v[j]) + float32(float32(omb2*d)*d)
+		denom := float32(float32(math.Sqrt(float64(v[j])))/c.bc2Sqrt) + eps
+		w[j] -= float32(c.stepSize * float32(m[j]/denom))
 	}
 }
 

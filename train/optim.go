@@ -140,11 +140,11 @@ func NewSGD(cfg SGDConfig, params []NamedParam) (*SGD, error) {
 	for i, np := range params {
 		o.bufs[i] = make([]float32, np.Param.Value.Len())
 	}
-	o.step.plan(o.params)
+	o.step.runs = planRuns(o.params)
 	return o, nil
 }
 
-// sgdStep is an SGD step as tasks: runs of about sgdRun elements of one parameter,
+// sgdStep is an SGD step as tasks: runs of paramRunLen elements of one parameter,
 // each updated on its own (every element's update reads only its own weight, gradient
 // and momentum), so the result is the same whichever thread runs which run.
 type sgdStep struct {
@@ -156,16 +156,20 @@ type sgdStep struct {
 // paramRun is elements [lo, hi) of parameter i.
 type paramRun struct{ i, lo, hi int }
 
-const sgdRun = 1 << 14
+// paramRunLen is the length of a run: enough work per task to pay for handing it out.
+const paramRunLen = 1 << 14
 
-func (s *sgdStep) plan(params []NamedParam) {
-	s.runs = s.runs[:0]
+// planRuns cuts every parameter into runs of paramRunLen elements (the last shorter),
+// in parameter order: an optimiser step's tasks.
+func planRuns(params []NamedParam) []paramRun {
+	var runs []paramRun
 	for i, np := range params {
 		n := np.Param.Value.Len()
-		for lo := 0; lo < n; lo += sgdRun {
-			s.runs = append(s.runs, paramRun{i, lo, min(lo+sgdRun, n)})
+		for lo := 0; lo < n; lo += paramRunLen {
+			runs = append(runs, paramRun{i, lo, min(lo+paramRunLen, n)})
 		}
 	}
+	return runs
 }
 
 func (s *sgdStep) Do(t int) {
