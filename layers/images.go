@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/fcn-dev/fcn/internal/par"
 	"github.com/fcn-dev/fcn/layers/internal/gemm"
 	"github.com/fcn-dev/fcn/layers/internal/im2col"
 	"gorgonia.org/tensor"
@@ -55,6 +56,11 @@ func eachColumnBlock[T Float](g im2col.Geom, im []T, imSz, first, step, n, rows 
 type slotPartials[T Float] struct {
 	slots, size int
 	storage     []T
+	// The sum in progress (sum's tasks).
+	dst  []T
+	perm []int32
+	add  bool
+	run  int
 }
 
 // reset prepares slots sums of size elements each (size 0: no weight gradient).
@@ -77,27 +83,54 @@ func (p *slotPartials[T]) slot(s int) []T {
 
 // sumInto writes (add: adds) the slots' sum into dst, adding them in slot order.
 func (p *slotPartials[T]) sumInto(dst []T, add bool) {
-	if !add {
-		clear(dst)
-	}
-	for s := range p.slots {
-		for i, v := range p.storage[s*p.size : (s+1)*p.size] {
-			dst[i] += v
-		}
-	}
+	p.sum(dst, nil, add)
 }
 
 // sumIntoPermuted adds the slots' sum into dst as sumInto does, each slot's element
 // q·k + r going to dst[q·k + perm[r]] (the sums of a product whose columns were
 // permuted).
 func (p *slotPartials[T]) sumIntoPermuted(dst []T, perm []int32) {
-	k := len(perm)
+	p.sum(dst, perm, true)
+}
+
+// sum runs sumInto or sumIntoPermuted in parallel over runs of whole rows of k =
+// len(perm) elements (or of sumRun), each run adding the slots in slot order: every
+// element's sum is the serial one's.
+func (p *slotPartials[T]) sum(dst []T, perm []int32, add bool) {
+	if p.size == 0 {
+		return
+	}
+	run := sumRun
+	if perm != nil {
+		run = max(1, sumRun/len(perm)) * len(perm)
+	}
+	p.dst, p.perm, p.add, p.run = dst, perm, add, run
+	par.Run((p.size+run-1)/run, p)
+	p.dst, p.perm = nil, nil
+}
+
+// sumRun is the elements of a task of sum.
+const sumRun = 1 << 14
+
+func (p *slotPartials[T]) Do(t int) {
+	lo, hi := t*p.run, min((t+1)*p.run, p.size)
+	dst := p.dst[lo:hi]
+	if !p.add {
+		clear(dst)
+	}
 	for s := range p.slots {
-		part := p.storage[s*p.size : (s+1)*p.size]
-		for q := 0; q < p.size; q += k {
+		part := p.storage[s*p.size+lo : s*p.size+hi]
+		if p.perm == nil {
+			for i, v := range part {
+				dst[i] += v
+			}
+			continue
+		}
+		k := len(p.perm)
+		for q := 0; q < len(part); q += k {
 			d, src := dst[q:q+k], part[q:q+k]
 			for r, v := range src {
-				d[perm[r]] += v
+				d[p.perm[r]] += v
 			}
 		}
 	}
