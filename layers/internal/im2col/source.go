@@ -95,19 +95,22 @@ func (s *Source[T]) gather(jc, w, p0, kc int, d []T) bool {
 		if ow+n > g.OW {
 			return false
 		}
-		for t := range taps {
-			kh, kw := t/g.KW, t%g.KW
+		// Tap (kh, kw) = t, by rows of the kernel: no division per tap.
+		for kh, t := 0, 0; kh < g.KH; kh++ {
 			ih := oh*g.SH - g.PadT + kh*g.DH
 			if ih < 0 || ih >= g.H {
+				t += g.KW
 				continue
 			}
-			iw := ow - g.PadL + kw*g.DW
-			lo, hi := max(0, -iw), min(n, g.W-iw) // lanes inside the image row
-			if lo >= hi {
-				continue
+			for kw := 0; kw < g.KW; kw, t = kw+1, t+1 {
+				iw := ow - g.PadL + kw*g.DW
+				lo, hi := max(0, -iw), min(n, g.W-iw) // lanes inside the image row
+				if lo >= hi {
+					continue
+				}
+				offs[2*t+h] = int32(ih*g.W + iw)
+				masks[2*t+h] = uint16((1<<hi - 1) &^ (1<<lo - 1))
 			}
-			offs[2*t+h] = int32(ih*g.W + iw)
-			masks[2*t+h] = uint16((1<<hi - 1) &^ (1<<lo - 1))
 		}
 	}
 	plane := g.H * g.W
@@ -122,15 +125,23 @@ func (s *Source[T]) gatherIdx(jc, w, p0, kc int, d []T) bool {
 	taps := g.KH * g.KW
 	var idx [32 * maxGatherTaps]int32
 	var masks [2 * maxGatherTaps]uint16
+	oh, ow := jc/g.OW, jc%g.OW
 	for l := range w {
-		oh, ow := (jc+l)/g.OW, (jc+l)%g.OW
-		for t := range taps {
-			ih := oh*g.SH - g.PadT + t/g.KW*g.DH
-			iw := ow*g.SW - g.PadL + t%g.KW*g.DW
-			if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
-				idx[32*t+l] = int32(ih*g.W + iw)
-				masks[2*t+l/16] |= 1 << (l % 16)
+		for kh, t := 0, 0; kh < g.KH; kh++ {
+			ih := oh*g.SH - g.PadT + kh*g.DH
+			if ih < 0 || ih >= g.H {
+				t += g.KW
+				continue
 			}
+			for kw := 0; kw < g.KW; kw, t = kw+1, t+1 {
+				if iw := ow*g.SW - g.PadL + kw*g.DW; iw >= 0 && iw < g.W {
+					idx[32*t+l] = int32(ih*g.W + iw)
+					masks[2*t+l/16] |= 1 << (l % 16)
+				}
+			}
+		}
+		if ow++; ow == g.OW { // the next window position
+			oh, ow = oh+1, 0
 		}
 	}
 	plane := g.H * g.W
