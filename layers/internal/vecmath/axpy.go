@@ -11,9 +11,8 @@ func AXPY(dst, src []float32, a float32) {
 		return
 	}
 	_ = dst[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		axpy16(&dst[0], &src[0], a, i)
 	}
 	for ; i < n; i++ {
@@ -30,9 +29,8 @@ func Interp2(dst, xa, xb []float32, init, a, b float32) {
 		return
 	}
 	_, _ = dst[n-1], xb[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		interp2x16(&dst[0], &xa[0], &xb[0], init, a, b, i)
 	}
 	for ; i < n; i++ {
@@ -48,9 +46,8 @@ func AXPY2(da, db, src []float32, a, b float32) {
 		return
 	}
 	_, _ = da[n-1], db[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		axpy2x16(&da[0], &db[0], &src[0], a, b, i)
 	}
 	for ; i < n; i++ {

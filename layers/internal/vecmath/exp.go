@@ -8,6 +8,15 @@ package vecmath
 
 import "math"
 
+// vectorPart is how many of n elements the AVX-512 kernels take, the largest multiple
+// of 16 (their block), or none without AVX-512; the wrappers finish the rest in Go.
+func vectorPart(n int) int {
+	if !hasAVX512 {
+		return 0
+	}
+	return n &^ 15
+}
+
 // Exp32 is e^x in float32 arithmetic, within 2 ulp of the correctly rounded result.
 // The softmax of the loss calls it once per score; math.Exp's float64 path took a
 // third of the loss's time.
@@ -67,9 +76,8 @@ func ExpSubAccum(dst, x, m []float32, se []float64) {
 		return
 	}
 	_, _, _ = dst[n-1], m[n-1], se[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		expSubAcc16(&dst[0], &x[0], &m[0], &se[0], i)
 	}
 	for ; i < n; i++ {
@@ -87,9 +95,8 @@ func ReLU(dst, src []float32) {
 		return
 	}
 	_ = dst[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		relu16(&dst[0], &src[0], i)
 	}
 	for ; i < n; i++ {
@@ -105,9 +112,8 @@ func ReLUBackward(dx, y, dy []float32) {
 		return
 	}
 	_, _ = dx[n-1], dy[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		reluBack16(&dx[0], &y[0], &dy[0], i)
 	}
 	for ; i < n; i++ {
@@ -126,9 +132,8 @@ func AddBias(dst []float32, b float32, relu bool) {
 	if n == 0 {
 		return
 	}
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		if relu {
 			addBiasReLU16(&dst[0], b, i)
 		} else {
@@ -206,9 +211,8 @@ func MaxInto(dst, src []float32) {
 		return
 	}
 	_ = dst[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		maxInto16(&dst[0], &src[0], i)
 	}
 	for ; i < n; i++ {
@@ -225,9 +229,8 @@ func MulWhere(dst, a, e []float32, accumulate bool) {
 		return
 	}
 	_, _ = dst[n-1], e[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		mulWhere16(&dst[0], &a[0], &e[0], accumulate, i)
 	}
 	for ; i < n; i++ {

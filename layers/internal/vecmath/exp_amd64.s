@@ -507,9 +507,9 @@ TEXT ·interpPlane(SB), NOSPLIT, $0-54
 	MOVQ         tab+16(FP), R9
 	MOVQ         w+24(FP), R10
 	MOVQ         rows+40(FP), R12
-	VBROADCASTSS init+48(FP), Z3
 	MOVWLZX      tail+52(FP), AX
 	KMOVW        AX, K1
+	VBROADCASTSS init+48(FP), Z3
 
 row:
 	MOVLQSX      (R9), SI
@@ -584,8 +584,8 @@ next:
 // func scatterPlane(dst *float32, src *float32, tab *int32, w *float32, n int, rows int, tail uint16)
 // Requires: AVX, AVX512F
 TEXT ·scatterPlane(SB), NOSPLIT, $0-50
-	MOVQ    dst+0(FP), R8
 	MOVQ    src+8(FP), DI
+	MOVQ    dst+0(FP), R8
 	MOVQ    tab+16(FP), R9
 	MOVQ    w+24(FP), R10
 	MOVQ    rows+40(FP), R12

@@ -9,9 +9,8 @@ func Interleave2(dst, a, b []float32, bias float32) {
 		return
 	}
 	_, _ = dst[2*n-1], b[n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		interleave2x16(&dst[0], &a[0], &b[0], bias, i)
 	}
 	for ; i < n; i++ {
@@ -28,9 +27,8 @@ func Deinterleave2(even, odd, src []float32) {
 		return
 	}
 	_, _ = odd[n-1], src[2*n-1]
-	i := 0
-	if hasAVX512 && n >= 16 {
-		i = n &^ 15
+	i := vectorPart(n)
+	if i > 0 {
 		deinterleave2x16(&even[0], &odd[0], &src[0], i)
 	}
 	for ; i < n; i++ {

@@ -598,58 +598,36 @@ func deinterleave2Rows16(ev, od Mem) {
 		func() { split(false) }, func() { split(true) })
 }
 
-// interpPlane writes the rows of a plane from two-tap (or one-tap) sums of a source
-// plane's rows: see InterpRows. Per row: the taps' offsets and weights from tab and
-// w, then n/16 blocks and a masked tail (K1).
-func interpPlane() {
-	TEXT("interpPlane", NOSPLIT, "func(dst, src *float32, tab *int32, w *float32, n, rows int, init float32, tail uint16)")
+// pairPlane writes name(sig), a plane of rows with one or two taps each (InterpRows,
+// ScatterRows): the rows of stream (RDI, the parameter named stream) one after another,
+// n elements each, and per row the one or two rows of the parameter tabbed (R8) at the
+// offsets tab[2r], tab[2r+1] (−1: none) into RSI and RDX, with the weights w[2r] and
+// w[2r+1] in Z1 and Z2. setup runs once; two and one process a block of 16 lanes
+// (masked by K1, the parameter tail, for what a row leaves past its multiples of 16)
+// with two taps or one.
+func pairPlane(name, sig, doc, stream, tabbed string, setup func(), two, one func(mask bool)) {
+	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc("interpPlane sets each dst row to init + w0·src[tab0:] (+ w1·src[tab1:]), rows of n (see InterpRows).")
-	MOVQ(addr("dst"), RDI)
-	MOVQ(addr("src"), R8)
+	Doc(doc)
+	MOVQ(addr(stream), RDI)
+	MOVQ(addr(tabbed), R8)
 	MOVQ(addr("tab"), R9)
 	MOVQ(addr("w"), R10)
 	MOVQ(addr("rows"), R12)
-	VBROADCASTSS(addr("init"), Z3)
 	MOVWLZX(addr("tail"), EAX)
 	KMOVW(EAX, K1)
+	setup()
 	Label("row")
 	MOVLQSX(Mem{Base: R9}, RSI)
-	LEAQ(Mem{Base: R8, Index: RSI, Scale: 4}, RSI) // a
+	LEAQ(Mem{Base: R8, Index: RSI, Scale: 4}, RSI)
 	VBROADCASTSS(Mem{Base: R10}, Z1)
 	MOVLQSX(Mem{Base: R9, Disp: 4}, RDX)
 	MOVQ(addr("n"), RCX)
 	SHRQ(Imm(4), RCX)
 	TESTQ(RDX, RDX)
 	JS(LabelRef("one"))
-	LEAQ(Mem{Base: R8, Index: RDX, Scale: 4}, RDX) // b
+	LEAQ(Mem{Base: R8, Index: RDX, Scale: 4}, RDX)
 	VBROADCASTSS(Mem{Base: R10, Disp: 4}, Z2)
-	two := func(mask bool) {
-		if mask {
-			VMULPS_Z(Mem{Base: RSI}, Z1, K1, Z0)
-			VADDPS(Z3, Z0, Z0)
-			VMULPS_Z(Mem{Base: RDX}, Z2, K1, Z4)
-			VADDPS(Z4, Z0, Z0)
-			VMOVUPS(Z0, K1, Mem{Base: RDI})
-			return
-		}
-		VMULPS(Mem{Base: RSI}, Z1, Z0)
-		VADDPS(Z3, Z0, Z0)
-		VMULPS(Mem{Base: RDX}, Z2, Z4)
-		VADDPS(Z4, Z0, Z0)
-		VMOVUPS(Z0, Mem{Base: RDI})
-	}
-	one := func(mask bool) {
-		if mask {
-			VMULPS_Z(Mem{Base: RSI}, Z1, K1, Z0)
-			VADDPS(Z3, Z0, Z0)
-			VMOVUPS(Z0, K1, Mem{Base: RDI})
-			return
-		}
-		VMULPS(Mem{Base: RSI}, Z1, Z0)
-		VADDPS(Z3, Z0, Z0)
-		VMOVUPS(Z0, Mem{Base: RDI})
-	}
 	for _, v := range []struct {
 		name string
 		body func(bool)
@@ -686,95 +664,75 @@ func interpPlane() {
 	RET()
 }
 
-// scatterPlane adds each row of a source plane, scaled, into one or two rows of dst:
-// see ScatterRows.
+// interpPlane writes each dst row as init + w0·a (+ w1·b): see InterpRows.
+func interpPlane() {
+	pairPlane("interpPlane", "func(dst, src *float32, tab *int32, w *float32, n, rows int, init float32, tail uint16)",
+		"interpPlane sets each dst row to init + w0·src[tab0:] (+ w1·src[tab1:]), rows of n (see InterpRows).",
+		"dst", "src", func() { VBROADCASTSS(addr("init"), Z3) },
+		func(mask bool) {
+			if mask {
+				VMULPS_Z(Mem{Base: RSI}, Z1, K1, Z0)
+				VADDPS(Z3, Z0, Z0)
+				VMULPS_Z(Mem{Base: RDX}, Z2, K1, Z4)
+				VADDPS(Z4, Z0, Z0)
+				VMOVUPS(Z0, K1, Mem{Base: RDI})
+				return
+			}
+			VMULPS(Mem{Base: RSI}, Z1, Z0)
+			VADDPS(Z3, Z0, Z0)
+			VMULPS(Mem{Base: RDX}, Z2, Z4)
+			VADDPS(Z4, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RDI})
+		},
+		func(mask bool) {
+			if mask {
+				VMULPS_Z(Mem{Base: RSI}, Z1, K1, Z0)
+				VADDPS(Z3, Z0, Z0)
+				VMOVUPS(Z0, K1, Mem{Base: RDI})
+				return
+			}
+			VMULPS(Mem{Base: RSI}, Z1, Z0)
+			VADDPS(Z3, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RDI})
+		})
+}
+
+// scatterPlane adds each src row, scaled, into one or two dst rows: see ScatterRows.
 func scatterPlane() {
-	TEXT("scatterPlane", NOSPLIT, "func(dst, src *float32, tab *int32, w *float32, n, rows int, tail uint16)")
-	Pragma("noescape")
-	Doc("scatterPlane adds w0·src row to dst[tab0:] (and w1· to dst[tab1:]) for each src row of n (see ScatterRows).")
-	MOVQ(addr("dst"), R8)
-	MOVQ(addr("src"), RDI)
-	MOVQ(addr("tab"), R9)
-	MOVQ(addr("w"), R10)
-	MOVQ(addr("rows"), R12)
-	MOVWLZX(addr("tail"), EAX)
-	KMOVW(EAX, K1)
-	Label("row")
-	MOVLQSX(Mem{Base: R9}, RSI)
-	LEAQ(Mem{Base: R8, Index: RSI, Scale: 4}, RSI) // d0
-	VBROADCASTSS(Mem{Base: R10}, Z1)
-	MOVLQSX(Mem{Base: R9, Disp: 4}, RDX)
-	MOVQ(addr("n"), RCX)
-	SHRQ(Imm(4), RCX)
-	TESTQ(RDX, RDX)
-	JS(LabelRef("one"))
-	LEAQ(Mem{Base: R8, Index: RDX, Scale: 4}, RDX) // d1
-	VBROADCASTSS(Mem{Base: R10, Disp: 4}, Z2)
-	two := func(mask bool) {
-		if mask {
-			VMOVUPS_Z(Mem{Base: RDI}, K1, Z5)
+	pairPlane("scatterPlane", "func(dst, src *float32, tab *int32, w *float32, n, rows int, tail uint16)",
+		"scatterPlane adds w0·src row to dst[tab0:] (and w1· to dst[tab1:]) for each src row of n (see ScatterRows).",
+		"src", "dst", func() {},
+		func(mask bool) {
+			if mask {
+				VMOVUPS_Z(Mem{Base: RDI}, K1, Z5)
+				VMULPS(Z5, Z1, Z0)
+				VADDPS_Z(Mem{Base: RSI}, Z0, K1, Z0)
+				VMOVUPS(Z0, K1, Mem{Base: RSI})
+				VMULPS(Z5, Z2, Z4)
+				VADDPS_Z(Mem{Base: RDX}, Z4, K1, Z4)
+				VMOVUPS(Z4, K1, Mem{Base: RDX})
+				return
+			}
+			VMOVUPS(Mem{Base: RDI}, Z5)
 			VMULPS(Z5, Z1, Z0)
-			VADDPS_Z(Mem{Base: RSI}, Z0, K1, Z0)
-			VMOVUPS(Z0, K1, Mem{Base: RSI})
+			VADDPS(Mem{Base: RSI}, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RSI})
 			VMULPS(Z5, Z2, Z4)
-			VADDPS_Z(Mem{Base: RDX}, Z4, K1, Z4)
-			VMOVUPS(Z4, K1, Mem{Base: RDX})
-			return
-		}
-		VMOVUPS(Mem{Base: RDI}, Z5)
-		VMULPS(Z5, Z1, Z0)
-		VADDPS(Mem{Base: RSI}, Z0, Z0)
-		VMOVUPS(Z0, Mem{Base: RSI})
-		VMULPS(Z5, Z2, Z4)
-		VADDPS(Mem{Base: RDX}, Z4, Z4)
-		VMOVUPS(Z4, Mem{Base: RDX})
-	}
-	one := func(mask bool) {
-		if mask {
-			VMOVUPS_Z(Mem{Base: RDI}, K1, Z5)
-			VMULPS(Z5, Z1, Z0)
-			VADDPS_Z(Mem{Base: RSI}, Z0, K1, Z0)
-			VMOVUPS(Z0, K1, Mem{Base: RSI})
-			return
-		}
-		VMULPS(Mem{Base: RDI}, Z1, Z0)
-		VADDPS(Mem{Base: RSI}, Z0, Z0)
-		VMOVUPS(Z0, Mem{Base: RSI})
-	}
-	for _, v := range []struct {
-		name string
-		body func(bool)
-		ptrs []Register
-	}{{"two", two, []Register{RSI, RDX}}, {"one", one, []Register{RSI}}} {
-		if v.name == "one" {
-			Label("one")
-		}
-		TESTQ(RCX, RCX)
-		JE(LabelRef(v.name + "tail"))
-		Label(v.name + "block")
-		v.body(false)
-		ADDQ(Imm(64), RDI)
-		for _, r := range v.ptrs {
-			ADDQ(Imm(64), r)
-		}
-		DECQ(RCX)
-		JNE(LabelRef(v.name + "block"))
-		Label(v.name + "tail")
-		KORTESTW(K1, K1)
-		JE(LabelRef("next"))
-		v.body(true)
-		MOVQ(addr("n"), RAX)
-		ANDQ(Imm(15), RAX)
-		LEAQ(Mem{Base: RDI, Index: RAX, Scale: 4}, RDI)
-		JMP(LabelRef("next"))
-	}
-	Label("next")
-	ADDQ(Imm(8), R9)
-	ADDQ(Imm(8), R10)
-	DECQ(R12)
-	JNE(LabelRef("row"))
-	VZEROUPPER()
-	RET()
+			VADDPS(Mem{Base: RDX}, Z4, Z4)
+			VMOVUPS(Z4, Mem{Base: RDX})
+		},
+		func(mask bool) {
+			if mask {
+				VMOVUPS_Z(Mem{Base: RDI}, K1, Z5)
+				VMULPS(Z5, Z1, Z0)
+				VADDPS_Z(Mem{Base: RSI}, Z0, K1, Z0)
+				VMOVUPS(Z0, K1, Mem{Base: RSI})
+				return
+			}
+			VMULPS(Mem{Base: RDI}, Z1, Z0)
+			VADDPS(Mem{Base: RSI}, Z0, Z0)
+			VMOVUPS(Z0, Mem{Base: RSI})
+		})
 }
 
 func main() {
