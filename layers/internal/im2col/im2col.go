@@ -23,6 +23,9 @@
 // Source and TransposedSource never write the column matrix at all: they are the matrix
 // and its transpose as a gemm.BSource, packing the GEMM's slivers straight from the
 // image (source.go), which fcn's convolutions use where the AVX-512 kernel runs.
+// SpaceToDepthImage rearranges an image read by a strided window whose kernel is whole
+// strides into the image of an equivalent stride-1 window (s2d.go), whose column matrix
+// is the strided one's with its rows permuted, so the sources pack it by runs.
 package im2col
 
 // Float is the element type.
