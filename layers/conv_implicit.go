@@ -115,12 +115,17 @@ func (j *convImplicitJob[T]) Do(i int) {
 	case implicitWeightSlots:
 		K, M, P := g.Rows()/G, l.sp.out/G, g.Cols()
 		C, plane := g.C/G, g.H*g.W
-		part, slots := j.partials.slot(i), j.partials.slots
+		// The slot's first image writes its sum (beta 0), the others add to it.
+		part, slots := j.partials.slotUnzeroed(i), j.partials.slots
 		for img := i; img < l.n; img += slots {
+			beta := T(1)
+			if img == i {
+				beta = 0
+			}
 			for gi := range G {
 				src := &j.tsrc[i*G+gi]
 				src.G, src.X = j.gt, j.x[img*g.C*plane+gi*C*plane:][:C*plane]
-				gemm.GemmSource(true, false, M, K, P, 1, j.dy[img*l.sp.out*P+gi*M*P:], P, src, 1, part[gi*M*K:], K)
+				gemm.GemmSource(true, false, M, K, P, 1, j.dy[img*l.sp.out*P+gi*M*P:], P, src, beta, part[gi*M*K:], K)
 			}
 		}
 		for gi := range G {

@@ -175,7 +175,7 @@ func (j *backImageJob[T]) Do(s int) {
 	G := l.sp.groups
 	K, M, P := l.dims()
 	inSz, outSz := M*G*P, g.C*g.H*g.W
-	part := j.partials.slot(s)
+	part := j.partials.slotUnzeroed(s)
 	if j.implicit {
 		// Per image of the slot: dW_s += x_g·im2col(dY)_gᵀ and dX_g += W_g·im2col(dY)_g,
 		// both with dY's column matrix packed straight from dY.
@@ -198,9 +198,14 @@ func (j *backImageJob[T]) Do(s int) {
 					sg, sx = l.s2dGeom, z
 				}
 				if part != nil {
+					// The slot's first image writes its sum (beta 0), the others add.
+					beta := T(1)
+					if img == s {
+						beta = 0
+					}
 					ts := &j.tsrc[s*G+gi]
 					ts.G, ts.X = sg, sx
-					gemm.GemmSource(true, false, M, K, P, 1, j.x[img*inSz+gi*M*P:], P, ts, 1, part[gi*M*K:], K)
+					gemm.GemmSource(true, false, M, K, P, 1, j.x[img*inSz+gi*M*P:], P, ts, beta, part[gi*M*K:], K)
 					ts.X = nil
 				}
 				if j.dx != nil {
@@ -216,6 +221,7 @@ func (j *backImageJob[T]) Do(s int) {
 		}
 		return
 	}
+	clear(part) // the blocks below add onto it
 	col := j.pool.get(j.rows * g.OW * g.Rows())
 	eachColumnBlock(g, j.dy, outSz, s, imageSlotsOf(l.n), l.n, j.rows, col, func(img, r0, cols int) {
 		for gi := range G {

@@ -73,12 +73,18 @@ func (p *slotPartials[T]) reset(slots, size int) {
 
 // slot returns slot s's sum, zeroed (nil when there is no weight gradient).
 func (p *slotPartials[T]) slot(s int) []T {
+	part := p.slotUnzeroed(s)
+	clear(part)
+	return part
+}
+
+// slotUnzeroed returns slot s's sum as the last backward left it, for a task whose
+// first product writes it whole (beta 0) instead of adding onto zeros: a pass fewer.
+func (p *slotPartials[T]) slotUnzeroed(s int) []T {
 	if p.size == 0 {
 		return nil
 	}
-	part := p.storage[s*p.size : (s+1)*p.size]
-	clear(part)
-	return part
+	return p.storage[s*p.size : (s+1)*p.size]
 }
 
 // sumInto writes (add: adds) the slots' sum into dst, adding them in slot order.

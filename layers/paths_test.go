@@ -648,3 +648,68 @@ func TestBF16AfterImplicitSetupPanics(t *testing.T) {
 	y := tensor.New(tensor.WithShape(out...), tensor.Of(tensor.Float32))
 	l.Forward([]*tensor.Dense{x}, y)
 }
+
+// pathLayer is a conv or deconv: a layer with its init and its compute paths.
+type pathLayer interface {
+	layers.Layer
+	layers.Initializer
+	layers.PathReporter
+}
+
+// A second backward, after the gradients are zeroed as the trainer does every step,
+// gives the first one's gradients bit for bit: per-slot weight-gradient sums whose
+// first product writes them (beta 0) must not keep the last step's values. Float32 on
+// the default paths (implicit with AVX-512), a conv and a k4 s2 deconv (space to depth),
+// with more images than slots (the conv) and as many (the deconv).
+func TestSecondBackwardSameGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, c := range []struct {
+		name string
+		l    func() (pathLayer, error)
+		in   tensor.Shape
+	}{
+		{"conv 3x3", func() (pathLayer, error) {
+			return layers.NewConv("c", layers.ConvConfig{Out: 16, Kernel: []int{3}, Pad: []int{1}})
+		}, tensor.Shape{10, 8, 12, 32}},
+		{"deconv k4 s2", func() (pathLayer, error) {
+			return layers.NewDeconv("d", deconvCfg(layers.ConvConfig{Out: 8, Kernel: []int{4}, Stride: []int{2}, Pad: []int{1}}))
+		}, tensor.Shape{3, 8, 8, 16}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := c.l()
+			if err != nil {
+				t.Fatal(err)
+			}
+			os, err := l.Setup([]tensor.Shape{c.in}, tensor.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Init(rng)
+			x := fastTensor(tensor.Float32, c.in, fastRand(rng, c.in.TotalSize()))
+			y := tensor.New(tensor.WithShape(os...), tensor.Of(tensor.Float32))
+			dy := fastTensor(tensor.Float32, os, fastRand(rng, os.TotalSize()))
+			var first [][]float64
+			for pass := range 2 {
+				for _, p := range l.Params() {
+					fastSet(p.Grad, make([]float64, p.Grad.Shape().TotalSize()))
+				}
+				dx := tensor.New(tensor.WithShape(c.in...), tensor.Of(tensor.Float32))
+				l.Forward([]*tensor.Dense{x}, y)
+				l.Backward([]*tensor.Dense{x}, y, dy, []*tensor.Dense{dx})
+				got := [][]float64{fastGet(dx)}
+				for _, p := range l.Params() {
+					got = append(got, fastGet(p.Grad))
+				}
+				if pass == 0 {
+					first = got
+					continue
+				}
+				for k := range got {
+					if !sameBits(got[k], first[k]) {
+						t.Fatalf("%s: gradient %d differs on the second backward", l.ComputePath(), k)
+					}
+				}
+			}
+		})
+	}
+}
