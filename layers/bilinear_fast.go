@@ -67,43 +67,18 @@ type bilinearBand struct{ o0, o1, i0, i1 int }
 
 // bilinearTaps lists, for each of a pass's outputs o, the inputs that reach it and
 // their weights: in[off[o]:off[o+1]] and w[off[o]:off[o+1]], inputs in increasing order.
-// Where every output has one or two (k ≤ 2s, FCN's upsamplings), pairs holds them
-// for the float32 plane kernels: row offsets (times the row width) and weights, two
-// per output, a missing second as offset −1.
+// Where every output has one or two (k ≤ 2s, FCN's upsamplings), pairs holds them as
+// the float32 plane kernels' table (row offsets times the row width, a missing second
+// as −1); it has no rows otherwise.
 type bilinearTaps[T Float] struct {
 	off, in []int32
 	w       []T
-	pairs   bool
-	tab     []int32
-	pw      []float32
-	rp      vecmath.RowPairs // tab and pw, checked
+	pairs   vecmath.RowPairs
 }
 
-// setPairs fills the pair tables for rows of width w, if every output has one or two
-// inputs.
-func (tp *bilinearTaps[T]) setPairs(w int) {
-	tp.pairs, tp.tab, tp.pw = true, tp.tab[:0], tp.pw[:0]
-	for o := range len(tp.off) - 1 {
-		k0, k1 := tp.off[o], tp.off[o+1]
-		if k1-k0 < 1 || k1-k0 > 2 {
-			tp.pairs = false
-			return
-		}
-		t1, w1 := int32(-1), float32(0)
-		if k1-k0 == 2 {
-			t1, w1 = tp.in[k0+1]*int32(w), float32(tp.w[k0+1])
-		}
-		tp.tab = append(tp.tab, tp.in[k0]*int32(w), t1)
-		tp.pw = append(tp.pw, float32(tp.w[k0]), w1)
-	}
-	var err error
-	if tp.rp, err = vecmath.NewRowPairs(tp.tab, tp.pw, w); err != nil {
-		tp.pairs = false // not what set makes: the general loops then
-	}
-}
-
-// set fills the taps of n outputs from weight(o, i) over m inputs, its non-zeros.
-func (tp *bilinearTaps[T]) set(n, m int, weight func(o, i int) T) {
+// set fills the taps of n outputs from weight(o, i) over m inputs, its non-zeros, and
+// the pair table for rows of width w.
+func (tp *bilinearTaps[T]) set(n, m, w int, weight func(o, i int) T) {
 	tp.off, tp.in, tp.w = append(tp.off[:0], 0), tp.in[:0], tp.w[:0]
 	for o := range n {
 		for i := range m {
@@ -113,6 +88,22 @@ func (tp *bilinearTaps[T]) set(n, m int, weight func(o, i int) T) {
 		}
 		tp.off = append(tp.off, int32(len(tp.in)))
 	}
+	tab, pw := tp.pairs.Tab[:0], tp.pairs.W[:0]
+	tp.pairs = vecmath.RowPairs{}
+	for o := range n {
+		k0, k1 := tp.off[o], tp.off[o+1]
+		if k1-k0 < 1 || k1-k0 > 2 {
+			return // the general loops
+		}
+		t1, w1 := int32(-1), float32(0)
+		if k1-k0 == 2 {
+			t1, w1 = tp.in[k0+1]*int32(w), float32(tp.w[k0+1])
+		}
+		tab, pw = append(tab, tp.in[k0]*int32(w), t1), append(pw, float32(tp.w[k0]), w1)
+	}
+	if p, err := vecmath.NewRowPairs(tab, pw, w); err == nil {
+		tp.pairs = p // set's tables always pass; the general loops otherwise
+	}
 }
 
 // sumRows sets each row o of dst (one per output, width w) to init plus the weighted
@@ -120,14 +111,8 @@ func (tp *bilinearTaps[T]) set(n, m int, weight func(o, i int) T) {
 func (tp *bilinearTaps[T]) sumRows(dst, src []T, w int, init T) {
 	for o := range len(tp.off) - 1 {
 		row := dst[o*w : (o+1)*w]
-		k0, k1 := tp.off[o], tp.off[o+1]
-		if k1-k0 == 2 {
-			i0, i1 := int(tp.in[k0])*w, int(tp.in[k0+1])*w
-			interp2(row, src[i0:i0+w], src[i1:i1+w], init, tp.w[k0], tp.w[k0+1])
-			continue
-		}
 		fill(row, init)
-		for k := k0; k < k1; k++ {
+		for k := tp.off[o]; k < tp.off[o+1]; k++ {
 			axpy(row, src[int(tp.in[k])*w:][:w], tp.w[k])
 		}
 	}
@@ -140,21 +125,14 @@ func (tp *bilinearTaps[T]) sumRows(dst, src []T, w int, init T) {
 func (tp *bilinearTaps[T]) scatterRows(dst, src []T, w int) {
 	for o := range len(tp.off) - 1 {
 		row := src[o*w : (o+1)*w]
-		k0, k1 := tp.off[o], tp.off[o+1]
-		if k1-k0 == 2 {
-			i0, i1 := int(tp.in[k0])*w, int(tp.in[k0+1])*w
-			axpy2(dst[i0:i0+w], dst[i1:i1+w], row, tp.w[k0], tp.w[k0+1])
-			continue
-		}
-		for k := k0; k < k1; k++ {
+		for k := tp.off[o]; k < tp.off[o+1]; k++ {
 			axpy(dst[int(tp.in[k])*w:][:w], row, tp.w[k])
 		}
 	}
 }
 
-// axpy adds a·src[i] to dst[i], the product rounded before the add; interp2 sets
-// dst[i] = (init + a·xa[i]) + b·xb[i]; axpy2 is axpy into da with a and into db with
-// b. float32 runs on AVX-512 vectors (vecmath), with the same results.
+// axpy adds a·src[i] to dst[i], the product rounded before the add. float32 runs on
+// AVX-512 vectors (vecmath.AXPY), with the same results.
 func axpy[T Float](dst, src []T, a T) {
 	if unsafe.Sizeof(a) == 4 {
 		vecmath.AXPY(f32(dst), f32(src), float32(a))
@@ -163,29 +141,6 @@ func axpy[T Float](dst, src []T, a T) {
 	dst = dst[:len(src)]
 	for i, v := range src {
 		dst[i] += T(a * v)
-	}
-}
-
-func interp2[T Float](dst, xa, xb []T, init, a, b T) {
-	if unsafe.Sizeof(a) == 4 {
-		vecmath.Interp2(f32(dst), f32(xa), f32(xb), float32(init), float32(a), float32(b))
-		return
-	}
-	dst, xb = dst[:len(xa)], xb[:len(xa)]
-	for i, v := range xa {
-		dst[i] = init + T(a*v) + T(b*xb[i])
-	}
-}
-
-func axpy2[T Float](da, db, src []T, a, b T) {
-	if unsafe.Sizeof(a) == 4 {
-		vecmath.AXPY2(f32(da), f32(db), f32(src), float32(a), float32(b))
-		return
-	}
-	da, db = da[:len(src)], db[:len(src)]
-	for i, v := range src {
-		da[i] += T(a * v)
-		db[i] += T(b * v)
 	}
 }
 
@@ -244,8 +199,7 @@ func (p *bilinearPlan[T]) setup(l *Deconv) {
 			return lo, hi
 		}
 	}
-	p.rows.set(p.hout, p.hin, func(o, i int) T { return p.rh[o*p.hin+i] })
-	p.rows.setPairs(p.wout)
+	p.rows.set(p.hout, p.hin, p.wout, func(o, i int) T { return p.rh[o*p.hin+i] })
 	p.colsF = bilinearBands(p.wout, sp.s[1], reach(p.rw, p.win, p.wout, false))
 	p.colsB = bilinearBands(p.win, 1, reach(p.rw, p.win, p.wout, true))
 	if n := p.planes * p.hin * p.wout; cap(p.t) < n {
@@ -337,9 +291,9 @@ func (p *bilinearPlan[T]) Do(i int) {
 				bias = p.b[pl%p.c]
 			}
 			y := p.y[pl*outSz : (pl+1)*outSz]
-			if unsafe.Sizeof(bias) == 4 && p.rows.pairs {
+			if unsafe.Sizeof(bias) == 4 && p.rows.pairs.Rows() > 0 {
 				// The whole plane in one call (AVX-512), sumRows' values.
-				vecmath.InterpRows(f32(y), f32(t), &p.rows.rp, float32(bias))
+				vecmath.InterpRows(f32(y), f32(t), &p.rows.pairs, float32(bias))
 				continue
 			}
 			p.rows.sumRows(y, t, p.wout, bias)
@@ -361,8 +315,8 @@ func (p *bilinearPlan[T]) Do(i int) {
 			continue
 		}
 		clear(t)
-		if unsafe.Sizeof(t[0]) == 4 && p.rows.pairs {
-			vecmath.ScatterRows(f32(t), f32(dy), &p.rows.rp) // scatterRows' values
+		if unsafe.Sizeof(t[0]) == 4 && p.rows.pairs.Rows() > 0 {
+			vecmath.ScatterRows(f32(t), f32(dy), &p.rows.pairs) // scatterRows' values
 			continue
 		}
 		p.rows.scatterRows(t, dy, p.wout)

@@ -20,42 +20,6 @@ func AXPY(dst, src []float32, a float32) {
 	}
 }
 
-// Interp2 sets dst[i] = (init + a·xa[i]) + b·xb[i] for i < len(xa): a row of a
-// two-tap interpolation, the bits of filling dst with init and adding AXPY(dst, xa, a)
-// then AXPY(dst, xb, b), in one pass.
-func Interp2(dst, xa, xb []float32, init, a, b float32) {
-	n := len(xa)
-	if n == 0 {
-		return
-	}
-	_, _ = dst[n-1], xb[n-1]
-	i := vectorPart(n)
-	if i > 0 {
-		interp2x16(&dst[0], &xa[0], &xb[0], init, a, b, i)
-	}
-	for ; i < n; i++ {
-		dst[i] = init + float32(a*xa[i]) + float32(b*xb[i])
-	}
-}
-
-// AXPY2 adds a·src[i] to da[i] and b·src[i] to db[i] for i < len(src), reading src
-// once: the bits of AXPY(da, src, a) and AXPY(db, src, b). da and db must not overlap.
-func AXPY2(da, db, src []float32, a, b float32) {
-	n := len(src)
-	if n == 0 {
-		return
-	}
-	_, _ = da[n-1], db[n-1]
-	i := vectorPart(n)
-	if i > 0 {
-		axpy2x16(&da[0], &db[0], &src[0], a, b, i)
-	}
-	for ; i < n; i++ {
-		da[i] += float32(a * src[i])
-		db[i] += float32(b * src[i])
-	}
-}
-
 // RowPairs is a table of one- or two-tap row sums for InterpRows and ScatterRows:
 // per output row r, the offsets (in elements) of the rows it takes, Tab[2r] and
 // Tab[2r+1] (−1 for none), and their weights W[2r], W[2r+1], over rows of N elements.
@@ -89,9 +53,8 @@ func (p *RowPairs) Rows() int { return len(p.Tab) / 2 }
 
 // InterpRows sets row r of dst (rows of p.N elements, one after another) to
 // init + W[2r]·src[Tab[2r]:][:N] + W[2r+1]·src[Tab[2r+1]:][:N], the second term left
-// out where Tab[2r+1] < 0: each product rounded, the adds in that order (Interp2's
-// bits, or init and one AXPY's). A whole plane of a separable interpolation's pass in
-// one call.
+// out where Tab[2r+1] < 0: each product rounded, the adds in that order (init, then
+// one AXPY per tap). A whole plane of a separable interpolation's pass in one call.
 func InterpRows(dst, src []float32, p *RowPairs, init float32) {
 	rows, n := p.Rows(), p.N
 	if rows == 0 {
@@ -104,21 +67,21 @@ func InterpRows(dst, src []float32, p *RowPairs, init float32) {
 		return
 	}
 	for r := range rows {
-		row, a := dst[r*n:(r+1)*n], src[tab[2*r]:][:n]
-		if t := tab[2*r+1]; t >= 0 {
-			Interp2(row, a, src[t:][:n], init, w[2*r], w[2*r+1])
-			continue
+		row := dst[r*n : (r+1)*n]
+		for i := range row {
+			row[i] = init
 		}
-		for i, v := range a {
-			row[i] = init + float32(w[2*r]*v)
+		AXPY(row, src[tab[2*r]:][:n], w[2*r])
+		if t := tab[2*r+1]; t >= 0 {
+			AXPY(row, src[t:][:n], w[2*r+1])
 		}
 	}
 }
 
 // ScatterRows adds, for each row r of src (rows of p.N elements, one after another, in
 // order), W[2r]·src row r into dst[Tab[2r]:][:N] and W[2r+1]·src row r into
-// dst[Tab[2r+1]:][:N] where Tab[2r+1] ≥ 0: InterpRows' adjoint, AXPY2's bits (or
-// AXPY's).
+// dst[Tab[2r+1]:][:N] where Tab[2r+1] ≥ 0: InterpRows' adjoint, the bits of one AXPY
+// per tap, src rows in order.
 func ScatterRows(dst, src []float32, p *RowPairs) {
 	rows, n := p.Rows(), p.N
 	if rows == 0 {
@@ -132,10 +95,9 @@ func ScatterRows(dst, src []float32, p *RowPairs) {
 	}
 	for r := range rows {
 		s := src[r*n : (r+1)*n]
-		if t := tab[2*r+1]; t >= 0 {
-			AXPY2(dst[tab[2*r]:][:n], dst[t:][:n], s, w[2*r], w[2*r+1])
-			continue
-		}
 		AXPY(dst[tab[2*r]:][:n], s, w[2*r])
+		if t := tab[2*r+1]; t >= 0 {
+			AXPY(dst[t:][:n], s, w[2*r+1])
+		}
 	}
 }

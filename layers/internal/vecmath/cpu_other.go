@@ -11,16 +11,6 @@ func reluBack16(dx, y, dy *float32, n int) { panic("vecmath: no AVX-512 here") }
 
 func axpy16(dst, src *float32, a float32, n int) { panic("vecmath: no AVX-512 here") }
 
-func interp2x16(dst, a, b *float32, init, wa, wb float32, n int) {
-	panic("vecmath: no AVX-512 here")
-}
-
-func axpy2x16(da, db, src *float32, wa, wb float32, n int) { panic("vecmath: no AVX-512 here") }
-
-func interleave2x16(dst, a, b *float32, bias float32, n int) { panic("vecmath: no AVX-512 here") }
-
-func deinterleave2x16(even, odd, src *float32, n int) { panic("vecmath: no AVX-512 here") }
-
 func maxPool2x2x16(y *float32, arg *int32, r0, r1 *float32, at, w int32, n int) {
 	panic("vecmath: no AVX-512 here")
 }

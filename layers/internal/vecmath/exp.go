@@ -1,7 +1,9 @@
 // Package vecmath holds the element-wise math of fcn's layers that runs on vectors:
 // Exp32, float32 e^x, and ExpSubAccum, the softmax's exponentials with their sums;
-// ReLU and its backward; AXPY, the scaled row sums of interpolation. Each runs by
-// AVX-512 where the CPU has it, bit for bit the scalar definition either way.
+// ReLU and its backward; a bias (with ReLU) and the bias gradient's masked sums; a
+// running max and a masked product (the loss); 2×2 max pooling; AXPY and the planes of
+// row sums of separable interpolation; weaving and splitting rows at stride 2. Each runs
+// by AVX-512 where the CPU has it, bit for bit its scalar definition either way.
 package vecmath
 
 //go:generate go run ./asm/gen.go -out exp_amd64.s -stubs exp_stubs_amd64.go -pkg vecmath

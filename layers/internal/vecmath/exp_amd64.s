@@ -74,63 +74,6 @@ DATA deinterleaveOdd<>+56(SB)/4, $0x0000001d
 DATA deinterleaveOdd<>+60(SB)/4, $0x0000001f
 GLOBL deinterleaveOdd<>(SB), RODATA|NOPTR, $64
 
-// func interleave2x16(dst *float32, a *float32, b *float32, bias float32, n int)
-// Requires: AVX, AVX512F
-TEXT ·interleave2x16(SB), NOSPLIT, $0-40
-	MOVQ         dst+0(FP), DI
-	MOVQ         a+8(FP), SI
-	MOVQ         b+16(FP), DX
-	MOVQ         n+32(FP), CX
-	SHRQ         $0x04, CX
-	VBROADCASTSS bias+24(FP), Z3
-	VMOVDQU32    interleaveLo<>+0(SB), Z4
-	VMOVDQU32    interleaveHi<>+0(SB), Z6
-
-loop:
-	VADDPS    (SI), Z3, Z0
-	VADDPS    (DX), Z3, Z1
-	VMOVAPS   Z4, Z5
-	VPERMI2PS Z1, Z0, Z5
-	VMOVAPS   Z6, Z7
-	VPERMI2PS Z1, Z0, Z7
-	VMOVUPS   Z5, (DI)
-	VMOVUPS   Z7, 64(DI)
-	ADDQ      $0x80, DI
-	ADDQ      $0x40, SI
-	ADDQ      $0x40, DX
-	DECQ      CX
-	JNE       loop
-	VZEROUPPER
-	RET
-
-// func deinterleave2x16(even *float32, odd *float32, src *float32, n int)
-// Requires: AVX, AVX512F
-TEXT ·deinterleave2x16(SB), NOSPLIT, $0-32
-	MOVQ      even+0(FP), DI
-	MOVQ      odd+8(FP), SI
-	MOVQ      src+16(FP), DX
-	MOVQ      n+24(FP), CX
-	SHRQ      $0x04, CX
-	VMOVDQU32 deinterleaveEven<>+0(SB), Z4
-	VMOVDQU32 deinterleaveOdd<>+0(SB), Z6
-
-loop:
-	VMOVUPS   (DX), Z0
-	VMOVUPS   64(DX), Z1
-	VMOVAPS   Z4, Z5
-	VPERMI2PS Z1, Z0, Z5
-	VMOVAPS   Z6, Z7
-	VPERMI2PS Z1, Z0, Z7
-	VMOVUPS   Z5, (DI)
-	VMOVUPS   Z7, (SI)
-	ADDQ      $0x40, DI
-	ADDQ      $0x40, SI
-	ADDQ      $0x80, DX
-	DECQ      CX
-	JNE       loop
-	VZEROUPPER
-	RET
-
 // func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int, m1 uint16, m2 uint16, ms uint16)
 // Requires: AVX, AVX512F
 TEXT ·interleave2Rows16(SB), NOSPLIT, $0-78
@@ -682,59 +625,6 @@ loop:
 	VMOVUPS Z0, (DI)
 	ADDQ    $0x40, DI
 	ADDQ    $0x40, SI
-	DECQ    CX
-	JNE     loop
-	VZEROUPPER
-	RET
-
-// func interp2x16(dst *float32, a *float32, b *float32, init float32, wa float32, wb float32, n int)
-// Requires: AVX, AVX512F
-TEXT ·interp2x16(SB), NOSPLIT, $0-48
-	MOVQ         dst+0(FP), DI
-	MOVQ         a+8(FP), SI
-	MOVQ         b+16(FP), DX
-	MOVQ         n+40(FP), CX
-	SHRQ         $0x04, CX
-	VBROADCASTSS init+24(FP), Z3
-	VBROADCASTSS wa+28(FP), Z1
-	VBROADCASTSS wb+32(FP), Z2
-
-loop:
-	VMULPS  (SI), Z1, Z0
-	VADDPS  Z3, Z0, Z0
-	VMULPS  (DX), Z2, Z4
-	VADDPS  Z4, Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x40, DI
-	ADDQ    $0x40, SI
-	ADDQ    $0x40, DX
-	DECQ    CX
-	JNE     loop
-	VZEROUPPER
-	RET
-
-// func axpy2x16(da *float32, db *float32, src *float32, wa float32, wb float32, n int)
-// Requires: AVX, AVX512F
-TEXT ·axpy2x16(SB), NOSPLIT, $0-40
-	MOVQ         da+0(FP), DI
-	MOVQ         db+8(FP), SI
-	MOVQ         src+16(FP), DX
-	MOVQ         n+32(FP), CX
-	SHRQ         $0x04, CX
-	VBROADCASTSS wa+24(FP), Z1
-	VBROADCASTSS wb+28(FP), Z2
-
-loop:
-	VMOVUPS (DX), Z5
-	VMULPS  Z5, Z1, Z0
-	VADDPS  (DI), Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMULPS  Z5, Z2, Z4
-	VADDPS  (SI), Z4, Z4
-	VMOVUPS Z4, (SI)
-	ADDQ    $0x40, DI
-	ADDQ    $0x40, SI
-	ADDQ    $0x40, DX
 	DECQ    CX
 	JNE     loop
 	VZEROUPPER

@@ -2,22 +2,12 @@
 
 package vecmath
 
-// interleave2x16 sets dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias, 16 lanes of a at a time.
-//
-//go:noescape
-func interleave2x16(dst *float32, a *float32, b *float32, bias float32, n int)
-
-// deinterleave2x16 sets even[i] = src[2i] and odd[i] = src[2i+1], 16 lanes of even at a time.
-//
-//go:noescape
-func deinterleave2x16(even *float32, odd *float32, src *float32, n int)
-
-// interleave2Rows16 is interleave2x16 on rows rows with a masked tail, strides in bytes (see Interleave2Rows).
+// interleave2Rows16 weaves rows of a and b (plus bias) into dst with a masked tail, strides in bytes (see Interleave2Rows).
 //
 //go:noescape
 func interleave2Rows16(dst *float32, a *float32, b *float32, bias float32, n int, rows int, dstStride int, aStride int, bStride int, m1 uint16, m2 uint16, ms uint16)
 
-// deinterleave2Rows16 is deinterleave2x16 on rows rows with a masked tail, strides in bytes (see Deinterleave2Rows).
+// deinterleave2Rows16 splits rows of src into even and odd with a masked tail, strides in bytes (see Deinterleave2Rows).
 //
 //go:noescape
 func deinterleave2Rows16(even *float32, odd *float32, src *float32, n int, rows int, evenStride int, oddStride int, srcStride int, m1 uint16, m2 uint16, ms uint16)
@@ -71,16 +61,6 @@ func scatterPlane(dst *float32, src *float32, tab *int32, w *float32, n int, row
 //
 //go:noescape
 func axpy16(dst *float32, src *float32, a float32, n int)
-
-// interp2x16 sets dst[i] = (init + wa·a[i]) + wb·b[i] (multiplies, then adds in order), 16 lanes at a time.
-//
-//go:noescape
-func interp2x16(dst *float32, a *float32, b *float32, init float32, wa float32, wb float32, n int)
-
-// axpy2x16 sets da[i] += wa·src[i] and db[i] += wb·src[i] (multiply, then add), 16 lanes at a time.
-//
-//go:noescape
-func axpy2x16(da *float32, db *float32, src *float32, wa float32, wb float32, n int)
 
 // reluBack16 sets dx[i] = dy[i]·[y[i] > 0], 16 lanes at a time.
 //

@@ -123,9 +123,9 @@ func TestReLUMatchesScalar(t *testing.T) {
 	}
 }
 
-// AXPY, Interp2 and AXPY2 give, on vector lanes and scalar tails alike, the bits of
-// their definitions: products rounded to float32, then added in the stated order;
-// specials included, lengths around the vector width.
+// AXPY gives, on vector lanes and scalar tails alike, the bits of its definition: the
+// product rounded to float32, then added; specials included, lengths around the vector
+// width.
 func TestAXPYMatchesScalar(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	inf, nan := float32(math.Inf(1)), float32(math.NaN())
@@ -144,60 +144,14 @@ func TestAXPYMatchesScalar(t *testing.T) {
 		return math.Float32bits(got) == math.Float32bits(want) || got != got && want != want
 	}
 	for _, n := range []int{1, 15, 16, 17, 33, 1000} {
-		for _, w := range [][3]float32{{0.3125, -1.7, 0.25}, {-1.7, 1e-30, -0.0}, {1e-30, 0.5, 2}} {
-			a, b, init := w[0], w[1], w[2]
-			x, y, d1, d2 := fill(n), fill(n), fill(n), fill(n)
-			got1 := append([]float32(nil), d1...)
-			AXPY(got1, x, a)
-			got2 := make([]float32, n)
-			Interp2(got2, x, y, init, a, b)
-			got3, got4 := append([]float32(nil), d1...), append([]float32(nil), d2...)
-			AXPY2(got3, got4, y, a, b)
+		for _, a := range []float32{0.3125, -1.7, 1e-30} {
+			x, d := fill(n), fill(n)
+			got := append([]float32(nil), d...)
+			AXPY(got, x, a)
 			for i := range n {
-				if want := d1[i] + float32(a*x[i]); !same(got1[i], want) {
-					t.Fatalf("n=%d %v: AXPY element %d = %v, want %v", n, w, i, got1[i], want)
+				if want := d[i] + float32(a*x[i]); !same(got[i], want) {
+					t.Fatalf("n=%d a=%v: AXPY element %d = %v, want %v", n, a, i, got[i], want)
 				}
-				if want := init + float32(a*x[i]) + float32(b*y[i]); !same(got2[i], want) {
-					t.Fatalf("n=%d %v: Interp2 element %d = %v, want %v", n, w, i, got2[i], want)
-				}
-				if want := d1[i] + float32(a*y[i]); !same(got3[i], want) {
-					t.Fatalf("n=%d %v: AXPY2's first element %d = %v, want %v", n, w, i, got3[i], want)
-				}
-				if want := d2[i] + float32(b*y[i]); !same(got4[i], want) {
-					t.Fatalf("n=%d %v: AXPY2's second element %d = %v, want %v", n, w, i, got4[i], want)
-				}
-			}
-		}
-	}
-}
-
-// Interleave2 and Deinterleave2 move every element to its place (the bias added by
-// Interleave2 as a scalar add would), and undo each other, on lengths around the
-// vector width.
-func TestInterleave2(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	for _, n := range []int{1, 15, 16, 17, 32, 33, 100} {
-		a, b := make([]float32, n), make([]float32, n)
-		for i := range a {
-			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
-		}
-		const bias = 0.375
-		dst := make([]float32, 2*n+1)
-		dst[2*n] = 42 // past the end: untouched
-		Interleave2(dst, a, b, bias)
-		for i := range n {
-			if dst[2*i] != a[i]+bias || dst[2*i+1] != b[i]+bias {
-				t.Fatalf("n=%d: Interleave2 pair %d = %v, %v; want %v, %v", n, i, dst[2*i], dst[2*i+1], a[i]+bias, b[i]+bias)
-			}
-		}
-		if dst[2*n] != 42 {
-			t.Fatalf("n=%d: Interleave2 wrote past 2n", n)
-		}
-		even, odd := make([]float32, n), make([]float32, n)
-		Deinterleave2(even, odd, dst)
-		for i := range n {
-			if even[i] != a[i]+bias || odd[i] != b[i]+bias {
-				t.Fatalf("n=%d: Deinterleave2 %d = %v, %v; want %v, %v", n, i, even[i], odd[i], a[i]+bias, b[i]+bias)
 			}
 		}
 	}
@@ -369,8 +323,9 @@ func TestMaxIntoMulWhere(t *testing.T) {
 	}
 }
 
-// The row forms of Interleave2 and Deinterleave2 are the one-row forms row by row,
-// with strides, widths around the vector width.
+// Interleave2Rows and Deinterleave2Rows move every element to its place (the bias added
+// by a scalar add) and undo each other, with strides, widths around the vector width
+// (masked tails), nothing written outside the rows.
 func TestInterleave2Rows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	for _, n := range []int{1, 16, 17, 31, 32, 40} {
@@ -386,11 +341,13 @@ func TestInterleave2Rows(t *testing.T) {
 		got, want := make([]float32, rows*ds), make([]float32, rows*ds)
 		Interleave2Rows(got, a, b, 0.5, n, rows, ds, as, bs)
 		for r := range rows {
-			Interleave2(want[r*ds:], a[r*as:r*as+n], b[r*bs:], 0.5)
+			for i := range n {
+				want[r*ds+2*i], want[r*ds+2*i+1] = a[r*as+i]+0.5, b[r*bs+i]+0.5
+			}
 		}
 		for i := range want {
 			if got[i] != want[i] {
-				t.Fatalf("n=%d: Interleave2Rows element %d = %v, row by row %v", n, i, got[i], want[i])
+				t.Fatalf("n=%d: Interleave2Rows element %d = %v, want %v", n, i, got[i], want[i])
 			}
 		}
 		es, os := n+2, n+9
@@ -398,23 +355,24 @@ func TestInterleave2Rows(t *testing.T) {
 		we, wo := make([]float32, rows*es), make([]float32, rows*os)
 		Deinterleave2Rows(ge, go_, got, n, rows, es, os, ds)
 		for r := range rows {
-			Deinterleave2(we[r*es:r*es+n], wo[r*os:], got[r*ds:])
+			for i := range n {
+				we[r*es+i], wo[r*os+i] = got[r*ds+2*i], got[r*ds+2*i+1]
+			}
 		}
 		for i := range we {
 			if ge[i] != we[i] {
-				t.Fatalf("n=%d: Deinterleave2Rows even %d = %v, row by row %v", n, i, ge[i], we[i])
+				t.Fatalf("n=%d: Deinterleave2Rows even %d = %v, want %v", n, i, ge[i], we[i])
 			}
 		}
 		for i := range wo {
 			if go_[i] != wo[i] {
-				t.Fatalf("n=%d: Deinterleave2Rows odd %d = %v, row by row %v", n, i, go_[i], wo[i])
+				t.Fatalf("n=%d: Deinterleave2Rows odd %d = %v, want %v", n, i, go_[i], wo[i])
 			}
 		}
 	}
 }
 
-// InterpRows and ScatterRows are Interp2 / AXPY2 (or their one-tap forms) row by row,
-// bit for bit, widths around the vector width, one- and two-tap rows mixed; tables
+// InterpRows and ScatterRows are init and one AXPY per tap, row by row, bit for bit, widths around the vector width, one- and two-tap rows mixed; tables
 // with overlapping or negative rows are refused.
 func TestInterpScatterRows(t *testing.T) {
 	for _, bad := range [][]int32{{-1, -1}, {0, 3}, {2, 0}, {0, -2}} {

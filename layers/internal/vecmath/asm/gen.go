@@ -317,48 +317,6 @@ func axpy16() {
 		})
 }
 
-// interp2x16 writes dst[i] = (init + wa·a[i]) + wb·b[i], each product rounded before
-// its add and the adds in that order (as init, then two AXPYs), n a positive multiple
-// of 16.
-func interp2x16() {
-	lanes16("interp2x16", "func(dst, a, b *float32, init, wa, wb float32, n int)",
-		"interp2x16 sets dst[i] = (init + wa·a[i]) + wb·b[i] (multiplies, then adds in order), 16 lanes at a time.",
-		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{4, 4, 4},
-		func() {
-			VBROADCASTSS(addr("init"), Z3)
-			VBROADCASTSS(addr("wa"), Z1)
-			VBROADCASTSS(addr("wb"), Z2)
-		},
-		func() {
-			VMULPS(Mem{Base: RSI}, Z1, Z0)
-			VADDPS(Z3, Z0, Z0)
-			VMULPS(Mem{Base: RDX}, Z2, Z4)
-			VADDPS(Z4, Z0, Z0)
-			VMOVUPS(Z0, Mem{Base: RDI})
-		})
-}
-
-// axpy2x16 writes da[i] += wa·src[i] and db[i] += wb·src[i] (products rounded before
-// the adds), reading src once, n a positive multiple of 16.
-func axpy2x16() {
-	lanes16("axpy2x16", "func(da, db, src *float32, wa, wb float32, n int)",
-		"axpy2x16 sets da[i] += wa·src[i] and db[i] += wb·src[i] (multiply, then add), 16 lanes at a time.",
-		[]string{"da", "db", "src"}, []Register{RDI, RSI, RDX}, []int{4, 4, 4},
-		func() {
-			VBROADCASTSS(addr("wa"), Z1)
-			VBROADCASTSS(addr("wb"), Z2)
-		},
-		func() {
-			VMOVUPS(Mem{Base: RDX}, Z5)
-			VMULPS(Z5, Z1, Z0)
-			VADDPS(Mem{Base: RDI}, Z0, Z0)
-			VMOVUPS(Z0, Mem{Base: RDI})
-			VMULPS(Z5, Z2, Z4)
-			VADDPS(Mem{Base: RSI}, Z4, Z4)
-			VMOVUPS(Z4, Mem{Base: RSI})
-		})
-}
-
 // indexTable is a read-only table of 16 dword lane indices, for VPERMI2PS.
 func indexTable(name string, idx func(i int) uint32) Mem {
 	m := GLOBL(name, RODATA|NOPTR)
@@ -366,51 +324,6 @@ func indexTable(name string, idx func(i int) uint32) Mem {
 		DATA(4*i, U32(idx(i)))
 	}
 	return m
-}
-
-// interleave2x16 writes dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias, n (the
-// count of a's elements) a positive multiple of 16.
-func interleave2x16(lo, hi Mem) {
-	lanes16("interleave2x16", "func(dst, a, b *float32, bias float32, n int)",
-		"interleave2x16 sets dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias, 16 lanes of a at a time.",
-		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{8, 4, 4},
-		func() {
-			VBROADCASTSS(addr("bias"), Z3)
-			VMOVDQU32(lo, Z4)
-			VMOVDQU32(hi, Z6)
-		},
-		func() {
-			VADDPS(Mem{Base: RSI}, Z3, Z0)
-			VADDPS(Mem{Base: RDX}, Z3, Z1)
-			VMOVAPS(Z4, Z5)
-			VPERMI2PS(Z1, Z0, Z5) // a0 b0 a1 b1 … a7 b7
-			VMOVAPS(Z6, Z7)
-			VPERMI2PS(Z1, Z0, Z7) // a8 b8 … a15 b15
-			VMOVUPS(Z5, Mem{Base: RDI})
-			VMOVUPS(Z7, Mem{Base: RDI, Disp: 64})
-		})
-}
-
-// deinterleave2x16 writes even[i] = src[2i] and odd[i] = src[2i+1], n (the count of
-// even's elements) a positive multiple of 16.
-func deinterleave2x16(ev, od Mem) {
-	lanes16("deinterleave2x16", "func(even, odd, src *float32, n int)",
-		"deinterleave2x16 sets even[i] = src[2i] and odd[i] = src[2i+1], 16 lanes of even at a time.",
-		[]string{"even", "odd", "src"}, []Register{RDI, RSI, RDX}, []int{4, 4, 8},
-		func() {
-			VMOVDQU32(ev, Z4)
-			VMOVDQU32(od, Z6)
-		},
-		func() {
-			VMOVUPS(Mem{Base: RDX}, Z0)
-			VMOVUPS(Mem{Base: RDX, Disp: 64}, Z1)
-			VMOVAPS(Z4, Z5)
-			VPERMI2PS(Z1, Z0, Z5)
-			VMOVAPS(Z6, Z7)
-			VPERMI2PS(Z1, Z0, Z7)
-			VMOVUPS(Z5, Mem{Base: RDI})
-			VMOVUPS(Z7, Mem{Base: RSI})
-		})
 }
 
 // goMax sets dst = max(x, y) with Go's semantics: NaN if either is, +0 for a pair of
@@ -531,7 +444,8 @@ func rows2D(name, sig, doc string, params []string, regs []Register, steps []int
 	RET()
 }
 
-// interleave2Rows16 is interleave2x16 on rows rows: see Interleave2Rows. The tail
+// interleave2Rows16 writes dst[2i] = a[i] + bias and dst[2i+1] = b[i] + bias on rows
+// rows: see Interleave2Rows. The tail
 // loads under K5 and stores the two halves under K3 and K4.
 func interleave2Rows16(lo, hi Mem) {
 	weave := func(mask bool) {
@@ -555,7 +469,7 @@ func interleave2Rows16(lo, hi Mem) {
 		}
 	}
 	rows2D("interleave2Rows16", "func(dst, a, b *float32, bias float32, n, rows, dstStride, aStride, bStride int, m1, m2, ms uint16)",
-		"interleave2Rows16 is interleave2x16 on rows rows with a masked tail, strides in bytes (see Interleave2Rows).",
+		"interleave2Rows16 weaves rows of a and b (plus bias) into dst with a masked tail, strides in bytes (see Interleave2Rows).",
 		[]string{"dst", "a", "b"}, []Register{RDI, RSI, RDX}, []int{128, 64, 64}, []string{"dstStride", "aStride", "bStride"},
 		func() {
 			VBROADCASTSS(addr("bias"), Z3)
@@ -565,7 +479,8 @@ func interleave2Rows16(lo, hi Mem) {
 		func() { weave(false) }, func() { weave(true) })
 }
 
-// deinterleave2Rows16 is deinterleave2x16 on rows rows: see Deinterleave2Rows. The
+// deinterleave2Rows16 writes even[i] = src[2i] and odd[i] = src[2i+1] on rows rows:
+// see Deinterleave2Rows. The
 // tail loads the two halves under K3 and K4 and stores under K5.
 func deinterleave2Rows16(ev, od Mem) {
 	split := func(mask bool) {
@@ -589,7 +504,7 @@ func deinterleave2Rows16(ev, od Mem) {
 		}
 	}
 	rows2D("deinterleave2Rows16", "func(even, odd, src *float32, n, rows, evenStride, oddStride, srcStride int, m1, m2, ms uint16)",
-		"deinterleave2Rows16 is deinterleave2x16 on rows rows with a masked tail, strides in bytes (see Deinterleave2Rows).",
+		"deinterleave2Rows16 splits rows of src into even and odd with a masked tail, strides in bytes (see Deinterleave2Rows).",
 		[]string{"even", "odd", "src"}, []Register{RDI, RSI, RDX}, []int{64, 64, 128}, []string{"evenStride", "oddStride", "srcStride"},
 		func() {
 			VMOVDQU32(ev, Z4)
@@ -742,8 +657,6 @@ func main() {
 	hi := indexTable("interleaveHi", func(i int) uint32 { return uint32(8 + i/2 + 16*(i%2)) })
 	ev := indexTable("deinterleaveEven", func(i int) uint32 { return uint32(2 * i) })
 	od := indexTable("deinterleaveOdd", func(i int) uint32 { return uint32(2*i + 1) })
-	interleave2x16(lo, hi)
-	deinterleave2x16(ev, od)
 	interleave2Rows16(lo, hi)
 	deinterleave2Rows16(ev, od)
 	maxPool2x2x16(ev, od)
@@ -756,8 +669,6 @@ func main() {
 	interpPlane()
 	scatterPlane()
 	axpy16()
-	interp2x16()
-	axpy2x16()
 	reluBack16()
 	expSubAcc16()
 	Generate()
