@@ -319,19 +319,24 @@ func TestMaxpool2x2VectorRows(t *testing.T) {
 	l.Forward([]*tensor.Dense{xt}, yt)
 	y := fastGet(yt)
 	oh, ow := os[2], os[3]
+	// window is the first maximum of window (p, i, j) in row-major order, or its first
+	// NaN, and where it is.
+	window := func(p, i, j int) (best int, m float64) {
+		best, m = -1, math.Inf(-1)
+		for di := range 2 {
+			for dj := range 2 {
+				k := p*h*w + (2*i+di)*w + 2*j + dj
+				if v := x[k]; best < 0 || v > m || v != v && m == m {
+					best, m = k, v
+				}
+			}
+		}
+		return best, m
+	}
 	for p := range n * c {
 		for i := range oh {
 			for j := range ow {
-				// The first maximum in row-major order, or the first NaN.
-				best, m := -1, math.Inf(-1)
-				for di := range 2 {
-					for dj := range 2 {
-						k := p*h*w + (2*i+di)*w + 2*j + dj
-						if v := x[k]; best < 0 || v > m || v != v && m == m {
-							best, m = k, v
-						}
-					}
-				}
+				_, m := window(p, i, j)
 				got := y[p*oh*ow+i*ow+j]
 				if !(got == m || got != got && m != m) {
 					t.Fatalf("window (%d, %d, %d): max %v, want %v", p, i, j, got, m)
@@ -351,15 +356,7 @@ func TestMaxpool2x2VectorRows(t *testing.T) {
 	for p := range n * c {
 		for i := range oh {
 			for j := range ow {
-				best, m := -1, math.Inf(-1)
-				for di := range 2 {
-					for dj := range 2 {
-						k := p*h*w + (2*i+di)*w + 2*j + dj
-						if v := x[k]; best < 0 || v > m || v != v && m == m {
-							best, m = k, v
-						}
-					}
-				}
+				best, _ := window(p, i, j)
 				if g := dy[p*oh*ow+i*ow+j]; dx[best] != g {
 					t.Fatalf("window (%d, %d, %d): dX at its argmax %d = %v, want %v", p, i, j, best, dx[best], g)
 				}
